@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class ArcadiaCloudConfig(AppConfig):
+    """The project package doubles as the app for shared models (idempotency keys, groups)."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "arcadia_cloud"
+    verbose_name = "Arcadia Cloud"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from arcadia_cloud import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from arcadia_cloud.roles import sync_group_permissions
+
+        post_migrate.connect(sync_group_permissions, dispatch_uid="arcadia_sync_group_permissions")

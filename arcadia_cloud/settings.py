@@ -1,0 +1,276 @@
+"""Arcadia Cloud settings: everything comes from environment variables with safe defaults.
+
+The embedded default (no DATABASE_URL, no CELERY_BROKER_URL) is the quick start: a SQLite file
+and tasks run in-process. `ARCADIA_ENV=production` turns on the production guards: the default
+secret keys refuse to boot and the security middleware settings are enforced.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VERSION = "0.1.0"
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+ARCADIA_ENV = env_str("ARCADIA_ENV", "development")
+IS_PRODUCTION = ARCADIA_ENV == "production"
+
+DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789abcdef0123456789abcdef"
+
+SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
+ARCADIA_JWT_SECRET = env_str("ARCADIA_JWT_SECRET", DEFAULT_JWT_SECRET)
+DEBUG = env_bool("DEBUG", default=False)
+
+if IS_PRODUCTION:
+    if SECRET_KEY == DEFAULT_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "ARCADIA_ENV=production but SECRET_KEY is the development default: "
+            "set SECRET_KEY to a long random value before starting in production."
+        )
+    if ARCADIA_JWT_SECRET == DEFAULT_JWT_SECRET:
+        raise ImproperlyConfigured(
+            "ARCADIA_ENV=production but ARCADIA_JWT_SECRET is the development default: "
+            "set it to the secret shared with arcadia-app."
+        )
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off when ARCADIA_ENV=production")
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", "" if IS_PRODUCTION else "localhost,127.0.0.1,[::1],testserver"
+)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+LOCAL_APPS = [
+    "arcadia_cloud",
+    "inventory",
+    "billing",
+    "catalog",
+    "deployments",
+    "invoicing",
+    "analytics",
+    "drift",
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    *LOCAL_APPS,
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "arcadia_cloud.idempotency.IdempotencyMiddleware",
+]
+
+ROOT_URLCONF = "arcadia_cloud.urls"
+WSGI_APPLICATION = "arcadia_cloud.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "arcadia_cloud" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: PostgreSQL from DATABASE_URL; a SQLite file when it is unset (the embedded default).
+VAR_DIR = Path(env_str("ARCADIA_VAR_DIR", str(BASE_DIR / "var")))
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60 if IS_PRODUCTION else 0)
+    }
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "arcadia.sqlite3",
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-au"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+if not IS_PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if IS_PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Serve static files from the finders without collectstatic outside production (quick start).
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Uploads and request bodies: the LLM batch endpoint takes up to 1000 events.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- REST API ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["arcadia_cloud.auth.ArcadiaJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["arcadia_cloud.permissions.IsApiCaller"],
+    "DEFAULT_PAGINATION_CLASS": "arcadia_cloud.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "arcadia_cloud.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": None,
+}
+
+SIMPLE_JWT = {
+    "ALGORITHM": "HS512",
+    "SIGNING_KEY": ARCADIA_JWT_SECRET,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_CLAIM": "sub",
+    "USER_ID_FIELD": "id",
+    "TOKEN_TYPE_CLAIM": None,
+    "JTI_CLAIM": None,
+    "AUTH_TOKEN_CLASSES": ("arcadia_cloud.auth.ArcadiaAccessToken",),
+    "TOKEN_USER_CLASS": "arcadia_cloud.auth.Principal",
+    "LEEWAY": 0,
+}
+# Algorithms accepted on incoming tokens (arcadia-app signs with HS512; HS256 is tolerated).
+ARCADIA_JWT_ALGORITHMS = ("HS512", "HS256")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Arcadia Cloud API",
+    "DESCRIPTION": "Cloud operations and billing back office: inventory, catalog, quotes, "
+    "deployments, invoices, margin.",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+IDEMPOTENCY_KEY_TTL_HOURS = 24
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+# No broker: run tasks in-process, eagerly (quick start and the default in tests).
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_TIME_LIMIT = 30 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+
+# --- Integrations -----------------------------------------------------------------------------
+DO_API_BASE_URL = env_str("DO_API_BASE_URL", "https://api.digitalocean.com")
+DO_API_TOKEN = env_str("DO_API_TOKEN")
+DO_TOKEN_SYNC = env_str("DO_TOKEN_SYNC")
+DO_TOKEN_BILLING = env_str("DO_TOKEN_BILLING")
+DO_TOKEN_PROVISIONING = env_str("DO_TOKEN_PROVISIONING")
+FINANCE_URL = env_str("FINANCE_URL")
+
+# Tenant invoices: GST on the subtotal (AU default).
+INVOICE_TAX_RATE = env_str("INVOICE_TAX_RATE", "0.10")
+INVOICE_TAX_LABEL = env_str("INVOICE_TAX_LABEL", "GST")
+INVOICE_NUMBER_PREFIX = env_str("INVOICE_NUMBER_PREFIX", "ARC")
+
+# --- Security ---------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if IS_PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(env_str("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

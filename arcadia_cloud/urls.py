@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from arcadia_cloud.views import HealthView, WhoAmIView
+
+admin.site.site_header = "Arcadia Cloud operations"
+admin.site.site_title = "Arcadia Cloud"
+admin.site.index_title = "Operations back office"
+
+api_v1 = [
+    path("whoami", WhoAmIView.as_view(), name="whoami"),
+    path("", include("inventory.urls")),
+    path("", include("billing.urls")),
+    path("", include("catalog.urls")),
+    path("", include("deployments.urls")),
+    path("", include("invoicing.urls")),
+    path("", include("analytics.urls")),
+    path("", include("drift.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/health", HealthView.as_view(), name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("api/v1/", include(api_v1)),
+]
+
+handler400 = "arcadia_cloud.errors.bad_request_view"
+handler404 = "arcadia_cloud.errors.not_found_view"
+handler500 = "arcadia_cloud.errors.server_error_view"

@@ -1,0 +1,7 @@
+"""API routes of the invoicing app, mounted under /api/v1/ by arcadia_cloud.urls."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "invoicing"
+
+urlpatterns: list = []

@@ -1,0 +1,169 @@
+"""The billing-kind registry: the units, factors and mappings every app relies on (SPEC §8, §11)."""
+
+import ast
+import inspect
+from decimal import Decimal
+
+import pytest
+
+from catalog import billing_kinds
+from catalog.billing_kinds import (
+    BILLING_KINDS,
+    RESOURCE_KIND_TO_BILLING_KIND,
+    UNITS,
+    UnknownBillingKindError,
+    UnknownUnitError,
+)
+
+
+def test_unit_factors_are_the_specified_ones():
+    assert {code: unit.factor for code, unit in UNITS.items()} == {
+        "hour": Decimal(1),
+        "gb_month": Decimal(1),
+        "gb": Decimal(1),
+        "zone": Decimal(1),
+        "token": Decimal(1),
+        "1k_tokens": Decimal(1000),
+    }
+
+
+def test_every_factor_is_a_decimal_not_a_float():
+    assert all(type(unit.factor) is Decimal for unit in UNITS.values())
+
+
+def test_billing_kinds_and_their_base_units():
+    assert {code: kind.base_unit for code, kind in BILLING_KINDS.items()} == {
+        "droplet_hours": "hour",
+        "spaces_gb_month": "gb_month",
+        "snapshot_gb_month": "gb_month",
+        "backup_gb_month": "gb_month",
+        "volume_gb_month": "gb_month",
+        "bandwidth_gb": "gb",
+        "dns_zones": "zone",
+        "load_balancer_hours": "hour",
+        "floating_ip_hours": "hour",
+        "llm_tokens": "token",
+    }
+
+
+def test_llm_tokens_overage_is_priced_per_thousand_tokens():
+    assert BILLING_KINDS["llm_tokens"].overage_unit == "1k_tokens"
+    assert billing_kinds.unit_factor("1k_tokens") == Decimal(1000)
+
+
+def test_every_kind_default_overage_unit_can_price_it():
+    for code, kind in BILLING_KINDS.items():
+        assert billing_kinds.units_compatible(code, kind.overage_unit), code
+
+
+def test_unit_factor_of_an_unknown_unit_names_the_allowed_units():
+    with pytest.raises(UnknownUnitError, match=r"'gigabyte' is not a unit; use one of: hour"):
+        billing_kinds.unit_factor("gigabyte")
+
+
+def test_unknown_errors_are_value_errors_so_callers_can_answer_400():
+    assert issubclass(UnknownUnitError, ValueError)
+    assert issubclass(UnknownBillingKindError, ValueError)
+
+
+def test_get_billing_kind_of_an_unknown_code_names_the_allowed_kinds():
+    with pytest.raises(UnknownBillingKindError, match="'gpu_hours' is not a billing kind"):
+        billing_kinds.get_billing_kind("gpu_hours")
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("droplet_hours", True), ("llm_tokens", True), ("droplet", False), ("", False), (None, False)],
+)
+def test_is_billing_kind(code, expected):
+    assert billing_kinds.is_billing_kind(code) is expected
+
+
+def test_to_units_divides_base_quantities_by_the_unit_factor():
+    assert billing_kinds.to_units(Decimal(1500), "1k_tokens") == Decimal("1.5")
+    assert billing_kinds.to_units(Decimal("3.25"), "gb_month") == Decimal("3.25")
+
+
+@pytest.mark.parametrize(
+    ("kind", "unit", "expected"),
+    [
+        ("llm_tokens", "token", True),
+        ("llm_tokens", "1k_tokens", True),
+        ("llm_tokens", "hour", False),
+        ("droplet_hours", "hour", True),
+        ("droplet_hours", "1k_tokens", False),
+        ("spaces_gb_month", "gb_month", True),
+        ("spaces_gb_month", "gb", False),
+        ("bandwidth_gb", "gb", True),
+        ("bandwidth_gb", "gb_month", False),
+        ("dns_zones", "zone", True),
+        ("floating_ip_hours", "hour", True),
+    ],
+)
+def test_units_compatible(kind, unit, expected):
+    assert billing_kinds.units_compatible(kind, unit) is expected
+
+
+def test_compatible_units_lists_what_can_price_a_kind():
+    assert billing_kinds.compatible_units("llm_tokens") == ("token", "1k_tokens")
+    assert billing_kinds.compatible_units("volume_gb_month") == ("gb_month",)
+
+
+def test_units_compatible_reports_typos_as_typos():
+    with pytest.raises(UnknownUnitError):
+        billing_kinds.units_compatible("droplet_hours", "hours")
+    with pytest.raises(UnknownBillingKindError):
+        billing_kinds.units_compatible("droplets", "hour")
+
+
+def test_choices_list_every_kind_once_in_registry_order_with_a_label():
+    choices = billing_kinds.choices()
+    assert [code for code, _ in choices] == list(BILLING_KINDS)
+    assert all(label.strip() for _, label in choices)
+
+
+def test_unit_choices_list_every_unit():
+    assert [code for code, _ in billing_kinds.unit_choices()] == list(UNITS)
+
+
+def test_resource_kinds_map_to_the_billing_kinds_metering_records():
+    assert dict(RESOURCE_KIND_TO_BILLING_KIND) == {
+        "droplet": "droplet_hours",
+        "spaces_bucket": "spaces_gb_month",
+        "snapshot": "snapshot_gb_month",
+        "droplet_backup": "backup_gb_month",
+        "volume": "volume_gb_month",
+        "dns_zone": "dns_zones",
+        "load_balancer": "load_balancer_hours",
+        "floating_ip": "floating_ip_hours",
+    }
+    assert all(
+        billing_kinds.is_billing_kind(kind) for kind in RESOURCE_KIND_TO_BILLING_KIND.values()
+    )
+
+
+def test_registries_cannot_be_changed_at_runtime():
+    with pytest.raises(TypeError):
+        UNITS["hour"] = UNITS["gb"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        RESOURCE_KIND_TO_BILLING_KIND["droplet"] = "bandwidth_gb"  # type: ignore[index]
+
+
+def test_the_registry_is_pure_python_so_the_quote_engine_can_use_it():
+    tree = ast.parse(inspect.getsource(billing_kinds))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+
+    assert imported <= {
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "decimal",
+        "types",
+        "typing",
+    }

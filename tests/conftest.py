@@ -1,0 +1,69 @@
+"""Shared fixtures: API clients holding tokens for each kind of caller."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from arcadia_cloud.auth import mint_token
+
+TENANT_A = "4f1c9a52-8d7e-4b63-9a11-0c2d5e6f7a81"
+TENANT_B = "tenant-b"
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        return (
+            "WARNING: tests are running on SQLite because DATABASE_URL is unset; "
+            "run bin/test for the real PostgreSQL suite"
+        )
+    return (
+        f"database: {settings.DATABASES['default']['HOST']}:{settings.DATABASES['default']['PORT']}"
+    )
+
+
+def make_api_client(tenant_id: str, roles: list[str], **token_kwargs) -> APIClient:
+    client = APIClient()
+    token = mint_token(tenant_id=tenant_id, roles=roles, **token_kwargs)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client.tenant_id = tenant_id
+    return client
+
+
+@pytest.fixture
+def api_client_for():
+    return make_api_client
+
+
+@pytest.fixture
+def anon_api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def admin_api() -> APIClient:
+    return make_api_client("platform-admin", ["platform_admin"], sub="ops-1")
+
+
+@pytest.fixture
+def tenant_a_api() -> APIClient:
+    return make_api_client(TENANT_A, ["tenant_user"], sub="alice")
+
+
+@pytest.fixture
+def tenant_b_api() -> APIClient:
+    return make_api_client(TENANT_B, ["tenant_user"], sub="bob")
+
+
+@pytest.fixture
+def gateway_api() -> APIClient:
+    return make_api_client("platform-admin", ["llm_gateway"], sub="llm-gateway")
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"

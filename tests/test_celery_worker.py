@@ -1,0 +1,50 @@
+"""A real Celery worker consuming from a real Redis broker (not eager mode)."""
+
+from __future__ import annotations
+
+import pytest
+from celery import Celery
+
+from arcadia_cloud.celery import QUEUES
+from tests.services import celery_worker, redis_server
+
+
+@pytest.mark.redis
+def test_worker_runs_a_task_sent_through_redis():
+    with redis_server() as url, celery_worker(url, queues=",".join(QUEUES)) as worker:
+        client = Celery(broker=url, backend=url, set_as_current=False)
+        try:
+            result = client.send_task("arcadia_cloud.ping", queue="default")
+            value = result.get(timeout=60)
+        except Exception:
+            worker.terminate()
+            print(worker.stdout.read())
+            raise
+        finally:
+            client.close()
+    assert value["pong"] == "ok"
+    assert value["worker"]
+
+
+def test_tasks_run_eagerly_without_a_broker(settings):
+    from arcadia_cloud.tasks import ping
+
+    assert settings.CELERY_TASK_ALWAYS_EAGER is True
+    assert ping.delay().get()["pong"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("task_name", "queue"),
+    [
+        ("inventory.sync_droplets", "cloud_sync_full"),
+        ("billing.ingest_invoice", "cloud_billing"),
+        ("invoicing.meter_day", "metering"),
+        ("invoicing.roll_up_period", "default"),
+        ("arcadia_cloud.ping", "default"),
+    ],
+)
+def test_tasks_are_routed_to_their_queue(task_name, queue):
+    from arcadia_cloud.celery import app
+
+    route = app.amqp.router.route({}, task_name)
+    assert route["queue"].name == queue

@@ -1,0 +1,43 @@
+"""A test-only URLconf: the real API plus probe views that exercise the shared machinery
+(error envelope, idempotency) independently of any one domain."""
+
+from django.urls import include, path
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from arcadia_cloud import errors
+
+CALLS = {"count": 0}
+
+
+class EchoSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=20)
+    qty = serializers.IntegerField(min_value=0)
+
+
+class ProbeWriteView(APIView):
+    def post(self, request):
+        serializer = EchoSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        CALLS["count"] += 1
+        return Response({"call": CALLS["count"], **serializer.validated_data}, status=201)
+
+
+class ProbeErrorView(APIView):
+    def post(self, request):
+        kind = request.data.get("raise")
+        if kind == "conflict":
+            raise errors.Conflict("already exists", fields={"name": ["taken"]})
+        if kind == "state":
+            raise errors.InvalidStateChange("cannot go there", extra={"allowed": ["active"]})
+        if kind == "missing":
+            raise errors.NotFound("no such thing")
+        return Response({"ok": True})
+
+
+urlpatterns = [
+    path("api/probe/write", ProbeWriteView.as_view()),
+    path("api/probe/error", ProbeErrorView.as_view()),
+    path("", include("arcadia_cloud.urls")),
+]

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from arcadia_cloud.models import AppendOnlyModel
+
+PROVIDER_DIGITALOCEAN = "digitalocean"
+
+
+class ProjectPurpose(models.TextChoices):
+    INTERNAL = "internal"
+    TENANT = "tenant"
+    SHARED = "shared"
+
+
+class CloudProject(models.Model):
+    """Mirror of a DigitalOcean project. Operators classify projects to tenants here."""
+
+    provider = models.CharField(max_length=32, default=PROVIDER_DIGITALOCEAN)
+    provider_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    is_default = models.BooleanField(default=False)
+    tenant_id = models.CharField(max_length=200, null=True, blank=True, db_index=True)
+    purpose = models.CharField(
+        max_length=16, choices=ProjectPurpose.choices, default=ProjectPurpose.TENANT
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "cloud_projects"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "provider_id"], name="cloud_project_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ResourceKind(models.TextChoices):
+    """Known kinds; unknown DigitalOcean kinds are stored under their normalized name."""
+
+    DROPLET = "droplet"
+    DNS_ZONE = "dns_zone"
+    VOLUME = "volume"
+    SNAPSHOT = "snapshot"
+    FLOATING_IP = "floating_ip"
+    FIREWALL = "firewall"
+    LOAD_BALANCER = "load_balancer"
+    DROPLET_BACKUP = "droplet_backup"
+    SPACES_BUCKET = "spaces_bucket"
+    MANAGED_DB = "managed_db"
+    K8S_CLUSTER = "k8s_cluster"
+    APP = "app"
+
+
+class CloudResource(models.Model):
+    """One row per provider resource of every kind; tombstoned (deleted_at), never deleted."""
+
+    provider = models.CharField(max_length=32, default=PROVIDER_DIGITALOCEAN)
+    kind = models.CharField(max_length=32)
+    provider_id = models.CharField(max_length=128)
+    name = models.CharField(max_length=255, blank=True, default="")
+    region = models.CharField(max_length=64, blank=True, default="")
+    size_slug = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=32, blank=True, default="")
+    attrs = models.JSONField(default=dict, blank=True)
+    tenant_id = models.CharField(max_length=200, null=True, blank=True)
+    project = models.ForeignKey(
+        CloudProject, null=True, blank=True, on_delete=models.SET_NULL, related_name="resources"
+    )
+    deployment = models.ForeignKey(
+        "deployments.Deployment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resources",
+    )
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    stale_strike_count = models.PositiveSmallIntegerField(default=0)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "cloud_resources"
+        ordering = ["kind", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "kind", "provider_id"], name="cloud_resource_unique"
+            ),
+        ]
+        indexes = [
+            # mark_stale and the live listings: live rows of one kind.
+            models.Index(fields=["kind", "deleted_at"], name="resource_kind_live"),
+            # invoice line matching: (kind, lower(name)).
+            models.Index("kind", Lower("name"), name="resource_kind_lower_name"),
+            models.Index(fields=["tenant_id"], name="resource_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name or self.provider_id}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class ResourceEventType(models.TextChoices):
+    DISCOVERED = "discovered"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    RESTORED = "restored"
+    ATTRIBUTED = "attributed"
+    TAGGED = "tagged"
+    DRIFT_DETECTED = "drift_detected"
+
+
+class CloudResourceEvent(AppendOnlyModel):
+    """Append-only audit of everything that happened to a resource."""
+
+    resource = models.ForeignKey(CloudResource, on_delete=models.PROTECT, related_name="events")
+    type = models.CharField(max_length=32, choices=ResourceEventType.choices)
+    changes = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=200, default="system")
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "cloud_resource_events"
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["resource", "occurred_at"], name="resource_event_by_time")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.resource_id} at {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -2,6 +2,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from arcadia_cloud.demo.admin_login import ensure_admin_login
+from arcadia_cloud.demo.pipeline import DemoPeriodMismatch, MonthDemo
 from arcadia_cloud.periods import parse_period, previous_month
 
 
@@ -22,10 +23,10 @@ class Command(BaseCommand):
             raise CommandError(f"--period: {exc}") from exc
 
         self.stdout.write(self.style.MIGRATE_HEADING(f"Arcadia Cloud demo for {month:%B %Y}"))
-        self.stdout.write("• migrating the database")
-        call_command("migrate", interactive=False, verbosity=0)
-        self.stdout.write("• installing periodic task schedules")
-        call_command("setup_schedules", stdout=self.stdout)
+        try:
+            MonthDemo(month, self.stdout).run()
+        except DemoPeriodMismatch as exc:
+            raise CommandError(str(exc)) from exc
 
         login = ensure_admin_login()
         reused = "created" if login.created else "reused"

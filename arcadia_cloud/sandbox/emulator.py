@@ -1,0 +1,722 @@
+"""An offline DigitalOcean API: a pure-WSGI app serving an account fixture.
+
+No build machine reaches DigitalOcean, so the client, the syncs, the billing ingest and the
+demo all run against this emulator. It mimics what those callers depend on: DO's payload
+shapes, page/per_page pagination with absolute `links.pages` URLs, bearer-token checks,
+text/csv invoices, and the bad days (429 with Retry-After, 5xx, slow pages, garbage bodies)
+through `faults`. Its clock decides which resources exist, so a test or the demo can replay a
+month: resources created or destroyed mid-period appear and vanish as the clock moves.
+
+Standard library only; `run_emulator()` serves it on a free loopback port in a daemon thread.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import datetime as dt
+import hmac
+import http
+import json
+import logging
+import re
+import socketserver
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlencode
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from arcadia_cloud.periods import month_start, previous_month
+
+from .faults import Fault, FaultPlan
+from .fixture import RESOURCE_KINDS, Lifetime, iso, load_fixture, validate_fixture
+from .invoice import Invoice, build_invoice
+from .state import EmulatorState
+
+logger = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+DEFAULT_TOKEN = "sandbox-token"
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 200
+MAX_BODY_BYTES = 1_000_000
+RATE_LIMIT = 5000
+PROJECT_ENVIRONMENTS = ("Development", "Staging", "Production")
+PROJECT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://arcadia.example/sandbox/do-projects")
+
+# URN kind -> emulator kind, for URNs pointing at something the emulator lists itself (a
+# destroyed droplet also leaves its project). Other URN kinds (space, dbaas, vpc...) are served
+# as the fixture assigns them.
+TRACKED_URN_KINDS = {
+    "droplet": "droplets",
+    "volume": "volumes",
+    "domain": "domains",
+    "reservedip": "reserved_ips",
+    "floatingip": "reserved_ips",
+    "loadbalancer": "load_balancers",
+    "volumesnapshot": "snapshots",
+}
+# What DO puts in the default project when nobody assigned it elsewhere.
+DEFAULT_PROJECT_KINDS = (
+    ("droplets", "droplet"),
+    ("volumes", "volume"),
+    ("domains", "domain"),
+    ("reserved_ips", "reservedip"),
+    ("load_balancers", "loadbalancer"),
+)
+URN_SELF_PATHS = {
+    "droplet": "/v2/droplets/",
+    "volume": "/v2/volumes/",
+    "domain": "/v2/domains/",
+    "reservedip": "/v2/reserved_ips/",
+    "floatingip": "/v2/floating_ips/",
+    "loadbalancer": "/v2/load_balancers/",
+    "volumesnapshot": "/v2/snapshots/",
+    "dbaas": "/v2/databases/",
+    "kubernetes": "/v2/kubernetes/clusters/",
+    "app": "/v2/apps/",
+    "vpc": "/v2/vpcs/",
+}
+ERROR_IDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "unprocessable_entity",
+    429: "too_many_requests",
+    500: "server_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+}
+ERROR_MESSAGES = {
+    401: "Unable to authenticate you",
+    404: "The resource you were accessing could not be found.",
+    429: "API Rate limit exceeded.",
+    500: "Server was unable to give you a response.",
+}
+
+
+class RequestRecord(NamedTuple):
+    """One served request, as `emulator.request_log` keeps it."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query_string: str
+    query: dict[str, str]
+    origin: str
+    authorization: str
+    body: bytes
+    now: dt.datetime
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any], now: dt.datetime) -> Request:
+        query_string = environ.get("QUERY_STRING", "")
+        host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+        try:
+            length = min(int(environ.get("CONTENT_LENGTH") or 0), MAX_BODY_BYTES)
+        except ValueError:
+            length = 0
+        return cls(
+            method=environ.get("REQUEST_METHOD", "GET").upper(),
+            path=environ.get("PATH_INFO", "/") or "/",
+            query_string=query_string,
+            query={key: values[0] for key, values in parse_qs(query_string).items()},
+            origin=f"{environ.get('wsgi.url_scheme', 'http')}://{host}",
+            authorization=environ.get("HTTP_AUTHORIZATION", ""),
+            body=environ["wsgi.input"].read(length) if length else b"",
+            now=now,
+        )
+
+    @property
+    def page_number(self) -> int:
+        """The requested page for fault matching (1 when absent or unreadable)."""
+        try:
+            return max(1, int(self.query.get("page", 1)))
+        except ValueError:
+            return 1
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class BadRequest(Exception):
+    """A request the emulator refuses, answered with DO's JSON error shape."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+Handler = Callable[[Request, re.Match[str]], Response]
+
+
+class DigitalOceanEmulator:
+    """The DO API as a WSGI callable, serving one account fixture.
+
+    `period` is the month of the invoice it issues (default: last month, UTC); `clock` is its
+    "now" (default: the real time) and decides which resources exist. Tests reshape the
+    account through `state`, inject failures through `faults` and read `request_log`.
+    """
+
+    def __init__(
+        self,
+        fixture: Mapping[str, Any] | None = None,
+        *,
+        token: str = DEFAULT_TOKEN,
+        period: dt.date | None = None,
+        clock: dt.datetime | None = None,
+    ) -> None:
+        fixture = load_fixture() if fixture is None else fixture
+        self.period = month_start(period or previous_month(dt.datetime.now(dt.UTC).date()))
+        validate_fixture(fixture, self.period)
+        self.token = token
+        self.account: JSON = dict(fixture.get("account", {}))
+        self.balance: JSON = dict(fixture.get("balance", {}))
+        self.invoice: Invoice | None = (
+            build_invoice(fixture["invoice"], self.period) if "invoice" in fixture else None
+        )
+        self._invoice_csv = self.invoice.csv() if self.invoice else ""
+        self._billing_extras = list(fixture.get("billing_history", []))
+        self.state = EmulatorState(fixture, self.period)
+        self.faults = FaultPlan()
+        self.faults.load(fixture.get("faults", []))
+        self.request_log: list[RequestRecord] = []
+        self.base_url: str | None = None
+        self._clock = _aware(clock) if clock is not None else None
+        self._log_lock = threading.Lock()
+        self._cache: dict[Any, tuple[Any, Any]] = {}
+        self._boundaries: tuple[int, list[dt.datetime]] = (-1, [])
+        self._routes = self._build_routes()
+
+    # -- test and demo controls -----------------------------------------------------------
+
+    def set_clock(self, clock: dt.datetime | None) -> None:
+        """Move the emulator's "now" (None: follow the real time again)."""
+        self._clock = _aware(clock) if clock is not None else None
+
+    @property
+    def now(self) -> dt.datetime:
+        return self._clock or dt.datetime.now(dt.UTC)
+
+    def request_count(self, path: str, *, status: int | None = None) -> int:
+        """How many requests hit exactly `path` (optionally: answered with `status`)."""
+        with self._log_lock:
+            return sum(
+                1
+                for record in self.request_log
+                if record.path == path and (status is None or record.status == status)
+            )
+
+    # -- WSGI -------------------------------------------------------------------------------
+
+    def __call__(
+        self, environ: Mapping[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        request = Request.from_environ(environ, self.now)
+        response = self._respond(request)
+        with self._log_lock:
+            self.request_log.append(
+                RequestRecord(request.method, request.path, request.query_string, response.status)
+            )
+            served = len(self.request_log)
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            *_rate_limit_headers(served, response.status),
+            *response.headers,
+        ]
+        start_response(f"{response.status} {_reason(response.status)}", headers)
+        return [response.body]
+
+    def _respond(self, request: Request) -> Response:
+        fault = self.faults.pick(request.path, request.page_number)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.status is not None or fault.body is not None:
+                return _fault_response(fault)
+        if not self._authorized(request.authorization):
+            return _error(401)
+        try:
+            return self._route(request)
+        except BadRequest as exc:
+            return _error(exc.status, exc.message)
+        except Exception:
+            logger.exception("DO emulator failed on %s %s", request.method, request.path)
+            return _error(500)
+
+    def _authorized(self, authorization: str) -> bool:
+        scheme, _, presented = authorization.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), self.token.encode()
+        )
+
+    def _route(self, request: Request) -> Response:
+        allowed: list[str] = []
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            if method == request.method:
+                return handler(request, match)
+            allowed.append(method)
+        if allowed:
+            return _error(405, f"{request.method} is not allowed here; use {', '.join(allowed)}")
+        return _error(404)
+
+    def _build_routes(self) -> list[tuple[str, re.Pattern[str], Handler]]:
+        def listing(kind: str, key: str | None = None) -> Handler:
+            return lambda request, _: self._paginate(
+                request, key or kind, self._alive(kind, request.now)
+            )
+
+        routes: list[tuple[str, str, Handler]] = [
+            ("GET", r"/v2/droplets", listing("droplets")),
+            ("GET", r"/v2/droplets/(?P<id>[^/]+)/backups", self._droplet_backups),
+            ("GET", r"/v2/domains", listing("domains")),
+            ("GET", r"/v2/volumes", listing("volumes")),
+            ("GET", r"/v2/snapshots", self._snapshots),
+            ("GET", r"/v2/reserved_ips", listing("reserved_ips")),
+            ("GET", r"/v2/floating_ips", listing("reserved_ips", "floating_ips")),
+            ("GET", r"/v2/firewalls", listing("firewalls")),
+            ("GET", r"/v2/load_balancers", listing("load_balancers")),
+            ("GET", r"/v2/projects", listing("projects")),
+            ("POST", r"/v2/projects", self._create_project),
+            ("GET", r"/v2/projects/(?P<id>[^/]+)/resources", self._project_resources),
+            ("GET", r"/v2/customers/my/balance", self._balance),
+            ("GET", r"/v2/customers/my/billing_history", self._billing_history),
+            ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)/csv", self._invoice_csv_handler),
+            ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)/summary", self._invoice_summary),
+        ]
+        return [(method, re.compile(pattern), handler) for method, pattern, handler in routes]
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _snapshots(self, request: Request, _: re.Match[str]) -> Response:
+        snapshots = self._alive("snapshots", request.now)
+        resource_type = request.query.get("resource_type")
+        if resource_type is not None:
+            if resource_type not in ("droplet", "volume"):
+                raise BadRequest(400, "resource_type must be droplet or volume")
+            snapshots = [s for s in snapshots if s.get("resource_type") == resource_type]
+        return self._paginate(request, "snapshots", snapshots)
+
+    def _droplet_backups(self, request: Request, match: re.Match[str]) -> Response:
+        if match["id"] not in self._alive_index("droplets", request.now):
+            return _error(404)
+        raw = self.state.get("droplets", match["id"])
+        if raw is None:  # removed between the two looks
+            return _error(404)
+        return self._paginate(request, "backups", self._alive_backups(raw, request.now))
+
+    def _project_resources(self, request: Request, match: re.Match[str]) -> Response:
+        project = self._find_project(match["id"], request.now)
+        if project is None:
+            return _error(404)
+        items = self._cached(
+            ("project_resources", project["id"]),
+            request.now,
+            lambda: self._build_project_resources(project, request.now),
+        )
+        resources = [{**item, "links": _self_link(request.origin, item["urn"])} for item in items]
+        return self._paginate(request, "resources", resources)
+
+    def _create_project(self, request: Request, _: re.Match[str]) -> Response:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            raise BadRequest(400, "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest(400, "the request body must be a JSON object")
+        name, purpose = body.get("name"), body.get("purpose")
+        environment = body.get("environment") or None
+        if not isinstance(name, str) or not name.strip():
+            raise BadRequest(422, "name is required")
+        if not isinstance(purpose, str) or not purpose.strip():
+            raise BadRequest(422, "purpose is required")
+        if environment is not None and environment not in PROJECT_ENVIRONMENTS:
+            raise BadRequest(422, f"environment must be one of {', '.join(PROJECT_ENVIRONMENTS)}")
+        with self.state.lock:
+            if any(p["name"] == name for p in self.state.iter_raw("projects")):
+                raise BadRequest(409, f"a project named {name!r} already exists")
+            project = self.state.add("projects", self._new_project(body, request.now))
+        return _json_response(201, {"project": project})
+
+    def _balance(self, request: Request, _: re.Match[str]) -> Response:
+        return _json_response(200, {**self.balance, "generated_at": iso(request.now)})
+
+    def _billing_history(self, request: Request, _: re.Match[str]) -> Response:
+        entries = [_served(entry, self.period, "date") for entry in self._billing_extras]
+        if self.invoice is not None:
+            entries += self.invoice.billing_history_entries()
+        issued = [entry for entry in entries if entry.get("date", "") <= iso(request.now)]
+        issued.sort(key=lambda entry: entry.get("date", ""), reverse=True)
+        return self._paginate(request, "billing_history", issued)
+
+    def _invoice_csv_handler(self, request: Request, match: re.Match[str]) -> Response:
+        if not self._invoice_issued(match["uuid"], request.now):
+            return _error(404)
+        return Response(200, self._invoice_csv.encode(), content_type="text/csv; charset=utf-8")
+
+    def _invoice_summary(self, request: Request, match: re.Match[str]) -> Response:
+        if self.invoice is None or not self._invoice_issued(match["uuid"], request.now):
+            return _error(404)
+        return _json_response(200, self.invoice.summary(self.account))
+
+    # -- account views --------------------------------------------------------------------------
+
+    def _alive(self, kind: str, now: dt.datetime) -> list[JSON]:
+        """The objects of `kind` that exist at `now`, as DO serves them (cached per state)."""
+        return self._cached(kind, now, lambda: self._build_alive(kind, now))
+
+    def _alive_index(self, kind: str, now: dt.datetime) -> dict[str, JSON]:
+        id_key = RESOURCE_KINDS[kind]
+        return self._cached(
+            ("index", kind),
+            now,
+            lambda: {str(obj[id_key]): obj for obj in self._alive(kind, now)},
+        )
+
+    def _build_alive(self, kind: str, now: dt.datetime) -> list[JSON]:
+        raws = [
+            obj
+            for obj in self.state.iter_raw(kind)
+            if Lifetime.of(obj, self.period, kind).alive_at(now)
+        ]
+        served = [_served(obj, self.period) for obj in raws]
+        if kind == "droplets":
+            self._add_droplet_links(served, raws, now)
+        elif kind == "reserved_ips":
+            droplets = self._alive_index("droplets", now)
+            for reserved_ip, raw in zip(served, raws, strict=True):
+                reserved_ip["droplet"] = droplets.get(str(raw.get("_droplet_id")))
+        return served
+
+    def _add_droplet_links(self, droplets: list[JSON], raws: list[JSON], now: dt.datetime) -> None:
+        """backup_ids and snapshot_ids, derived so they always agree with what is listed."""
+        snapshot_ids: dict[str, list[Any]] = {}
+        for snapshot in self._alive("snapshots", now):
+            if snapshot.get("resource_type") == "droplet":
+                ids = snapshot_ids.setdefault(str(snapshot.get("resource_id")), [])
+                ids.append(_int_if_numeric(snapshot["id"]))
+        for droplet, raw in zip(droplets, raws, strict=True):
+            droplet["backup_ids"] = [b["id"] for b in self._alive_backups(raw, now)]
+            droplet["snapshot_ids"] = snapshot_ids.get(str(droplet["id"]), [])
+
+    def _alive_backups(self, droplet: Mapping[str, Any], now: dt.datetime) -> list[JSON]:
+        backups = []
+        for backup in droplet.get("_backups", []):
+            lifetime = Lifetime.of(backup, self.period, "backup")
+            if lifetime.alive_at(now):
+                served = _served(backup, self.period)
+                served.setdefault("name", f"{droplet['name']} {served.get('created_at', '')[:10]}")
+                backups.append(served)
+        return backups
+
+    def _build_project_resources(self, project: Mapping[str, Any], now: dt.datetime) -> list[JSON]:
+        assignments = [
+            obj
+            for obj in self.state.iter_raw("project_resources")
+            if Lifetime.of(obj, self.period, "project_resources").alive_at(now)
+        ]
+        claimed = {_urn_target(a["urn"]) for a in assignments}
+        items = []
+        for assignment in assignments:
+            if assignment.get("project_id") != project["id"]:
+                continue
+            tracked, target = self._urn_object(assignment["urn"], now)
+            if tracked and target is None:
+                continue
+            assigned_at = assignment.get("assigned_at") or (target or project).get("created_at")
+            items.append(_resource_item(assignment["urn"], assigned_at))
+        if project.get("is_default"):
+            for kind, urn_kind in DEFAULT_PROJECT_KINDS:
+                for obj in self._alive(kind, now):
+                    urn = f"do:{urn_kind}:{obj[RESOURCE_KINDS[kind]]}"
+                    if _urn_target(urn) not in claimed:
+                        items.append(_resource_item(urn, obj.get("created_at")))
+        return items
+
+    def _urn_object(self, urn: str, now: dt.datetime) -> tuple[bool, JSON | None]:
+        """(tracked, object): tracked when the URN's kind is one the emulator lists, and then
+        object is None when nothing with that id exists at `now`."""
+        kind, object_id = _urn_target(urn)
+        if kind is None:
+            return False, None
+        return True, self._alive_index(kind, now).get(object_id)
+
+    def _find_project(self, project_id: str, now: dt.datetime) -> JSON | None:
+        for project in self._alive("projects", now):
+            if project["id"] == project_id or (
+                project_id == "default" and project.get("is_default")
+            ):
+                return project
+        return None
+
+    def _new_project(self, body: Mapping[str, Any], now: dt.datetime) -> JSON:
+        name = body["name"]
+        return {
+            "id": str(uuid.uuid5(PROJECT_NAMESPACE, f"{name}:{self.state.version}")),
+            "owner_uuid": self.account.get("owner_uuid", ""),
+            "owner_id": self.account.get("owner_id", 0),
+            "name": name,
+            "description": body.get("description") or "",
+            "purpose": body["purpose"],
+            "environment": body.get("environment") or "",
+            "is_default": False,
+            "created_at": iso(now),
+            "updated_at": iso(now),
+        }
+
+    def _invoice_issued(self, invoice_uuid: str, now: dt.datetime) -> bool:
+        invoice = self.invoice
+        return invoice is not None and invoice.uuid == invoice_uuid and now >= invoice.issued_at
+
+    # -- caching --------------------------------------------------------------------------------
+
+    def _cached(self, key: Any, now: dt.datetime, build: Callable[[], Any]) -> Any:
+        """Memoize an account view until the state changes or the clock crosses a lifetime
+        boundary; 100 pages of 200 droplets then cost one build, not one per page."""
+        with self.state.lock:
+            epoch = (self.state.version, bisect.bisect_right(self._lifetime_boundaries(), now))
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == epoch:
+                return cached[1]
+            value = build()
+            self._cache[key] = (epoch, value)
+            return value
+
+    def _lifetime_boundaries(self) -> list[dt.datetime]:
+        version, boundaries = self._boundaries
+        if version != self.state.version:
+            moments: set[dt.datetime] = set()
+            for kind in RESOURCE_KINDS:
+                for obj in self.state.iter_raw(kind):
+                    moments.update(Lifetime.of(obj, self.period, kind).boundaries)
+                    for backup in obj.get("_backups", []):
+                        moments.update(Lifetime.of(backup, self.period, kind).boundaries)
+            boundaries = sorted(moments)
+            self._boundaries = (self.state.version, boundaries)
+        return boundaries
+
+    # -- pagination -----------------------------------------------------------------------------
+
+    def _paginate(self, request: Request, key: str, items: list[JSON]) -> Response:
+        page = _positive_int(request.query, "page", 1)
+        per_page = min(_positive_int(request.query, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+        last = max(1, -(-len(items) // per_page))
+        page_items = items[(page - 1) * per_page : page * per_page]
+        filters = {k: v for k, v in request.query.items() if k not in ("page", "per_page")}
+
+        def page_url(number: int) -> str:
+            params = {"page": str(number), "per_page": str(per_page), **filters}
+            return f"{request.origin}{request.path}?{urlencode(params)}"
+
+        pages: dict[str, str] = {}
+        if page > 1:
+            pages["first"] = page_url(1)
+            pages["prev"] = page_url(min(page - 1, last))
+        if page < last:
+            pages["next"] = page_url(page + 1)
+            pages["last"] = page_url(last)
+        payload = {
+            key: page_items,
+            "links": {"pages": pages} if pages else {},
+            "meta": {"total": len(items)},
+        }
+        return _json_response(200, payload)
+
+
+# -- serving ------------------------------------------------------------------------------------
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall without DNS.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client gave up (a timeout test); nothing to report
+        logger.exception("DO emulator connection error from %s", client_address)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    # wsgiref sends headers and body in separate writes; with Nagle on, each page then waits
+    # for a delayed ACK (~40 ms), which turns a 100-page listing into seconds.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("DO emulator %s " + format, self.address_string(), *args)
+
+
+def make_server(
+    emulator: DigitalOceanEmulator, host: str = "127.0.0.1", port: int = 0
+) -> WSGIServer:
+    """A threaded HTTP server for the emulator (port 0: any free port)."""
+    server = _ThreadingWSGIServer((host, port), _QuietHandler)
+    server.set_app(emulator)
+    return server
+
+
+@contextlib.contextmanager
+def run_emulator(
+    emulator_or_fixture: DigitalOceanEmulator | Mapping[str, Any] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **emulator_kwargs: Any,
+) -> Iterator[DigitalOceanEmulator]:
+    """Serve an emulator (or a new one built from a fixture) in a daemon thread.
+
+    Yields the running emulator with `base_url` set; stops the server on exit.
+    """
+    if isinstance(emulator_or_fixture, DigitalOceanEmulator):
+        if emulator_kwargs:
+            raise TypeError("pass emulator options to DigitalOceanEmulator, not run_emulator")
+        emulator = emulator_or_fixture
+    else:
+        emulator = DigitalOceanEmulator(emulator_or_fixture, **emulator_kwargs)
+    server = make_server(emulator, host, port)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"do-emulator-{server.server_port}",
+        daemon=True,
+    )
+    thread.start()
+    emulator.base_url = f"http://{host}:{server.server_port}"
+    try:
+        yield emulator
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        emulator.base_url = None
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _served(obj: Mapping[str, Any], period: dt.date, date_field: str = "created_at") -> JSON:
+    """The wire form: metadata keys dropped, the creation date taken from `_lifetime`."""
+    served = {key: value for key, value in obj.items() if not key.startswith("_")}
+    created_at = Lifetime.of(obj, period, "object").created_at
+    if created_at is not None:
+        served[date_field] = iso(created_at)
+    return served
+
+
+def _resource_item(urn: str, assigned_at: str | None) -> JSON:
+    return {"urn": urn, "assigned_at": assigned_at, "status": "ok"}
+
+
+def _split_urn(urn: str) -> tuple[str, str]:
+    """`do:droplet:123` -> ("droplet", "123")."""
+    parts = urn.split(":", 2)
+    return (parts[1], parts[2]) if len(parts) == 3 else ("", "")
+
+
+def _self_link(origin: str, urn: str) -> JSON:
+    kind, object_id = _split_urn(urn)
+    path = URN_SELF_PATHS.get(kind)
+    return {"self": f"{origin}{path}{object_id}"} if path else {}
+
+
+def _urn_target(urn: str) -> tuple[str | None, str]:
+    """(emulator kind, id) for a URN; kind None when the emulator does not list that kind."""
+    kind, object_id = _split_urn(urn)
+    return TRACKED_URN_KINDS.get(kind), object_id
+
+
+def _int_if_numeric(value: Any) -> Any:
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def _positive_int(query: Mapping[str, str], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(400, f"{name} must be a positive integer, not {raw!r}") from None
+    if value < 1:
+        raise BadRequest(400, f"{name} must be a positive integer, not {raw!r}")
+    return value
+
+
+def _aware(clock: dt.datetime) -> dt.datetime:
+    if clock.tzinfo is None:
+        raise ValueError("the emulator clock must be timezone-aware (e.g. tzinfo=datetime.UTC)")
+    return clock.astimezone(dt.UTC)
+
+
+def _json_response(status: int, payload: Any) -> Response:
+    return Response(status, json.dumps(payload, separators=(",", ":")).encode())
+
+
+def _error(status: int, message: str | None = None) -> Response:
+    error_id = ERROR_IDS.get(status, "error")
+    text = message or ERROR_MESSAGES.get(status) or _reason(status)
+    return _json_response(status, {"id": error_id, "message": text})
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:  # an injected fault may use any status
+        return "Injected Fault"
+
+
+def _fault_response(fault: Fault) -> Response:
+    status = fault.status or 200
+    response = _error(status) if fault.body is None else Response(status, fault.body.encode())
+    if fault.retry_after is not None:
+        response.headers.append(("Retry-After", f"{fault.retry_after:g}"))
+    return response
+
+
+def _rate_limit_headers(served: int, status: int) -> list[tuple[str, str]]:
+    """DO's rate-limit headers. An injected 429 says the window resets in a second, so a
+    client honouring RateLimit-Reset does not stall a test."""
+    now = int(time.time())
+    if status == 429:
+        return [
+            ("ratelimit-limit", str(RATE_LIMIT)),
+            ("ratelimit-remaining", "0"),
+            ("ratelimit-reset", str(now + 1)),
+        ]
+    remaining = RATE_LIMIT - served % RATE_LIMIT
+    return [
+        ("ratelimit-limit", str(RATE_LIMIT)),
+        ("ratelimit-remaining", str(remaining)),
+        ("ratelimit-reset", str(now + 60)),
+    ]

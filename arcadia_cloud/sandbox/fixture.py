@@ -1,0 +1,143 @@
+"""Account fixtures of the DigitalOcean emulator: loading, validation and resource lifetimes.
+
+A fixture is plain JSON (format in docs/sandbox.md). Dates inside the billing period are
+written as day numbers, so one fixture replays any month. Keys starting with `_` are emulator
+metadata and never reach the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arcadia_cloud.periods import days_in_month
+
+DEFAULT_FIXTURE_PATH = Path(__file__).with_name("fixtures") / "default_account.json"
+
+# kind -> the field that identifies one object of that kind (and ends its URL / URN).
+RESOURCE_KINDS: dict[str, str] = {
+    "projects": "id",
+    "project_resources": "urn",
+    "droplets": "id",
+    "domains": "name",
+    "volumes": "id",
+    "snapshots": "id",
+    "reserved_ips": "ip",
+    "firewalls": "id",
+    "load_balancers": "id",
+}
+ACCOUNT_KEYS = frozenset({"account", "balance", "billing_history", "invoice", "faults"})
+
+
+class FixtureError(ValueError):
+    """The fixture cannot describe an account; the message names the offending entry."""
+
+
+def load_fixture(path: str | Path | None = None) -> dict[str, Any]:
+    """A fresh copy of a fixture file (the default account when `path` is None)."""
+    source = Path(path) if path is not None else DEFAULT_FIXTURE_PATH
+    try:
+        fixture = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FixtureError(f"cannot read fixture {source}: {exc}") from exc
+    if not isinstance(fixture, dict):
+        raise FixtureError(f"fixture {source} must be a JSON object, not {type(fixture).__name__}")
+    return fixture
+
+
+def iso(moment: dt.datetime) -> str:
+    """DO's timestamp format: `2026-10-01T00:00:00Z`."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def period_bounds(period: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a billing month as aware UTC datetimes."""
+    start = dt.datetime.combine(period, dt.time.min, tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=days_in_month(period))
+
+
+def day_instant(period: dt.date, day: Any, where: str) -> dt.datetime:
+    """00:00 UTC at the start of day `day` of the period (1-based)."""
+    last = days_in_month(period)
+    if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= last:
+        raise FixtureError(
+            f"{where}: day {day!r} is not a day of {period:%B %Y} (use an integer 1..{last})"
+        )
+    return period_bounds(period)[0] + dt.timedelta(days=day - 1)
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """When a fixture object exists: from `created_at` (None: before the period) up to, not
+    including, `destroyed_at` (None: still alive)."""
+
+    created_at: dt.datetime | None = None
+    destroyed_at: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any], period: dt.date, where: str) -> Lifetime:
+        spec = obj.get("_lifetime")
+        if spec is None:
+            return cls()
+        if not isinstance(spec, dict) or set(spec) - {"created_day", "destroyed_day"}:
+            raise FixtureError(
+                f"{where}._lifetime must be an object with created_day and/or destroyed_day"
+            )
+        created = spec.get("created_day")
+        destroyed = spec.get("destroyed_day")
+        lifetime = cls(
+            created_at=None if created is None else day_instant(period, created, where),
+            destroyed_at=None if destroyed is None else day_instant(period, destroyed, where),
+        )
+        if (
+            lifetime.created_at
+            and lifetime.destroyed_at
+            and lifetime.destroyed_at <= lifetime.created_at
+        ):
+            raise FixtureError(f"{where}._lifetime: destroyed_day must come after created_day")
+        return lifetime
+
+    def alive_at(self, clock: dt.datetime) -> bool:
+        if self.created_at is not None and clock < self.created_at:
+            return False
+        return self.destroyed_at is None or clock < self.destroyed_at
+
+    @property
+    def boundaries(self) -> tuple[dt.datetime, ...]:
+        return tuple(moment for moment in (self.created_at, self.destroyed_at) if moment)
+
+
+def validate_fixture(fixture: Mapping[str, Any], period: dt.date) -> None:
+    """Fail early, naming the entry, instead of serving a half-broken account."""
+    unknown = set(fixture) - set(RESOURCE_KINDS) - ACCOUNT_KEYS
+    if unknown:
+        allowed = ", ".join(sorted({*RESOURCE_KINDS, *ACCOUNT_KEYS}))
+        raise FixtureError(f"unknown fixture keys {sorted(unknown)}; allowed: {allowed}")
+    for kind, id_key in RESOURCE_KINDS.items():
+        objects = fixture.get(kind, [])
+        if not isinstance(objects, list):
+            raise FixtureError(f"{kind} must be a list of objects")
+        seen: set[str] = set()
+        for index, obj in enumerate(objects):
+            where = f"{kind}[{index}]"
+            check_object(obj, id_key, where, period)
+            key = str(obj[id_key])
+            if key in seen:
+                raise FixtureError(f"{where}: duplicate {id_key} {obj[id_key]!r}")
+            seen.add(key)
+            for position, backup in enumerate(obj.get("_backups", [])):
+                check_object(backup, "id", f"{where}._backups[{position}]", period)
+    for index, entry in enumerate(fixture.get("billing_history", [])):
+        check_object(entry, "type", f"billing_history[{index}]", period)
+
+
+def check_object(obj: Any, id_key: str, where: str, period: dt.date) -> None:
+    if not isinstance(obj, dict):
+        raise FixtureError(f"{where} must be an object, not {type(obj).__name__}")
+    if obj.get(id_key) in (None, ""):
+        raise FixtureError(f"{where} has no {id_key!r}")
+    Lifetime.of(obj, period, where)

@@ -1,0 +1,139 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from inventory.models import CloudProject, CloudResource, CloudResourceEvent
+from inventory.services import project_classify
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CloudProject)
+class CloudProjectAdmin(admin.ModelAdmin):
+    """Operators classify projects here: tenant_id and purpose are theirs; the rest is mirrored."""
+
+    list_display = ("name", "tenant_id", "purpose", "is_default", "resource_count", "updated_at")
+    list_filter = ("purpose", "is_default")
+    list_editable = ("tenant_id", "purpose")
+    search_fields = ("name", "provider_id", "tenant_id")
+    readonly_fields = (
+        "provider",
+        "provider_id",
+        "name",
+        "description",
+        "is_default",
+        "created_at",
+        "updated_at",
+    )
+    fields = (
+        "name",
+        "tenant_id",
+        "purpose",
+        "description",
+        "is_default",
+        "provider",
+        "provider_id",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="live resources")
+    def resource_count(self, project):
+        return project.resources.filter(deleted_at__isnull=True).count()
+
+    def save_model(self, request, obj, form, change):
+        result = project_classify(
+            project=obj,
+            tenant_id=form.cleaned_data.get("tenant_id"),
+            purpose=form.cleaned_data.get("purpose", obj.purpose),
+            actor=f"admin:{request.user.username}",
+        )
+        if result.attributed:
+            messages.info(request, f"{obj.name}: {result.attributed} resources re-attributed.")
+
+
+class CloudResourceEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = CloudResourceEvent
+    fields = ("occurred_at", "type", "actor", "changes")
+    readonly_fields = fields
+    extra = 0
+    ordering = ("-occurred_at", "-id")
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("live", "live"), ("deleted", "tombstoned"), ("striking", "missing from a sync"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "live":
+            return queryset.filter(deleted_at__isnull=True)
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "striking":
+            return queryset.filter(deleted_at__isnull=True, stale_strike_count__gt=0)
+        return queryset
+
+
+@admin.register(CloudResource)
+class CloudResourceAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "kind",
+        "region",
+        "size_slug",
+        "status",
+        "tenant_id",
+        "project",
+        "deployment",
+        "state_badge",
+        "last_seen_at",
+    )
+    list_filter = ("kind", DeletedFilter, "project", "tenant_id", "region")
+    search_fields = ("name", "provider_id")
+    list_select_related = ("project", "deployment")
+    readonly_fields = [f.name for f in CloudResource._meta.fields if f.name != "deployment"]
+    inlines = [CloudResourceEventInline]
+    list_per_page = 100
+    actions: list = []
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="state")
+    def state_badge(self, resource):
+        if resource.deleted_at:
+            return format_html('<span style="color:#b00">tombstoned</span>')
+        if resource.stale_strike_count:
+            return format_html(
+                '<span style="color:#c60">{} strike(s)</span>', resource.stale_strike_count
+            )
+        return "live"
+
+
+@admin.register(CloudResourceEvent)
+class CloudResourceEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("occurred_at", "type", "resource", "actor")
+    list_filter = ("type",)
+    search_fields = ("resource__name", "resource__provider_id", "actor")
+    list_select_related = ("resource",)
+    date_hierarchy = "occurred_at"

@@ -1,0 +1,62 @@
+from django.db.models import Prefetch
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import generics
+
+from arcadia_cloud.permissions import TenantScopedMixin
+from inventory.api.serializers import ResourceDetailSerializer, ResourceSerializer
+from inventory.models import CloudResourceEvent
+from inventory.selectors import owned_by_tenant, resources_with_effective_tenant
+
+
+class ResourceFilter(filters.FilterSet):
+    kind = filters.CharFilter()
+    project = filters.NumberFilter(field_name="project_id")
+    deployment = filters.NumberFilter(field_name="deployment_id")
+    tenant_id = extend_schema_field(str)(
+        filters.CharFilter(method="filter_tenant", help_text="platform_admin only")
+    )
+    include_deleted = filters.BooleanFilter(method="filter_deleted")
+
+    def filter_tenant(self, queryset, name, value):
+        principal = getattr(self.request, "user", None)
+        if not getattr(principal, "is_platform_admin", False):
+            return queryset  # tenants are already confined to their own rows
+        return owned_by_tenant(queryset, value)
+
+    def filter_deleted(self, queryset, name, value):
+        return queryset
+
+    @property
+    def qs(self):
+        queryset = super().qs
+        if not self.form.cleaned_data.get("include_deleted"):
+            queryset = queryset.filter(deleted_at__isnull=True)
+        return queryset
+
+
+class InventoryScope(TenantScopedMixin):
+    """Tenants see resources whose effective tenant (deployment's, else own) is theirs."""
+
+    def filter_to_tenant(self, queryset, tenant_id):
+        return owned_by_tenant(queryset, tenant_id)
+
+
+@extend_schema(tags=["inventory"])
+class ResourceListView(InventoryScope, generics.ListAPIView):
+    serializer_class = ResourceSerializer
+    filterset_class = ResourceFilter
+
+    def get_queryset(self):
+        return self.scope_queryset(resources_with_effective_tenant().order_by("kind", "name", "id"))
+
+
+@extend_schema(tags=["inventory"])
+class ResourceDetailView(InventoryScope, generics.RetrieveAPIView):
+    serializer_class = ResourceDetailSerializer
+
+    def get_queryset(self):
+        events = Prefetch(
+            "events", queryset=CloudResourceEvent.objects.order_by("occurred_at", "id")
+        )
+        return self.scope_queryset(resources_with_effective_tenant().prefetch_related(events))

@@ -1,0 +1,26 @@
+"""DigitalOcean API access: one client, typed errors, one token per purpose."""
+
+from .client import DEFAULT_BASE_URL, PER_PAGE, DigitalOceanClient, client_for
+from .errors import (
+    DigitalOceanError,
+    DOAuthError,
+    DOBadPayload,
+    DOClientError,
+    DONotFound,
+    DORateLimited,
+    DOServerError,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "PER_PAGE",
+    "DOAuthError",
+    "DOBadPayload",
+    "DOClientError",
+    "DONotFound",
+    "DORateLimited",
+    "DOServerError",
+    "DigitalOceanClient",
+    "DigitalOceanError",
+    "client_for",
+]

@@ -1,0 +1,480 @@
+"""A small, strict client for the DigitalOcean v2 API.
+
+Why strict: inventory sync tombstones resources that a listing no longer returns, so a listing
+must either be complete (every page fetched) or raise. Nothing here returns a partial list.
+
+Retries: 429 (honouring Retry-After, else RateLimit-Reset), 5xx, connection errors and
+timeouts are retried with exponential backoff inside a bounded total wait; other 4xx never are.
+A POST is only retried when DO provably did not act on it (429, connect timeout), so a project
+is never created twice.
+
+The token travels in the Authorization header only; it never appears in a URL, a log line or
+an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+from django.conf import settings
+
+from .errors import (
+    DigitalOceanError,
+    DOAuthError,
+    DOBadPayload,
+    DOClientError,
+    DONotFound,
+    DORateLimited,
+    DOServerError,
+)
+
+logger = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+DEFAULT_BASE_URL = "https://api.digitalocean.com"
+PER_PAGE = 200
+USER_AGENT = "arcadia-cloud (+inventory sync)"
+BACKOFF_BASE_SECONDS = 0.5
+MAX_SINGLE_WAIT_SECONDS = 30.0
+BODY_EXCERPT_CHARS = 200
+SNAPSHOT_RESOURCE_TYPES = ("droplet", "volume")
+TOKEN_PURPOSES = {
+    "sync": "DO_TOKEN_SYNC",
+    "billing": "DO_TOKEN_BILLING",
+    "provisioning": "DO_TOKEN_PROVISIONING",
+}
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+class DigitalOceanClient:
+    """DigitalOcean API v2 over `requests`, with pagination, retries and typed errors."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float | tuple[float, float] = (5, 30),
+        max_retries: int = 5,
+        max_total_wait: float = 60.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not token:
+            raise ValueError("a DigitalOcean API token is required")
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_total_wait = max_total_wait
+        self._session = session or requests.Session()
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"<DigitalOceanClient {self.base_url}>"
+
+    # -- listings (complete or raise) -----------------------------------------------------
+
+    def list_droplets(self) -> list[JSON]:
+        return self._list("/v2/droplets", "droplets")
+
+    def list_domains(self) -> list[JSON]:
+        return self._list("/v2/domains", "domains")
+
+    def list_volumes(self) -> list[JSON]:
+        return self._list("/v2/volumes", "volumes")
+
+    def list_snapshots(self, resource_type: str | None = None) -> list[JSON]:
+        """All snapshots, or only `droplet` / `volume` ones."""
+        if resource_type is not None and resource_type not in SNAPSHOT_RESOURCE_TYPES:
+            allowed = ", ".join(SNAPSHOT_RESOURCE_TYPES)
+            raise ValueError(f"resource_type {resource_type!r} is not one of {allowed}")
+        params = {"resource_type": resource_type} if resource_type else None
+        return self._list("/v2/snapshots", "snapshots", params)
+
+    def list_reserved_ips(self) -> list[JSON]:
+        """Reserved IPs; accounts (or API versions) without the endpoint answer via floating IPs."""
+        try:
+            return self._list("/v2/reserved_ips", "reserved_ips")
+        except DONotFound:
+            logger.info("DO /v2/reserved_ips answered 404; listing /v2/floating_ips instead")
+            return self._list("/v2/floating_ips", "floating_ips")
+
+    def list_firewalls(self) -> list[JSON]:
+        return self._list("/v2/firewalls", "firewalls")
+
+    def list_load_balancers(self) -> list[JSON]:
+        return self._list("/v2/load_balancers", "load_balancers")
+
+    def list_projects(self) -> list[JSON]:
+        return self._list("/v2/projects", "projects")
+
+    def list_project_resources(self, project_id: str) -> list[JSON]:
+        return self._list(f"/v2/projects/{_segment(project_id)}/resources", "resources")
+
+    def list_droplet_backups(self, droplet_id: int | str) -> list[JSON]:
+        return self._list(f"/v2/droplets/{_segment(droplet_id)}/backups", "backups")
+
+    def list_billing_history(self) -> list[JSON]:
+        """Every billing-history entry: invoices AND payments (callers filter on `type`)."""
+        return self._list("/v2/customers/my/billing_history", "billing_history")
+
+    # -- single objects -------------------------------------------------------------------
+
+    def create_project(
+        self,
+        name: str,
+        *,
+        purpose: str,
+        description: str = "",
+        environment: str = "Production",
+    ) -> JSON:
+        body = {
+            "name": name,
+            "purpose": purpose,
+            "description": description,
+            "environment": environment,
+        }
+        payload = self._json("POST", self._url("/v2/projects"), body=body, expected_key="project")
+        return payload["project"]
+
+    def get_balance(self) -> JSON:
+        return self._json(
+            "GET", self._url("/v2/customers/my/balance"), expected_key="month_to_date_balance"
+        )
+
+    def get_invoice_summary(self, invoice_uuid: str) -> JSON:
+        url = self._url(f"/v2/customers/my/invoices/{_segment(invoice_uuid)}/summary")
+        return self._json("GET", url, expected_key="invoice_uuid")
+
+    def get_invoice_csv(self, invoice_uuid: str) -> str:
+        """The invoice as DO's CSV text, verbatim. It is text/csv: never JSON-decode it."""
+        url = self._url(f"/v2/customers/my/invoices/{_segment(invoice_uuid)}/csv")
+        response = self._request("GET", url, accept="text/csv")
+        if "charset" not in response.headers.get("Content-Type", "").lower():
+            # requests would assume ISO-8859-1 for text/*; DO writes UTF-8 (names can be unicode).
+            response.encoding = "utf-8-sig"
+        return response.text
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        url = f"{self.base_url}{path}"
+        return f"{url}?{urlencode(params)}" if params else url
+
+    def _list(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> list[JSON]:
+        """Follow `links.pages.next` until the last page; return items only if all arrived."""
+        url: str | None = self._url(path, {"per_page": PER_PAGE, **(params or {})})
+        visited: set[str] = set()
+        items: list[JSON] = []
+        expected_total: Any = None
+        while url is not None:
+            visited.add(url)
+            payload = self._json("GET", url, expected_key=key)
+            page = payload[key]
+            if not isinstance(page, list):
+                raise DOBadPayload(
+                    f"DigitalOcean GET {_short(url)}: {key!r} is a {type(page).__name__}, "
+                    "expected a list",
+                    status=200,
+                    url=url,
+                )
+            items.extend(page)
+            meta = payload.get("meta")
+            if isinstance(meta, dict):
+                expected_total = meta.get("total", expected_total)
+            url = self._next_page(payload, url, visited)
+        if isinstance(expected_total, int) and expected_total != len(items):
+            # Offset pagination shifts when objects appear or vanish mid-listing; worth a note,
+            # not a failure: the next sync sees a settled account.
+            logger.warning(
+                "DO %s listed %d %s but meta.total says %d (account changed while paging?)",
+                path,
+                len(items),
+                key,
+                expected_total,
+            )
+        return items
+
+    def _next_page(self, payload: JSON, current_url: str, visited: set[str]) -> str | None:
+        """The next page URL, or None on the last page (`links` missing, `{}` or no `next`)."""
+        links = payload.get("links")
+        pages = links.get("pages") if isinstance(links, dict) else None
+        next_url = pages.get("next") if isinstance(pages, dict) else None
+        if not next_url:
+            return None
+        if not isinstance(next_url, str):
+            raise DOBadPayload(
+                f"DigitalOcean GET {_short(current_url)}: links.pages.next is not a URL",
+                status=200,
+                url=current_url,
+            )
+        if _origin(next_url) != _origin(self.base_url):
+            # Following it would hand our bearer token to another host.
+            raise DOBadPayload(
+                f"DigitalOcean GET {_short(current_url)}: next page points at another host "
+                f"({_origin(next_url)}); refusing to follow it",
+                status=200,
+                url=current_url,
+            )
+        if next_url in visited:
+            raise DOBadPayload(
+                f"DigitalOcean GET {_short(current_url)}: pagination loops back to "
+                f"{_short(next_url)}",
+                status=200,
+                url=current_url,
+            )
+        return next_url
+
+    def _json(self, method: str, url: str, *, body: JSON | None = None, expected_key: str) -> JSON:
+        response = self._request(method, url, body=body)
+        try:
+            payload = response.json()
+        except ValueError:
+            raise DOBadPayload(
+                f"DigitalOcean {method} {_short(url)} answered {response.status_code} with a "
+                f"body that is not JSON: {self._excerpt(response.text)!r}",
+                status=response.status_code,
+                url=url,
+            ) from None
+        if not isinstance(payload, dict) or expected_key not in payload:
+            raise DOBadPayload(
+                f"DigitalOcean {method} {_short(url)} answered {response.status_code} without "
+                f"the expected key {expected_key!r}: {self._excerpt(response.text)!r}",
+                status=response.status_code,
+                url=url,
+            )
+        return payload
+
+    def _request(
+        self, method: str, url: str, *, body: JSON | None = None, accept: str = "application/json"
+    ) -> requests.Response:
+        """Send one logical request, retrying transient failures within the wait budget."""
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": accept,
+            "User-Agent": USER_AGENT,
+        }
+        attempts = 0
+        waited = 0.0
+        while True:
+            attempts += 1
+            try:
+                response = self._session.request(
+                    method, url, headers=headers, json=body, timeout=self.timeout
+                )
+            except _TRANSPORT_ERRORS as exc:
+                if not self._retryable_exception(method, exc):
+                    raise self._transport_error(method, url, exc, attempts, waited) from exc
+                failure: requests.Response | requests.RequestException = exc
+                hint = None
+            else:
+                self._log_rate_limit(method, url, response)
+                if response.status_code < 400:
+                    return response
+                if not self._retryable_status(method, response.status_code):
+                    raise self._status_error(method, url, response)
+                failure = response
+                hint = _server_wait_hint(response)
+
+            delay = self._next_delay(attempts, hint)
+            if attempts > self.max_retries or waited + delay > self.max_total_wait:
+                raise self._exhausted_error(method, url, failure, attempts, waited)
+            logger.warning(
+                "DO %s %s failed (%s); retry %d/%d in %.1fs",
+                method,
+                _short(url),
+                self._describe(failure),
+                attempts,
+                self.max_retries,
+                delay,
+            )
+            self._sleep(delay)
+            waited += delay
+
+    @staticmethod
+    def _retryable_status(method: str, status: int) -> bool:
+        if status == 429:
+            return True
+        return status >= 500 and method in _IDEMPOTENT_METHODS
+
+    @staticmethod
+    def _retryable_exception(method: str, exc: requests.RequestException) -> bool:
+        # A connect timeout means the request never left: safe to resend even a POST.
+        return method in _IDEMPOTENT_METHODS or isinstance(exc, requests.ConnectTimeout)
+
+    @staticmethod
+    def _next_delay(attempt: int, hint: float | None) -> float:
+        """The server's hint when it gave one, else exponential backoff with a little jitter."""
+        if hint is not None and hint > 0:
+            return min(hint, MAX_SINGLE_WAIT_SECONDS)
+        backoff = BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
+        jitter = random.uniform(0, backoff / 10)
+        return min(backoff + jitter, MAX_SINGLE_WAIT_SECONDS)
+
+    def _log_rate_limit(self, method: str, url: str, response: requests.Response) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            headers = response.headers
+            logger.debug(
+                "DO %s %s -> %d ratelimit-limit=%s ratelimit-remaining=%s ratelimit-reset=%s",
+                method,
+                _short(url),
+                response.status_code,
+                headers.get("ratelimit-limit"),
+                headers.get("ratelimit-remaining"),
+                headers.get("ratelimit-reset"),
+            )
+
+    def _status_error(
+        self, method: str, url: str, response: requests.Response
+    ) -> DigitalOceanError:
+        status = response.status_code
+        error_type: type[DigitalOceanError]
+        if status in (401, 403):
+            error_type, what = DOAuthError, "the API token was refused"
+        elif status == 404:
+            error_type, what = DONotFound, "not found"
+        elif status >= 500:
+            error_type, what = DOServerError, "server error"
+        else:
+            error_type, what = DOClientError, "request rejected"
+        return error_type(
+            f"DigitalOcean {method} {_short(url)} answered {status} ({what}): "
+            f"{self._error_detail(response)}",
+            status=status,
+            url=url,
+        )
+
+    def _exhausted_error(
+        self,
+        method: str,
+        url: str,
+        failure: requests.Response | requests.RequestException,
+        attempts: int,
+        waited: float,
+    ) -> DigitalOceanError:
+        if isinstance(failure, requests.RequestException):
+            return self._transport_error(method, url, failure, attempts, waited)
+        error_type = DORateLimited if failure.status_code == 429 else DOServerError
+        return error_type(
+            f"DigitalOcean {method} {_short(url)} still answered {failure.status_code} after "
+            f"{attempts} attempts ({waited:.1f}s waiting): {self._error_detail(failure)}",
+            status=failure.status_code,
+            url=url,
+        )
+
+    def _transport_error(
+        self,
+        method: str,
+        url: str,
+        exc: requests.RequestException,
+        attempts: int,
+        waited: float,
+    ) -> DOServerError:
+        return DOServerError(
+            f"DigitalOcean {method} {_short(url)} failed after {attempts} attempt(s) "
+            f"({waited:.1f}s waiting): {self._describe(exc)}",
+            url=url,
+        )
+
+    def _describe(self, failure: requests.Response | requests.RequestException) -> str:
+        if isinstance(failure, requests.Response):
+            return f"HTTP {failure.status_code}"
+        kind = "timeout" if isinstance(failure, requests.Timeout) else "connection error"
+        return f"{kind} ({type(failure).__name__}): {self._excerpt(str(failure))}"
+
+    def _error_detail(self, response: requests.Response) -> str:
+        """DO's `id: message` when the body has them, else a short excerpt of the body."""
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and payload.get("message"):
+            detail = f"{payload.get('id', 'error')}: {payload['message']}"
+            return self._redact(detail)[:BODY_EXCERPT_CHARS]
+        return repr(self._excerpt(response.text))
+
+    def _excerpt(self, text: str) -> str:
+        collapsed = " ".join((text or "").split())
+        excerpt = collapsed[:BODY_EXCERPT_CHARS]
+        if len(collapsed) > BODY_EXCERPT_CHARS:
+            excerpt += "…"
+        return self._redact(excerpt) or "<empty body>"
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "[redacted]")
+
+
+def client_for(purpose: str) -> DigitalOceanClient | None:
+    """The client for one token purpose, or None when no token is configured.
+
+    Each purpose has its own setting (`DO_TOKEN_SYNC`, `DO_TOKEN_BILLING`,
+    `DO_TOKEN_PROVISIONING`) so a billing-only token never gets write scope; each falls back to
+    `DO_API_TOKEN`. Callers treat None as "not configured": log one line and exit successfully.
+    """
+    try:
+        setting_name = TOKEN_PURPOSES[purpose]
+    except KeyError:
+        raise ValueError(
+            f"unknown DigitalOcean token purpose {purpose!r}; use one of "
+            f"{', '.join(sorted(TOKEN_PURPOSES))}"
+        ) from None
+    token = _setting_text(setting_name) or _setting_text("DO_API_TOKEN")
+    if not token:
+        return None
+    base_url = _setting_text("DO_API_BASE_URL") or DEFAULT_BASE_URL
+    return DigitalOceanClient(base_url, token)
+
+
+def _setting_text(name: str) -> str:
+    return str(getattr(settings, name, "") or "").strip()
+
+
+def _server_wait_hint(response: requests.Response) -> float | None:
+    """Seconds the server asked us to wait: Retry-After (seconds or HTTP date), else the
+    RateLimit-Reset epoch; None when it said nothing usable."""
+    retry_after = response.headers.get("Retry-After")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    reset = response.headers.get("RateLimit-Reset")
+    if reset and response.status_code == 429:
+        try:
+            return max(0.0, float(reset) - time.time())
+        except ValueError:
+            return None
+    return None
+
+
+def _segment(value: int | str) -> str:
+    """One URL path segment, so an id can never add path components."""
+    return quote(str(value), safe="")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _short(url: str) -> str:
+    """Path and query of a URL: enough to identify the request in a message."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path

@@ -1,0 +1,271 @@
+"""DigitalOcean payloads → the one shape every sync upserts (`ResourceSnapshot`).
+
+Pure functions, no database: one normalizer per kind, plus URN kind normalization for the
+projects walk. `attrs` keeps what later stages need (sizes for metering, rules for drift,
+droplet ids for attribution); `size_gb` is always the key metering reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from inventory.models import ResourceKind
+
+logger = logging.getLogger(__name__)
+
+JSON = Mapping[str, Any]
+
+# Keys of attrs that change without the resource changing in a way anyone cares about; they are
+# stored but never produce an `updated` event on their own.
+VOLATILE_ATTR_KEYS = frozenset({"next_backup_window", "locked", "pending_changes"})
+
+URN_KIND_MAP = {
+    "droplet": ResourceKind.DROPLET,
+    "domain": ResourceKind.DNS_ZONE,
+    "space": ResourceKind.SPACES_BUCKET,
+    "volume": ResourceKind.VOLUME,
+    "floatingip": ResourceKind.FLOATING_IP,
+    "reservedip": ResourceKind.FLOATING_IP,
+    "loadbalancer": ResourceKind.LOAD_BALANCER,
+    "dbaas": ResourceKind.MANAGED_DB,
+    "kubernetes": ResourceKind.K8S_CLUSTER,
+    "volumesnapshot": ResourceKind.SNAPSHOT,
+    "image": ResourceKind.SNAPSHOT,
+    "app": ResourceKind.APP,
+}
+
+
+# Each unknown kind is reported once per process at INFO (then at DEBUG): syncs run every 15 min.
+_reported_unknown_kinds: set[str] = set()
+
+
+@dataclass(frozen=True)
+class ResourceSnapshot:
+    """What one listing says about one resource, in our vocabulary."""
+
+    kind: str
+    provider_id: str
+    name: str = ""
+    region: str = ""
+    size_slug: str = ""
+    status: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)
+    # Seen only as a project URN: proves existence, knows nothing else, overwrites nothing.
+    placeholder: bool = False
+
+
+@dataclass(frozen=True)
+class URN:
+    kind: str
+    provider_id: str
+    known: bool
+
+
+def parse_urn(urn: str) -> URN:
+    """`do:<kind>:<id>` → our kind. Unknown kinds keep their normalized name (and are logged)."""
+    parts = (urn or "").split(":", 2)
+    if len(parts) != 3 or parts[0] != "do" or not parts[1] or not parts[2]:
+        raise ValueError(f"not a DigitalOcean URN: {urn!r}")
+    raw_kind = parts[1].strip().lower()
+    kind = URN_KIND_MAP.get(raw_kind)
+    if kind is None:
+        normalized = raw_kind.replace("-", "_")
+        level = logging.DEBUG if normalized in _reported_unknown_kinds else logging.INFO
+        _reported_unknown_kinds.add(normalized)
+        logger.log(
+            level, "unknown DigitalOcean URN kind %r (%s): kept as %r", raw_kind, urn, normalized
+        )
+        return URN(kind=normalized, provider_id=parts[2], known=False)
+    return URN(kind=str(kind), provider_id=parts[2], known=True)
+
+
+def _region(payload: JSON) -> str:
+    region = payload.get("region")
+    if isinstance(region, Mapping):
+        return str(region.get("slug") or "")
+    if isinstance(region, str):
+        return region
+    regions = payload.get("regions")
+    if isinstance(regions, list) and regions:
+        return str(regions[0])
+    return ""
+
+
+def _gb(value: Any) -> str | None:
+    """Sizes as decimal strings (JSON has no Decimal); never float arithmetic downstream."""
+    if value is None or value == "":
+        return None
+    return str(Decimal(str(value)).normalize())
+
+
+def _public_ipv4(payload: JSON) -> str | None:
+    for network in (payload.get("networks") or {}).get("v4") or []:
+        if network.get("type") == "public":
+            return network.get("ip_address")
+    return None
+
+
+def droplet(payload: JSON) -> ResourceSnapshot:
+    image = payload.get("image") or {}
+    return ResourceSnapshot(
+        kind=ResourceKind.DROPLET,
+        provider_id=str(payload["id"]),
+        name=payload.get("name") or "",
+        region=_region(payload),
+        size_slug=payload.get("size_slug") or (payload.get("size") or {}).get("slug") or "",
+        status=payload.get("status") or "",
+        attrs={
+            "vcpus": payload.get("vcpus"),
+            "memory_mb": payload.get("memory"),
+            "disk_gb": payload.get("disk"),
+            "size_gb": _gb(payload.get("disk")),
+            "image": image.get("slug") or image.get("name"),
+            "features": sorted(payload.get("features") or []),
+            "backups_enabled": "backups" in (payload.get("features") or []),
+            "tags": sorted(payload.get("tags") or []),
+            "volume_ids": sorted(str(v) for v in payload.get("volume_ids") or []),
+            "public_ipv4": _public_ipv4(payload),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def domain(payload: JSON) -> ResourceSnapshot:
+    return ResourceSnapshot(
+        kind=ResourceKind.DNS_ZONE,
+        provider_id=payload["name"],
+        name=payload["name"],
+        status="active",
+        attrs={"ttl": payload.get("ttl")},
+    )
+
+
+def volume(payload: JSON) -> ResourceSnapshot:
+    return ResourceSnapshot(
+        kind=ResourceKind.VOLUME,
+        provider_id=str(payload["id"]),
+        name=payload.get("name") or "",
+        region=_region(payload),
+        size_slug=f"{payload.get('size_gigabytes')}gb" if payload.get("size_gigabytes") else "",
+        status="attached" if payload.get("droplet_ids") else "detached",
+        attrs={
+            "size_gb": _gb(payload.get("size_gigabytes")),
+            "droplet_ids": sorted(str(d) for d in payload.get("droplet_ids") or []),
+            "filesystem_type": payload.get("filesystem_type") or "",
+            "tags": sorted(payload.get("tags") or []),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def snapshot(payload: JSON) -> ResourceSnapshot:
+    return ResourceSnapshot(
+        kind=ResourceKind.SNAPSHOT,
+        provider_id=str(payload["id"]),
+        name=payload.get("name") or "",
+        region=_region(payload),
+        status="available",
+        attrs={
+            "resource_type": payload.get("resource_type"),
+            "resource_id": str(payload.get("resource_id") or ""),
+            "size_gb": _gb(payload.get("size_gigabytes")),
+            "min_disk_size": payload.get("min_disk_size"),
+            "regions": sorted(payload.get("regions") or []),
+            "tags": sorted(payload.get("tags") or []),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def reserved_ip(payload: JSON) -> ResourceSnapshot:
+    droplet_payload = payload.get("droplet") or {}
+    droplet_id = droplet_payload.get("id") if isinstance(droplet_payload, Mapping) else None
+    return ResourceSnapshot(
+        kind=ResourceKind.FLOATING_IP,
+        provider_id=payload["ip"],
+        name=payload["ip"],
+        region=_region(payload),
+        status="assigned" if droplet_id else "unassigned",
+        attrs={
+            "droplet_id": str(droplet_id) if droplet_id else None,
+            "project_id": payload.get("project_id"),
+            "locked": payload.get("locked"),
+        },
+    )
+
+
+def firewall(payload: JSON) -> ResourceSnapshot:
+    return ResourceSnapshot(
+        kind=ResourceKind.FIREWALL,
+        provider_id=str(payload["id"]),
+        name=payload.get("name") or "",
+        status=payload.get("status") or "",
+        attrs={
+            "inbound_rules": payload.get("inbound_rules") or [],
+            "outbound_rules": payload.get("outbound_rules") or [],
+            "droplet_ids": sorted(str(d) for d in payload.get("droplet_ids") or []),
+            "tags": sorted(payload.get("tags") or []),
+            "pending_changes": payload.get("pending_changes") or [],
+        },
+    )
+
+
+def load_balancer(payload: JSON) -> ResourceSnapshot:
+    return ResourceSnapshot(
+        kind=ResourceKind.LOAD_BALANCER,
+        provider_id=str(payload["id"]),
+        name=payload.get("name") or "",
+        region=_region(payload),
+        size_slug=payload.get("size") or str(payload.get("size_unit") or ""),
+        status=payload.get("status") or "",
+        attrs={
+            "ip": payload.get("ip"),
+            "size_unit": payload.get("size_unit"),
+            "algorithm": payload.get("algorithm"),
+            "forwarding_rules": payload.get("forwarding_rules") or [],
+            "droplet_ids": sorted(str(d) for d in payload.get("droplet_ids") or []),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def droplet_backup(payload: JSON, *, droplet_id: str) -> ResourceSnapshot:
+    return ResourceSnapshot(
+        kind=ResourceKind.DROPLET_BACKUP,
+        provider_id=str(payload["id"]),
+        name=payload.get("name") or "",
+        region=_region(payload),
+        status="available",
+        attrs={
+            "droplet_id": str(droplet_id),
+            "size_gb": _gb(payload.get("size_gigabytes")),
+            "min_disk_size": payload.get("min_disk_size"),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def placeholder(urn: URN) -> ResourceSnapshot:
+    """A kind with no dedicated sync, seen only through a project's resources."""
+    return ResourceSnapshot(
+        kind=urn.kind, provider_id=urn.provider_id, name=urn.provider_id, placeholder=True
+    )
+
+
+NORMALIZERS: dict[str, Callable[[JSON], ResourceSnapshot]] = {
+    ResourceKind.DROPLET: droplet,
+    ResourceKind.DNS_ZONE: domain,
+    ResourceKind.VOLUME: volume,
+    ResourceKind.SNAPSHOT: snapshot,
+    ResourceKind.FLOATING_IP: reserved_ip,
+    ResourceKind.FIREWALL: firewall,
+    ResourceKind.LOAD_BALANCER: load_balancer,
+}
+
+
+def meaningful_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in attrs.items() if key not in VOLATILE_ATTR_KEYS}

@@ -1,0 +1,44 @@
+from arcadia_cloud.schedules import PeriodicTaskSpec
+from inventory.models import ResourceKind
+
+EVERY_15_MINUTES = "0,15,30,45"
+
+_FAST_TARGETS = (
+    "projects",
+    ResourceKind.DROPLET,
+    ResourceKind.DNS_ZONE,
+    ResourceKind.VOLUME,
+    ResourceKind.FLOATING_IP,
+    ResourceKind.FIREWALL,
+    ResourceKind.LOAD_BALANCER,
+)
+
+SCHEDULES = [
+    *(
+        PeriodicTaskSpec(
+            name=f"inventory-sync-{target}",
+            task="inventory.sync",
+            minute=EVERY_15_MINUTES,
+            queue="cloud_sync_full",
+            kwargs={"target": str(target)},
+            description=f"Mirror DigitalOcean {target} into inventory.",
+        )
+        for target in _FAST_TARGETS
+    ),
+    PeriodicTaskSpec(
+        name="inventory-sync-snapshot",
+        task="inventory.sync",
+        minute="33",
+        queue="cloud_sync_full",
+        kwargs={"target": str(ResourceKind.SNAPSHOT)},
+        description="Mirror droplet and volume snapshots.",
+    ),
+    PeriodicTaskSpec(
+        name="inventory-sync-backups",
+        task="inventory.sync",
+        minute="41",
+        queue="cloud_sync_full",
+        kwargs={"target": "backups"},
+        description="Mirror the backups of every live droplet.",
+    ),
+]

@@ -1,0 +1,349 @@
+"""Inventory writes: the upsert chokepoint, three-strike deletion, attribution, classification.
+
+Every sync goes through `upsert_resources` (or its one-row form `upsert_resource`) and then,
+only after a COMPLETE listing, `mark_stale`. Both are set-based: an unchanged re-sync of N rows
+is a handful of statements, not N.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from inventory.models import (
+    PROVIDER_DIGITALOCEAN,
+    CloudProject,
+    CloudResource,
+    CloudResourceEvent,
+    ProjectPurpose,
+    ResourceEventType,
+)
+from inventory.normalize import ResourceSnapshot, meaningful_attrs
+
+logger = logging.getLogger(__name__)
+
+STRIKES_TO_DELETE = 3
+SYNC_ACTOR = "sync"
+CHUNK = 2000
+TRACKED_FIELDS = ("name", "region", "size_slug", "status")
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    restored: int = 0
+    unchanged: int = 0
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.created += other.created
+        self.updated += other.updated
+        self.restored += other.restored
+        self.unchanged += other.unchanged
+        return self
+
+
+@dataclass
+class StaleResult:
+    struck: int = 0
+    tombstoned: int = 0
+
+
+@dataclass
+class AttributionResult:
+    attributed: int = 0
+    unchanged: int = 0
+    details: list[str] = field(default_factory=list)
+
+
+def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _diff(resource: CloudResource, snapshot: ResourceSnapshot) -> dict[str, list[Any]]:
+    """Meaningful differences as {"field": [old, new]}; attrs compared key by key."""
+    changes: dict[str, list[Any]] = {}
+    for name in TRACKED_FIELDS:
+        old, new = getattr(resource, name), getattr(snapshot, name)
+        if old != new:
+            changes[name] = [old, new]
+    old_attrs = meaningful_attrs(resource.attrs or {})
+    new_attrs = meaningful_attrs(snapshot.attrs)
+    for key in sorted(old_attrs.keys() | new_attrs.keys()):
+        if old_attrs.get(key) != new_attrs.get(key):
+            changes[f"attrs.{key}"] = [old_attrs.get(key), new_attrs.get(key)]
+    return changes
+
+
+def _load_existing(kind: str, provider_ids: Sequence[str]) -> dict[str, CloudResource]:
+    existing: dict[str, CloudResource] = {}
+    for chunk in _chunks(list(provider_ids)):
+        for resource in CloudResource.objects.filter(
+            provider=PROVIDER_DIGITALOCEAN, kind=kind, provider_id__in=chunk
+        ):
+            existing[resource.provider_id] = resource
+    return existing
+
+
+@transaction.atomic
+def upsert_resources(
+    snapshots: Iterable[ResourceSnapshot],
+    *,
+    now: dt.datetime | None = None,
+    actor: str = SYNC_ACTOR,
+) -> UpsertResult:
+    """The chokepoint: insert new rows, restore tombstoned ones, update changed ones.
+
+    Every row seen gets `last_seen_at = now` and its strikes reset, in bulk.
+    """
+    now = now or timezone.now()
+    by_kind: dict[str, dict[str, ResourceSnapshot]] = defaultdict(dict)
+    for snapshot in snapshots:
+        by_kind[snapshot.kind][snapshot.provider_id] = snapshot
+
+    result = UpsertResult()
+    for kind, seen in by_kind.items():
+        result += _upsert_kind(kind, seen, now=now, actor=actor)
+    return result
+
+
+def _upsert_kind(
+    kind: str, seen: Mapping[str, ResourceSnapshot], *, now: dt.datetime, actor: str
+) -> UpsertResult:
+    existing = _load_existing(kind, list(seen))
+    result = UpsertResult()
+    new_rows: list[CloudResource] = []
+    changed_rows: list[CloudResource] = []
+    unchanged_ids: list[int] = []
+    events: list[CloudResourceEvent] = []
+
+    for provider_id, snapshot in seen.items():
+        resource = existing.get(provider_id)
+        if resource is None:
+            new_rows.append(
+                CloudResource(
+                    provider=PROVIDER_DIGITALOCEAN,
+                    kind=kind,
+                    provider_id=provider_id,
+                    name=snapshot.name,
+                    region=snapshot.region,
+                    size_slug=snapshot.size_slug,
+                    status=snapshot.status,
+                    attrs=snapshot.attrs,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+            )
+            continue
+        changes = {} if snapshot.placeholder else _diff(resource, snapshot)
+        restored = resource.deleted_at is not None
+        if not changes and not restored:
+            unchanged_ids.append(resource.pk)
+            continue
+        if not snapshot.placeholder:
+            for name in TRACKED_FIELDS:
+                setattr(resource, name, getattr(snapshot, name))
+            resource.attrs = snapshot.attrs
+        resource.last_seen_at = now
+        resource.stale_strike_count = 0
+        if restored:
+            events.append(_event(resource, ResourceEventType.RESTORED, changes, actor, now))
+            resource.deleted_at = None
+            result.restored += 1
+        else:
+            events.append(_event(resource, ResourceEventType.UPDATED, changes, actor, now))
+            result.updated += 1
+        changed_rows.append(resource)
+
+    if new_rows:
+        created = CloudResource.objects.bulk_create(new_rows, batch_size=1000)
+        events.extend(
+            _event(
+                r, ResourceEventType.DISCOVERED, {"name": r.name, "region": r.region}, actor, now
+            )
+            for r in created
+        )
+        result.created = len(created)
+    if changed_rows:
+        CloudResource.objects.bulk_update(
+            changed_rows,
+            [*TRACKED_FIELDS, "attrs", "last_seen_at", "stale_strike_count", "deleted_at"],
+            batch_size=500,
+        )
+    for chunk in _chunks(unchanged_ids):
+        CloudResource.objects.filter(pk__in=chunk).update(last_seen_at=now, stale_strike_count=0)
+    result.unchanged = len(unchanged_ids)
+    if events:
+        CloudResourceEvent.objects.bulk_create(events, batch_size=1000)
+    return result
+
+
+def upsert_resource(
+    snapshot: ResourceSnapshot, *, now: dt.datetime | None = None, actor: str = SYNC_ACTOR
+) -> UpsertResult:
+    """One-row form of the chokepoint."""
+    return upsert_resources([snapshot], now=now, actor=actor)
+
+
+def _event(
+    resource: CloudResource, type_: str, changes: Mapping[str, Any], actor: str, now: dt.datetime
+) -> CloudResourceEvent:
+    return CloudResourceEvent(
+        resource=resource, type=type_, changes=dict(changes), actor=actor, occurred_at=now
+    )
+
+
+@transaction.atomic
+def mark_stale(
+    *,
+    kind: str,
+    seen_provider_ids: Iterable[str],
+    now: dt.datetime | None = None,
+    actor: str = SYNC_ACTOR,
+) -> StaleResult:
+    """One strike for every live row of `kind` a complete listing did not return.
+
+    The third strike tombstones the row with a `deleted` event. Call this ONLY after every page
+    of the listing was fetched: a partial or failed sync must never add a strike.
+    """
+    now = now or timezone.now()
+    seen = set(seen_provider_ids)
+    live = CloudResource.objects.filter(
+        provider=PROVIDER_DIGITALOCEAN, kind=kind, deleted_at__isnull=True
+    ).values_list("pk", "provider_id", "stale_strike_count")
+    missing = [(pk, strikes) for pk, provider_id, strikes in live if provider_id not in seen]
+    to_tombstone = [pk for pk, strikes in missing if strikes + 1 >= STRIKES_TO_DELETE]
+    to_strike = [pk for pk, strikes in missing if strikes + 1 < STRIKES_TO_DELETE]
+
+    for chunk in _chunks(to_strike):
+        CloudResource.objects.filter(pk__in=chunk).update(
+            stale_strike_count=F("stale_strike_count") + 1
+        )
+    for chunk in _chunks(to_tombstone):
+        CloudResource.objects.filter(pk__in=chunk).update(
+            stale_strike_count=STRIKES_TO_DELETE, deleted_at=now
+        )
+    CloudResourceEvent.objects.bulk_create(
+        [
+            CloudResourceEvent(
+                resource_id=pk,
+                type=ResourceEventType.DELETED,
+                changes={"reason": f"missing from {STRIKES_TO_DELETE} complete listings"},
+                actor=actor,
+                occurred_at=now,
+            )
+            for pk in to_tombstone
+        ],
+        batch_size=1000,
+    )
+    return StaleResult(struck=len(to_strike), tombstoned=len(to_tombstone))
+
+
+@transaction.atomic
+def projects_upsert(
+    payloads: Iterable[Mapping[str, Any]], *, internal_name: str, internal_tenant: str
+) -> dict[str, CloudProject]:
+    """Mirror DO projects; tenant_id and purpose stay operator-owned except for the internal one."""
+    by_provider_id = {str(p["id"]): p for p in payloads}
+    existing = {
+        p.provider_id: p
+        for p in CloudProject.objects.filter(
+            provider=PROVIDER_DIGITALOCEAN, provider_id__in=list(by_provider_id)
+        )
+    }
+    projects: dict[str, CloudProject] = {}
+    for provider_id, payload in by_provider_id.items():
+        project = existing.get(provider_id)
+        wanted = {
+            "name": payload.get("name") or "",
+            "description": payload.get("description") or "",
+            "is_default": bool(payload.get("is_default")),
+        }
+        if project is None:
+            project = CloudProject(
+                provider=PROVIDER_DIGITALOCEAN, provider_id=provider_id, **wanted
+            )
+            if wanted["name"] == internal_name:
+                project.tenant_id, project.purpose = internal_tenant, ProjectPurpose.INTERNAL
+            project.save()
+        elif any(getattr(project, key) != value for key, value in wanted.items()):
+            for key, value in wanted.items():
+                setattr(project, key, value)
+            project.save(update_fields=[*wanted, "updated_at"])
+        projects[provider_id] = project
+    return projects
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where attribution says a resource belongs."""
+
+    project: CloudProject | None
+    tenant_id: str | None
+    reason: str
+
+
+@transaction.atomic
+def resources_attribute(
+    placements: Mapping[int, Placement], *, now: dt.datetime | None = None, actor: str = SYNC_ACTOR
+) -> AttributionResult:
+    """Set project and tenant_id per resource id; `attributed` event only when they change."""
+    now = now or timezone.now()
+    result = AttributionResult()
+    changed: list[CloudResource] = []
+    events: list[CloudResourceEvent] = []
+    ids = list(placements)
+    for chunk in _chunks(ids):
+        for resource in CloudResource.objects.filter(pk__in=chunk).only(
+            "pk", "project_id", "tenant_id"
+        ):
+            placement = placements[resource.pk]
+            new_project_id = placement.project.pk if placement.project else None
+            if resource.project_id == new_project_id and resource.tenant_id == placement.tenant_id:
+                result.unchanged += 1
+                continue
+            changes = {
+                "project": [resource.project_id, new_project_id],
+                "tenant_id": [resource.tenant_id, placement.tenant_id],
+                "reason": placement.reason,
+            }
+            resource.project_id = new_project_id
+            resource.tenant_id = placement.tenant_id
+            changed.append(resource)
+            events.append(_event(resource, ResourceEventType.ATTRIBUTED, changes, actor, now))
+    if changed:
+        CloudResource.objects.bulk_update(changed, ["project", "tenant_id"], batch_size=500)
+        CloudResourceEvent.objects.bulk_create(events, batch_size=1000)
+    result.attributed = len(changed)
+    return result
+
+
+@transaction.atomic
+def project_classify(
+    *, project: CloudProject, tenant_id: str | None, purpose: str, actor: str
+) -> AttributionResult:
+    """An operator assigns a project to a tenant: its live resources follow immediately."""
+    if purpose not in ProjectPurpose.values:
+        from arcadia_cloud.errors import field_error
+
+        raise field_error("purpose", f"must be one of {', '.join(ProjectPurpose.values)}")
+    project = CloudProject.objects.select_for_update().get(pk=project.pk)
+    project.tenant_id = (tenant_id or "").strip() or None
+    project.purpose = purpose
+    project.save(update_fields=["tenant_id", "purpose", "updated_at"])
+    placements = {
+        pk: Placement(project, project.tenant_id, f"project {project.name} classified")
+        for pk in CloudResource.objects.filter(
+            project=project, deleted_at__isnull=True
+        ).values_list("pk", flat=True)
+    }
+    return resources_attribute(placements, actor=actor)

@@ -1,0 +1,255 @@
+"""Sync jobs: list → normalize → upsert → mark_stale, one function per kind.
+
+A listing either completes (every page) or raises; strikes are only added after a complete one,
+so a flaky API never deletes inventory. A second sync of the same kind while one runs skips.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from arcadia_cloud.locks import try_advisory_lock
+from inventory import normalize
+from inventory.digitalocean import DigitalOceanClient, DOBadPayload, DONotFound
+from inventory.models import PROVIDER_DIGITALOCEAN, CloudProject, CloudResource, ResourceKind
+from inventory.services import (
+    AttributionResult,
+    Placement,
+    StaleResult,
+    UpsertResult,
+    mark_stale,
+    projects_upsert,
+    resources_attribute,
+    upsert_resources,
+)
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_PROJECT_NAME = "skyai-internal"
+INTERNAL_TENANT_ID = "skyai-internal"
+PROJECTS = "projects"
+BACKUPS = "backups"
+
+# Kinds with a dedicated listing; everything else is known only through project resources.
+LISTERS: dict[str, Callable[[DigitalOceanClient], list[dict]]] = {
+    ResourceKind.DROPLET: lambda c: c.list_droplets(),
+    ResourceKind.DNS_ZONE: lambda c: c.list_domains(),
+    ResourceKind.VOLUME: lambda c: c.list_volumes(),
+    ResourceKind.SNAPSHOT: lambda c: c.list_snapshots(),
+    ResourceKind.FLOATING_IP: lambda c: c.list_reserved_ips(),
+    ResourceKind.FIREWALL: lambda c: c.list_firewalls(),
+    ResourceKind.LOAD_BALANCER: lambda c: c.list_load_balancers(),
+}
+DEDICATED_KINDS = frozenset({*LISTERS, ResourceKind.DROPLET_BACKUP})
+# Kinds DigitalOcean places in projects: when no project lists one, it is an orphan.
+PROJECT_KINDS = frozenset(
+    {
+        ResourceKind.DROPLET,
+        ResourceKind.DNS_ZONE,
+        ResourceKind.VOLUME,
+        ResourceKind.FLOATING_IP,
+        ResourceKind.LOAD_BALANCER,
+        ResourceKind.SPACES_BUCKET,
+        ResourceKind.MANAGED_DB,
+        ResourceKind.K8S_CLUSTER,
+        ResourceKind.APP,
+    }
+)
+SYNC_TARGETS = (*LISTERS, BACKUPS, PROJECTS)
+
+
+@dataclass
+class SyncResult:
+    target: str
+    skipped: str = ""
+    upsert: UpsertResult = field(default_factory=UpsertResult)
+    stale: StaleResult = field(default_factory=StaleResult)
+    attribution: AttributionResult | None = None
+    listed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"{self.target}: skipped ({self.skipped})"
+        u, s = self.upsert, self.stale
+        text = (
+            f"{self.target}: {self.listed} listed, {u.created} new, {u.updated} updated, "
+            f"{u.restored} restored, {u.unchanged} unchanged, {s.struck} struck, "
+            f"{s.tombstoned} tombstoned"
+        )
+        if self.attribution is not None:
+            text += f", {self.attribution.attributed} attributed"
+        return text
+
+
+def _normalized(kind: str, payloads: list[dict]) -> list[normalize.ResourceSnapshot]:
+    normalizer = normalize.NORMALIZERS[kind]
+    try:
+        return [normalizer(payload) for payload in payloads]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise DOBadPayload(
+            f"{kind} listing has an item without the expected fields: {exc!r}"
+        ) from exc
+
+
+def sync_target(
+    target: str, *, client: DigitalOceanClient, now: dt.datetime | None = None
+) -> SyncResult:
+    """Run one sync (a kind, `backups` or `projects`) unless another run of it holds the lock."""
+    if target not in SYNC_TARGETS:
+        raise ValueError(
+            f"unknown sync target {target!r}; expected one of {', '.join(SYNC_TARGETS)}"
+        )
+    now = now or timezone.now()
+    with try_advisory_lock(f"inventory-sync:{target}") as acquired:
+        if not acquired:
+            logger.info("inventory sync %s skipped: another run holds the lock", target)
+            return SyncResult(target, skipped="another sync of it is running")
+        if target == PROJECTS:
+            return _sync_projects(client, now)
+        if target == BACKUPS:
+            return _sync_backups(client, now)
+        return _sync_kind(target, client, now)
+
+
+def _sync_kind(kind: str, client: DigitalOceanClient, now: dt.datetime) -> SyncResult:
+    snapshots = _normalized(kind, LISTERS[kind](client))  # complete, or it raised
+    result = SyncResult(kind, listed=len(snapshots))
+    result.upsert = upsert_resources(snapshots, now=now)
+    result.stale = mark_stale(
+        kind=kind, seen_provider_ids=[s.provider_id for s in snapshots], now=now
+    )
+    return result
+
+
+def _sync_backups(client: DigitalOceanClient, now: dt.datetime) -> SyncResult:
+    """Backups of every live droplet; strikes only when every droplet's listing succeeded."""
+    droplet_ids = list(
+        CloudResource.objects.filter(
+            provider=PROVIDER_DIGITALOCEAN, kind=ResourceKind.DROPLET, deleted_at__isnull=True
+        ).values_list("provider_id", flat=True)
+    )
+    snapshots = []
+    for droplet_id in droplet_ids:
+        try:
+            payloads = client.list_droplet_backups(droplet_id)
+        except DONotFound:
+            # The droplet is gone (our row is still serving its strikes); so are its backups.
+            continue
+        for payload in payloads:
+            try:
+                snapshots.append(normalize.droplet_backup(payload, droplet_id=droplet_id))
+            except (KeyError, TypeError) as exc:
+                raise DOBadPayload(f"backup of droplet {droplet_id} is malformed: {exc!r}") from exc
+    result = SyncResult(BACKUPS, listed=len(snapshots))
+    result.upsert = upsert_resources(snapshots, now=now)
+    result.stale = mark_stale(
+        kind=ResourceKind.DROPLET_BACKUP,
+        seen_provider_ids=[s.provider_id for s in snapshots],
+        now=now,
+    )
+    return result
+
+
+def _ensure_internal_project(client: DigitalOceanClient, projects: list[dict]) -> list[dict]:
+    if any(p.get("name") == INTERNAL_PROJECT_NAME for p in projects):
+        return projects
+    logger.info(
+        "creating the %s DigitalOcean project (fallback home of orphans)", INTERNAL_PROJECT_NAME
+    )
+    created = client.create_project(
+        name=INTERNAL_PROJECT_NAME,
+        purpose="Operational / Developer tooling",
+        description="Arcadia Cloud internal resources and the fallback home of orphans",
+    )
+    return [*projects, created]
+
+
+def _sync_projects(client: DigitalOceanClient, now: dt.datetime) -> SyncResult:
+    """Projects, then every project's resources: attribution, placeholders, orphans."""
+    payloads = _ensure_internal_project(client, client.list_projects())
+    urns_by_project = {str(p["id"]): client.list_project_resources(str(p["id"])) for p in payloads}
+    projects = projects_upsert(
+        payloads, internal_name=INTERNAL_PROJECT_NAME, internal_tenant=INTERNAL_TENANT_ID
+    )
+
+    located: dict[tuple[str, str], CloudProject] = {}
+    placeholders: list[normalize.ResourceSnapshot] = []
+    for provider_id, items in urns_by_project.items():
+        for item in items:
+            try:
+                urn = normalize.parse_urn(item.get("urn", ""))
+            except ValueError:
+                logger.warning("project %s lists a malformed URN %r: ignored", provider_id, item)
+                continue
+            located[(urn.kind, urn.provider_id)] = projects[provider_id]
+            if urn.kind not in DEDICATED_KINDS:
+                placeholders.append(normalize.placeholder(urn))
+
+    result = SyncResult(PROJECTS, listed=len(located))
+    result.upsert = upsert_resources(placeholders, now=now)
+    for kind in {p.kind for p in placeholders} | _placeholder_kinds_in_inventory():
+        seen = [p.provider_id for p in placeholders if p.kind == kind]
+        stale = mark_stale(kind=kind, seen_provider_ids=seen, now=now)
+        result.stale.struck += stale.struck
+        result.stale.tombstoned += stale.tombstoned
+
+    internal = next(p for p in projects.values() if p.name == INTERNAL_PROJECT_NAME)
+    result.attribution = resources_attribute(_placements(located, internal), now=now)
+    return result
+
+
+def _placeholder_kinds_in_inventory() -> set[str]:
+    return set(
+        CloudResource.objects.filter(provider=PROVIDER_DIGITALOCEAN, deleted_at__isnull=True)
+        .exclude(kind__in=DEDICATED_KINDS)
+        .values_list("kind", flat=True)
+        .distinct()
+    )
+
+
+def _placements(
+    located: dict[tuple[str, str], CloudProject], internal: CloudProject
+) -> dict[int, Placement]:
+    """Project resources → their project; backups and snapshots → their droplet's; orphans →
+    skyai-internal."""
+    placements: dict[int, Placement] = {}
+    live = CloudResource.objects.filter(
+        provider=PROVIDER_DIGITALOCEAN, deleted_at__isnull=True
+    ).values_list("pk", "kind", "provider_id", "attrs")
+    parents: dict[str, Placement] = {}
+    derived: list[tuple[int, str]] = []
+    for pk, kind, provider_id, attrs in live:
+        project = located.get((kind, provider_id))
+        if project is not None:
+            placement = Placement(project, project.tenant_id, f"listed in project {project.name}")
+        elif kind in PROJECT_KINDS:
+            placement = Placement(internal, internal.tenant_id, "orphan: in no project")
+        else:
+            if kind == ResourceKind.DROPLET_BACKUP:
+                derived.append((pk, str((attrs or {}).get("droplet_id") or "")))
+            elif kind == ResourceKind.SNAPSHOT and (attrs or {}).get("resource_type") == "droplet":
+                derived.append((pk, str((attrs or {}).get("resource_id") or "")))
+            continue
+        placements[pk] = placement
+        if kind == ResourceKind.DROPLET:
+            parents[provider_id] = placement
+    for pk, droplet_id in derived:
+        parent = parents.get(droplet_id)
+        if parent is not None:
+            placements[pk] = Placement(parent.project, parent.tenant_id, f"of droplet {droplet_id}")
+    return placements
+
+
+def sync_all(*, client: DigitalOceanClient, now: dt.datetime | None = None) -> list[SyncResult]:
+    """Every kind, then backups, then projects (attribution needs the resources present)."""
+    now = now or timezone.now()
+    return [sync_target(target, client=client, now=now) for target in SYNC_TARGETS]

@@ -1,0 +1,164 @@
+"""The upsert chokepoint, three-strike deletion and the append-only audit (SPEC §4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from arcadia_cloud.models import AppendOnlyError
+from inventory.models import CloudResource, CloudResourceEvent
+from inventory.normalize import ResourceSnapshot
+from inventory.services import mark_stale, project_classify, upsert_resource, upsert_resources
+from tests.inventory.factories import make_project, make_resource
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+
+
+def snap(provider_id="101", **overrides) -> ResourceSnapshot:
+    values = {
+        "kind": "droplet",
+        "provider_id": provider_id,
+        "name": f"web-{provider_id}",
+        "region": "syd1",
+        "size_slug": "s-1vcpu-2gb",
+        "status": "active",
+        "attrs": {"size_gb": "50", "tags": ["a"], "locked": False},
+    }
+    values.update(overrides)
+    return ResourceSnapshot(**values)
+
+
+def event_types(resource=None) -> list[str]:
+    qs = CloudResourceEvent.objects.order_by("id")
+    if resource is not None:
+        qs = qs.filter(resource=resource)
+    return list(qs.values_list("type", flat=True))
+
+
+def test_new_resource_is_inserted_with_a_discovered_event():
+    result = upsert_resource(snap(), now=T0)
+    resource = CloudResource.objects.get()
+    assert result.created == 1
+    assert (resource.name, resource.first_seen_at, resource.last_seen_at) == ("web-101", T0, T0)
+    assert event_types() == ["discovered"]
+
+
+def test_unchanged_resource_writes_no_event_but_is_seen():
+    upsert_resource(snap(), now=T0)
+    CloudResource.objects.update(stale_strike_count=2)
+    later = T0 + dt.timedelta(minutes=15)
+    result = upsert_resource(snap(), now=later)
+    resource = CloudResource.objects.get()
+    assert result.unchanged == 1
+    assert resource.last_seen_at == later
+    assert resource.stale_strike_count == 0
+    assert event_types() == ["discovered"]
+
+
+def test_changed_resource_is_updated_with_the_diff():
+    upsert_resource(snap(), now=T0)
+    upsert_resource(snap(size_slug="s-2vcpu-4gb", attrs={"size_gb": "80", "tags": ["a"]}), now=T0)
+    resource = CloudResource.objects.get()
+    assert resource.size_slug == "s-2vcpu-4gb"
+    event = CloudResourceEvent.objects.get(type="updated")
+    assert event.changes == {
+        "size_slug": ["s-1vcpu-2gb", "s-2vcpu-4gb"],
+        "attrs.size_gb": ["50", "80"],
+    }
+
+
+def test_volatile_attrs_alone_make_no_event():
+    upsert_resource(snap(), now=T0)
+    result = upsert_resource(snap(attrs={"size_gb": "50", "tags": ["a"], "locked": True}), now=T0)
+    assert result.unchanged == 1
+    assert event_types() == ["discovered"]
+
+
+def test_three_strikes_tombstone_and_seen_again_restores():
+    upsert_resources([snap("1"), snap("2")], now=T0)
+    for strike in (1, 2):
+        result = mark_stale(kind="droplet", seen_provider_ids=["1"], now=T0)
+        assert (result.struck, result.tombstoned) == (1, 0)
+        assert CloudResource.objects.get(provider_id="2").stale_strike_count == strike
+    result = mark_stale(kind="droplet", seen_provider_ids=["1"], now=T0)
+    gone = CloudResource.objects.get(provider_id="2")
+    assert (result.struck, result.tombstoned) == (0, 1)
+    assert gone.deleted_at == T0
+    assert event_types(gone) == ["discovered", "deleted"]
+
+    upsert_resource(snap("2"), now=T0 + dt.timedelta(hours=1))
+    gone.refresh_from_db()
+    assert gone.deleted_at is None and gone.stale_strike_count == 0
+    assert event_types(gone) == ["discovered", "deleted", "restored"]
+
+
+def test_missing_twice_then_back_resets_strikes_without_deleting():
+    upsert_resources([snap("1"), snap("2")], now=T0)
+    mark_stale(kind="droplet", seen_provider_ids=["1"], now=T0)
+    mark_stale(kind="droplet", seen_provider_ids=["1"], now=T0)
+    upsert_resources([snap("1"), snap("2")], now=T0)
+    mark_stale(kind="droplet", seen_provider_ids=["1", "2"], now=T0)
+    back = CloudResource.objects.get(provider_id="2")
+    assert back.stale_strike_count == 0 and back.deleted_at is None
+    assert "deleted" not in event_types(back)
+
+
+def test_mark_stale_only_touches_its_kind():
+    upsert_resources([snap("1"), snap("z", kind="dns_zone", name="a.example")], now=T0)
+    mark_stale(kind="droplet", seen_provider_ids=[], now=T0)
+    assert CloudResource.objects.get(kind="dns_zone").stale_strike_count == 0
+
+
+def test_unchanged_resync_is_set_based(django_assert_max_num_queries):
+    upsert_resources([snap(str(i)) for i in range(300)], now=T0)
+    with django_assert_max_num_queries(8):  # incl. savepoints; constant in N
+        upsert_resources([snap(str(i)) for i in range(300)], now=T0 + dt.timedelta(minutes=15))
+        mark_stale(kind="droplet", seen_provider_ids=[str(i) for i in range(300)], now=T0)
+    assert CloudResourceEvent.objects.count() == 300
+
+
+def test_events_are_append_only():
+    upsert_resource(snap(), now=T0)
+    event = CloudResourceEvent.objects.get()
+    event.actor = "someone else"
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        event.delete()
+    with pytest.raises(AppendOnlyError):
+        CloudResourceEvent.objects.all().update(actor="x")
+    with pytest.raises(AppendOnlyError):
+        CloudResourceEvent.objects.all().delete()
+    assert CloudResourceEvent.objects.get().actor == "sync"
+
+
+def test_placeholder_never_overwrites_what_a_row_knows():
+    upsert_resource(snap("bucket-1", kind="spaces_bucket", name="bucket-1", region="syd1"), now=T0)
+    upsert_resource(
+        ResourceSnapshot(
+            kind="spaces_bucket", provider_id="bucket-1", name="bucket-1", placeholder=True
+        ),
+        now=T0,
+    )
+    assert CloudResource.objects.get().region == "syd1"
+    assert event_types() == ["discovered"]
+
+
+def test_classifying_a_project_reattributes_its_live_resources():
+    project = make_project(name="Acme Corp")
+    live = make_resource(project=project)
+    dead = make_resource(project=project, deleted_at=timezone.now())
+    result = project_classify(
+        project=project, tenant_id="acme", purpose="tenant", actor="admin:ops"
+    )
+    live.refresh_from_db()
+    dead.refresh_from_db()
+    assert result.attributed == 1
+    assert live.tenant_id == "acme" and dead.tenant_id is None
+    event = CloudResourceEvent.objects.get(resource=live)
+    assert event.type == "attributed" and event.actor == "admin:ops"
+    assert event.changes["tenant_id"] == [None, "acme"]

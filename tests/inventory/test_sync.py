@@ -1,0 +1,245 @@
+"""Inventory sync against the bundled DigitalOcean emulator (SPEC §4, §16)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+
+import pytest
+from django.db import connection
+
+from arcadia_cloud.sandbox import DigitalOceanEmulator, load_fixture, run_emulator
+from inventory.digitalocean import DigitalOceanClient, DOAuthError, DOBadPayload, DOServerError
+from inventory.models import CloudProject, CloudResource, CloudResourceEvent
+from inventory.sync import INTERNAL_PROJECT_NAME, sync_all, sync_target
+
+PERIOD = dt.date(2026, 4, 1)
+# Mid-May: after the April invoice period, so the mid-April casualties are gone.
+AFTER = dt.datetime(2026, 5, 15, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def emulator():
+    with run_emulator(DigitalOceanEmulator(period=PERIOD, clock=AFTER)) as running:
+        yield running
+
+
+def client_of(emulator, **kwargs) -> DigitalOceanClient:
+    return DigitalOceanClient(
+        emulator.base_url, emulator.token, sleep=lambda seconds: None, **kwargs
+    )
+
+
+def fixture_ids(key: str, id_field: str = "id") -> set[str]:
+    fixture = load_fixture()
+    return {
+        str(item[id_field])
+        for item in fixture[key]
+        if "destroyed_day" not in (item.get("_lifetime") or {})
+    }
+
+
+@pytest.mark.django_db
+def test_full_sync_populates_every_kind(emulator):
+    results = sync_all(client=client_of(emulator), now=AFTER)
+    assert not any(r.skipped for r in results)
+    kinds = set(CloudResource.objects.values_list("kind", flat=True))
+    assert {
+        "droplet",
+        "dns_zone",
+        "volume",
+        "snapshot",
+        "floating_ip",
+        "firewall",
+        "load_balancer",
+        "droplet_backup",
+        "spaces_bucket",
+        "managed_db",
+    } <= kinds
+    droplet_ids = set(
+        CloudResource.objects.filter(kind="droplet").values_list("provider_id", flat=True)
+    )
+    assert droplet_ids == fixture_ids("droplets")
+    assert CloudResource.objects.filter(kind="droplet_backup").exists()
+    assert set(CloudResourceEvent.objects.values_list("type", flat=True)) >= {
+        "discovered",
+        "attributed",
+    }
+
+
+@pytest.mark.django_db
+def test_projects_sync_attributes_resources_to_their_project(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+    acme = CloudProject.objects.get(name="Acme Corp")
+    acme.tenant_id = "acme"
+    acme.save()
+    sync_target("projects", client=client_of(emulator), now=AFTER)
+    acme_droplets = CloudResource.objects.filter(kind="droplet", project=acme)
+    assert acme_droplets.exists()
+    assert set(acme_droplets.values_list("tenant_id", flat=True)) == {"acme"}
+    # Backups follow their droplet.
+    backups = CloudResource.objects.filter(kind="droplet_backup", deleted_at__isnull=True)
+    for backup in backups:
+        parent = CloudResource.objects.get(kind="droplet", provider_id=backup.attrs["droplet_id"])
+        assert (backup.project_id, backup.tenant_id) == (parent.project_id, parent.tenant_id)
+
+
+@pytest.mark.django_db
+def test_urn_kinds_are_normalized_and_unknown_ones_kept(emulator, caplog):
+    from inventory import normalize
+
+    normalize._reported_unknown_kinds.clear()
+    caplog.set_level(logging.INFO, logger="inventory.normalize")
+    sync_all(client=client_of(emulator), now=AFTER)
+    spaces = CloudResource.objects.filter(kind="spaces_bucket")
+    assert spaces.exists() and all(r.project_id for r in spaces)
+    assert CloudResource.objects.filter(kind="managed_db").exists()
+    assert CloudResource.objects.filter(kind="vpc").exists()
+    assert "unknown DigitalOcean URN kind 'vpc'" in caplog.text
+
+
+@pytest.mark.django_db
+def test_internal_project_is_bootstrapped_once(emulator):
+    sync_target("projects", client=client_of(emulator), now=AFTER)
+    sync_target("projects", client=client_of(emulator), now=AFTER)
+    internal = CloudProject.objects.get(name=INTERNAL_PROJECT_NAME)
+    assert (internal.tenant_id, internal.purpose) == ("skyai-internal", "internal")
+    posts = [r for r in emulator.request_log if r.method == "POST" and r.path == "/v2/projects"]
+    assert len(posts) == 1
+
+
+@pytest.mark.django_db
+def test_second_sync_with_nothing_changed_writes_zero_events(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+    before = CloudResourceEvent.objects.count()
+    results = sync_all(client=client_of(emulator), now=AFTER + dt.timedelta(minutes=15))
+    assert CloudResourceEvent.objects.count() == before
+    assert all(r.upsert.created == r.upsert.updated == r.upsert.restored == 0 for r in results)
+
+
+@pytest.fixture
+def paged_emulator():
+    """900 droplets: five pages at the client's per_page=200."""
+    from arcadia_cloud.sandbox import generate_account
+
+    with run_emulator(
+        generate_account(droplets=900, seed=3), period=PERIOD, clock=AFTER
+    ) as running:
+        yield running
+
+
+@pytest.mark.django_db
+def test_page_3_of_5_failing_tombstones_nothing(paged_emulator):
+    client = client_of(paged_emulator, max_retries=1)
+    sync_target("droplet", client=client, now=AFTER)
+    assert CloudResource.objects.filter(kind="droplet").count() == 900
+    paged_emulator.faults.add(path_prefix="/v2/droplets", page=3, status=500, every=True)
+    for _ in range(3):
+        with pytest.raises(DOServerError):
+            sync_target("droplet", client=client, now=AFTER)
+    assert (
+        CloudResource.objects.filter(kind="droplet", stale_strike_count=0, deleted_at=None).count()
+        == 900
+    )
+
+
+@pytest.mark.django_db
+def test_429_then_success_is_retried(emulator):
+    emulator.faults.add(path_prefix="/v2/domains", status=429, retry_after=1, times=2)
+    waits: list[float] = []
+    client = DigitalOceanClient(emulator.base_url, emulator.token, sleep=waits.append)
+    result = sync_target("dns_zone", client=client, now=AFTER)
+    assert result.upsert.created == len(fixture_ids("domains", "name"))
+    assert waits[:2] == [1.0, 1.0]
+
+
+@pytest.mark.django_db
+def test_401_is_a_clear_error_without_retries(emulator):
+    client = DigitalOceanClient(emulator.base_url, "wrong-token", sleep=lambda s: None)
+    with pytest.raises(DOAuthError) as excinfo:
+        sync_target("droplet", client=client, now=AFTER)
+    assert "401" in str(excinfo.value)
+    assert "wrong-token" not in str(excinfo.value)
+    assert emulator.request_count("/v2/droplets") == 1
+
+
+@pytest.mark.django_db
+def test_garbage_page_fails_without_strikes(emulator):
+    sync_target("volume", client=client_of(emulator), now=AFTER)
+    emulator.faults.add(path_prefix="/v2/volumes", status=200, body="<html>oops</html>", every=True)
+    with pytest.raises(DOBadPayload):
+        sync_target("volume", client=client_of(emulator, max_retries=0), now=AFTER)
+    assert not CloudResource.objects.filter(kind="volume", stale_strike_count__gt=0).exists()
+
+
+@pytest.mark.django_db
+def test_resource_missing_three_complete_syncs_is_tombstoned_and_restored(emulator):
+    client = client_of(emulator)
+    sync_target("dns_zone", client=client, now=AFTER)
+    zone = CloudResource.objects.filter(kind="dns_zone").first()
+    removed = emulator.state.remove("domains", zone.provider_id)
+    for expected_strikes in (1, 2):
+        sync_target("dns_zone", client=client, now=AFTER)
+        zone.refresh_from_db()
+        assert (zone.stale_strike_count, zone.deleted_at) == (expected_strikes, None)
+    sync_target("dns_zone", client=client, now=AFTER)
+    zone.refresh_from_db()
+    assert zone.deleted_at is not None
+    emulator.state.add("domains", removed)
+    sync_target("dns_zone", client=client, now=AFTER)
+    zone.refresh_from_db()
+    assert zone.deleted_at is None
+    assert list(zone.events.values_list("type", flat=True)) == ["discovered", "deleted", "restored"]
+
+
+@pytest.mark.django_db
+def test_destroyed_mid_month_resources_disappear_after_three_syncs():
+    emulator = DigitalOceanEmulator(period=PERIOD, clock=dt.datetime(2026, 4, 2, tzinfo=dt.UTC))
+    with run_emulator(emulator):
+        client = client_of(emulator)
+        sync_target("droplet", client=client, now=emulator.now)
+        count_day_2 = CloudResource.objects.filter(kind="droplet").count()
+        emulator.set_clock(AFTER)
+        for _ in range(3):
+            sync_target("droplet", client=client, now=AFTER)
+    destroyed = CloudResource.objects.filter(kind="droplet", deleted_at__isnull=False)
+    assert destroyed.count() == count_day_2 - len(fixture_ids("droplets"))
+    assert destroyed.count() >= 1
+
+
+def test_sync_task_without_a_token_logs_one_line_and_succeeds(settings, caplog):
+    from inventory.tasks import sync
+
+    settings.DO_API_TOKEN = settings.DO_TOKEN_SYNC = ""
+    with caplog.at_level(logging.WARNING):
+        result = sync.delay("droplet").get()
+    assert result["skipped"]
+    assert len([r for r in caplog.records if "no DigitalOcean token" in r.getMessage()]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_syncs_of_the_same_kind_at_once_make_no_duplicates(emulator):
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL-only")
+    emulator.faults.add(path_prefix="/v2/droplets", delay=0.5, times=1)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(sync_target("droplet", client=client_of(emulator), now=AFTER))
+        except Exception as exc:  # pragma: no cover - surfaced by the assert below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(bool(r.skipped) for r in results) == [False, True]
+    ids = list(CloudResource.objects.filter(kind="droplet").values_list("provider_id", flat=True))
+    assert len(ids) == len(set(ids)) == len(fixture_ids("droplets"))
+    assert not CloudResource.objects.filter(stale_strike_count__gt=0).exists()

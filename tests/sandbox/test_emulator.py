@@ -1,0 +1,474 @@
+"""The DO emulator, exercised through the real client over loopback HTTP."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import threading
+from decimal import Decimal
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+
+from arcadia_cloud.sandbox import (
+    CSV_HEADER,
+    DigitalOceanEmulator,
+    FixtureError,
+    generate_account,
+    load_fixture,
+    run_emulator,
+)
+from inventory.digitalocean import (
+    DigitalOceanClient,
+    DOAuthError,
+    DOBadPayload,
+    DOClientError,
+    DONotFound,
+    DOServerError,
+)
+
+PERIOD = dt.date(2026, 10, 1)
+AFTER_MONTH_END = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+ACME_WEB_1, ACME_WORKER_OLD, GLOBEX_BATCH_TMP = 512340101, 512340104, 512340204
+
+
+def day(number: int, hour: int = 12) -> dt.datetime:
+    return dt.datetime(2026, 10, number, hour, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def emulator():
+    with run_emulator(period=PERIOD, clock=AFTER_MONTH_END) as running:
+        yield running
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(emulator, sleeps) -> DigitalOceanClient:
+    return DigitalOceanClient(emulator.base_url, emulator.token, sleep=sleeps.append)
+
+
+def money(text: str) -> Decimal:
+    return Decimal(text.replace("$", "").replace(",", ""))
+
+
+def metadata_keys(value) -> list[str]:
+    """Every key starting with `_` anywhere in a payload (none may reach the wire)."""
+    if isinstance(value, dict):
+        found = [key for key in value if key.startswith("_")]
+        return found + [k for item in value.values() for k in metadata_keys(item)]
+    if isinstance(value, list):
+        return [k for item in value for k in metadata_keys(item)]
+    return []
+
+
+# -- the default account ---------------------------------------------------------------------------
+
+
+def test_default_account_lists_every_kind_with_do_shapes(client):
+    droplets = {d["name"]: d for d in client.list_droplets()}
+    snapshots = client.list_snapshots()
+    volumes = client.list_volumes()
+    reserved_ips = {ip["ip"]: ip for ip in client.list_reserved_ips()}
+    firewalls = client.list_firewalls()
+    load_balancers = client.list_load_balancers()
+    domains = client.list_domains()
+
+    assert len(droplets) == 10  # 12 in the fixture, 2 destroyed mid-period
+    assert "acme-worker-old" not in droplets
+    assert "globex-batch-tmp" not in droplets
+    assert all(isinstance(d["id"], int) for d in droplets.values())
+    assert {name for name, d in droplets.items() if d["status"] == "off"} == {
+        "globex-warehouse",
+        "initech-tps-reports",
+    }
+    assert droplets["acme-web-1"]["region"]["slug"] == "syd1"
+    assert droplets["acme-web-1"]["size_slug"] == "s-1vcpu-2gb"
+    assert droplets["acme-web-1"]["snapshot_ids"] == [171204551]
+    assert len(droplets["acme-web-1"]["backup_ids"]) == 4
+
+    assert all(isinstance(s["id"], str) for s in snapshots)
+    assert {s["resource_type"] for s in snapshots} == {"droplet", "volume"}
+    assert [s["name"] for s in client.list_snapshots("volume")] == ["acme-data-weekly"]
+
+    assert [v["name"] for v in volumes] == ["acme-data"]
+    assert volumes[0]["droplet_ids"] == [droplets["acme-db-1"]["id"]]
+    assert reserved_ips["203.0.113.10"]["droplet"] is None
+    assert reserved_ips["198.51.100.20"]["droplet"]["name"] == "globex-api-1"
+    assert {fw["name"] for fw in firewalls} == {"web-public", "db-private"}
+    assert all(fw["inbound_rules"] and fw["droplet_ids"] for fw in firewalls)
+    assert load_balancers[0]["name"] == "acme-lb"
+    assert load_balancers[0]["size"] == "lb-small"
+    assert len(domains) == 5
+    for listing in (droplets, snapshots, volumes, reserved_ips, firewalls, load_balancers):
+        assert metadata_keys(listing) == []
+
+
+def test_projects_and_their_resources(client, emulator):
+    projects = {p["name"]: p for p in client.list_projects()}
+    resources = {
+        name: [r["urn"] for r in client.list_project_resources(p["id"])]
+        for name, p in projects.items()
+    }
+
+    assert set(projects) == {"Default", "Acme Corp", "Globex", "Initech"}
+    assert projects["Default"]["is_default"] is True
+    assert "do:space:acme-assets" in resources["Acme Corp"]
+    assert "do:space:globex-exports" in resources["Globex"]
+    assert any(urn.startswith("do:dbaas:") for urn in resources["Globex"])
+    assert any(urn.startswith("do:volumesnapshot:") for urn in resources["Acme Corp"])
+    assert "do:reservedip:203.0.113.10" in resources["Acme Corp"]
+    assert "do:domain:initech.example" in resources["Initech"]
+    # unassigned resources live in the default project, with a kind the sync does not know
+    assert "do:droplet:512340401" in resources["Default"]
+    assert "do:domain:arcadia-ops.example" in resources["Default"]
+    assert any(urn.startswith("do:vpc:") for urn in resources["Default"])
+    item = client.list_project_resources(projects["Initech"]["id"])[0]
+    assert item["status"] == "ok"
+    assert item["assigned_at"]
+    assert item["links"]["self"].startswith(f"{emulator.base_url}/v2/")
+
+
+def test_droplet_backups(client):
+    backups = client.list_droplet_backups(ACME_WEB_1)
+
+    assert [b["created_at"][:10] for b in backups] == [
+        "2026-10-01",
+        "2026-10-08",
+        "2026-10-15",
+        "2026-10-22",
+    ]
+    assert all(b["type"] == "backup" and b["name"].startswith("acme-web-1 ") for b in backups)
+    assert client.list_droplet_backups(512340102) == []
+    with pytest.raises(DONotFound):
+        client.list_droplet_backups(ACME_WORKER_OLD)
+
+
+# -- pagination ------------------------------------------------------------------------------------
+
+
+def test_many_pages_are_listed_completely_and_in_order(sleeps):
+    with run_emulator(generate_account(droplets=1234, seed=7)) as emulator:
+        client = DigitalOceanClient(emulator.base_url, emulator.token, sleep=sleeps.append)
+
+        droplets = client.list_droplets()
+
+        assert len(droplets) == 1234
+        assert len({d["id"] for d in droplets}) == 1234
+        assert [d["name"] for d in droplets[:2]] == ["bench-00000", "bench-00001"]
+        assert emulator.request_count("/v2/droplets") == 7  # ceil(1234 / 200)
+
+
+def test_page_links_are_absolute_and_only_those_that_apply(emulator):
+    headers = {"Authorization": f"Bearer {emulator.token}"}
+    url = f"{emulator.base_url}/v2/droplets"
+
+    first = requests.get(url, headers=headers, params={"per_page": 3}, timeout=5).json()
+    middle = requests.get(url, headers=headers, params={"page": 2, "per_page": 3}, timeout=5).json()
+    last = requests.get(url, headers=headers, params={"page": 4, "per_page": 3}, timeout=5).json()
+    default = requests.get(url, headers=headers, timeout=5).json()
+
+    assert set(first["links"]["pages"]) == {"next", "last"}
+    assert set(middle["links"]["pages"]) == {"first", "prev", "next", "last"}
+    assert set(last["links"]["pages"]) == {"first", "prev"}
+    assert middle["links"]["pages"]["next"] == f"{url}?page=3&per_page=3"
+    assert [len(p["droplets"]) for p in (first, middle, last)] == [3, 3, 1]
+    assert first["meta"] == {"total": 10}
+    assert default["links"] == {}  # all 10 fit the default page size of 20
+
+
+def test_snapshot_filter_keeps_its_query_on_every_page(emulator):
+    headers = {"Authorization": f"Bearer {emulator.token}"}
+    response = requests.get(
+        f"{emulator.base_url}/v2/snapshots",
+        headers=headers,
+        params={"resource_type": "droplet", "per_page": 1},
+        timeout=5,
+    ).json()
+
+    assert response["meta"]["total"] == 3
+    assert "resource_type=droplet" in response["links"]["pages"]["next"]
+
+
+# -- auth and errors -------------------------------------------------------------------------------
+
+
+def test_requests_without_the_token_get_401(emulator):
+    anonymous = requests.get(f"{emulator.base_url}/v2/droplets", timeout=5)
+    wrong = DigitalOceanClient(emulator.base_url, "not-the-token")
+
+    assert anonymous.status_code == 401
+    assert anonymous.json()["id"] == "unauthorized"
+    with pytest.raises(DOAuthError):
+        wrong.list_droplets()
+
+
+def test_unknown_paths_are_json_404(emulator):
+    response = requests.get(
+        f"{emulator.base_url}/v2/kubernetes/clusters",
+        headers={"Authorization": f"Bearer {emulator.token}"},
+        timeout=5,
+    )
+
+    assert response.status_code == 404
+    assert response.json()["id"] == "not_found"
+
+
+# -- fault injection -------------------------------------------------------------------------------
+
+
+def test_a_429_storm_is_waited_out_honouring_retry_after(client, emulator, sleeps):
+    emulator.faults.add(path_prefix="/v2/droplets", status=429, retry_after=1, times=3)
+
+    droplets = client.list_droplets()
+
+    assert len(droplets) == 10
+    assert sleeps == [1.0, 1.0, 1.0]
+    assert emulator.request_count("/v2/droplets", status=429) == 3
+    assert emulator.request_count("/v2/droplets", status=200) == 1
+
+
+def test_a_persistent_500_on_page_3_of_5_raises_and_returns_nothing(sleeps):
+    with run_emulator(generate_account(droplets=1000, seed=3)) as emulator:
+        emulator.faults.add(path_prefix="/v2/droplets", page=3, status=500, every=True)
+        client = DigitalOceanClient(
+            emulator.base_url, emulator.token, max_retries=2, sleep=sleeps.append
+        )
+        result = None
+
+        with pytest.raises(DOServerError, match="page=3"):
+            result = client.list_droplets()
+
+        assert result is None
+        assert emulator.request_count("/v2/droplets", status=500) == 3
+        assert emulator.request_count("/v2/droplets", status=200) == 2  # pages 1 and 2
+
+
+def test_a_single_500_mid_listing_is_retried_and_the_list_is_complete(sleeps):
+    with run_emulator(generate_account(droplets=1000, seed=3)) as emulator:
+        emulator.faults.add(path_prefix="/v2/droplets", page=3, status=500)
+        client = DigitalOceanClient(emulator.base_url, emulator.token, sleep=sleeps.append)
+
+        assert len(client.list_droplets()) == 1000
+        assert len(sleeps) == 1
+
+
+def test_the_nth_request_fault(client, emulator):
+    emulator.faults.add(path_prefix="/v2/domains", nth=2, status=503)
+
+    client.list_domains()
+    client.list_domains()
+
+    statuses = [r.status for r in emulator.request_log if r.path == "/v2/domains"]
+    assert statuses == [200, 503, 200]
+
+
+def test_a_slow_page_times_out_and_is_retried(sleeps):
+    with run_emulator(generate_account(droplets=500, seed=5)) as emulator:
+        slow_page = emulator.faults.add(path_prefix="/v2/droplets", page=2, delay=1.0)
+        client = DigitalOceanClient(
+            emulator.base_url, emulator.token, timeout=(2, 0.25), sleep=sleeps.append
+        )
+
+        droplets = client.list_droplets()
+
+        assert len(droplets) == 500
+        assert slow_page.fired == 1
+        assert len(sleeps) == 1  # the timed-out page was retried once
+        answered = [r for r in emulator.request_log if parse_qs(r.query).get("page") == ["2"]]
+        assert [r.status for r in answered] == [200]  # the slow answer is still sleeping
+
+
+def test_a_garbage_body_is_a_bad_payload(client, emulator):
+    emulator.faults.add(path_prefix="/v2/volumes", body="<html>upstream exploded</html>")
+
+    with pytest.raises(DOBadPayload, match="upstream exploded"):
+        client.list_volumes()
+
+
+def test_faults_load_from_json_config():
+    fixture = {**load_fixture(), "faults": [{"path_prefix": "/v2/firewalls", "status": 502}]}
+    emulator = DigitalOceanEmulator(fixture, period=PERIOD)
+
+    assert [f.status for f in emulator.faults.pending] == [502]
+    with pytest.raises(ValueError, match="unknown keys"):
+        emulator.faults.load([{"path": "/v2/droplets", "status": 500}])
+
+
+# -- time: resources created and destroyed mid-period ----------------------------------------------
+
+
+def test_the_clock_replays_the_month(client, emulator):
+    def droplet_ids() -> set[int]:
+        return {d["id"] for d in client.list_droplets()}
+
+    globex = next(p for p in client.list_projects() if p["name"] == "Globex")
+
+    emulator.set_clock(day(1))
+    assert ACME_WORKER_OLD in droplet_ids()
+    assert GLOBEX_BATCH_TMP not in droplet_ids()
+    assert len(client.list_droplet_backups(ACME_WEB_1)) == 1
+
+    emulator.set_clock(day(5))
+    assert {ACME_WORKER_OLD, GLOBEX_BATCH_TMP} <= droplet_ids()
+    globex_urns = {r["urn"] for r in client.list_project_resources(globex["id"])}
+    assert f"do:droplet:{GLOBEX_BATCH_TMP}" in globex_urns
+
+    emulator.set_clock(day(20))
+    assert not {ACME_WORKER_OLD, GLOBEX_BATCH_TMP} & droplet_ids()
+    globex_urns = {r["urn"] for r in client.list_project_resources(globex["id"])}
+    assert f"do:droplet:{GLOBEX_BATCH_TMP}" not in globex_urns
+    assert [e["type"] for e in client.list_billing_history()] == ["Payment"]  # not invoiced yet
+
+
+def test_state_changes_are_served(client, emulator):
+    emulator.state.update("droplets", 512340102, status="off")
+    emulator.state.remove("droplets", 512340402)
+    new = {**emulator.state.get("droplets", 512340401), "id": 600000001, "name": "new-box"}
+    emulator.state.add("droplets", new)
+
+    droplets = {d["name"]: d for d in client.list_droplets()}
+    default = next(p for p in client.list_projects() if p["is_default"])
+    default_urns = {r["urn"] for r in client.list_project_resources(default["id"])}
+
+    assert droplets["acme-web-2"]["status"] == "off"
+    assert "legacy-mail" not in droplets
+    assert "do:droplet:512340402" not in default_urns
+    assert "do:droplet:600000001" in default_urns  # unassigned -> default project
+
+
+def test_create_project_persists_and_rejects_duplicates(client):
+    project = client.create_project("skyai-internal", purpose="Operational / Developer tooling")
+
+    assert project["name"] == "skyai-internal"
+    assert project["is_default"] is False
+    assert "skyai-internal" in {p["name"] for p in client.list_projects()}
+    with pytest.raises(DOClientError) as excinfo:
+        client.create_project("skyai-internal", purpose="again")
+    assert excinfo.value.status == 409
+
+
+# -- billing ---------------------------------------------------------------------------------------
+
+
+def test_invoice_csv_lines_add_up_to_the_billing_history_amount(client):
+    history = client.list_billing_history()
+    invoices = [entry for entry in history if entry["type"] == "Invoice"]
+    assert {entry["type"] for entry in history} == {"Invoice", "Payment"}
+    assert len(invoices) == 1
+
+    text = client.get_invoice_csv(invoices[0]["invoice_uuid"])
+    rows = list(csv.DictReader(io.StringIO(text)))
+
+    assert tuple(csv.DictReader(io.StringIO(text)).fieldnames or ()) == CSV_HEADER
+    assert sum(money(row["USD"]) for row in rows) == Decimal(invoices[0]["amount"])
+    by_description = {row["description"]: row for row in rows}
+    warehouse = by_description["globex-warehouse (m-24vcpu-192gb)"]
+    assert warehouse["USD"] == "$1,008.00"
+    assert by_description["acme-worker-old (s-1vcpu-1gb)"]["hours"] == "264"
+    assert by_description["acme-worker-old (s-1vcpu-1gb)"]["end"] == "2026-10-12 00:00:00 +0000"
+    assert by_description["globex-batch-tmp (s-4vcpu-8gb)"]["USD"] == "$15.43"  # 216h of $48
+    tax = [row for row in rows if "GST" in row["description"]]
+    assert len(tax) == 1
+    assert tax[0]["hours"] == ""
+    untaxed = sum(money(row["USD"]) for row in rows if row is not tax[0])
+    assert money(tax[0]["USD"]) == (untaxed / 10).quantize(Decimal("0.01"))
+    products = {row["product"] for row in rows}
+    assert {"Droplet Snapshots", "Volume Snapshots", "Droplet Backups", "Spaces Subscription"} <= (
+        products
+    )
+
+
+def test_invoice_summary_matches_the_csv(client, emulator):
+    summary = client.get_invoice_summary(emulator.invoice.uuid)
+
+    assert summary["billing_period"] == "2026-10"
+    assert summary["amount"] == "1360.13"
+    assert summary["taxes"]["amount"] == "123.65"
+    assert Decimal(summary["product_charges"]["amount"]) + Decimal("123.65") == Decimal("1360.13")
+
+
+def test_descriptions_with_commas_survive_csv_quoting():
+    fixture = {
+        "invoice": {
+            "lines": [
+                {"product": "Droplets", "description": "web, 1 (s-1vcpu-1gb)", "amount_usd": "6.00"}
+            ],
+            "tax": {"description": "GST (10%)", "rate": "0.10"},
+        }
+    }
+    with run_emulator(fixture, period=PERIOD, clock=AFTER_MONTH_END) as emulator:
+        text = DigitalOceanClient(emulator.base_url, emulator.token).get_invoice_csv(
+            emulator.invoice.uuid
+        )
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [row["description"] for row in rows] == ["web, 1 (s-1vcpu-1gb)", "GST (10%)"]
+    assert [row["USD"] for row in rows] == ["$6.00", "$0.60"]
+
+
+def test_any_period_renders_its_own_invoice():
+    february = DigitalOceanEmulator(period=dt.date(2026, 2, 1))
+    october = DigitalOceanEmulator(period=PERIOD)
+
+    assert february.invoice.uuid != october.invoice.uuid
+    assert february.invoice.uuid == DigitalOceanEmulator(period=dt.date(2026, 2, 1)).invoice.uuid
+    nightly = next(
+        line for line in february.invoice.lines if line.description.startswith("acme-web-1-nightly")
+    )
+    assert nightly.hours == 27 * 24  # from the start of day 2 to the end of a 28-day month
+    assert nightly.amount_cents == 93  # 0.96 * 648 / 672 = 0.9257, half-up
+
+
+def test_an_invoice_before_its_issue_date_is_not_found(client, emulator):
+    emulator.set_clock(day(30))
+
+    with pytest.raises(DONotFound):
+        client.get_invoice_csv(emulator.invoice.uuid)
+
+
+# -- fixtures and serving --------------------------------------------------------------------------
+
+
+def test_fixture_errors_name_the_entry():
+    with pytest.raises(FixtureError, match="unknown fixture keys"):
+        DigitalOceanEmulator({"droplet": []}, period=PERIOD)
+    bad_day = {"droplets": [{"id": 1, "name": "x", "_lifetime": {"destroyed_day": 31}}]}
+    with pytest.raises(FixtureError, match=r"droplets\[0\].*day 31"):
+        DigitalOceanEmulator(bad_day, period=dt.date(2026, 9, 1))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        DigitalOceanEmulator(period=PERIOD, clock=dt.datetime(2026, 10, 5))
+
+
+def test_concurrent_clients_each_get_the_full_listing():
+    with run_emulator(generate_account(droplets=2000, seed=11)) as emulator:
+        counts: list[int] = []
+        errors: list[Exception] = []
+
+        def sync() -> None:
+            try:
+                counts.append(
+                    len(DigitalOceanClient(emulator.base_url, emulator.token).list_droplets())
+                )
+            except Exception as exc:  # surfaced by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=sync) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    assert errors == []
+    assert counts == [2000] * 4
+
+
+def test_generated_accounts_are_deterministic():
+    assert generate_account(droplets=50, seed=9) == generate_account(droplets=50, seed=9)
+    assert generate_account(droplets=50, seed=9) != generate_account(droplets=50, seed=10)

@@ -1,7 +1,17 @@
 """API routes of the drift app, mounted under /api/v1/ by arcadia_cloud.urls."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from drift.api.views import DriftAcceptView, DriftListView, ProvisionedView
 
 app_name = "drift"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("drift", DriftListView.as_view(), name="drift-list"),
+    path("drift/<int:drift_id>/accept", DriftAcceptView.as_view(), name="drift-accept"),
+    path(
+        "inventory/<int:resource_id>/provisioned",
+        ProvisionedView.as_view(),
+        name="resource-provisioned",
+    ),
+]

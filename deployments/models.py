@@ -30,7 +30,10 @@ class Deployment(models.Model):
     display_name = models.CharField(max_length=200)
     region = models.CharField(max_length=32, blank=True, default="")
     state = models.CharField(
-        max_length=16, choices=DeploymentState.choices, default=DeploymentState.ACTIVE, db_index=True
+        max_length=16,
+        choices=DeploymentState.choices,
+        default=DeploymentState.ACTIVE,
+        db_index=True,
     )
     llm_mode = models.CharField(max_length=16, choices=LLMMode.choices, default=LLMMode.PASSTHROUGH)
     billing_action_suspended = models.BooleanField(default=False)
@@ -43,7 +46,9 @@ class Deployment(models.Model):
         db_table = "cloud_deployments"
         ordering = ["tenant_id", "slug"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant_id", "slug"], name="deployment_slug_unique_per_tenant")
+            models.UniqueConstraint(
+                fields=["tenant_id", "slug"], name="deployment_slug_unique_per_tenant"
+            )
         ]
 
     def __str__(self) -> str:
@@ -63,7 +68,132 @@ class DeploymentEvent(AppendOnlyModel):
     class Meta:
         db_table = "cloud_deployment_events"
         ordering = ["occurred_at", "id"]
-        indexes = [models.Index(fields=["deployment", "occurred_at"], name="deployment_event_by_time")]
+        indexes = [
+            models.Index(fields=["deployment", "occurred_at"], name="deployment_event_by_time")
+        ]
 
     def __str__(self) -> str:
         return f"{self.deployment_id}: {self.from_state or '∅'} → {self.to_state}"
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class Subscription(models.Model):
+    """A deployment's binding to one plan version: what the rollup prices it with.
+
+    It stays on its version when the catalog publishes a new one; only an explicit
+    `subscription_change_plan_version` moves it. The current period is the calendar month
+    being billed, both ends inclusive.
+    """
+
+    deployment = models.OneToOneField(
+        Deployment, on_delete=models.PROTECT, related_name="subscription"
+    )
+    plan_version = models.ForeignKey(
+        "catalog.PlanVersion", on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    status = models.CharField(
+        max_length=16, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
+    )
+    current_period_start = models.DateField()
+    current_period_end = models.DateField()
+    started_on = models.DateField()
+    cancelled_on = models.DateField(null=True, blank=True)
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "subscriptions"
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(current_period_end__gte=models.F("current_period_start")),
+                name="subscription_period_ordered",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status=SubscriptionStatus.CANCELLED, cancelled_on__isnull=False)
+                    | (
+                        ~models.Q(status=SubscriptionStatus.CANCELLED)
+                        & models.Q(cancelled_on__isnull=True)
+                    )
+                ),
+                name="subscription_cancelled_on_matches_status",
+            ),
+        ]
+        indexes = [
+            # The rollup's "active at some point in the period" scan.
+            models.Index(fields=["started_on", "cancelled_on"], name="subscription_billing_span"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deployment} on {self.plan_version}"
+
+
+class SubscriptionAddon(models.Model):
+    """An add-on as attached: code, kind, qty and price are SNAPSHOTS of the catalog row at
+    attach time, so a later catalog change never reprices the subscriber."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="addons")
+    addon = models.ForeignKey("catalog.Addon", on_delete=models.PROTECT, related_name="+")
+    code = models.CharField(max_length=50)
+    name = models.CharField(max_length=200)
+    resource_kind = models.CharField(max_length=32)
+    qty = models.DecimalField(max_digits=20, decimal_places=6)
+    price_cents = models.IntegerField()
+    currency = models.CharField(max_length=3)
+    attached_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "subscription_addons"
+        ordering = ["subscription_id", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "addon"], name="subscription_addon_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(qty__gte=0), name="subscription_addon_qty_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(price_cents__gte=0),
+                name="subscription_addon_price_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.price_cents}c)"
+
+
+class SubscriptionEventType(models.TextChoices):
+    CREATED = "created"
+    ADDON_ATTACHED = "addon_attached"
+    PLAN_CHANGED = "plan_changed"
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+
+
+class SubscriptionEvent(AppendOnlyModel):
+    """Append-only history of a subscription: who changed what, with the details to explain
+    every invoice that followed."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="events")
+    type = models.CharField(max_length=32, choices=SubscriptionEventType.choices)
+    details = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "subscription_events"
+        ordering = ["occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["subscription", "occurred_at"], name="subscription_event_by_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.subscription_id} at {self.occurred_at:%Y-%m-%d %H:%M}"

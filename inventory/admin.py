@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from deployments.admin_actions import attach_resources_action
 from inventory.models import CloudProject, CloudResource, CloudResourceEvent
 from inventory.services import project_classify
 
@@ -111,7 +112,7 @@ class CloudResourceAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in CloudResource._meta.fields if f.name != "deployment"]
     inlines = [CloudResourceEventInline]
     list_per_page = 100
-    actions: list = []
+    actions = [attach_resources_action]
 
     def has_add_permission(self, request):
         return False

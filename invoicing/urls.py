@@ -1,7 +1,11 @@
 """API routes of the invoicing app, mounted under /api/v1/ by arcadia_cloud.urls."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from invoicing.api.views import LLMUsageView
 
 app_name = "invoicing"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("integrations/llm-usage", LLMUsageView.as_view(), name="llm-usage"),
+]

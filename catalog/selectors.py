@@ -1,0 +1,267 @@
+"""Reads of the catalog, and the builders that hand it to the quote engine as plain terms.
+
+`invoicing.quote_engine` is pure: it never touches the ORM. Whoever prices something (the quote
+API, the rollup, live accrual) loads the catalog through the builders here — `plan_terms`,
+`addon_terms`, `resource_price_terms` — so every caller feeds the engine the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from arcadia_cloud.errors import NotFound, field_error
+from catalog import billing_kinds
+from catalog.models import Addon, Plan, PlanItem, PlanVersion, PlanVersionStatus, ResourcePrice
+from invoicing.quote_engine import AddonTerms, PlanItemTerms, PlanTerms, ResourcePriceTerms
+
+# ---------------------------------------------------------------------------------------------
+# Plans and versions
+# ---------------------------------------------------------------------------------------------
+
+
+def _items_prefetch() -> Prefetch:
+    return Prefetch("items", queryset=PlanItem.objects.order_by("id"))
+
+
+def plans_with_active_version() -> QuerySet[Plan]:
+    """Every plan; `plan.active_versions` holds its active version (0 or 1) with items.
+
+    Three queries whatever the number of plans.
+    """
+    active = PlanVersion.objects.filter(status=PlanVersionStatus.ACTIVE).prefetch_related(
+        _items_prefetch()
+    )
+    return Plan.objects.order_by("code").prefetch_related(
+        Prefetch("versions", queryset=active, to_attr="active_versions")
+    )
+
+
+def plan_get(*, code: str) -> Plan:
+    """The plan named `code`, or 404."""
+    plan = Plan.objects.filter(code=code).first()
+    if plan is None:
+        raise NotFound(f"no plan with code {code!r}")
+    return plan
+
+
+def plan_versions(*, plan: Plan, include_drafts: bool) -> QuerySet[PlanVersion]:
+    """A plan's versions, newest first, with items. Drafts are for operators' eyes only."""
+    versions = PlanVersion.objects.filter(plan=plan).select_related("plan")
+    if not include_drafts:
+        versions = versions.exclude(status=PlanVersionStatus.DRAFT)
+    return versions.prefetch_related(_items_prefetch()).order_by("-number")
+
+
+def version_get(*, version_id: int) -> PlanVersion:
+    version = (
+        PlanVersion.objects.select_related("plan")
+        .prefetch_related(_items_prefetch())
+        .filter(pk=version_id)
+        .first()
+    )
+    if version is None:
+        raise NotFound(f"no plan version with id {version_id}")
+    return version
+
+
+def active_version(plan_code: str) -> PlanVersion | None:
+    """The version a new signup to `plan_code` gets (with items), or None."""
+    return (
+        PlanVersion.objects.select_related("plan")
+        .prefetch_related(_items_prefetch())
+        .filter(plan__code=plan_code, status=PlanVersionStatus.ACTIVE)
+        .first()
+    )
+
+
+def active_version_required(plan_code: object, *, field: str = "plan_code") -> PlanVersion:
+    """`active_version`, or a 400 naming `field` that tells an unknown plan from an unpublished
+    one (for the quote API and subscribing)."""
+    version = active_version(plan_code) if isinstance(plan_code, str) else None
+    if version is not None:
+        return version
+    if isinstance(plan_code, str) and Plan.objects.filter(code=plan_code).exists():
+        raise field_error(field, f"plan {plan_code!r} has no active (published) version yet")
+    known = ", ".join(Plan.objects.order_by("code").values_list("code", flat=True)) or "none"
+    raise field_error(field, f"{plan_code!r} is not a plan; known plans: {known}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Add-ons
+# ---------------------------------------------------------------------------------------------
+
+
+def addons_list(*, include_inactive: bool = False) -> QuerySet[Addon]:
+    addons = Addon.objects.order_by("code")
+    return addons if include_inactive else addons.filter(is_active=True)
+
+
+def addons_for_plan_version(
+    *, version: PlanVersion, codes: Sequence[str], field: str = "addons"
+) -> list[Addon]:
+    """The live add-ons named by `codes` (in that order), checked against `version`.
+
+    Refused with a 400 naming `field`: a code listed twice, an unknown or inactive add-on, one
+    in another currency than the plan, and one whose kind the version has no item for (its
+    allowance would extend nothing — see docs/decisions.md). One query for all codes.
+    """
+    if isinstance(codes, str | bytes) or not isinstance(codes, Sequence):
+        raise field_error(field, "must be a list of add-on codes")
+    duplicates = sorted({code for code in codes if list(codes).count(code) > 1})
+    if duplicates:
+        raise field_error(field, f"{', '.join(map(str, duplicates))} listed more than once")
+    found = {addon.code: addon for addon in Addon.objects.filter(code__in=list(codes))}
+    covered = {item.resource_kind for item in version.items.all()}
+    addons = []
+    for code in codes:
+        addon = found.get(code)
+        if addon is None or not addon.is_active:
+            state = "inactive" if addon is not None else "unknown"
+            raise field_error(field, f"{code!r} is an {state} add-on; see GET catalog/addons")
+        if addon.currency != version.currency:
+            raise field_error(
+                field,
+                f"{code} is priced in {addon.currency} but {version.plan.code} v{version.number} "
+                f"bills in {version.currency}",
+            )
+        if addon.resource_kind not in covered:
+            raise field_error(
+                field,
+                f"{code} adds {addon.resource_kind} but {version.plan.code} v{version.number} has "
+                f"no {addon.resource_kind} allowance to extend",
+            )
+        addons.append(addon)
+    return addons
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource prices
+# ---------------------------------------------------------------------------------------------
+
+
+def _prices_on(on_date: dt.date) -> QuerySet[ResourcePrice]:
+    return ResourcePrice.objects.filter(
+        Q(effective_to__isnull=True) | Q(effective_to__gt=on_date), effective_from__lte=on_date
+    )
+
+
+def resource_prices_overlapping(
+    *, resource_kind: str, currency: str, start: dt.date, end: dt.date | None
+) -> QuerySet[ResourcePrice]:
+    """Prices of the pair whose [from, to) range shares a day with [start, end) (None = open)."""
+    prices = ResourcePrice.objects.filter(resource_kind=resource_kind, currency=currency).filter(
+        Q(effective_to__isnull=True) | Q(effective_to__gt=start)
+    )
+    return prices if end is None else prices.filter(effective_from__lt=end)
+
+
+def current_resource_price(
+    kind: str, on_date: dt.date, currency: str | None = None
+) -> ResourcePrice | None:
+    """The fallback price of `kind` valid on `on_date` (in `currency`), or None.
+
+    Without a currency the price is unambiguous only while one currency prices the kind that
+    day; otherwise the caller must say which (400 naming `currency`).
+    """
+    billing_kinds.get_billing_kind(kind)
+    prices = _prices_on(on_date).filter(resource_kind=kind)
+    if currency is not None:
+        return prices.filter(currency=currency).first()
+    found = list(prices.order_by("currency")[:2])
+    _refuse_ambiguous(kind, on_date, found)
+    return found[0] if found else None
+
+
+def resource_price_terms(
+    kinds: Iterable[str], on_date: dt.date, currency: str | None = None
+) -> dict[str, ResourcePriceTerms | None]:
+    """{kind: its fallback price on `on_date` as engine terms, or None}, in one query.
+
+    Pass the plan's currency: the engine refuses a price in another currency.
+    """
+    kinds = sorted(set(kinds))
+    for kind in kinds:
+        billing_kinds.get_billing_kind(kind)
+    prices = _prices_on(on_date).filter(resource_kind__in=kinds).order_by("currency")
+    if currency is not None:
+        prices = prices.filter(currency=currency)
+    by_kind: dict[str, list[ResourcePrice]] = {kind: [] for kind in kinds}
+    for price in prices:
+        by_kind[price.resource_kind].append(price)
+    terms: dict[str, ResourcePriceTerms | None] = {}
+    for kind, found in by_kind.items():
+        _refuse_ambiguous(kind, on_date, found)
+        terms[kind] = _resource_price_terms(found[0]) if found else None
+    return terms
+
+
+def _refuse_ambiguous(kind: str, on_date: dt.date, found: Sequence[ResourcePrice]) -> None:
+    if len(found) > 1:
+        currencies = " and ".join(price.currency for price in found)
+        raise field_error(
+            "currency", f"{kind} is priced in {currencies} on {on_date}; name the currency"
+        )
+
+
+def _resource_price_terms(price: ResourcePrice) -> ResourcePriceTerms:
+    return ResourcePriceTerms(
+        resource_kind=price.resource_kind,
+        unit=price.unit,
+        price_cents=price.price_cents,
+        currency=price.currency,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders for the quote engine
+# ---------------------------------------------------------------------------------------------
+
+
+class AddonLike(Protocol):
+    """A live `Addon` or an attached, snapshotted subscription add-on."""
+
+    code: str
+    name: str
+    resource_kind: str
+    qty: object
+    price_cents: int
+
+
+def plan_terms(version: PlanVersion) -> PlanTerms:
+    """A plan version as engine terms (uses prefetched items when present)."""
+    return PlanTerms(
+        plan_code=version.plan.code,
+        version=version.number,
+        currency=version.currency,
+        base_price_cents=version.base_price_cents,
+        name=version.plan.name,
+        items=tuple(
+            PlanItemTerms(
+                resource_kind=item.resource_kind,
+                included_qty=item.included_qty,
+                overage_unit=item.overage_unit,
+                overage_price_cents=item.overage_price_cents,
+                hard_cap_qty=item.hard_cap_qty,
+            )
+            for item in version.items.all()
+        ),
+    )
+
+
+def addon_terms(addons: Iterable[AddonLike]) -> tuple[AddonTerms, ...]:
+    """Add-ons as engine terms. For a subscriber pass its SNAPSHOTTED add-ons, never the live
+    catalog rows, so a catalog change cannot reprice it."""
+    return tuple(
+        AddonTerms(
+            code=addon.code,
+            name=addon.name,
+            resource_kind=addon.resource_kind,
+            qty=addon.qty,
+            price_cents=addon.price_cents,
+        )
+        for addon in addons
+    )

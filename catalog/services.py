@@ -1,0 +1,384 @@
+"""Every write to the catalog (SPEC §8).
+
+Lock order inside the catalog: plan row → its version rows. Creating, editing and publishing a
+version all lock the plan first, so version numbers cannot collide and two publishes of the same
+plan run one after the other (exactly one active version at the end, whichever order they ran).
+Across apps the order is deployment → subscription → catalog rows (read only) → resources.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from arcadia_cloud.errors import Conflict, InvalidStateChange, field_error
+from catalog.models import (
+    Addon,
+    Plan,
+    PlanItem,
+    PlanVersion,
+    PlanVersionStatus,
+    ResourcePrice,
+)
+from catalog.selectors import resource_prices_overlapping
+from catalog.validation import (
+    clean_cents,
+    clean_code,
+    clean_currency,
+    clean_date,
+    clean_kind,
+    clean_qty,
+    clean_text,
+    clean_unit,
+)
+
+
+@dataclass(frozen=True)
+class PlanItemInput:
+    """One plan item as a caller describes it; `overage_unit=None` means the kind's default."""
+
+    resource_kind: str
+    included_qty: Decimal
+    overage_price_cents: int
+    overage_unit: str | None = None
+    hard_cap_qty: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    published: PlanVersion
+    retired: PlanVersion | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans and versions
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def plan_create(*, code: str, name: str, description: str = "") -> Plan:
+    """A new plan with no versions yet (nothing can subscribe to it until one is published)."""
+    code = clean_code(code)
+    name = clean_text(name, "name")
+    if Plan.objects.filter(code=code).exists():
+        raise _duplicate_code("plan", code)
+    try:
+        with transaction.atomic():
+            return Plan.objects.create(code=code, name=name, description=description or "")
+    except IntegrityError:
+        raise _duplicate_code("plan", code) from None
+
+
+@transaction.atomic
+def plan_version_create(
+    *,
+    plan: Plan,
+    base_price_cents: int,
+    currency: str,
+    items: Sequence[PlanItemInput],
+    actor: str,
+) -> PlanVersion:
+    """A new DRAFT numbered after the plan's latest version, with its items, in one transaction.
+
+    The plan row is locked so two concurrent creates cannot both pick the same number.
+    """
+    base_price_cents = clean_cents(base_price_cents, "base_price_cents")
+    currency = clean_currency(currency)
+    cleaned = clean_items(items)
+    locked = _lock_plan(plan.pk)
+    latest = locked.versions.aggregate(latest=Max("number"))["latest"] or 0
+    version = PlanVersion.objects.create(
+        plan=locked,
+        number=latest + 1,
+        status=PlanVersionStatus.DRAFT,
+        base_price_cents=base_price_cents,
+        currency=currency,
+        created_by=actor,
+    )
+    PlanItem.objects.bulk_create(_item_rows(version, cleaned))
+    return version
+
+
+@transaction.atomic
+def plan_version_update_items(
+    *, version: PlanVersion, items: Sequence[PlanItemInput]
+) -> PlanVersion:
+    """Replace a draft's items. A published version is immutable: 409 naming what to do."""
+    cleaned = clean_items(items)
+    _lock_plan(version.plan_id)
+    draft = _lock_version(version.pk)
+    require_draft(draft)
+    PlanItem.objects.filter(version=draft).delete()
+    PlanItem.objects.bulk_create(_item_rows(draft, cleaned))
+    return draft
+
+
+@transaction.atomic
+def plan_version_publish(*, version: PlanVersion, actor: str) -> PublishOutcome:
+    """Activate a draft and retire the plan's active version, atomically.
+
+    Both publishes of a race lock the plan row first; the second sees the first's result and
+    retires it, so the plan ends with exactly one active version. Existing subscriptions keep
+    the version they are bound to: retiring a version changes nothing for them.
+    """
+    _lock_plan(version.plan_id)
+    draft = _lock_version(version.pk)
+    if draft.status != PlanVersionStatus.DRAFT:
+        raise InvalidStateChange(
+            f"{draft.plan.code} v{draft.number} is {draft.status}; only a draft can be published",
+            extra={"status": draft.status},
+        )
+    now = timezone.now()
+    retired = (
+        PlanVersion.objects.select_for_update()
+        .filter(plan_id=draft.plan_id, status=PlanVersionStatus.ACTIVE)
+        .first()
+    )
+    if retired is not None:
+        retired.status = PlanVersionStatus.RETIRED
+        retired.retired_at = now
+        retired.save(update_fields=["status", "retired_at", "updated_at"])
+    draft.status = PlanVersionStatus.ACTIVE
+    draft.published_at = now
+    draft.published_by = actor
+    draft.save(update_fields=["status", "published_at", "published_by", "updated_at"])
+    return PublishOutcome(published=draft, retired=retired)
+
+
+def require_draft(version: PlanVersion) -> None:
+    """409 unless `version` is a draft: published terms never change, a new draft does."""
+    if version.status != PlanVersionStatus.DRAFT:
+        raise Conflict(
+            f"{version.plan.code} v{version.number} is {version.status}: published versions are "
+            "immutable; create a new draft version instead",
+            code="version_immutable",
+        )
+
+
+def clean_items(items: Sequence[PlanItemInput]) -> list[PlanItemInput]:
+    """Validated, normalized items; errors name the item by index (`items[2].overage_unit`)."""
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise field_error("items", "must be a list of plan items")
+    cleaned: list[PlanItemInput] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        field = f"items[{index}]"
+        kind = clean_kind(item.resource_kind, f"{field}.resource_kind")
+        if kind in seen:
+            raise field_error(
+                f"{field}.resource_kind",
+                f"{kind} is already items[{seen[kind]}]; a version has one item per kind",
+            )
+        seen[kind] = index
+        cap = item.hard_cap_qty
+        cleaned.append(
+            PlanItemInput(
+                resource_kind=kind,
+                included_qty=clean_qty(item.included_qty, f"{field}.included_qty"),
+                overage_price_cents=clean_cents(
+                    item.overage_price_cents, f"{field}.overage_price_cents"
+                ),
+                overage_unit=clean_unit(kind, item.overage_unit, f"{field}.overage_unit"),
+                hard_cap_qty=None if cap is None else clean_qty(cap, f"{field}.hard_cap_qty"),
+            )
+        )
+    return cleaned
+
+
+def _item_rows(version: PlanVersion, items: Sequence[PlanItemInput]) -> list[PlanItem]:
+    return [
+        PlanItem(
+            version=version,
+            resource_kind=item.resource_kind,
+            included_qty=item.included_qty,
+            overage_unit=item.overage_unit,
+            overage_price_cents=item.overage_price_cents,
+            hard_cap_qty=item.hard_cap_qty,
+        )
+        for item in items
+    ]
+
+
+def _lock_plan(plan_id: int) -> Plan:
+    return Plan.objects.select_for_update().get(pk=plan_id)
+
+
+def _lock_version(version_id: int) -> PlanVersion:
+    return (
+        PlanVersion.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .get(pk=version_id)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Add-ons
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def addon_create(
+    *,
+    code: str,
+    name: str,
+    resource_kind: str,
+    qty: Decimal,
+    price_cents: int,
+    currency: str,
+    is_active: bool = True,
+) -> Addon:
+    code = clean_code(code)
+    fields = {
+        "name": clean_text(name, "name"),
+        "resource_kind": clean_kind(resource_kind, "resource_kind"),
+        "qty": clean_qty(qty, "qty"),
+        "price_cents": clean_cents(price_cents, "price_cents"),
+        "currency": clean_currency(currency),
+        "is_active": bool(is_active),
+    }
+    if Addon.objects.filter(code=code).exists():
+        raise _duplicate_code("add-on", code)
+    try:
+        with transaction.atomic():
+            return Addon.objects.create(code=code, **fields)
+    except IntegrityError:
+        raise _duplicate_code("add-on", code) from None
+
+
+@transaction.atomic
+def addon_update(
+    *,
+    addon: Addon,
+    name: str | None = None,
+    qty: Decimal | None = None,
+    price_cents: int | None = None,
+) -> Addon:
+    """Change what FUTURE attachments get; existing subscribers keep their snapshot.
+
+    Code, kind and currency identify what an add-on is and stay fixed: a different one is a
+    new add-on.
+    """
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = clean_text(name, "name")
+    if qty is not None:
+        changes["qty"] = clean_qty(qty, "qty")
+    if price_cents is not None:
+        changes["price_cents"] = clean_cents(price_cents, "price_cents")
+    return _update_addon(addon, **changes)
+
+
+@transaction.atomic
+def addon_deactivate(*, addon: Addon) -> Addon:
+    """No new attachments; subscribers who have it keep it at their snapshotted price."""
+    return _update_addon(addon, is_active=False)
+
+
+@transaction.atomic
+def addon_activate(*, addon: Addon) -> Addon:
+    return _update_addon(addon, is_active=True)
+
+
+def _update_addon(addon: Addon, **changes: object) -> Addon:
+    locked = Addon.objects.select_for_update().get(pk=addon.pk)
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    if changes:
+        locked.save(update_fields=[*changes, "updated_at"])
+    return locked
+
+
+def _duplicate_code(what: str, code: str):
+    return field_error("code", f"a {what} with code {code!r} already exists; codes are unique")
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource prices
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def resource_price_create(
+    *,
+    resource_kind: str,
+    price_cents: int,
+    currency: str,
+    effective_from: dt.date,
+    effective_to: dt.date | None = None,
+    unit: str | None = None,
+    supersede: bool = False,
+) -> ResourcePrice:
+    """A fallback list price valid on [effective_from, effective_to) (end exclusive, None = open).
+
+    Ranges of one (kind, currency) never overlap: an overlap is a 409 naming the price in the
+    way. With `supersede=True` an open-ended new price ends the open-ended price before it on
+    its first day — the usual "new price from date D" change. The overlapping rows are locked
+    (ordered by pk), so two writers cannot both end the same predecessor; two new prices that
+    overlap only each other have no row to lock and are caught by the PostgreSQL exclusion
+    constraint (409).
+    """
+    kind = clean_kind(resource_kind, "resource_kind")
+    unit = clean_unit(kind, unit, "unit")
+    price_cents = clean_cents(price_cents, "price_cents")
+    currency = clean_currency(currency)
+    effective_from = clean_date(effective_from, "effective_from")
+    if effective_to is not None:
+        effective_to = clean_date(effective_to, "effective_to")
+        if effective_to <= effective_from:
+            raise field_error(
+                "effective_to", f"{effective_to} must be after effective_from {effective_from}"
+            )
+
+    overlapping = list(
+        resource_prices_overlapping(
+            resource_kind=kind, currency=currency, start=effective_from, end=effective_to
+        )
+        .select_for_update()
+        .order_by("pk")
+    )
+    if supersede and effective_to is None and _can_supersede(overlapping, effective_from):
+        predecessor = overlapping.pop()
+        predecessor.effective_to = effective_from
+        predecessor.save(update_fields=["effective_to"])
+    if overlapping:
+        raise _overlap_conflict(overlapping[0])
+    try:
+        with transaction.atomic():
+            return ResourcePrice.objects.create(
+                resource_kind=kind,
+                unit=unit,
+                price_cents=price_cents,
+                currency=currency,
+                effective_from=effective_from,
+                effective_to=effective_to,
+            )
+    except IntegrityError:
+        # A concurrent create won the race for a pair that had no row to lock.
+        raise Conflict(
+            f"another {kind} price in {currency} was created at the same time; retry",
+            fields={"effective_from": ["overlaps a concurrently created price"]},
+        ) from None
+
+
+def _can_supersede(overlapping: list[ResourcePrice], start: dt.date) -> bool:
+    return (
+        len(overlapping) == 1
+        and overlapping[0].effective_to is None
+        and overlapping[0].effective_from < start
+    )
+
+
+def _overlap_conflict(price: ResourcePrice) -> Conflict:
+    until = price.effective_to.isoformat() if price.effective_to else "open-ended"
+    message = (
+        f"overlaps the {price.resource_kind} price {price.price_cents}c/{price.unit} "
+        f"{price.currency} valid from {price.effective_from} to {until} (id {price.pk}); "
+        "price ranges of a kind and currency must not overlap"
+    )
+    return Conflict(f"effective_from: {message}", fields={"effective_from": [message]})

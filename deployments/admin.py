@@ -1,0 +1,230 @@
+"""Deployments and subscriptions in the operators' admin.
+
+A deployment's state changes only through the "Change state…" action (the transition service:
+transition map, event, subscription follow-up). Event histories are read-only; subscriptions
+are read-only summaries (they change through the API and services, which audit every change).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from arcadia_cloud.errors import ApplicationError
+from deployments import services
+from deployments.models import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentState,
+    Subscription,
+    SubscriptionAddon,
+    SubscriptionEvent,
+)
+
+
+def admin_actor(request: HttpRequest) -> str:
+    return f"admin:{request.user.get_username()}"
+
+
+def _adopt(obj, created) -> None:
+    """Make the admin's unsaved form instance stand for the row a service created, so the
+    admin's own bookkeeping (log entry, redirect) refers to it."""
+    obj.pk = created.pk
+    obj._state.adding = False
+    obj._state.db = created._state.db
+    for field in created._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(created, field.attname))
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class DeploymentEventInline(ReadOnlyInline):
+    model = DeploymentEvent
+    fields = ("occurred_at", "from_state", "to_state", "actor", "reason")
+    readonly_fields = fields
+    ordering = ("-occurred_at", "-id")
+
+
+class SubscriptionInline(ReadOnlyInline):
+    """A summary of the deployment's subscription; the link opens it with its add-ons."""
+
+    model = Subscription
+    fields = (
+        "plan_version",
+        "status",
+        "started_on",
+        "cancelled_on",
+        "current_period_start",
+        "current_period_end",
+    )
+    readonly_fields = fields
+    show_change_link = True
+
+
+class TransitionForm(forms.Form):
+    to_state = forms.ChoiceField(choices=DeploymentState.choices, label="New state")
+    reason = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=2000
+    )
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(admin.ModelAdmin):
+    list_display = (
+        "slug",
+        "tenant_id",
+        "display_name",
+        "state",
+        "llm_mode",
+        "plan",
+        "billing_action_suspended",
+        "created_at",
+    )
+    list_filter = ("state", "llm_mode", "billing_action_suspended")
+    list_select_related = ("subscription__plan_version__plan",)
+    search_fields = ("slug", "tenant_id", "display_name")
+    inlines = [SubscriptionInline, DeploymentEventInline]
+    actions = ["change_state", "suspend_billing_actions", "resume_billing_actions"]
+    fields = (
+        "tenant_id",
+        "slug",
+        "display_name",
+        "region",
+        "state",
+        "llm_mode",
+        "billing_action_suspended",
+        "template_code",
+        "template_version",
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Deployment | None = None):
+        # State moves only by transition; the flag only by its audited actions.
+        always = ("state", "billing_action_suspended")
+        return ("tenant_id", "slug", *always) if obj else always
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # deployments are cancelled and archived, never deleted
+
+    @admin.display(description="plan", ordering="subscription__plan_version__plan__code")
+    def plan(self, deployment: Deployment) -> str:
+        subscription = getattr(deployment, "subscription", None)
+        return str(subscription.plan_version) if subscription else "—"
+
+    def save_model(self, request: HttpRequest, obj: Deployment, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.deployment_create(
+            tenant_id=obj.tenant_id,
+            slug=obj.slug,
+            display_name=obj.display_name,
+            region=obj.region,
+            llm_mode=obj.llm_mode,
+            template_code=obj.template_code,
+            template_version=obj.template_version,
+            actor=admin_actor(request),
+        )
+        _adopt(obj, created)
+
+    @admin.action(description="Change state…", permissions=["change"])
+    def change_state(self, request: HttpRequest, queryset: QuerySet[Deployment]):
+        form = TransitionForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/deployments/deployment/transition.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Change deployment state",
+                    "opts": self.model._meta,
+                    "form": form,
+                    "deployments": queryset.order_by("tenant_id", "slug"),
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        moved = 0
+        for deployment in queryset.order_by("pk"):
+            try:
+                services.deployment_transition(
+                    deployment=deployment,
+                    to_state=form.cleaned_data["to_state"],
+                    reason=form.cleaned_data["reason"],
+                    actor=admin_actor(request),
+                    by_tenant=False,
+                )
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                moved += 1
+        if moved:
+            self.message_user(
+                request, f"Moved {moved} deployment(s) to {form.cleaned_data['to_state']}."
+            )
+        return None
+
+    @admin.action(description="Suspend automated billing actions", permissions=["change"])
+    def suspend_billing_actions(self, request: HttpRequest, queryset: QuerySet[Deployment]):
+        self._set_billing_action_suspended(request, queryset, suspended=True)
+
+    @admin.action(description="Resume automated billing actions", permissions=["change"])
+    def resume_billing_actions(self, request: HttpRequest, queryset: QuerySet[Deployment]):
+        self._set_billing_action_suspended(request, queryset, suspended=False)
+
+    def _set_billing_action_suspended(
+        self, request: HttpRequest, queryset: QuerySet[Deployment], *, suspended: bool
+    ) -> None:
+        changed = services.deployment_set_billing_action_suspended(
+            deployment_ids=queryset.values_list("pk", flat=True),
+            suspended=suspended,
+            actor=admin_actor(request),
+        )
+        verb = "suspended" if suspended else "resumed"
+        self.message_user(request, f"Billing actions {verb} on {changed} deployment(s).")
+
+
+class SubscriptionAddonInline(ReadOnlyInline):
+    model = SubscriptionAddon
+    fields = ("code", "name", "resource_kind", "qty", "price_cents", "currency", "attached_at")
+    readonly_fields = fields
+
+
+class SubscriptionEventInline(ReadOnlyInline):
+    model = SubscriptionEvent
+    fields = ("occurred_at", "type", "actor", "details")
+    readonly_fields = fields
+    ordering = ("-occurred_at", "-id")
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Read-only: add-ons carry the price snapshotted when attached."""
+
+    list_display = ("deployment", "plan_version", "status", "started_on", "cancelled_on")
+    list_filter = ("status",)
+    list_select_related = ("deployment", "plan_version__plan")
+    search_fields = ("deployment__slug", "deployment__tenant_id")
+    inlines = [SubscriptionAddonInline, SubscriptionEventInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

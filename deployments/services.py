@@ -1,0 +1,578 @@
+"""Every write to deployments, subscriptions and resource attribution (SPEC §9).
+
+Each service changes state and writes its audit row (DeploymentEvent, SubscriptionEvent,
+CloudResourceEvent) in the same transaction, under the row locks of `deployments.locks`, taken
+in its documented order: deployment → subscription → resources.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_slug
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from arcadia_cloud.errors import Conflict, Forbidden, InvalidStateChange, field_error
+from arcadia_cloud.periods import month_end, month_start
+from catalog.models import Addon, PlanVersion, PlanVersionStatus
+from catalog.selectors import active_version_required, addons_for_plan_version
+from deployments import state_machine
+from deployments.locks import (
+    lock_deployment,
+    lock_resources,
+    lock_subscription,
+    lock_subscription_of,
+)
+from deployments.models import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentState,
+    LLMMode,
+    Subscription,
+    SubscriptionAddon,
+    SubscriptionEvent,
+    SubscriptionEventType,
+    SubscriptionStatus,
+)
+from inventory.models import CloudResource, CloudResourceEvent, ResourceEventType
+
+logger = logging.getLogger(__name__)
+
+MAX_RESOURCES_PER_CALL = 1000
+
+
+def today_utc() -> dt.date:
+    return timezone.now().astimezone(dt.UTC).date()
+
+
+# ---------------------------------------------------------------------------------------------
+# Deployments
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def deployment_create(
+    *,
+    tenant_id: str,
+    slug: str,
+    display_name: str,
+    actor: str,
+    region: str = "",
+    llm_mode: str = LLMMode.PASSTHROUGH,
+    template_code: str | None = None,
+    template_version: str | None = None,
+) -> Deployment:
+    """A new deployment, `active` from the start, with its first event ("" → active).
+
+    A slug is unique per tenant; a duplicate — also one racing this call — is a 400 naming
+    `slug`, never a 500.
+    """
+    fields = {
+        "tenant_id": _text("tenant_id", tenant_id, max_length=200),
+        "slug": _slug(slug),
+        "display_name": _text("display_name", display_name, max_length=200),
+        "region": _text("region", region or "", max_length=32, required=False),
+        "llm_mode": _choice("llm_mode", llm_mode, LLMMode.values),
+        "template_code": _optional_text("template_code", template_code, max_length=100),
+        "template_version": _optional_text("template_version", template_version, max_length=50),
+    }
+    if Deployment.objects.filter(tenant_id=fields["tenant_id"], slug=fields["slug"]).exists():
+        raise _slug_taken(fields["slug"])
+    try:
+        with transaction.atomic():
+            deployment = Deployment.objects.create(state=DeploymentState.ACTIVE, **fields)
+    except IntegrityError:
+        raise _slug_taken(fields["slug"]) from None
+    DeploymentEvent.objects.create(
+        deployment=deployment,
+        from_state="",
+        to_state=DeploymentState.ACTIVE,
+        actor=actor,
+        reason="created",
+    )
+    return deployment
+
+
+@transaction.atomic
+def deployment_transition(
+    *, deployment: Deployment, to_state: str, actor: str, reason: str = "", by_tenant: bool
+) -> Deployment:
+    """Move a deployment along one edge of the transition map, and its subscription with it.
+
+    - an edge not in the map → 422 listing the allowed targets (`extra["allowed"]`);
+    - an operator-only edge asked for by a tenant (`by_tenant=True`) → 403;
+    - cancelling cancels the subscription (cancelled_on = today, UTC); pausing and resuming
+      pause and resume it. Suspension and past-due leave it active: they are operational states
+      and billing continues.
+    """
+    _choice("to_state", to_state, DeploymentState.values)
+    locked = lock_deployment(deployment.pk)
+    from_state = locked.state
+    if not state_machine.is_allowed(from_state, to_state):
+        allowed = state_machine.allowed_targets(from_state)
+        raise InvalidStateChange(
+            f"deployment {locked} cannot go from {from_state} to {to_state}; allowed from "
+            f"{from_state}: {', '.join(allowed) or 'nothing (final state)'}",
+            extra={"from_state": from_state, "allowed": allowed},
+        )
+    if by_tenant and not state_machine.tenant_may(from_state, to_state):
+        raise Forbidden(
+            f"{from_state} → {to_state} is for operators only; tenants may pause an active "
+            "deployment, resume a paused one and cancel one that is trial, active or paused"
+        )
+    locked.state = to_state
+    locked.save(update_fields=["state", "updated_at"])
+    DeploymentEvent.objects.create(
+        deployment=locked, from_state=from_state, to_state=to_state, actor=actor, reason=reason
+    )
+    _follow_with_subscription(locked, from_state, to_state, actor=actor, reason=reason)
+    return locked
+
+
+def _follow_with_subscription(
+    deployment: Deployment, from_state: str, to_state: str, *, actor: str, reason: str
+) -> None:
+    subscription = lock_subscription_of(deployment)
+    if subscription is None or subscription.status == SubscriptionStatus.CANCELLED:
+        return
+    details = {"deployment_transition": [from_state, to_state], "reason": reason}
+    if to_state == DeploymentState.CANCELLED:
+        subscription.status = SubscriptionStatus.CANCELLED
+        subscription.cancelled_on = today_utc()
+        subscription.save(update_fields=["status", "cancelled_on", "updated_at"])
+        details["cancelled_on"] = subscription.cancelled_on.isoformat()
+        _subscription_event(subscription, SubscriptionEventType.CANCELLED, actor, details)
+    elif to_state == DeploymentState.PAUSED and subscription.status == SubscriptionStatus.ACTIVE:
+        _set_subscription_status(subscription, SubscriptionStatus.PAUSED)
+        _subscription_event(subscription, SubscriptionEventType.PAUSED, actor, details)
+    elif (
+        from_state == DeploymentState.PAUSED
+        and to_state == DeploymentState.ACTIVE
+        and subscription.status == SubscriptionStatus.PAUSED
+    ):
+        _set_subscription_status(subscription, SubscriptionStatus.ACTIVE)
+        _subscription_event(subscription, SubscriptionEventType.RESUMED, actor, details)
+
+
+def _set_subscription_status(subscription: Subscription, status: str) -> None:
+    subscription.status = status
+    subscription.save(update_fields=["status", "updated_at"])
+
+
+@transaction.atomic
+def deployment_set_billing_action_suspended(
+    *, deployment_ids: Iterable[int], suspended: bool, actor: str
+) -> int:
+    """Hold (or release) automated billing actions on deployments; returns how many changed.
+
+    One UPDATE for the lot. The flag is not a state, so it writes no DeploymentEvent; the
+    change is logged with its actor.
+    """
+    ids = sorted(set(deployment_ids))
+    changed = (
+        Deployment.objects.filter(pk__in=ids)
+        .exclude(billing_action_suspended=suspended)
+        .update(billing_action_suspended=suspended, updated_at=timezone.now())
+    )
+    logger.info(
+        "billing_action_suspended=%s set on %d of %d deployments (first ids %s) by %s",
+        suspended,
+        changed,
+        len(ids),
+        ids[:20],
+        actor,
+    )
+    return changed
+
+
+def _text(field: str, value: object, *, max_length: int, required: bool = True) -> str:
+    if not isinstance(value, str):
+        raise field_error(field, f"must be a string, got {value!r}")
+    value = value.strip()
+    if required and not value:
+        raise field_error(field, "must not be blank")
+    if len(value) > max_length:
+        raise field_error(field, f"must be at most {max_length} characters")
+    return value
+
+
+def _optional_text(field: str, value: object, *, max_length: int) -> str | None:
+    if value is None or value == "":
+        return None
+    return _text(field, value, max_length=max_length)
+
+
+def _slug(value: object) -> str:
+    slug = _text("slug", value, max_length=100)
+    try:
+        validate_slug(slug)
+    except DjangoValidationError:
+        raise field_error(
+            "slug", f"{slug!r} is not a slug; use letters, digits, '-' and '_' only"
+        ) from None
+    return slug
+
+
+def _choice(field: str, value: object, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise field_error(field, f"{value!r} is not one of: {', '.join(allowed)}")
+    return value  # type: ignore[return-value]
+
+
+def _slug_taken(slug: str):
+    return field_error(
+        "slug", f"{slug!r} is already used by another deployment of this tenant; pick another"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Subscriptions
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def subscription_create(
+    *,
+    deployment: Deployment,
+    plan_code: str,
+    addon_codes: Sequence[str] = (),
+    starts_on: dt.date | None = None,
+    actor: str,
+    by_tenant: bool = False,
+) -> Subscription:
+    """Bind a deployment to the plan's ACTIVE version with add-ons snapshotted from the catalog.
+
+    The current period is the calendar month containing `starts_on` (default: today, UTC). A
+    tenant (`by_tenant=True`) cannot backdate a start — that would bill days already past;
+    operators and internal callers (the demo, migrations of existing customers) can.
+    400 naming `plan_code` / `addons` / `starts_on` for bad input; 409 when the deployment is
+    already subscribed or not in good standing.
+    """
+    version = active_version_required(plan_code, field="plan_code")
+    addons = addons_for_plan_version(version=version, codes=addon_codes, field="addons")
+    starts_on = today_utc() if starts_on is None else _date("starts_on", starts_on)
+    if by_tenant and starts_on < today_utc():
+        raise field_error(
+            "starts_on", f"{starts_on} is in the past; a subscription starts today or later"
+        )
+
+    locked = lock_deployment(deployment.pk)
+    if Subscription.objects.filter(deployment=locked).exists():
+        raise _already_subscribed(locked)
+    if locked.state not in state_machine.SUBSCRIBABLE_STATES:
+        raise Conflict(
+            f"deployment {locked} is {locked.state}; only a trial or active deployment can "
+            "subscribe",
+            code="deployment_not_subscribable",
+        )
+    subscription = Subscription(
+        deployment=locked,
+        plan_version=version,
+        status=SubscriptionStatus.ACTIVE,
+        started_on=starts_on,
+        current_period_start=month_start(starts_on),
+        current_period_end=month_end(starts_on),
+    )
+    try:
+        with transaction.atomic():
+            subscription.save(force_insert=True)
+    except IntegrityError:
+        raise _already_subscribed(locked) from None
+    attached = _attach_snapshots(subscription, addons)
+    _subscription_event(
+        subscription,
+        SubscriptionEventType.CREATED,
+        actor,
+        {
+            **_version_ref(version),
+            "starts_on": starts_on.isoformat(),
+            "addons": [_snapshot_ref(snapshot) for snapshot in attached],
+        },
+    )
+    return subscription
+
+
+@transaction.atomic
+def subscription_attach_addon(
+    *, subscription: Subscription, addon_code: str, actor: str
+) -> SubscriptionAddon:
+    """Attach one more add-on at today's catalog qty and price (snapshotted)."""
+    locked = lock_subscription(subscription.pk)
+    _refuse_if_cancelled(locked)
+    version = _version_with_items(locked.plan_version_id)
+    [addon] = addons_for_plan_version(version=version, codes=[addon_code], field="addon_code")
+    if SubscriptionAddon.objects.filter(subscription=locked, addon=addon).exists():
+        raise Conflict(
+            f"{addon.code} is already attached to this subscription; each add-on attaches once",
+            fields={"addon_code": ["already attached"]},
+        )
+    [snapshot] = _attach_snapshots(locked, [addon])
+    _subscription_event(
+        locked, SubscriptionEventType.ADDON_ATTACHED, actor, _snapshot_ref(snapshot)
+    )
+    return snapshot
+
+
+@transaction.atomic
+def subscription_change_plan_version(
+    *, subscription: Subscription, version: PlanVersion, actor: str
+) -> Subscription:
+    """Move a subscription to another ACTIVE version (a price change, upgrade or downgrade).
+
+    The version bound at rollup time prices the whole period. Drafts, retired versions, the
+    current version and versions that cannot carry the attached add-ons are refused (400
+    naming `version`).
+    """
+    locked = lock_subscription(subscription.pk)
+    _refuse_if_cancelled(locked)
+    target = _version_with_items(version.pk)
+    if target.status != PlanVersionStatus.ACTIVE:
+        raise field_error(
+            "version",
+            f"{target.plan.code} v{target.number} is {target.status}; a subscription moves only "
+            "to an active (published) version",
+        )
+    if target.pk == locked.plan_version_id:
+        raise field_error("version", f"the subscription is already on {_version_label(target)}")
+    _require_addons_fit(locked, target)
+    previous = locked.plan_version
+    locked.plan_version = target
+    locked.save(update_fields=["plan_version", "updated_at"])
+    _subscription_event(
+        locked,
+        SubscriptionEventType.PLAN_CHANGED,
+        actor,
+        {"from": _version_ref(previous), "to": _version_ref(target)},
+    )
+    return locked
+
+
+def _require_addons_fit(subscription: Subscription, version: PlanVersion) -> None:
+    covered = {item.resource_kind for item in version.items.all()}
+    for snapshot in subscription.addons.all():
+        if snapshot.currency != version.currency:
+            raise field_error(
+                "version",
+                f"attached add-on {snapshot.code} is in {snapshot.currency}; "
+                f"{_version_label(version)} bills in {version.currency}",
+            )
+        if snapshot.resource_kind not in covered:
+            raise field_error(
+                "version",
+                f"attached add-on {snapshot.code} extends {snapshot.resource_kind}, which "
+                f"{_version_label(version)} does not include",
+            )
+
+
+def _attach_snapshots(
+    subscription: Subscription, addons: Sequence[Addon]
+) -> list[SubscriptionAddon]:
+    now = timezone.now()
+    return SubscriptionAddon.objects.bulk_create(
+        SubscriptionAddon(
+            subscription=subscription,
+            addon=addon,
+            code=addon.code,
+            name=addon.name,
+            resource_kind=addon.resource_kind,
+            qty=addon.qty,
+            price_cents=addon.price_cents,
+            currency=addon.currency,
+            attached_at=now,
+        )
+        for addon in addons
+    )
+
+
+def _version_with_items(version_id: int) -> PlanVersion:
+    return PlanVersion.objects.select_related("plan").prefetch_related("items").get(pk=version_id)
+
+
+def _refuse_if_cancelled(subscription: Subscription) -> None:
+    if subscription.status == SubscriptionStatus.CANCELLED:
+        raise Conflict(
+            f"the subscription of {subscription.deployment} was cancelled on "
+            f"{subscription.cancelled_on}; it can no longer change",
+            code="subscription_cancelled",
+        )
+
+
+def _already_subscribed(deployment: Deployment) -> Conflict:
+    return Conflict(
+        f"deployment {deployment} already has a subscription; change its plan version instead",
+        code="already_subscribed",
+    )
+
+
+def _subscription_event(
+    subscription: Subscription, type_: str, actor: str, details: dict
+) -> SubscriptionEvent:
+    return SubscriptionEvent.objects.create(
+        subscription=subscription, type=type_, actor=actor, details=details
+    )
+
+
+def _version_ref(version: PlanVersion) -> dict:
+    return {
+        "plan_code": version.plan.code,
+        "plan_version": version.number,
+        "version_id": version.pk,
+    }
+
+
+def _version_label(version: PlanVersion) -> str:
+    return f"{version.plan.code} v{version.number}"
+
+
+def _snapshot_ref(snapshot: SubscriptionAddon) -> dict:
+    return {
+        "code": snapshot.code,
+        "resource_kind": snapshot.resource_kind,
+        "qty": str(snapshot.qty),
+        "price_cents": snapshot.price_cents,
+        "currency": snapshot.currency,
+    }
+
+
+def _date(field: str, value: object) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise field_error(field, f"must be a date (YYYY-MM-DD), got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource attribution
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttachOutcome:
+    """Resource ids by what happened to them (`reassigned` ⊆ `attached`)."""
+
+    attached: list[int]
+    reassigned: list[int]
+    unchanged: list[int]
+
+
+@transaction.atomic
+def deployment_attach_resources(
+    *,
+    deployment: Deployment,
+    resource_ids: Iterable[int],
+    actor: str,
+    reassign: bool = False,
+) -> AttachOutcome:
+    """Tie resources to a deployment: one UPDATE and one bulk insert of `attributed` events.
+
+    A resource belongs to at most one deployment: one attached elsewhere is a 409 unless
+    `reassign=True`. Unknown ids and tombstoned resources are a 400 naming `resource_ids`.
+    Already attached here → unchanged, no event.
+    """
+    ids = _resource_ids(resource_ids)
+    locked = lock_deployment(deployment.pk)
+    if locked.state == DeploymentState.ARCHIVED:
+        raise Conflict(f"deployment {locked} is archived; nothing can be attached to it")
+    resources = _existing_live_resources(ids)
+    elsewhere = {
+        r.pk: r.deployment_id for r in resources if r.deployment_id not in (None, locked.pk)
+    }
+    if elsewhere and not reassign:
+        message = (
+            f"resources {_ids_text(elsewhere)} belong to other deployments; "
+            "pass reassign=true to move them"
+        )
+        raise Conflict(
+            message,
+            fields={"resource_ids": [message]},
+            extra={"attached_elsewhere": {str(k): v for k, v in elsewhere.items()}},
+        )
+    changing = [r for r in resources if r.deployment_id != locked.pk]
+    _write_attribution(changing, locked.pk, actor)
+    return AttachOutcome(
+        attached=[r.pk for r in changing],
+        reassigned=sorted(elsewhere),
+        unchanged=[r.pk for r in resources if r.deployment_id == locked.pk],
+    )
+
+
+@transaction.atomic
+def deployment_detach_resources(
+    *, deployment: Deployment, resource_ids: Iterable[int], actor: str
+) -> list[int]:
+    """Untie resources from this deployment (each must be attached to it); returns their ids."""
+    ids = _resource_ids(resource_ids)
+    locked = lock_deployment(deployment.pk)
+    resources = list(lock_resources(ids))
+    _refuse_unknown(ids, resources)
+    strangers = [r.pk for r in resources if r.deployment_id != locked.pk]
+    if strangers:
+        raise field_error(
+            "resource_ids", f"resources {_ids_text(strangers)} are not attached to {locked}"
+        )
+    _write_attribution(resources, None, actor)
+    return [r.pk for r in resources]
+
+
+def _write_attribution(
+    resources: Sequence[CloudResource], deployment_id: int | None, actor: str
+) -> None:
+    """Set `deployment` on every resource with ONE update and log each change, in bulk."""
+    if not resources:
+        return
+    CloudResource.objects.filter(pk__in=[r.pk for r in resources]).update(
+        deployment_id=deployment_id
+    )
+    now = timezone.now()
+    CloudResourceEvent.objects.bulk_create(
+        CloudResourceEvent(
+            resource_id=resource.pk,
+            type=ResourceEventType.ATTRIBUTED,
+            changes={"deployment": [resource.deployment_id, deployment_id]},
+            actor=actor,
+            occurred_at=now,
+        )
+        for resource in resources
+    )
+
+
+def _existing_live_resources(ids: list[int]) -> list[CloudResource]:
+    resources = list(lock_resources(ids))
+    _refuse_unknown(ids, resources)
+    tombstoned = [r.pk for r in resources if r.deleted_at is not None]
+    if tombstoned:
+        raise field_error(
+            "resource_ids",
+            f"resources {_ids_text(tombstoned)} are deleted (tombstoned); only live resources "
+            "can be attached",
+        )
+    return resources
+
+
+def _refuse_unknown(ids: list[int], resources: Sequence[CloudResource]) -> None:
+    missing = sorted(set(ids) - {r.pk for r in resources})
+    if missing:
+        raise field_error("resource_ids", f"no resources with ids {_ids_text(missing)}")
+
+
+def _resource_ids(values: Iterable[int]) -> list[int]:
+    if isinstance(values, str | bytes):
+        raise field_error("resource_ids", "must be a list of resource ids")
+    ids = list(values)
+    if not ids:
+        raise field_error("resource_ids", "must name at least one resource")
+    if len(ids) > MAX_RESOURCES_PER_CALL:
+        raise field_error("resource_ids", f"at most {MAX_RESOURCES_PER_CALL} ids per call")
+    if any(isinstance(i, bool) or not isinstance(i, int) or i < 1 for i in ids):
+        raise field_error("resource_ids", "every id must be a positive integer")
+    return sorted(set(ids))
+
+
+def _ids_text(ids: Iterable[int], limit: int = 20) -> str:
+    ids = sorted(ids)
+    shown = ", ".join(map(str, ids[:limit]))
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")

@@ -1,0 +1,206 @@
+"""Reads of the invoicing app: metered usage, metering settings and LLM charges.
+
+Every reader here is bulk and set-based: one query whatever the number of deployments or rows,
+so the rollup, live accrual and analytics can ask for all deployments at once.
+
+Day ranges are inclusive on both ends and in UTC, like billing periods (`start` = the 1st,
+`end` = the last day of the month).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
+
+from arcadia_cloud.periods import day_bounds
+from catalog.billing_kinds import BILLING_KINDS
+from deployments.models import Deployment
+from invoicing.models import (
+    DEFAULT_RETENTION_DAYS,
+    Granularity,
+    LLMBillingMode,
+    LLMUsageEvent,
+    MeteringConfig,
+    UsageRecord,
+)
+
+QTY_SCALE = 10**6  # usage quantities are reported with 6 decimal places, like usage_records.qty
+
+
+# ---------------------------------------------------------------------------------------------
+# Metering settings
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeteringSetting:
+    granularity: str
+    retention_days: int
+
+
+DEFAULT_METERING_SETTING = MeteringSetting(Granularity.DAILY, DEFAULT_RETENTION_DAYS)
+
+
+def metering_settings() -> dict[str, MeteringSetting]:
+    """Granularity and retention of every registered billing kind, in one query.
+
+    A kind with no `metering_config` row gets the defaults (daily, 400 days), so a kind added
+    to the registry is metered before an operator configures it.
+    """
+    configured = {
+        row.billing_kind: MeteringSetting(row.granularity, row.retention_days)
+        for row in MeteringConfig.objects.all()
+    }
+    return {kind: configured.get(kind, DEFAULT_METERING_SETTING) for kind in BILLING_KINDS}
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage
+# ---------------------------------------------------------------------------------------------
+
+
+def _instant_range(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[first instant of `start`, first instant after `end`) in UTC, for an inclusive day range."""
+    if end < start:
+        raise ValueError(f"the range ends ({end}) before it starts ({start})")
+    return day_bounds(start)[0], day_bounds(end)[1]
+
+
+def round_qty_exact(value: Fraction) -> Decimal:
+    """An exact quantity rounded half-up to 6 places, exactly (no intermediate Decimal rounding)."""
+    if value < 0:
+        raise ValueError(f"a usage quantity cannot be negative, got {value}")
+    scaled = value * QTY_SCALE
+    units = int(scaled + Fraction(1, 2))  # half-up: floor(x + 1/2) for x >= 0
+    return Decimal(units).scaleb(-6)
+
+
+def usage_for_deployments(
+    deployment_ids: Iterable[int], start: dt.date, end: dt.date
+) -> dict[int, dict[str, Decimal]]:
+    """Metered usage of many deployments over the days `start`..`end`, in ONE query.
+
+    Returns {deployment_id: {billing kind: qty}} with an entry (possibly empty) for every id
+    asked for. Each qty is the exact sum of the rows' fractions rounded half-up to 6 places
+    ONCE: SUM(qty_numerator) grouped by kind and denominator, then added as fractions. A month
+    of daily rows therefore totals what the month's exact accrual says (SPEC §17 example 3).
+    """
+    ids = sorted(set(deployment_ids))
+    if not ids:
+        return {}
+    first_instant, after_last = _instant_range(start, end)
+    totals: dict[int, dict[str, Fraction]] = {pk: defaultdict(Fraction) for pk in ids}
+    rows = (
+        UsageRecord.objects.filter(
+            deployment_id__in=ids, period_start__gte=first_instant, period_start__lt=after_last
+        )
+        .values_list("deployment_id", "resource_kind", "qty_denominator")
+        .annotate(numerator=Sum("qty_numerator"))
+        .order_by()
+    )
+    for deployment_id, kind, denominator, numerator in rows:
+        totals[deployment_id][kind] += Fraction(numerator) / denominator
+    return {
+        pk: {kind: round_qty_exact(qty) for kind, qty in sorted(by_kind.items())}
+        for pk, by_kind in totals.items()
+    }
+
+
+def usage_for_period(
+    deployment: Deployment | int, start: dt.date, end: dt.date
+) -> dict[str, Decimal]:
+    """One deployment's metered usage over the days `start`..`end`: {billing kind: qty}.
+
+    The same computation as `usage_for_deployments`, so a per-deployment and a bulk read can
+    never disagree.
+    """
+    pk = deployment.pk if isinstance(deployment, Deployment) else int(deployment)
+    return usage_for_deployments([pk], start, end)[pk]
+
+
+# ---------------------------------------------------------------------------------------------
+# LLM usage
+# ---------------------------------------------------------------------------------------------
+
+
+def llm_charges_for_deployments(
+    deployment_ids: Iterable[int], start: dt.date, end: dt.date
+) -> dict[int, Decimal]:
+    """Exact sum of the passthrough LLM charges of many deployments over `start`..`end`.
+
+    One query. NOT rounded: the rollup rounds each deployment's total to a cent once (SPEC §12).
+    Only events received while their deployment was in `passthrough` mode count; events billed
+    as `plan` are metered as llm_tokens usage instead, so nothing is billed twice. Deployments
+    without charges are absent. A deployment's events share one currency (the ingestion refuses
+    a second one), so the sum is always of one currency: `llm_charge_currencies` names it.
+    """
+    ids = sorted(set(deployment_ids))
+    if not ids:
+        return {}
+    rows = (
+        _passthrough_events(ids, start, end)
+        .values_list("deployment_id")
+        .annotate(total=Sum("charge"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def llm_charge_currencies(
+    deployment_ids: Iterable[int], start: dt.date, end: dt.date
+) -> dict[int, str]:
+    """The currency of each deployment's passthrough LLM charges over `start`..`end`, in one
+    query: what the rollup checks against the invoice currency before adding an llm_usage line.
+    """
+    ids = sorted(set(deployment_ids))
+    if not ids:
+        return {}
+    rows = _passthrough_events(ids, start, end).values_list("deployment_id", "currency").distinct()
+    return dict(rows.order_by())
+
+
+def _passthrough_events(ids: list[int], start: dt.date, end: dt.date) -> QuerySet[LLMUsageEvent]:
+    first_instant, after_last = _instant_range(start, end)
+    return LLMUsageEvent.objects.filter(
+        deployment_id__in=ids,
+        billed_as=LLMBillingMode.PASSTHROUGH,
+        occurred_at__gte=first_instant,
+        occurred_at__lt=after_last,
+    )
+
+
+@dataclass(frozen=True)
+class LLMUsageTarget:
+    """What LLM usage ingestion must know about a deployment an event names."""
+
+    tenant_id: str
+    llm_mode: str
+    # The currency its LLM charges are already recorded in; None before its first event.
+    currency: str | None
+
+
+def llm_usage_targets(deployment_ids: Iterable[int]) -> dict[int, LLMUsageTarget]:
+    """The deployments LLM events name, with the currency of their earlier events, in ONE query.
+
+    The currency comes from any one earlier event (they all share it), found through the
+    (deployment, occurred_at) index: no scan of a deployment's history. Unknown ids are absent.
+    """
+    ids = sorted(set(deployment_ids))
+    if not ids:
+        return {}
+    first_currency = LLMUsageEvent.objects.filter(deployment_id=OuterRef("pk")).order_by(
+        "occurred_at"
+    )
+    rows = (
+        Deployment.objects.filter(pk__in=ids)
+        .annotate(llm_currency=Subquery(first_currency.values("currency")[:1]))
+        .values_list("pk", "tenant_id", "llm_mode", "llm_currency")
+        .order_by()
+    )
+    return {pk: LLMUsageTarget(tenant, mode, currency) for pk, tenant, mode, currency in rows}

@@ -1,0 +1,5 @@
+"""Every write of the invoicing app, one module per concern.
+
+- `metering` — inventory → usage_records, one UTC day at a time (SPEC §11);
+- `llm_usage` — LLM gateway events and the llm_tokens usage they meter (SPEC §12).
+"""

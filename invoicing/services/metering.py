@@ -1,0 +1,402 @@
+"""Metering (SPEC §11): one UTC day of inventory becomes usage_records rows.
+
+Every billable kind accrues uniformly, so everything downstream is a SUM:
+
+- droplet → droplet_hours: 24 a day while `active`, a 0 row otherwise ("metered, was off");
+- load_balancer → load_balancer_hours: 24 a day;
+- floating_ip → floating_ip_hours: 24 a day while `unassigned`, a 0 row while assigned (DO
+  charges only for idle IPs);
+- spaces_bucket / snapshot / droplet_backup / volume → *_gb_month: attrs.size_gb ÷ days in the
+  month, per day;
+- dns_zone → dns_zones: 1 ÷ days in the month, per day.
+
+Hourly granularity (metering_config) splits the same accrual over 24 rows a day. Rows keep
+their exact fraction (see `UsageRecord`); a resource whose size is unknown is skipped and
+counted, never guessed.
+
+`meter_day` is idempotent: a resource that already has rows for the day is left alone (also
+when it has since moved to another deployment, or the kind's granularity changed), and the
+unique indexes make concurrent runs insert each row once. Inventory keeps only current state,
+so a backfill meters past days with today's status and size.
+
+On PostgreSQL a day is ONE `INSERT … SELECT … ON CONFLICT DO NOTHING` per granularity, computed
+in SQL; elsewhere (the SQLite quick start) the same rules run in Python and `bulk_create`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from arcadia_cloud.money import quantize_qty
+from arcadia_cloud.periods import day_bounds, days_in_month
+from catalog.billing_kinds import RESOURCE_KIND_TO_BILLING_KIND
+from inventory.models import CloudResource
+from invoicing.models import Granularity, UsageRecord, UsageSource
+from invoicing.selectors import MeteringSetting, metering_settings
+
+logger = logging.getLogger(__name__)
+
+HOURS_PER_DAY = 24
+PERIODS_PER_DAY = MappingProxyType({Granularity.DAILY: 1, Granularity.HOURLY: HOURS_PER_DAY})
+# A size_gb the metering trusts: a plain non-negative decimal, optionally with a small exponent
+# ("160", "16.5", "1.6E+2" as Decimal.normalize() writes it). The same pattern guards the SQL
+# cast, so both paths skip exactly the same resources.
+SIZE_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,15})?([eE][+-]?[0-9]{1,2})?$"
+_SIZE_RE = re.compile(SIZE_PATTERN)
+MAX_SIZE_GB = Decimal(10) ** 12  # beyond any real resource; keeps every qty inside its column
+SKIPPED_EXAMPLES = 5
+BULK_BATCH_SIZE = 1000
+
+
+class Accrual(enum.StrEnum):
+    HOURS = "hours"  # hours in the period, while the resource is in its billable status
+    SIZE_PER_MONTH = "size_per_month"  # size_gb ÷ periods in the month
+    ONE_PER_MONTH = "one_per_month"  # 1 ÷ periods in the month
+
+
+@dataclass(frozen=True)
+class AccrualRule:
+    resource_kind: str
+    accrual: Accrual
+    # Accrues only in this status (a 0 row otherwise); None: whatever the status.
+    billable_status: str | None = None
+
+    @property
+    def billing_kind(self) -> str:
+        return RESOURCE_KIND_TO_BILLING_KIND[self.resource_kind]
+
+
+ACCRUAL_RULES: Mapping[str, AccrualRule] = MappingProxyType(
+    {
+        rule.resource_kind: rule
+        for rule in (
+            AccrualRule("droplet", Accrual.HOURS, billable_status="active"),
+            AccrualRule("load_balancer", Accrual.HOURS),
+            AccrualRule("floating_ip", Accrual.HOURS, billable_status="unassigned"),
+            AccrualRule("spaces_bucket", Accrual.SIZE_PER_MONTH),
+            AccrualRule("snapshot", Accrual.SIZE_PER_MONTH),
+            AccrualRule("droplet_backup", Accrual.SIZE_PER_MONTH),
+            AccrualRule("volume", Accrual.SIZE_PER_MONTH),
+            AccrualRule("dns_zone", Accrual.ONE_PER_MONTH),
+        )
+    }
+)
+
+
+@dataclass(frozen=True)
+class MeterResult:
+    day: dt.date
+    resources: int  # deployment-attributed, metered-kind resources that existed that day
+    records_created: int
+    already_metered: int  # resources left alone: rows for the day exist from an earlier run
+    skipped_unknown_size: int
+    skipped_examples: tuple[int, ...] = ()  # a few skipped resource ids, for the log
+
+    def summary(self) -> str:
+        text = (
+            f"{self.day.isoformat()}: {self.resources} resources, "
+            f"{self.records_created} usage records created, "
+            f"{self.already_metered} already metered"
+        )
+        if self.skipped_unknown_size:
+            text += f", {self.skipped_unknown_size} skipped (size_gb unknown)"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "resources": self.resources,
+            "records_created": self.records_created,
+            "already_metered": self.already_metered,
+            "skipped_unknown_size": self.skipped_unknown_size,
+        }
+
+    def __add__(self, other: MeterResult) -> MeterResult:
+        """Counts added up (two granularities of a day, or the days of a backfill); the day
+        reported is the first one."""
+        return MeterResult(
+            day=self.day,
+            resources=self.resources + other.resources,
+            records_created=self.records_created + other.records_created,
+            already_metered=self.already_metered + other.already_metered,
+            skipped_unknown_size=self.skipped_unknown_size + other.skipped_unknown_size,
+            skipped_examples=(self.skipped_examples + other.skipped_examples)[:SKIPPED_EXAMPLES],
+        )
+
+
+def meter_day(day: dt.date) -> MeterResult:
+    """Record `day`'s usage of every deployment-attributed resource that existed that day.
+
+    Existed = first seen before the day ended and not deleted before it began, so a resource
+    deleted mid-day counts that whole day. Re-running changes nothing.
+    """
+    settings_by_kind = metering_settings()
+    meter = _meter_rules_sql if connection.vendor == "postgresql" else _meter_rules_portable
+    result = MeterResult(day, 0, 0, 0, 0)
+    with transaction.atomic():
+        for granularity, rules in _rules_by_granularity(settings_by_kind).items():
+            result += meter(day, granularity, rules)
+    if result.skipped_unknown_size:
+        logger.warning(
+            "metering %s: %d resources skipped, attrs.size_gb missing or not a size "
+            "(e.g. resource ids %s)",
+            day,
+            result.skipped_unknown_size,
+            ", ".join(map(str, result.skipped_examples)),
+        )
+    logger.info("metering %s", result.summary())
+    return result
+
+
+def _rules_by_granularity(
+    settings_by_kind: Mapping[str, MeteringSetting],
+) -> dict[str, list[AccrualRule]]:
+    grouped: dict[str, list[AccrualRule]] = {}
+    for rule in ACCRUAL_RULES.values():
+        grouped.setdefault(settings_by_kind[rule.billing_kind].granularity, []).append(rule)
+    return grouped
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: one set-based statement per granularity
+# ---------------------------------------------------------------------------------------------
+
+_PERIODS_SQL = {
+    Granularity.DAILY: "CROSS JOIN (SELECT %(day_start)s::timestamptz AS period_start) AS p",
+    Granularity.HOURLY: (
+        "JOIN generate_series(%(day_start)s::timestamptz, %(last_hour)s::timestamptz, "
+        "interval '1 hour') AS p(period_start) "
+        "ON c.first_seen_at < p.period_start + interval '1 hour' "
+        "AND (c.deleted_at IS NULL OR c.deleted_at >= p.period_start)"
+    ),
+}
+
+# `candidates` is every resource the day concerns, with its accrual (NULL numerator: size
+# unknown) and whether it was metered already; `inserted` writes the rows; the final SELECT
+# reports what happened. Nested CASEs (not AND) guard the numeric cast: CASE is evaluated in
+# order, AND is not.
+_METER_SQL = """
+WITH rules AS (
+    SELECT *
+    FROM unnest(%(resource_kinds)s::text[], %(billing_kinds)s::text[],
+                %(accruals)s::text[], %(billable_statuses)s::text[])
+         AS rules(resource_kind, billing_kind, accrual, billable_status)
+),
+candidates AS MATERIALIZED (
+    SELECT r.id AS resource_id,
+           r.deployment_id,
+           r.first_seen_at,
+           r.deleted_at,
+           rules.billing_kind,
+           CASE rules.accrual
+               WHEN 'hours' THEN
+                   CASE WHEN rules.billable_status IS NULL OR r.status = rules.billable_status
+                        THEN %(hours_per_period)s ELSE 0 END
+               WHEN 'one_per_month' THEN 1
+               WHEN 'size_per_month' THEN
+                   CASE WHEN r.attrs ->> 'size_gb' ~ %(size_pattern)s THEN
+                       CASE WHEN (r.attrs ->> 'size_gb')::numeric < %(max_size)s
+                            THEN round((r.attrs ->> 'size_gb')::numeric, 6) END
+                   END
+           END::numeric AS numerator,
+           CASE rules.accrual WHEN 'hours' THEN 1 ELSE %(periods_in_month)s END AS denominator,
+           EXISTS (
+               SELECT 1 FROM usage_records AS u
+               WHERE u.resource_id = r.id
+                 AND u.period_start >= %(day_start)s AND u.period_start < %(day_end)s
+           ) AS already_metered
+    FROM cloud_resources AS r
+    JOIN rules ON rules.resource_kind = r.kind
+    WHERE r.deployment_id IS NOT NULL
+      AND r.first_seen_at < %(day_end)s
+      AND (r.deleted_at IS NULL OR r.deleted_at >= %(day_start)s)
+),
+inserted AS (
+    INSERT INTO usage_records (deployment_id, resource_id, resource_kind, period_start,
+                               granularity, qty, qty_numerator, qty_denominator, source)
+    SELECT c.deployment_id, c.resource_id, c.billing_kind, p.period_start, %(granularity)s,
+           round(c.numerator / c.denominator, 6), c.numerator, c.denominator, %(source)s
+    FROM candidates AS c
+    {periods}
+    WHERE c.numerator IS NOT NULL AND NOT c.already_metered
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT count(*),
+       (SELECT count(*) FROM inserted),
+       count(*) FILTER (WHERE already_metered),
+       count(*) FILTER (WHERE numerator IS NULL AND NOT already_metered),
+       (array_agg(resource_id ORDER BY resource_id)
+            FILTER (WHERE numerator IS NULL AND NOT already_metered))[1:%(examples)s]
+FROM candidates
+"""
+
+
+def _meter_rules_sql(day: dt.date, granularity: str, rules: list[AccrualRule]) -> MeterResult:
+    day_start, day_end = day_bounds(day)
+    periods_per_day = PERIODS_PER_DAY[granularity]
+    params = {
+        "resource_kinds": [rule.resource_kind for rule in rules],
+        "billing_kinds": [rule.billing_kind for rule in rules],
+        "accruals": [str(rule.accrual) for rule in rules],
+        "billable_statuses": [rule.billable_status for rule in rules],
+        "hours_per_period": HOURS_PER_DAY // periods_per_day,
+        "periods_in_month": days_in_month(day) * periods_per_day,
+        "size_pattern": SIZE_PATTERN,
+        "max_size": MAX_SIZE_GB,
+        "day_start": day_start,
+        "day_end": day_end,
+        "last_hour": day_end - dt.timedelta(hours=1),
+        "granularity": granularity,
+        "source": UsageSource.METER,
+        "examples": SKIPPED_EXAMPLES,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_METER_SQL.format(periods=_PERIODS_SQL[granularity]), params)
+        resources, created, already, skipped, examples = cursor.fetchone()
+    return MeterResult(day, resources, created, already, skipped, tuple(examples or ()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Portable path (SQLite quick start): the same rules in Python, rows in bulk
+# ---------------------------------------------------------------------------------------------
+
+
+def size_gb(attrs: object) -> Decimal | None:
+    """attrs.size_gb as an exact Decimal at 6 places, or None when it is missing or not a size
+    (the same acceptance as the SQL path)."""
+    value = attrs.get("size_gb") if isinstance(attrs, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if not _SIZE_RE.match(text):
+        return None
+    try:
+        size = Decimal(text)
+    except InvalidOperation:
+        return None
+    return quantize_qty(size) if size < MAX_SIZE_GB else None
+
+
+def accrual_fraction(
+    rule: AccrualRule, *, status: str, attrs: object, granularity: str, day: dt.date
+) -> tuple[Decimal, int] | None:
+    """(numerator, denominator) one period of `day` accrues, or None when the size is unknown."""
+    periods_per_day = PERIODS_PER_DAY[granularity]
+    periods_in_month = days_in_month(day) * periods_per_day
+    if rule.accrual is Accrual.HOURS:
+        billable = rule.billable_status is None or status == rule.billable_status
+        return Decimal(HOURS_PER_DAY // periods_per_day if billable else 0), 1
+    if rule.accrual is Accrual.ONE_PER_MONTH:
+        return Decimal(1), periods_in_month
+    size = size_gb(attrs)
+    return None if size is None else (size, periods_in_month)
+
+
+def _periods(
+    day: dt.date, granularity: str, first_seen_at: dt.datetime, deleted_at: dt.datetime | None
+) -> list[dt.datetime]:
+    day_start, _ = day_bounds(day)
+    if granularity == Granularity.DAILY:
+        return [day_start]
+    hours = (day_start + dt.timedelta(hours=hour) for hour in range(HOURS_PER_DAY))
+    return [
+        hour
+        for hour in hours
+        if first_seen_at < hour + dt.timedelta(hours=1)
+        and (deleted_at is None or deleted_at >= hour)
+    ]
+
+
+def _meter_rules_portable(day: dt.date, granularity: str, rules: list[AccrualRule]) -> MeterResult:
+    day_start, day_end = day_bounds(day)
+    rules_by_kind = {rule.resource_kind: rule for rule in rules}
+    resources = (
+        CloudResource.objects.filter(
+            deployment__isnull=False, kind__in=rules_by_kind, first_seen_at__lt=day_end
+        )
+        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=day_start))
+        .values_list(
+            "id", "deployment_id", "kind", "status", "attrs", "first_seen_at", "deleted_at"
+        )
+        .order_by("id")
+    )
+    metered_that_day = UsageRecord.objects.filter(
+        resource__isnull=False, period_start__gte=day_start, period_start__lt=day_end
+    )
+    already_metered = set(metered_that_day.values_list("resource_id", flat=True))
+    rows: list[UsageRecord] = []
+    total = already = 0
+    skipped: list[int] = []
+    for resource_id, deployment_id, kind, status, attrs, first_seen_at, deleted_at in resources:
+        total += 1
+        if resource_id in already_metered:
+            already += 1
+            continue
+        rule = rules_by_kind[kind]
+        fraction = accrual_fraction(
+            rule, status=status, attrs=attrs, granularity=granularity, day=day
+        )
+        if fraction is None:
+            skipped.append(resource_id)
+            continue
+        numerator, denominator = fraction
+        rows.extend(
+            UsageRecord(
+                deployment_id=deployment_id,
+                resource_id=resource_id,
+                resource_kind=rule.billing_kind,
+                period_start=period_start,
+                granularity=granularity,
+                qty=quantize_qty(numerator / denominator),
+                qty_numerator=numerator,
+                qty_denominator=denominator,
+                source=UsageSource.METER,
+            )
+            for period_start in _periods(day, granularity, first_seen_at, deleted_at)
+        )
+    before = metered_that_day.filter(granularity=granularity).count()
+    UsageRecord.objects.bulk_create(rows, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
+    created = metered_that_day.filter(granularity=granularity).count() - before
+    return MeterResult(
+        day, total, created, already, len(skipped), tuple(skipped[:SKIPPED_EXAMPLES])
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Retention
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def usage_records_purge_expired(*, today: dt.date | None = None) -> int:
+    """Delete usage rows older than their kind's retention_days; returns how many.
+
+    One DELETE per distinct retention (the seed has one), so the query count does not depend on
+    the number of kinds or rows.
+    """
+    today = today or timezone.now().astimezone(dt.UTC).date()
+    kinds_by_retention: dict[int, list[str]] = {}
+    for kind, setting in metering_settings().items():
+        kinds_by_retention.setdefault(setting.retention_days, []).append(kind)
+    deleted = 0
+    for retention_days, kinds in sorted(kinds_by_retention.items()):
+        cutoff, _ = day_bounds(today - dt.timedelta(days=retention_days))
+        count, _ = UsageRecord.objects.filter(
+            resource_kind__in=kinds, period_start__lt=cutoff
+        ).delete()
+        deleted += count
+    logger.info("metering retention: %d usage records older than their retention deleted", deleted)
+    return deleted

@@ -1,0 +1,1 @@
+from tests.catalog.conftest import seeded  # noqa: F401  (the SPEC §8 catalog)

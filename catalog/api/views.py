@@ -8,9 +8,9 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from arcadia_cloud.errors import NotFound
+from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.permissions import IsApiCaller, IsPlatformAdmin, principal_of
 from catalog import selectors, services
-from catalog.api.parsing import parse_input
 from catalog.api.serializers import (
     AddonCreateSerializer,
     AddonSerializer,

@@ -8,8 +8,8 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, status
 from rest_framework.response import Response
 
+from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.permissions import IsPlatformAdmin, TenantScopedMixin
-from catalog.api.parsing import parse_input
 from deployments import selectors, services
 from deployments.api.serializers import (
     AttachOutcomeSerializer,

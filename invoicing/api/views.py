@@ -8,7 +8,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arcadia_cloud.permissions import IsLLMGatewayOrAdmin
-from invoicing.api.parsers import ExactJSONParser
 from invoicing.api.serializers import (
     LLMUsageBatchSerializer,
     LLMUsageEventSerializer,
@@ -22,7 +21,6 @@ class LLMUsageView(APIView):
     """The LLM gateway reports priced usage: one event, or a batch of up to 1000."""
 
     permission_classes = [IsLLMGatewayOrAdmin]
-    parser_classes = [ExactJSONParser]
 
     @extend_schema(
         tags=["integrations"],

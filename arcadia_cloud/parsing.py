@@ -1,18 +1,40 @@
-"""Request parsing that names every bad field by its path (`items[0].resource_kind`).
+"""Request parsing shared by every API: exact numbers in, flat field paths out.
 
-DRF reports nested errors as nested lists and dicts; a client fixing its request wants the
-path of each bad value, the way the services name fields. Kept here until it moves next to the
-shared error handler in `arcadia_cloud`.
+- `ExactJSONParser` (the API's only parser) reads JSON numbers with a fraction as `Decimal`
+  from the digits sent, so no float ever enters a money or quantity path.
+- `parse_input` validates with a serializer and names every bad value by its path
+  (`items[0].resource_kind`), the way the services name fields.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+from rest_framework.utils import json
 
 from arcadia_cloud.errors import ValidationFailed
+
+
+class ExactJSONParser(JSONParser):
+    """JSON whose fractional numbers become Decimal, read from the digits as sent.
+
+    A gateway sending a charge as the JSON number 0.1 must mean exactly 0.1, not
+    0.1000000000000000055…; NaN and Infinity are refused as by DRF's own parser.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding") or "utf-8"
+        try:
+            decoded = codecs.getreader(encoding)(stream)
+            return json.load(decoded, parse_float=Decimal)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
 
 
 def parse_input(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict:

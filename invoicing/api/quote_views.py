@@ -1,0 +1,123 @@
+"""POST /api/v1/quote — a tenant's price preview (SPEC §10)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from arcadia_cloud.parsing import parse_input
+from catalog import billing_kinds
+from deployments.services import today_utc
+from invoicing.services.quoting import quote_preview
+
+MAX_QTY = Decimal("1e15")
+
+
+class ProjectedUsageField(serializers.DictField):
+    """{billing kind: non-negative quantity}; each bad entry is named by its kind."""
+
+    child = serializers.CharField()  # documentation only; values are checked below
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("must be an object of {billing_kind: quantity}")
+        usage, errors = {}, {}
+        for kind, raw in data.items():
+            if not billing_kinds.is_billing_kind(kind):
+                known = ", ".join(billing_kinds.BILLING_KINDS)
+                errors[kind] = [f"{kind!r} is not a billing kind; known kinds: {known}"]
+                continue
+            if isinstance(raw, bool) or not isinstance(raw, int | str | Decimal):
+                errors[kind] = ["must be a number"]
+                continue
+            try:
+                qty = Decimal(str(raw).strip())
+            except InvalidOperation:
+                errors[kind] = [f"{raw!r} is not a number"]
+                continue
+            if not qty.is_finite() or qty < 0 or qty > MAX_QTY:
+                errors[kind] = [f"must be a finite number from 0 to {MAX_QTY:,.0f}"]
+                continue
+            usage[kind] = qty
+        if errors:
+            raise serializers.ValidationError(errors)
+        return usage
+
+
+class QuoteRequestSerializer(serializers.Serializer):
+    plan_code = serializers.CharField(max_length=64)
+    addons = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list, max_length=50
+    )
+    projected_usage = ProjectedUsageField(required=False, default=dict)
+    starts_on = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+_LINE = inline_serializer(
+    "QuoteLine",
+    {
+        "kind": serializers.CharField(),
+        "resource_kind": serializers.CharField(allow_null=True),
+        "description": serializers.CharField(),
+        "qty": serializers.CharField(),
+        "unit": serializers.CharField(),
+        "unit_price_cents": serializers.IntegerField(),
+        "amount_cents": serializers.IntegerField(),
+        "meta": serializers.DictField(),
+    },
+)
+_SECTION = {"lines": serializers.ListField(child=_LINE), "total_cents": serializers.IntegerField()}
+
+
+class QuoteView(APIView):
+    """Any authenticated caller: what a plan would cost (first invoice, month, overage)."""
+
+    @extend_schema(
+        tags=["quote"],
+        request=QuoteRequestSerializer,
+        responses=inline_serializer(
+            "Quote",
+            {
+                "plan_code": serializers.CharField(),
+                "plan_version": serializers.IntegerField(),
+                "currency": serializers.CharField(),
+                "recurring": inline_serializer("QuoteRecurring", _SECTION),
+                "first_invoice": inline_serializer(
+                    "QuoteFirstInvoice", {"fraction": serializers.CharField(), **_SECTION}
+                ),
+                "overage": inline_serializer("QuoteOverage", _SECTION),
+                "all_in_monthly_cents": serializers.IntegerField(),
+                "warnings": serializers.ListField(child=serializers.CharField()),
+            },
+        ),
+        examples=[
+            OpenApiExample(
+                "studio with 50 GB storage, starting 20 May",
+                request_only=True,
+                value={
+                    "plan_code": "studio",
+                    "addons": ["storage_50gb"],
+                    "projected_usage": {
+                        "droplet_hours": 1488,
+                        "spaces_gb_month": 200,
+                        "llm_tokens": 1500000,
+                    },
+                    "starts_on": "2026-05-20",
+                },
+            )
+        ],
+    )
+    def post(self, request):
+        data = parse_input(QuoteRequestSerializer, request.data)
+        result = quote_preview(
+            plan_code=data["plan_code"],
+            addon_codes=data["addons"],
+            projected_usage=data["projected_usage"],
+            starts_on=data["starts_on"],
+            today=today_utc(),
+        )
+        return Response(result.to_dict())

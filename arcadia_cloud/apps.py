@@ -14,4 +14,6 @@ class ArcadiaCloudConfig(AppConfig):
         from arcadia_cloud import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from arcadia_cloud.roles import sync_group_permissions
 
-        post_migrate.connect(sync_group_permissions, dispatch_uid="arcadia_sync_group_permissions")
+        post_migrate.connect(
+            sync_group_permissions, sender=self, dispatch_uid="arcadia_sync_group_permissions"
+        )

@@ -65,8 +65,9 @@ ALLOWED_HOSTS = env_list(
 )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
+# arcadia_cloud comes last: its post_migrate hook syncs the staff groups' permissions, so it must
+# run after every other app has created its permissions.
 LOCAL_APPS = [
-    "arcadia_cloud",
     "inventory",
     "billing",
     "catalog",
@@ -74,6 +75,7 @@ LOCAL_APPS = [
     "invoicing",
     "analytics",
     "drift",
+    "arcadia_cloud",
 ]
 
 INSTALLED_APPS = [

@@ -1,0 +1,116 @@
+"""meter_day over 100,000 deployment-attributed resources, beside the raw SQL ceiling: a bare
+`INSERT … SELECT … ON CONFLICT DO NOTHING` of the same number of rows, measured in the same run.
+Also 1x / 3x / 10x data (10k, 30k, 100k resources) to show how the cost grows.
+
+Target: meter_day ≥ 50% of the ceiling's speed (ceiling time / meter_day time ≥ 0.5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+
+from _common import counting_queries, fresh_schema, report
+from django.db import connection
+
+from arcadia_cloud.periods import day_bounds
+from deployments.models import Deployment
+from inventory.models import CloudResource
+from invoicing.models import UsageRecord
+from invoicing.services.metering import meter_day
+
+KINDS = ["droplet"] * 8 + ["snapshot"] * 4 + ["volume"] * 2 + ["dns_zone"] * 2 + ["floating_ip"] * 2
+KINDS += ["load_balancer", "droplet_backup"]
+FIRST_SEEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+CEILING = """
+INSERT INTO usage_records (deployment_id, resource_id, resource_kind, period_start, granularity,
+                           qty, qty_numerator, qty_denominator, source, sub_attribution, created_at)
+SELECT r.deployment_id, r.id, 'droplet_hours', %s, 'daily', 24, 24, 1, 'manual', '{}'::jsonb, now()
+FROM cloud_resources r
+WHERE r.deployment_id IS NOT NULL AND r.first_seen_at < %s
+  AND (r.deleted_at IS NULL OR r.deleted_at >= %s)
+ON CONFLICT DO NOTHING"""
+
+
+def build(resources: int) -> None:
+    fresh_schema()
+    deployments = Deployment.objects.bulk_create(
+        Deployment(tenant_id=f"t{i % 200}", slug=f"d{i}", display_name="d") for i in range(1000)
+    )
+    rows = []
+    for i in range(resources):
+        kind = KINDS[i % len(KINDS)]
+        sized = kind in ("snapshot", "volume", "droplet_backup")
+        status = {
+            "droplet": "active" if i % 7 else "off",
+            "floating_ip": "unassigned" if i % 3 else "assigned",
+        }
+        rows.append(
+            CloudResource(
+                kind=kind,
+                provider_id=f"{kind}-{i}",
+                name=f"r{i}",
+                status=status.get(kind, "active"),
+                attrs={"size_gb": str(10 + i % 90)} if sized else {},
+                deployment=deployments[i % 1000],
+                first_seen_at=FIRST_SEEN,
+                last_seen_at=FIRST_SEEN,
+            )
+        )
+    CloudResource.objects.bulk_create(rows, batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def checkpoint() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+
+
+def measure(resources: int, reps: int) -> tuple[float, float, int]:
+    build(resources)
+    ceiling, ours, queries = [], [], 0
+    for rep in range(reps):
+        ceiling_day = dt.date(2026, 3, 1) + dt.timedelta(days=2 * rep)
+        start, end = day_bounds(ceiling_day)
+        checkpoint()
+        began = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(CEILING, [start, end, start])
+        ceiling.append(time.perf_counter() - began)
+        checkpoint()
+        began = time.perf_counter()
+        with counting_queries() as counter:
+            result = meter_day(ceiling_day + dt.timedelta(days=1))
+        ours.append(time.perf_counter() - began)
+        queries = counter.count
+        assert result.records_created == resources, result.summary()
+    return statistics.median(ceiling), statistics.median(ours), queries
+
+
+def main() -> None:
+    growth = {}
+    for resources, reps in ((10_000, 3), (30_000, 3)):
+        growth[resources] = measure(resources, reps)[1]
+    ceiling, ours, queries = measure(100_000, 5)
+    growth[100_000] = ours
+    rerun_started = time.perf_counter()
+    again = meter_day(dt.date(2026, 3, 2))
+    rerun = time.perf_counter() - rerun_started
+    assert again.records_created == 0
+    ratio = ceiling / ours
+    rows_per_s = 100_000 / ours
+    report(
+        "meter_day, 100,000 attributed resources",
+        result=f"{ours:.2f} s ({rows_per_s:,.0f} rows/s) vs ceiling {ceiling:.2f} s = {ratio:.0%}",
+        target="≥ 50% of the raw SQL ceiling",
+        met=ratio >= 0.5,
+        queries=queries,
+        rerun_seconds=round(rerun, 3),
+        growth_seconds={f"{n:,}": round(s, 3) for n, s in growth.items()},
+        usage_rows=UsageRecord.objects.count(),
+    )
+
+
+if __name__ == "__main__":
+    main()

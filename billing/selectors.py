@@ -1,0 +1,192 @@
+"""Billing reads: cost lines of a period, the latest balance, match reports, match candidates.
+
+Every function issues a bounded number of queries whatever the row count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Lower
+from django.utils.dateparse import parse_datetime
+
+from arcadia_cloud.errors import NotFound
+from billing.matching import Candidate, MatchKey
+from billing.models import CloudBalanceSnapshot, CloudCostLine, CloudInvoice, MatchCode, MatchStatus
+from inventory.models import PROVIDER_DIGITALOCEAN, CloudResource
+
+# Names per candidate query: keeps statements a sane size on very large invoices.
+CANDIDATE_CHUNK = 5000
+REPORT_EXAMPLES = 5
+
+
+def cost_lines_for_period(
+    period: dt.date,
+    *,
+    kind: str | None = None,
+    match_status: str | None = None,
+    limit: int | None = None,
+) -> QuerySet[CloudCostLine]:
+    """Per-line COGS of every DigitalOcean invoice of `period` (a month's first day), in
+    invoice then line order, with the invoice and the matched resource joined in."""
+    lines = (
+        CloudCostLine.objects.filter(invoice__period=period)
+        .select_related("invoice", "resource", "resource__deployment")
+        .order_by("invoice_id", "line_number")
+    )
+    if kind:
+        lines = lines.filter(kind=kind)
+    if match_status:
+        lines = lines.filter(match_status=match_status)
+    return lines[:limit] if limit is not None else lines
+
+
+def latest_balance() -> CloudBalanceSnapshot | None:
+    return CloudBalanceSnapshot.objects.order_by("-fetched_at", "-id").first()
+
+
+def invoice_list(*, period: dt.date | None = None) -> QuerySet[CloudInvoice]:
+    invoices = CloudInvoice.objects.order_by("-period", "-id")
+    return invoices.filter(period=period) if period else invoices
+
+
+def invoice_get(*, invoice_uuid: str) -> CloudInvoice:
+    invoice = CloudInvoice.objects.filter(invoice_uuid=invoice_uuid).first()
+    if invoice is None:
+        raise NotFound(f"No DigitalOcean invoice {invoice_uuid!r} has been synced.")
+    return invoice
+
+
+def invoices_pending_ingest() -> QuerySet[CloudInvoice]:
+    return CloudInvoice.objects.filter(lines_ingested_at__isnull=True).order_by("period", "id")
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    status: str
+    code: str
+    label: str
+    count: int
+    amount: Decimal
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    invoice_uuid: str
+    line_count: int
+    matched: int
+    unmatched: int
+    ambiguous: int
+    groups: list[ReasonGroup]
+
+
+def invoice_match_report(invoice: CloudInvoice) -> MatchReport:
+    """Counts per status and the lines grouped by why they (did not) match, with examples of
+    the unmatched and ambiguous ones (one query, plus one per such group)."""
+    rows = (
+        CloudCostLine.objects.filter(invoice=invoice)
+        .values("match_status", "match_code")
+        .annotate(count=Count("id"), amount=Sum("amount"))
+        .order_by("match_status", "match_code")
+    )
+    labels = dict(MatchCode.choices)
+    groups = []
+    for row in rows:
+        examples: list[str] = []
+        if row["match_status"] != MatchStatus.MATCHED:
+            examples = list(
+                CloudCostLine.objects.filter(
+                    invoice=invoice, match_status=row["match_status"], match_code=row["match_code"]
+                )
+                .order_by("line_number")
+                .values_list("match_reason", flat=True)[:REPORT_EXAMPLES]
+            )
+        groups.append(
+            ReasonGroup(
+                status=row["match_status"],
+                code=row["match_code"],
+                label=labels.get(row["match_code"], row["match_code"]),
+                count=row["count"],
+                amount=row["amount"] or Decimal(0),
+                examples=examples,
+            )
+        )
+    counts: dict[str, int] = defaultdict(int)
+    for group in groups:
+        counts[group.status] += group.count
+    return MatchReport(
+        invoice_uuid=invoice.invoice_uuid,
+        line_count=sum(counts.values()),
+        matched=counts[MatchStatus.MATCHED],
+        unmatched=counts[MatchStatus.UNMATCHED],
+        ambiguous=counts[MatchStatus.AMBIGUOUS],
+        groups=groups,
+    )
+
+
+def match_candidates(keys: Iterable[MatchKey]) -> dict[MatchKey, list[Candidate]]:
+    """Every inventory resource, live or tombstoned, whose (kind, lower(name)) is in `keys`.
+
+    One query per CANDIDATE_CHUNK names, served by the (kind, lower(name)) index; lifetimes
+    are filtered by the caller, per line.
+    """
+    by_kind: dict[str, set[str]] = defaultdict(set)
+    for kind, name in keys:
+        by_kind[kind].add(name)
+    pairs = [(kind, name) for kind, names in by_kind.items() for name in sorted(names)]
+    found: dict[MatchKey, list[Candidate]] = defaultdict(list)
+    for start in range(0, len(pairs), CANDIDATE_CHUNK):
+        for candidate in _candidates_query(pairs[start : start + CANDIDATE_CHUNK]):
+            found[(candidate.kind, candidate.name.lower())].append(candidate)
+    return dict(found)
+
+
+def _candidates_query(pairs: list[MatchKey]) -> list[Candidate]:
+    names_by_kind: dict[str, list[str]] = defaultdict(list)
+    for kind, name in pairs:
+        names_by_kind[kind].append(name)
+    wanted = Q()
+    for kind, names in names_by_kind.items():
+        wanted |= Q(kind=kind, lower_name__in=names)
+    rows = (
+        CloudResource.objects.filter(provider=PROVIDER_DIGITALOCEAN)
+        .annotate(lower_name=Lower("name"), provider_created_at=KT("attrs__created_at"))
+        .filter(wanted)
+        .values_list(
+            "id",
+            "kind",
+            "name",
+            "provider_id",
+            "first_seen_at",
+            "deleted_at",
+            "provider_created_at",
+        )
+    )
+    return [
+        Candidate(
+            id=pk,
+            kind=kind,
+            name=name,
+            provider_id=provider_id,
+            lifetime_start=_lifetime_start(first_seen_at, created_at),
+            deleted_at=deleted_at,
+        )
+        for pk, kind, name, provider_id, first_seen_at, deleted_at, created_at in rows
+    ]
+
+
+def _lifetime_start(first_seen_at: dt.datetime, provider_created_at: str | None) -> dt.datetime:
+    try:
+        created = parse_datetime(provider_created_at) if provider_created_at else None
+    except ValueError:  # well-formed but impossible (e.g. month 13): ignore it
+        created = None
+    if created is None or created.tzinfo is None:
+        return first_seen_at
+    return min(first_seen_at, created)

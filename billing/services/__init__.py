@@ -1,0 +1,33 @@
+"""Every write of the billing app (SPEC §5, §6). Import services from here."""
+
+from billing.services.balance import balance_snapshot_fetch
+from billing.services.enqueue import finance_push_enqueue, invoice_ingest_enqueue
+from billing.services.finance import (
+    FinancePushResult,
+    FinanceUnavailable,
+    finance_payload,
+    finance_push,
+)
+from billing.services.history import HistorySyncResult, billing_history_sync
+from billing.services.ingest import (
+    IngestResult,
+    InvoiceUnreadable,
+    cost_lines_build,
+    invoice_ingest,
+)
+
+__all__ = [
+    "FinancePushResult",
+    "FinanceUnavailable",
+    "HistorySyncResult",
+    "IngestResult",
+    "InvoiceUnreadable",
+    "balance_snapshot_fetch",
+    "billing_history_sync",
+    "cost_lines_build",
+    "finance_payload",
+    "finance_push",
+    "finance_push_enqueue",
+    "invoice_ingest",
+    "invoice_ingest_enqueue",
+]

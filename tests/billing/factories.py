@@ -1,0 +1,156 @@
+"""Builders for billing tests: invoice CSV text, invoices, inventory rows, a faked DO API."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import responses
+
+from billing.models import CloudCostLine, CloudInvoice
+from inventory.digitalocean import DigitalOceanClient
+from inventory.models import CloudResource
+
+PERIOD = dt.date(2026, 4, 1)
+PERIOD_START = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+PERIOD_END = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+HEADER = (
+    "product",
+    "group_description",
+    "description",
+    "hours",
+    "start",
+    "end",
+    "USD",
+    "project_name",
+    "category",
+)
+DO_BASE_URL = "https://do.test"
+
+_ids = itertools.count(1)
+
+
+def csv_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def day(number: int) -> dt.datetime:
+    """00:00 UTC on day `number` of April 2026 (day 31 is 1 May)."""
+    return PERIOD_START + dt.timedelta(days=number - 1)
+
+
+def line(
+    product: str = "Droplets",
+    description: str = "web-1 (s-1vcpu-1gb)",
+    usd: str = "$6.00",
+    *,
+    start: dt.datetime = PERIOD_START,
+    end: dt.datetime = PERIOD_END,
+    hours: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    row = {
+        "product": product,
+        "group_description": "",
+        "description": description,
+        "hours": hours if hours is not None else str(int((end - start).total_seconds() // 3600)),
+        "start": csv_time(start),
+        "end": csv_time(end),
+        "USD": usd,
+        "project_name": "Acme Corp",
+        "category": "iaas",
+    }
+    row.update(extra)
+    return row
+
+
+def invoice_csv(rows: Iterable[Mapping[str, str]], header: Sequence[str] = HEADER) -> str:
+    """CSV text with `header` in that order (columns not in the header are dropped)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row.get(column, "") for column in header])
+    return buffer.getvalue()
+
+
+def make_invoice(**overrides: Any) -> CloudInvoice:
+    number = next(_ids)
+    values: dict[str, Any] = {
+        "invoice_uuid": f"00000000-0000-4000-8000-{number:012d}",
+        "invoice_id": str(100 + number),
+        "period": PERIOD,
+        "issued_at": PERIOD_END,
+        "amount": Decimal("100.00"),
+    }
+    values.update(overrides)
+    return CloudInvoice.objects.create(**values)
+
+
+def make_resource(
+    *,
+    kind: str = "droplet",
+    name: str,
+    first_seen_at: dt.datetime = PERIOD_START - dt.timedelta(days=30),
+    deleted_at: dt.datetime | None = None,
+    **kwargs: Any,
+) -> CloudResource:
+    return CloudResource.objects.create(
+        kind=kind,
+        provider_id=kwargs.pop("provider_id", str(700000 + next(_ids))),
+        name=name,
+        first_seen_at=first_seen_at,
+        last_seen_at=deleted_at or PERIOD_END,
+        deleted_at=deleted_at,
+        **kwargs,
+    )
+
+
+def do_client(**kwargs: Any) -> DigitalOceanClient:
+    kwargs.setdefault("sleep", lambda seconds: None)
+    return DigitalOceanClient(DO_BASE_URL, "test-token", **kwargs)
+
+
+def serve_invoice(
+    rsps: responses.RequestsMock,
+    invoice_uuid: str,
+    csv_text: str,
+    *,
+    billing_period: str | None = "2026-04",
+) -> None:
+    """DigitalOcean's summary and CSV endpoints for one invoice (replacing earlier ones)."""
+    summary: dict[str, Any] = {"invoice_uuid": invoice_uuid}
+    if billing_period is not None:
+        summary["billing_period"] = billing_period
+    base = f"{DO_BASE_URL}/v2/customers/my/invoices/{invoice_uuid}"
+    rsps.upsert(responses.GET, f"{base}/summary", json=summary)
+    rsps.upsert(responses.GET, f"{base}/csv", body=csv_text, content_type="text/csv; charset=utf-8")
+
+
+def make_line(invoice: CloudInvoice, **overrides: Any) -> CloudCostLine:
+    number = overrides.pop("line_number", None) or invoice.lines.count() + 1
+    values: dict[str, Any] = {
+        "product": "Droplets",
+        "description": f"web-{number} (s-1vcpu-1gb)",
+        "hours": Decimal(720),
+        "start_at": PERIOD_START,
+        "end_at": PERIOD_END,
+        "amount": Decimal("6.00"),
+        "project_name": "Acme Corp",
+        "category": "iaas",
+        "kind": "droplet",
+        "resource_name": f"web-{number}",
+    }
+    values.update(overrides)
+    if values.get("resource") is not None:
+        values.setdefault("match_status", "matched")
+        values.setdefault("match_code", "live")
+    values.setdefault("match_status", "unmatched")
+    values.setdefault("match_code", "not_in_inventory")
+    values.setdefault("match_reason", f"no droplet named 'web-{number}' in inventory")
+    return CloudCostLine.objects.create(invoice=invoice, line_number=number, **values)

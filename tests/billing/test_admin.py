@@ -1,0 +1,151 @@
+"""Operators' admin: invoices with lines, counts and errors; re-ingest and push actions."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.models import CloudCostLine, CloudInvoice
+from tests.billing.factories import (
+    DO_BASE_URL,
+    invoice_csv,
+    line,
+    make_invoice,
+    make_line,
+    make_resource,
+    serve_invoice,
+)
+
+pytestmark = pytest.mark.django_db
+
+INVOICES = reverse("admin:billing_cloudinvoice_changelist")
+LINES = reverse("admin:billing_cloudcostline_changelist")
+FINANCE_URL = "https://finance.test"
+
+
+@pytest.fixture
+def invoice():
+    invoice = make_invoice(
+        line_count=2,
+        matched_count=1,
+        unmatched_count=1,
+        lines_ingested_at=timezone.now(),
+        last_error="finance rejected the invoice: HTTP 422 'period is closed'",
+    )
+    make_line(invoice, resource=make_resource(name="web-1"))
+    make_line(invoice, match_reason="no droplet named 'ghost' in inventory")
+    return invoice
+
+
+def test_invoice_list_shows_counts_errors_and_finance_status(admin_client, invoice):
+    page = admin_client.get(INVOICES).content.decode()
+    assert invoice.invoice_uuid in page
+    assert "period is closed" in page
+    assert "not pushed" in page
+
+
+def test_invoice_page_shows_lines_inline_and_the_match_report(admin_client, invoice):
+    url = reverse("admin:billing_cloudinvoice_change", args=[invoice.pk])
+    page = admin_client.get(url).content.decode()
+    assert "web-2 (s-1vcpu-1gb)" in page  # an inline line
+    assert "no droplet named &#x27;ghost&#x27; in inventory" in page  # report example
+    assert f"?invoice__id__exact={invoice.pk}" in page
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?match_status__exact=unmatched",
+        "?kind__exact=droplet",
+        "?is_tax__exact=1",
+        "?period=2026-04-01",
+        "?match_code__exact=live",
+    ],
+)
+def test_cost_line_list_and_filters(admin_client, invoice, query):
+    response = admin_client.get(f"{LINES}{query}")
+    assert response.status_code == 200
+
+
+def test_cost_line_list_links_from_the_invoice(admin_client, invoice):
+    response = admin_client.get(f"{LINES}?invoice__id__exact={invoice.pk}")
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 2
+
+
+def test_balance_list_renders(admin_client):
+    assert (
+        admin_client.get(reverse("admin:billing_cloudbalancesnapshot_changelist")).status_code
+        == 200
+    )
+
+
+def test_nothing_is_editable(admin_client, invoice):
+    assert admin_client.get(reverse("admin:billing_cloudinvoice_add")).status_code == 403
+    line = CloudCostLine.objects.first()
+    url = reverse("admin:billing_cloudcostline_delete", args=[line.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+
+
+def test_reingest_action_queues_the_ingest(
+    admin_client, settings, django_capture_on_commit_callbacks
+):
+    settings.DO_API_BASE_URL, settings.DO_TOKEN_BILLING, settings.FINANCE_URL = DO_BASE_URL, "t", ""
+    invoice = make_invoice()
+    with responses.RequestsMock() as do_api:
+        serve_invoice(do_api, invoice.invoice_uuid, invoice_csv([line(), line()]))
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(
+                INVOICES, {"action": "reingest_selected", "_selected_action": [invoice.pk]}
+            )
+    assert response.status_code == 302
+    invoice.refresh_from_db()
+    assert (invoice.line_count, invoice.lines_ingested_at is not None) == (2, True)
+
+
+def test_push_action_queues_the_push_of_ingested_invoices(
+    admin_client, invoice, settings, django_capture_on_commit_callbacks
+):
+    settings.FINANCE_URL = FINANCE_URL
+    pending = make_invoice()
+    with responses.RequestsMock() as finance:
+        finance.post(
+            f"{FINANCE_URL}/api/v1/integrations/cloud/import-invoice",
+            json={"status": "created", "id": 77},
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(
+                INVOICES,
+                {
+                    "action": "push_selected_to_finance",
+                    "_selected_action": [invoice.pk, pending.pk],
+                },
+                follow=True,
+            )
+    assert "1 not ingested yet: skipped" in response.content.decode()
+    invoice.refresh_from_db()
+    assert (invoice.finance_invoice_id, invoice.last_error) == ("77", "")
+    assert CloudInvoice.objects.get(pk=pending.pk).pushed_to_finance_at is None
+
+
+def test_a_failing_reingest_does_not_break_the_admin(
+    admin_client, settings, django_capture_on_commit_callbacks
+):
+    settings.DO_API_BASE_URL, settings.DO_TOKEN_BILLING = DO_BASE_URL, "t"
+    invoice = make_invoice()
+    with responses.RequestsMock() as do_api:
+        do_api.get(
+            f"{DO_BASE_URL}/v2/customers/my/invoices/{invoice.invoice_uuid}/summary",
+            status=403,
+            json={"id": "forbidden", "message": "You do not have access for the attempted action."},
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(
+                INVOICES, {"action": "reingest_selected", "_selected_action": [invoice.pk]}
+            )
+    assert response.status_code == 302
+    invoice.refresh_from_db()
+    assert "403" in invoice.last_error

@@ -1,0 +1,55 @@
+"""`manage.py ingest_cost_invoices` against the emulator."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+import responses
+from django.core.management import CommandError, call_command
+
+from billing.models import CloudCostLine, CloudInvoice
+
+pytestmark = pytest.mark.django_db
+
+FINANCE_URL = "https://finance.test"
+IMPORT_URL = f"{FINANCE_URL}/api/v1/integrations/cloud/import-invoice"
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("ingest_cost_invoices", *args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def test_syncs_ingests_and_prints_each_invoice(billing_token):
+    output = run()
+    invoice = CloudInvoice.objects.get()
+    assert "billing history: 1 invoices listed, 1 new" in output
+    assert f"invoice {invoice.invoice_uuid} (2026-04): 26 lines; 0 matched, 26 unmatched" in output
+    assert "net 1236.48 + tax 123.65 = gross 1360.13 USD" in output
+    assert "finance: skipped: FINANCE_URL is not set" in output
+    assert "Nothing to ingest" in run()
+
+
+def test_one_invoice_is_reingested_and_force_pushed(billing_token, settings):
+    run()
+    invoice = CloudInvoice.objects.get()
+    settings.FINANCE_URL = FINANCE_URL
+    with responses.RequestsMock() as finance:
+        finance.add_passthru(billing_token.base_url)
+        finance.post(IMPORT_URL, json={"status": "created", "id": 3})
+        output = run("--invoice", invoice.invoice_uuid)
+        assert "finance: created (id 3)" in output
+        assert "finance: unchanged (id 3)" in run("--invoice", invoice.invoice_uuid)
+        finance.upsert(responses.POST, IMPORT_URL, json={"status": "updated", "id": 3})
+        assert "finance: updated (id 3)" in run("--invoice", invoice.invoice_uuid, "--force-push")
+    assert CloudCostLine.objects.count() == 26
+
+
+def test_unknown_invoice_and_missing_token_are_command_errors(billing_token, settings):
+    with pytest.raises(CommandError, match="nope"):
+        run("--invoice", "nope")
+    settings.DO_TOKEN_BILLING = settings.DO_API_TOKEN = ""
+    with pytest.raises(CommandError, match="No DigitalOcean billing token"):
+        run()

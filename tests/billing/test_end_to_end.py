@@ -1,0 +1,107 @@
+"""The default sandbox account, end to end: inventory replayed over April 2026, then the
+April invoice synced, ingested through the Celery tasks, matched and pushed to finance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+
+import pytest
+import responses
+
+from arcadia_cloud.sandbox import DigitalOceanEmulator, run_emulator
+from billing.models import CloudCostLine, CloudInvoice
+from billing.tasks import sync_billing_history
+from inventory.digitalocean import DigitalOceanClient
+from inventory.models import CloudResource
+from inventory.sync import sync_all
+from tests.billing.factories import PERIOD, day
+
+pytestmark = pytest.mark.django_db
+
+MID_PERIOD = day(5) + dt.timedelta(hours=12)  # globex-batch-tmp lives from day 3 to day 12
+AFTER_PERIOD = dt.datetime(2026, 5, 2, 12, tzinfo=dt.UTC)
+FINANCE_URL = "https://finance.test"
+
+
+@pytest.fixture
+def replayed_april(settings):
+    """Inventory as a month of syncs leaves it: seen mid-April, then three syncs after it."""
+    emulator = DigitalOceanEmulator(period=PERIOD, clock=MID_PERIOD)
+    with run_emulator(emulator):
+        client = DigitalOceanClient(emulator.base_url, emulator.token, sleep=lambda s: None)
+        sync_all(client=client, now=MID_PERIOD)
+        emulator.set_clock(AFTER_PERIOD)
+        for round_number in range(3):  # the third missed sync tombstones
+            sync_all(client=client, now=AFTER_PERIOD + dt.timedelta(minutes=15 * round_number))
+        settings.DO_API_BASE_URL = emulator.base_url
+        settings.DO_TOKEN_BILLING = emulator.token
+        settings.FINANCE_URL = FINANCE_URL
+        yield emulator
+
+
+def test_default_account_invoice_is_matched_and_pushed(
+    replayed_april, django_capture_on_commit_callbacks
+):
+    tombstoned = set(
+        CloudResource.objects.filter(kind="droplet", deleted_at__isnull=False).values_list(
+            "name", flat=True
+        )
+    )
+    assert tombstoned == {"acme-worker-old", "globex-batch-tmp"}
+
+    with responses.RequestsMock() as finance:
+        finance.add_passthru(replayed_april.base_url)
+        finance.post(
+            f"{FINANCE_URL}/api/v1/integrations/cloud/import-invoice",
+            json={"status": "created", "id": "fin-2026-04"},
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            sync_billing_history.delay().get()
+        [push] = [call for call in finance.calls if call.request.method == "POST"]
+
+    invoice = CloudInvoice.objects.get()
+    lines = CloudCostLine.objects.filter(invoice=invoice).select_related("resource")
+    assert (invoice.period, invoice.line_count) == (PERIOD, 26)
+    assert (invoice.matched_count, invoice.unmatched_count, invoice.ambiguous_count) == (23, 3, 0)
+
+    by_kind = Counter(line.kind for line in lines if line.match_status == "matched")
+    assert by_kind == {
+        "droplet": 12,
+        "droplet_backup": 4,
+        "snapshot": 4,
+        "volume": 1,
+        "load_balancer": 1,
+        "floating_ip": 1,
+    }
+    for line in lines.filter(match_status="matched"):
+        assert line.resource.name.lower() == line.resource_name.lower()
+        expected_kind = "droplet" if line.kind == "droplet_backup" else line.kind
+        assert line.resource.kind == expected_kind
+
+    destroyed = {line.resource_name: line for line in lines if line.match_code == "tombstoned"}
+    assert set(destroyed) == {"acme-worker-old", "globex-batch-tmp"}
+
+    unmatched = {
+        line.description: line.match_code for line in lines if line.match_status != "matched"
+    }
+    assert unmatched == {
+        "globex-orders-db (db-s-1vcpu-2gb)": "not_in_inventory",
+        "Spaces Subscription": "account_level",
+        "GST (10%)": "tax",
+    }
+
+    assert json.loads(push.request.body) | {"external_id": None} == {
+        "source": "digitalocean",
+        "external_id": None,
+        "vendor": "DigitalOcean",
+        "category": "cloud",
+        "period": "2026-04-01",
+        "currency": "USD",
+        "amount_net_minor": 123648,
+        "amount_tax_minor": 12365,
+        "amount_gross_minor": 136013,
+    }
+    assert (invoice.finance_status, invoice.finance_invoice_id) == ("created", "fin-2026-04")
+    assert invoice.last_error == ""

@@ -1,35 +1,73 @@
 """The month-end demo: the whole product run against the bundled DigitalOcean emulator.
 
-It replays one month the way production lives it — inventory synced day by day as resources
-come and go, then metering, the provider invoice, the rollup, margin and drift — calling the
-same services the Celery tasks call. Every step is idempotent: a re-run reuses what is there and
-says so.
+It replays one month the way production lives it — each day the 15-minute inventory sync,
+operators attaching new resources to their tenant's deployment, the 01:10 metering of the day
+before and the LLM gateway reporting usage — then, after the month: the provider invoice ingest,
+the rollup, margin and drift. It calls the same services the Celery tasks call. Every step is
+idempotent: a re-run reuses what is there and says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.management import call_command
 
 from arcadia_cloud.periods import iter_days, month_end, next_month
 from arcadia_cloud.sandbox import DigitalOceanEmulator, run_emulator
+from billing.models import CloudInvoice
+from billing.services import billing_history_sync, invoice_ingest
+from deployments.models import Deployment, Subscription
+from deployments.services import deployment_attach_resources, deployment_create, subscription_create
 from inventory.digitalocean import DigitalOceanClient
 from inventory.models import CloudProject, CloudResource
 from inventory.services import project_classify
 from inventory.sync import sync_all
+from invoicing.services.llm_usage import LLMUsageEventInput, llm_usage_events_record
+from invoicing.services.metering import meter_day
 
-# Which tenant each sandbox project belongs to (operators do this in the admin).
-TENANT_PROJECTS = {"Acme Corp": "acme", "Globex": "globex", "Initech": "initech"}
+ACTOR = "demo"
 STATE_FILE = "demo_state.json"
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    """A sandbox tenant: its DigitalOcean project, its deployment and what it bought."""
+
+    tenant_id: str
+    project: str
+    slug: str
+    display_name: str
+    plan_code: str
+    addons: tuple[str, ...] = ()
+    start_day: int = 1
+    llm_mode: str = "none"
+
+
+TENANTS = (
+    DemoTenant("acme", "Acme Corp", "acme-shop", "Acme web shop", "studio", ("storage_50gb",)),
+    DemoTenant(
+        "globex", "Globex", "globex-api", "Globex public API", "pro", llm_mode="passthrough"
+    ),
+    DemoTenant("initech", "Initech", "initech-www", "Initech website", "starter", start_day=15),
+)
+LLM_EVENTS_PER_DAY = 12
 
 
 def _at(day: dt.date, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0, minute), tzinfo=dt.UTC)
+
+
+class DemoPeriodMismatch(Exception):
+    pass
 
 
 @dataclass
@@ -42,24 +80,20 @@ class DemoState:
     @classmethod
     def load(cls, period: dt.date) -> DemoState:
         path = settings.VAR_DIR / STATE_FILE
-        if path.exists():
-            data = json.loads(path.read_text())
-            if data.get("period") != period.isoformat():
-                raise DemoPeriodMismatch(
-                    f"this database already holds the demo for {data.get('period')}; run that "
-                    f"period again, or delete {settings.VAR_DIR} to start over with {period:%Y-%m}"
-                )
-            return cls(period=data["period"], done=data.get("done", {}))
-        return cls(period=period.isoformat())
+        if not path.exists():
+            return cls(period=period.isoformat())
+        data = json.loads(path.read_text())
+        if data.get("period") != period.isoformat():
+            raise DemoPeriodMismatch(
+                f"this database already holds the demo for {data.get('period')}; run that "
+                f"period again, or delete {settings.VAR_DIR} to start over with {period:%Y-%m}"
+            )
+        return cls(period=data["period"], done=data.get("done", {}))
 
     def save(self) -> None:
         path = settings.VAR_DIR / STATE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"period": self.period, "done": self.done}, indent=2))
-
-
-class DemoPeriodMismatch(Exception):
-    pass
 
 
 class MonthDemo:
@@ -68,66 +102,179 @@ class MonthDemo:
         self.last_day = month_end(period)
         self.stdout = stdout
         self.state = DemoState.load(period)
+        self.emulator: DigitalOceanEmulator | None = None
+        self.client: DigitalOceanClient | None = None
+
+    # -- output ------------------------------------------------------------------------------
 
     def write(self, text: str) -> None:
         self.stdout.write(text)
 
     def progress(self, text: str) -> None:
-        """A line that the next one overwrites (long steps show they are moving)."""
-        self.stdout.write(f"{text}\r", ending="")
-        self.stdout.flush()
+        """On a terminal, a line the next one overwrites (long steps show they are moving)."""
+        if self.stdout.isatty():
+            self.stdout.write(f"{text:<60}\r", ending="")
+            self.stdout.flush()
 
     def step(self, key: str, title: str, action: Callable[[], str]) -> None:
         if key in self.state.done:
             self.write(f"• {title}: reused ({self.state.done[key]})")
             return
         self.write(f"• {title} …")
-        summary = action()
+        with _quiet_logs():
+            summary = action()
+        self.progress("")
         self.state.done[key] = summary
         self.state.save()
         self.write(f"  {summary}")
 
+    # -- the pipeline --------------------------------------------------------------------------
+
     def run(self) -> None:
-        self.write("• migrating the database")
+        self.write("• migrating the database, installing schedules, seeding the catalog")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("setup_schedules", verbosity=0, stdout=_Null())
+        call_command("seed_catalog", verbosity=0, stdout=_Null())
         emulator = DigitalOceanEmulator(period=self.period, clock=_at(self.period))
         with run_emulator(emulator) as running:
-            client = DigitalOceanClient(running.base_url, running.token)
+            self.emulator = running
+            self.client = DigitalOceanClient(running.base_url, running.token)
             self.step(
-                "inventory",
-                f"replaying {self.period:%B} inventory syncs day by day",
-                lambda: self.replay_inventory(running, client),
+                "month", f"living through {self.period:%B %Y} day by day", self.live_the_month
             )
+            self.step("cogs", "ingesting DigitalOcean's invoice for the month", self.ingest_cogs)
 
-    def replay_inventory(self, emulator: DigitalOceanEmulator, client: DigitalOceanClient) -> str:
-        """Sync at 00:00 each day; where something went missing, two more syncs 15 minutes apart
-        finish its three strikes (as the 15-minute schedule would)."""
+    def live_the_month(self) -> str:
+        """Each day at 00:00: sync inventory, onboard tenants whose subscription starts today,
+        attach their new resources, meter yesterday and record yesterday's LLM usage."""
         days = [*iter_days(self.period, self.last_day), next_month(self.period)]
         for index, day in enumerate(days, start=1):
-            for minute in (0, 15, 30):
-                moment = _at(day, minute)
-                emulator.set_clock(moment)
-                results = sync_all(client=client, now=moment)
-                if index == 1 and minute == 0:
-                    self.classify_projects()
-                    results = sync_all(client=client, now=moment)
-                if not any(r.stale.struck for r in results):
-                    break
-            self.progress(f"  day {index:>2}/{len(days)} synced")
+            self.sync_at(_at(day))
+            if day <= self.last_day:
+                self.onboard_tenants_starting(day)
+            self.attach_new_resources()
+            if index > 1:
+                yesterday = day - dt.timedelta(days=1)
+                meter_day(yesterday)
+                self.report_llm_usage(yesterday)
+            self.progress(f"  day {index:>2}/{len(days)}")
         live = CloudResource.objects.filter(deleted_at__isnull=True).count()
         gone = CloudResource.objects.filter(deleted_at__isnull=False).count()
-        return f"{live} live resources, {gone} destroyed during the month"
+        attached = CloudResource.objects.filter(deployment__isnull=False).count()
+        return (
+            f"{live} live resources, {gone} destroyed during the month, {attached} attached to "
+            f"{Deployment.objects.count()} deployments, {self.last_day.day} days metered"
+        )
+
+    def sync_at(self, moment: dt.datetime) -> None:
+        """The 00:00 sync; where something went missing, the 00:15 and 00:30 syncs finish its
+        three strikes, as the 15-minute schedule would."""
+        for minute in (0, 15, 30):
+            now = moment + dt.timedelta(minutes=minute)
+            self.emulator.set_clock(now)
+            results = sync_all(client=self.client, now=now)
+            if not any(result.stale.struck for result in results):
+                return
+
+    def onboard_tenants_starting(self, day: dt.date) -> None:
+        for tenant in TENANTS:
+            if day.day != tenant.start_day:
+                continue
+            project = CloudProject.objects.get(name=tenant.project)
+            if project.tenant_id != tenant.tenant_id:
+                project_classify(
+                    project=project, tenant_id=tenant.tenant_id, purpose="tenant", actor=ACTOR
+                )
+            deployment = Deployment.objects.filter(
+                tenant_id=tenant.tenant_id, slug=tenant.slug
+            ).first()
+            if deployment is None:
+                deployment = deployment_create(
+                    tenant_id=tenant.tenant_id,
+                    slug=tenant.slug,
+                    display_name=tenant.display_name,
+                    actor=ACTOR,
+                    llm_mode=tenant.llm_mode,
+                )
+            if not Subscription.objects.filter(deployment=deployment).exists():
+                subscription_create(
+                    deployment=deployment,
+                    plan_code=tenant.plan_code,
+                    addon_codes=tenant.addons,
+                    starts_on=day,
+                    actor=ACTOR,
+                )
 
     @staticmethod
-    def classify_projects() -> None:
-        for project in CloudProject.objects.filter(name__in=TENANT_PROJECTS):
-            project_classify(
-                project=project,
-                tenant_id=TENANT_PROJECTS[project.name],
-                purpose="tenant",
-                actor="demo",
-            )
+    def attach_new_resources() -> None:
+        """What operators do in the admin: a tenant's new resources join its deployment."""
+        for tenant in TENANTS:
+            deployment = Deployment.objects.filter(
+                tenant_id=tenant.tenant_id, slug=tenant.slug
+            ).first()
+            if deployment is None:
+                continue
+            new = CloudResource.objects.filter(
+                tenant_id=tenant.tenant_id, deployment__isnull=True, deleted_at__isnull=True
+            ).values_list("pk", flat=True)
+            if new:
+                deployment_attach_resources(
+                    deployment=deployment, resource_ids=list(new), actor=ACTOR
+                )
+
+    @staticmethod
+    def report_llm_usage(day: dt.date) -> None:
+        """The LLM gateway's events for one day (deterministic, so re-runs are duplicates)."""
+        for tenant in TENANTS:
+            if tenant.llm_mode == "none":
+                continue
+            deployment = Deployment.objects.filter(
+                tenant_id=tenant.tenant_id, slug=tenant.slug
+            ).first()
+            if deployment is None:
+                continue
+            rng = random.Random(f"{tenant.slug}-{day.isoformat()}")
+            events = [
+                LLMUsageEventInput(
+                    ref=f"events[{n}]",
+                    gateway_request_id=f"demo-{tenant.slug}-{day:%Y%m%d}-{n:03d}",
+                    deployment_id=deployment.pk,
+                    tenant_id=tenant.tenant_id,
+                    model=rng.choice(("gpt-4o-mini", "claude-haiku", "llama-3-70b")),
+                    input_tokens=(tokens_in := rng.randint(200, 4000)),
+                    output_tokens=(tokens_out := rng.randint(50, 800)),
+                    charge=(
+                        Decimal(tokens_in) * Decimal("0.0000015")
+                        + Decimal(tokens_out) * Decimal("0.000006")
+                    ),
+                    currency="AUD",
+                    occurred_at=_at(day) + dt.timedelta(minutes=rng.randint(0, 1439)),
+                )
+                for n in range(LLM_EVENTS_PER_DAY)
+            ]
+            llm_usage_events_record(events=events)
+
+    def ingest_cogs(self) -> str:
+        billing_history_sync(client=self.client, enqueue_ingest=False)
+        invoice = CloudInvoice.objects.get(period=self.period)
+        result = invoice_ingest(invoice=invoice, client=self.client, push_to_finance=False)
+        return (
+            f"{result.line_count} lines, {result.matched} matched, {result.unmatched} unmatched, "
+            f"{result.ambiguous} ambiguous; "
+            f"USD {result.net_amount:,.2f} + tax {result.tax_amount:,.2f}"
+        )
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    """The services log every sync and metering run; the demo prints its own summaries."""
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
 
 
 class _Null:

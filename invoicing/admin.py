@@ -1,15 +1,38 @@
-"""Metering and LLM usage in the operators' admin.
+"""Metering, LLM usage and tenant invoices in the operators' admin.
 
 Usage records and LLM events are evidence for invoices: read-only here. Metering config is the
-one thing operators edit (granularity and retention per billing kind).
+one thing operators edit (granularity and retention per billing kind). Invoices are read-only
+pages whose status changes only through actions that call the invoice services; see the
+"Tenant invoices" section below for who may do what.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable
 
-from invoicing.models import LLMUsageEvent, MeteringConfig, UsageRecord
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseBase
+from django.template.response import TemplateResponse
+
+from arcadia_cloud.errors import ApplicationError
+from arcadia_cloud.money import cents_to_units
+from arcadia_cloud.periods import parse_period
+from invoicing.exports import ExportFormat, export_filename, export_response
+from invoicing.invoice_selectors import invoice_lines, invoice_totals_by_currency
+from invoicing.models import (
+    LLMUsageEvent,
+    MeteringConfig,
+    TenantInvoice,
+    TenantInvoiceEvent,
+    TenantInvoiceLine,
+    UsageRecord,
+)
+from invoicing.services.invoices import invoice_issue, invoice_mark_paid, invoice_void
+from invoicing.services.rollup import RollupOutcome, roll_up_period
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -77,3 +100,352 @@ class LLMUsageEventAdmin(ReadOnlyAdmin):
     search_fields = ("=gateway_request_id",)
     date_hierarchy = "occurred_at"
     raw_id_fields = ("deployment",)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenant invoices
+#
+# Who may do what is tied to custom permissions (TenantInvoice.Meta.permissions), checked by
+# the `has_<action>_permission` methods below: operators hold them all (group sync); finance
+# holds view, `mark_invoice_paid` and `export_invoices` — it can never issue, void or
+# regenerate.
+# ---------------------------------------------------------------------------------------------
+
+
+def admin_actor(request: HttpRequest) -> str:
+    return f"admin:{request.user.get_username()}"
+
+
+class PeriodListFilter(admin.SimpleListFilter):
+    """The months that have invoices, newest first (one query)."""
+
+    title = "period"
+    parameter_name = "period"
+
+    def lookups(self, request, model_admin):
+        months = TenantInvoice.objects.dates("period_start", "month", order="DESC")
+        return [(month.isoformat(), f"{month:%Y-%m}") for month in months]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(period_start=self.value()) if self.value() else queryset
+
+
+class TenantInputFilter(admin.SimpleListFilter):
+    """A text box for the tenant id: thousands of tenants do not fit a list of links."""
+
+    title = "tenant"
+    parameter_name = "tenant"
+    template = "admin/invoicing/input_filter.html"
+
+    def lookups(self, request, model_admin):
+        return ()
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request, queryset):
+        return queryset.filter(tenant_id=self.value().strip()) if self.value() else queryset
+
+    def choices(self, changelist):
+        """One entry: the current value and the other parameters the form must keep."""
+        yield {
+            "value": self.value() or "",
+            "preserved": [
+                (name, value)
+                for name, value in changelist.params.items()
+                if name != self.parameter_name
+            ],
+        }
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class TenantInvoiceLineInline(_ReadOnlyInline):
+    model = TenantInvoiceLine
+    fields = (
+        "position",
+        "kind",
+        "deployment",
+        "resource_kind",
+        "description",
+        "qty",
+        "unit",
+        "unit_price_cents",
+        "amount_cents",
+        "meta",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TenantInvoiceLine]:
+        return invoice_lines()
+
+
+class TenantInvoiceEventInline(_ReadOnlyInline):
+    model = TenantInvoiceEvent
+    fields = ("occurred_at", "type", "actor", "details")
+    readonly_fields = fields
+    ordering = ("occurred_at", "id")
+
+
+class VoidForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text="Kept on each invoice and in its history; tenants see it.",
+    )
+
+
+def _money(cents: int) -> str:
+    return f"{cents_to_units(cents)}"
+
+
+@admin.register(TenantInvoice)
+class TenantInvoiceAdmin(admin.ModelAdmin):
+    list_display = (
+        "number_or_draft",
+        "tenant_id",
+        "period",
+        "status",
+        "currency",
+        "subtotal",
+        "tax",
+        "total",
+        "issued_at",
+        "paid_at",
+    )
+    list_filter = (PeriodListFilter, "status", "currency", TenantInputFilter)
+    search_fields = ("=number", "=tenant_id")
+    ordering = ("-period_start", "tenant_id", "id")
+    change_list_template = "admin/invoicing/tenantinvoice/change_list.html"
+    inlines = [TenantInvoiceLineInline, TenantInvoiceEventInline]
+    fields = (
+        ("number", "status"),
+        ("tenant_id", "currency"),
+        ("period_start", "period_end"),
+        ("subtotal_cents", "tax_cents", "total_cents"),
+        ("generated_at", "issued_at", "paid_at"),
+        ("voided_at", "void_reason"),
+    )
+    readonly_fields = tuple(name for row in fields for name in row)
+    actions = [
+        "issue_selected",
+        "mark_selected_paid",
+        "void_selected",
+        "regenerate_selected",
+        "export_csv",
+        "export_xlsx",
+        "export_csv_with_lines",
+        "export_xlsx_with_lines",
+    ]
+
+    # -- permissions ----------------------------------------------------------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the rollup writes invoices
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # status changes go through the actions (services), content never changes
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # void instead: numbers stay gapless and history stays whole
+
+    def has_issue_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invoicing.issue_invoice")
+
+    def has_void_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invoicing.void_invoice")
+
+    def has_mark_paid_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invoicing.mark_invoice_paid")
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invoicing.export_invoices")
+
+    def has_regenerate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invoicing.regenerate_invoice")
+
+    # -- columns ----------------------------------------------------------------------------
+
+    @admin.display(description="number", ordering="number")
+    def number_or_draft(self, invoice: TenantInvoice) -> str:
+        return invoice.number or f"(draft #{invoice.pk})"
+
+    @admin.display(description="period", ordering="period_start")
+    def period(self, invoice: TenantInvoice) -> str:
+        return f"{invoice.period_start:%Y-%m}"
+
+    @admin.display(description="subtotal", ordering="subtotal_cents")
+    def subtotal(self, invoice: TenantInvoice) -> str:
+        return _money(invoice.subtotal_cents)
+
+    @admin.display(description="tax", ordering="tax_cents")
+    def tax(self, invoice: TenantInvoice) -> str:
+        return _money(invoice.tax_cents)
+
+    @admin.display(description="total", ordering="total_cents")
+    def total(self, invoice: TenantInvoice) -> str:
+        return _money(invoice.total_cents)
+
+    # -- the totals under the list ------------------------------------------------------------
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        """The list, plus count and sums per currency of everything the filters select (not
+        only the page shown), in one aggregate query."""
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            response.context_data["invoice_totals"] = [
+                {
+                    "currency": totals.currency,
+                    "count": totals.count,
+                    "subtotal": _money(totals.subtotal_cents),
+                    "tax": _money(totals.tax_cents),
+                    "total": _money(totals.total_cents),
+                }
+                for totals in invoice_totals_by_currency(changelist.queryset)
+            ]
+        return response
+
+    # -- status actions ---------------------------------------------------------------------
+
+    @admin.action(description="Issue selected drafts (assigns numbers)", permissions=["issue"])
+    def issue_selected(self, request: HttpRequest, queryset: QuerySet[TenantInvoice]):
+        self._apply(
+            request,
+            queryset,
+            "issued",
+            lambda invoice: invoice_issue(invoice=invoice, actor=admin_actor(request)),
+        )
+
+    @admin.action(description="Mark selected invoices paid", permissions=["mark_paid"])
+    def mark_selected_paid(self, request: HttpRequest, queryset: QuerySet[TenantInvoice]):
+        self._apply(
+            request,
+            queryset,
+            "marked paid",
+            lambda invoice: invoice_mark_paid(invoice=invoice, actor=admin_actor(request)),
+        )
+
+    @admin.action(description="Void selected invoices…", permissions=["void"])
+    def void_selected(self, request: HttpRequest, queryset: QuerySet[TenantInvoice]):
+        """An intermediate page asks for the reason, then each invoice is voided with it."""
+        form = VoidForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/invoicing/tenantinvoice/void.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Void invoices",
+                    "opts": self.model._meta,
+                    "form": form,
+                    "invoices": queryset.order_by(*self.ordering),
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        reason = form.cleaned_data["reason"]
+        self._apply(
+            request,
+            queryset,
+            "voided",
+            lambda invoice: invoice_void(
+                invoice=invoice, actor=admin_actor(request), reason=reason
+            ),
+        )
+        return None
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[TenantInvoice],
+        done: str,
+        change: Callable[[TenantInvoice], TenantInvoice],
+    ) -> None:
+        """Run one status service per invoice (each its own transaction), in list order, and
+        report what changed and what was refused."""
+        changed = 0
+        for invoice in queryset.order_by(*self.ordering):
+            try:
+                change(invoice)
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                changed += 1
+        if changed:
+            self.message_user(request, f"{changed} invoice(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Regenerate selected drafts", permissions=["regenerate"])
+    def regenerate_selected(self, request: HttpRequest, queryset: QuerySet[TenantInvoice]):
+        """Re-run the rollup with force for the selected tenants and periods: drafts are
+        rewritten from current usage; anything issued, paid or void is left alone."""
+        tenants_by_period: dict[dt.date, set[str]] = defaultdict(set)
+        for period_start, tenant_id in queryset.values_list("period_start", "tenant_id"):
+            tenants_by_period[period_start].add(tenant_id)
+        for period_start, tenant_ids in sorted(tenants_by_period.items()):
+            try:
+                report = roll_up_period(
+                    period_start, force=True, tenant_ids=tenant_ids, actor=admin_actor(request)
+                )
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            self.message_user(request, report.summary(), messages.INFO)
+            for result in report.failed:
+                self.message_user(request, f"{result.tenant_id}: {result.reason}", messages.ERROR)
+            for result in report.with_outcome(RollupOutcome.LEFT_ALONE):
+                self.message_user(
+                    request,
+                    f"{result.tenant_id} {period_start:%Y-%m}: left alone ({result.reason})",
+                    messages.WARNING,
+                )
+
+    # -- exports ----------------------------------------------------------------------------
+
+    def _export(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[TenantInvoice],
+        fmt: ExportFormat,
+        *,
+        lines: bool,
+    ) -> HttpResponseBase:
+        """The selection as a file named after the list's period and status filters."""
+        try:
+            period_start = parse_period(request.GET.get(PeriodListFilter.parameter_name, ""))
+        except ValueError:
+            period_start = None  # no period filter: the name says "all-periods"
+        filename = export_filename(
+            fmt,
+            lines=lines,
+            period_start=period_start,
+            status=request.GET.get("status__exact") or None,
+        )
+        return export_response(queryset, export_format=fmt, lines=lines, filename=filename)
+
+    @admin.action(description="Export selected as CSV", permissions=["export"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[TenantInvoice]):
+        return self._export(request, queryset, ExportFormat.CSV, lines=False)
+
+    @admin.action(description="Export selected as XLSX", permissions=["export"])
+    def export_xlsx(self, request: HttpRequest, queryset: QuerySet[TenantInvoice]):
+        return self._export(request, queryset, ExportFormat.XLSX, lines=False)
+
+    @admin.action(description="Export selected with lines as CSV", permissions=["export"])
+    def export_csv_with_lines(self, request: HttpRequest, queryset: QuerySet[TenantInvoice]):
+        return self._export(request, queryset, ExportFormat.CSV, lines=True)
+
+    @admin.action(description="Export selected with lines as XLSX", permissions=["export"])
+    def export_xlsx_with_lines(self, request: HttpRequest, queryset: QuerySet[TenantInvoice]):
+        return self._export(request, queryset, ExportFormat.XLSX, lines=True)

@@ -1,16 +1,19 @@
 """Tables of the invoicing app.
 
 Metering (SPEC §11): `usage_records` and `metering_config`. LLM usage (SPEC §12):
-`llm_usage_events`. Tenant invoices live beside them in their own section.
+`llm_usage_events`. Tenant invoices (SPEC §13): `tenant_invoices`, `tenant_invoice_lines`,
+`invoice_number_counters` and `tenant_invoice_events`, in their own section at the end.
 """
 
 from __future__ import annotations
 
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
+from arcadia_cloud.models import AppendOnlyModel
 from catalog import billing_kinds
 
 # ---------------------------------------------------------------------------------------------
@@ -209,3 +212,230 @@ class LLMUsageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gateway_request_id} ({self.charge} {self.currency})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenant invoices (SPEC §13)
+# ---------------------------------------------------------------------------------------------
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft"
+    ISSUED = "issued"
+    PAID = "paid"
+    VOID = "void"
+
+
+class InvoiceLineKind(models.TextChoices):
+    PLAN_BASE = "plan_base"
+    ADDON = "addon"
+    OVERAGE = "overage"
+    USAGE = "usage"
+    LLM_USAGE = "llm_usage"
+    TAX = "tax"
+
+
+class TenantInvoice(models.Model):
+    """One tenant's bill for one calendar month, in ONE currency.
+
+    Written by the rollup as a `draft` (which a forced rollup may regenerate), then frozen when
+    `issued`: from then on the amounts and lines never change (a database trigger refuses it,
+    see migration 0004), only the status moves on to `paid` or `void`. The number is assigned
+    when issued, gaplessly per year (`invoice_number_counters`); a void invoice keeps it.
+    """
+
+    tenant_id = models.CharField(max_length=200)
+    period_start = models.DateField(help_text="The first day of the billed month.")
+    period_end = models.DateField(help_text="The last day of the billed month (inclusive).")
+    currency = models.CharField(max_length=3, help_text="ISO 4217 code of every amount.")
+    subtotal_cents = models.BigIntegerField(help_text="Every line but the tax line.")
+    tax_cents = models.BigIntegerField()
+    total_cents = models.BigIntegerField()
+    status = models.CharField(
+        max_length=8, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+    )
+    number = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True, default="")
+    generated_at = models.DateTimeField(help_text="When the rollup last wrote the lines.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "tenant_invoices"
+        ordering = ["-period_start", "tenant_id", "id"]
+        # Invoices are written by the rollup and changed only through the status services, so
+        # the stock add / change / delete permissions would mean nothing.
+        default_permissions = ("view",)
+        permissions = [
+            ("issue_invoice", "Can issue invoices (assigns their number)"),
+            ("void_invoice", "Can void invoices"),
+            ("mark_invoice_paid", "Can mark invoices paid"),
+            ("export_invoices", "Can export invoices as CSV or XLSX"),
+            ("regenerate_invoice", "Can regenerate draft invoices"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id", "period_start"], name="tenant_invoice_one_per_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(total_cents=F("subtotal_cents") + F("tax_cents")),
+                name="tenant_invoice_total_is_subtotal_plus_tax",
+            ),
+            models.CheckConstraint(
+                condition=Q(subtotal_cents__gte=0, tax_cents__gte=0),
+                name="tenant_invoice_amounts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_start__day=1, period_end__gte=F("period_start")),
+                name="tenant_invoice_period_is_a_month",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=InvoiceStatus.values), name="tenant_invoice_status_known"
+            ),
+            # A draft has no number yet; an issued or paid invoice always has one; a void one
+            # keeps the number it had (none when voided as a draft).
+            models.CheckConstraint(
+                condition=(
+                    Q(status=InvoiceStatus.DRAFT, number__isnull=True)
+                    | Q(status__in=[InvoiceStatus.ISSUED, InvoiceStatus.PAID], number__isnull=False)
+                    | Q(status=InvoiceStatus.VOID)
+                ),
+                name="tenant_invoice_number_matches_status",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InvoiceStatus.PAID) | Q(paid_at__isnull=False),
+                name="tenant_invoice_paid_has_paid_at",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=InvoiceStatus.VOID)
+                | (Q(voided_at__isnull=False) & ~Q(void_reason="")),
+                name="tenant_invoice_void_has_reason",
+            ),
+        ]
+        indexes = [
+            # The finance list and export: a period's invoices by status.
+            models.Index(fields=["period_start", "status"], name="tenant_invoice_by_period"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.number or f"draft #{self.pk}"
+        return f"{label} {self.tenant_id} {self.period_start:%Y-%m}"
+
+
+class TenantInvoiceLine(models.Model):
+    """One priced line: the quote engine's uniform line, persisted near verbatim.
+
+    Lines are tagged with the deployment and subscription they bill (both NULL for tenant-level
+    lines such as the tax line). `meta` carries what explains `amount_cents`. Deleting an invoice
+    never cascades to its lines (PROTECT): only the rollup removes a DRAFT's lines to rewrite
+    them, and the trigger of migration 0004 refuses any change to the lines of an invoice that
+    is no longer a draft.
+    """
+
+    invoice = models.ForeignKey(TenantInvoice, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=InvoiceLineKind.choices)
+    deployment = models.ForeignKey(
+        "deployments.Deployment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invoice_lines",
+    )
+    subscription = models.ForeignKey(
+        "deployments.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invoice_lines",
+    )
+    resource_kind = models.CharField(
+        max_length=32, null=True, blank=True, choices=billing_kinds.choices()
+    )
+    description = models.CharField(max_length=300)
+    # 9 places: 1k_tokens overage is a 6-place token count divided by 1000.
+    qty = models.DecimalField(max_digits=20, decimal_places=9)
+    unit = models.CharField(max_length=16)
+    unit_price_cents = models.BigIntegerField()
+    amount_cents = models.BigIntegerField()
+    meta = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "tenant_invoice_lines"
+        ordering = ["invoice_id", "position"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "position"], name="tenant_invoice_line_position_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=InvoiceLineKind.values), name="tenant_invoice_line_kind_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(qty__gte=0, unit_price_cents__gte=0, amount_cents__gte=0),
+                name="tenant_invoice_line_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=InvoiceLineKind.TAX)
+                | Q(deployment__isnull=True, subscription__isnull=True),
+                name="tenant_invoice_line_tax_is_tenant_level",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_cents}c ({self.description})"
+
+
+class InvoiceNumberCounter(models.Model):
+    """The last invoice number issued per (prefix, year).
+
+    The issue service locks the row (SELECT … FOR UPDATE) and increments it in the same
+    transaction that issues the invoice, so numbers are unique and gapless: a rolled-back issue
+    rolls its number back too, and concurrent issues queue on the row.
+    """
+
+    prefix = models.CharField(max_length=16)
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "invoice_number_counters"
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["prefix", "year"], name="invoice_number_counter_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}-{self.year}: {self.last_number}"
+
+
+class InvoiceEventType(models.TextChoices):
+    GENERATED = "generated"
+    REGENERATED = "regenerated"
+    ISSUED = "issued"
+    PAID = "paid"
+    VOIDED = "voided"
+
+
+class TenantInvoiceEvent(AppendOnlyModel):
+    """Append-only history of an invoice: every write, who made it and what it changed."""
+
+    invoice = models.ForeignKey(TenantInvoice, on_delete=models.PROTECT, related_name="events")
+    type = models.CharField(max_length=16, choices=InvoiceEventType.choices)
+    actor = models.CharField(max_length=200)
+    details = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "tenant_invoice_events"
+        ordering = ["occurred_at", "id"]
+        default_permissions = ("view",)
+        indexes = [
+            models.Index(fields=["invoice", "occurred_at"], name="tenant_invoice_event_by_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} invoice {self.invoice_id} by {self.actor}"

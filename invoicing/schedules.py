@@ -17,4 +17,13 @@ SCHEDULES = [
         queue="metering",
         description="Delete usage records older than their kind's retention_days.",
     ),
+    PeriodicTaskSpec(
+        name="invoicing-monthly-rollup",
+        task="invoicing.roll_up_period",
+        minute="0",
+        hour="3",
+        day_of_month="1",
+        queue="default",
+        description="Invoice the month just ended (UTC), one draft invoice per tenant.",
+    ),
 ]

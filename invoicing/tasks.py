@@ -1,16 +1,18 @@
 """Celery tasks of the invoicing app (queues by name in arcadia_cloud.celery.TASK_ROUTES:
-`invoicing.meter*` → metering)."""
+`invoicing.meter*` → metering, the rollup → default)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from arcadia_cloud.periods import parse_period, previous_month
 from invoicing.services.metering import meter_day as meter_one_day
 from invoicing.services.metering import usage_records_purge_expired
+from invoicing.services.rollup import roll_up_period as roll_up
 
 
 def yesterday_utc() -> dt.date:
@@ -38,3 +40,27 @@ def meter_day(day_iso: str | None = None) -> dict:
 def meter_purge_expired() -> int:
     """Delete usage rows past their kind's retention. No retry: tomorrow's run catches up."""
     return usage_records_purge_expired()
+
+
+def last_month_utc() -> dt.date:
+    return previous_month(timezone.now().astimezone(dt.UTC).date())
+
+
+@shared_task(
+    name="invoicing.roll_up_period",
+    time_limit=3 * 60 * 60,
+    soft_time_limit=170 * 60,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=300,
+    retry_backoff_max=1800,
+    max_retries=3,
+)
+def roll_up_period(period_iso: str | None = None, force: bool = False) -> dict:
+    """Invoice a month (`YYYY-MM` or `YYYY-MM-01`; default: the month just ended, UTC).
+
+    Idempotent: tenants already invoiced are skipped, so a retry after a lost database
+    connection only finishes what is missing. A tenant that fails is in the result (and the
+    log) with its reason, not a task failure: the others' invoices stand.
+    """
+    period_start = parse_period(period_iso) if period_iso else last_month_utc()
+    return roll_up(period_start, force=force, actor="task:invoicing.roll_up_period").as_dict()

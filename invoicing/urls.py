@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from invoicing.api import invoice_views
 from invoicing.api.quote_views import QuoteView
 from invoicing.api.views import LLMUsageView
 
@@ -10,4 +11,14 @@ app_name = "invoicing"
 urlpatterns = [
     path("integrations/llm-usage", LLMUsageView.as_view(), name="llm-usage"),
     path("quote", QuoteView.as_view(), name="quote"),
+    path("invoices", invoice_views.InvoiceListView.as_view(), name="invoices"),
+    path("invoices/export", invoice_views.InvoiceExportView.as_view(), name="invoice-export"),
+    path("invoices/<int:pk>", invoice_views.InvoiceDetailView.as_view(), name="invoice-detail"),
+    path("invoices/<int:pk>/issue", invoice_views.InvoiceIssueView.as_view(), name="invoice-issue"),
+    path(
+        "invoices/<int:pk>/mark-paid",
+        invoice_views.InvoiceMarkPaidView.as_view(),
+        name="invoice-mark-paid",
+    ),
+    path("invoices/<int:pk>/void", invoice_views.InvoiceVoidView.as_view(), name="invoice-void"),
 ]

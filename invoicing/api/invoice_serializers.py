@@ -1,0 +1,103 @@
+"""Input and output of the tenant-invoice endpoints (SPEC §13)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from arcadia_cloud.money import format_decimal
+from invoicing.exports import ExportFormat
+from invoicing.models import TenantInvoice, TenantInvoiceLine
+from invoicing.services.invoices import MAX_REASON_LENGTH
+
+
+class TenantInvoiceLineSerializer(serializers.ModelSerializer):
+    deployment_id = serializers.IntegerField(allow_null=True, read_only=True)
+    deployment = serializers.SerializerMethodField(help_text="The deployment's slug, or null.")
+    subscription_id = serializers.IntegerField(allow_null=True, read_only=True)
+    qty = serializers.SerializerMethodField(help_text="Exact quantity in `unit`, as a string.")
+    meta = serializers.JSONField(help_text="What explains amount_cents (allowance, fraction...).")
+
+    class Meta:
+        model = TenantInvoiceLine
+        fields = [
+            "position",
+            "kind",
+            "deployment_id",
+            "deployment",
+            "subscription_id",
+            "resource_kind",
+            "description",
+            "qty",
+            "unit",
+            "unit_price_cents",
+            "amount_cents",
+            "meta",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_deployment(self, line: TenantInvoiceLine) -> str | None:
+        return line.deployment.slug if line.deployment else None
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_qty(self, line: TenantInvoiceLine) -> str:
+        return format_decimal(line.qty)
+
+
+class TenantInvoiceSerializer(serializers.ModelSerializer):
+    """An invoice with its lines (position order, the tax line last), in lists and alone."""
+
+    lines = TenantInvoiceLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TenantInvoice
+        fields = [
+            "id",
+            "number",
+            "tenant_id",
+            "period_start",
+            "period_end",
+            "currency",
+            "status",
+            "subtotal_cents",
+            "tax_cents",
+            "total_cents",
+            "issued_at",
+            "paid_at",
+            "voided_at",
+            "void_reason",
+            "generated_at",
+            "lines",
+        ]
+        read_only_fields = fields
+
+
+class InvoiceVoidSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=MAX_REASON_LENGTH,
+        allow_blank=True,
+        required=False,
+        default="",
+        help_text="Required: why the invoice is void (kept on the invoice and its history).",
+    )
+
+
+class InvoiceMarkPaidSerializer(serializers.Serializer):
+    paid_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the payment arrived (default: now); not in the future.",
+    )
+
+
+class InvoiceExportOptionsSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(
+        choices=[choice.value for choice in ExportFormat],
+        error_messages={"invalid_choice": "{input!r} is not an export format; use csv or xlsx"},
+    )
+    lines = serializers.BooleanField(
+        required=False, default=False, help_text="1: one row per invoice line."
+    )

@@ -1,0 +1,105 @@
+"""Reads of tenant invoices (SPEC §13): lists, one invoice with its lines, totals, export rows.
+
+Kept apart from `invoicing.selectors` (metering and LLM usage) so each module reads one domain.
+Every reader issues a fixed number of queries whatever the number of invoices or lines; exports
+iterate in chunks instead of loading a period into memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, QuerySet, Sum
+
+from invoicing.models import InvoiceStatus, TenantInvoice, TenantInvoiceEvent, TenantInvoiceLine
+
+EXPORT_CHUNK_SIZE = 2000
+# Newest period first, then by tenant: the order of lists and exports.
+INVOICE_ORDER = ("-period_start", "tenant_id", "id")
+LINE_ORDER = ("-invoice__period_start", "invoice__tenant_id", "invoice_id", "position")
+
+
+def invoices_list(
+    *,
+    period_start: dt.date | None = None,
+    status: str | None = None,
+    tenant_id: str | None = None,
+) -> QuerySet[TenantInvoice]:
+    """Invoices, newest period first, then by tenant; each filter applies when given."""
+    invoices = TenantInvoice.objects.order_by(*INVOICE_ORDER)
+    if period_start is not None:
+        invoices = invoices.filter(period_start=period_start)
+    if status is not None:
+        invoices = invoices.filter(status=status)
+    if tenant_id is not None:
+        invoices = invoices.filter(tenant_id=tenant_id)
+    return invoices
+
+
+def visible_to_tenant(invoices: QuerySet[TenantInvoice], tenant_id: str) -> QuerySet[TenantInvoice]:
+    """A tenant's own invoices, drafts excepted: a draft is the operators' working copy (a
+    forced rollup may still rewrite it); a tenant sees its bill once it is issued."""
+    return invoices.filter(tenant_id=tenant_id).exclude(status=InvoiceStatus.DRAFT)
+
+
+def invoice_lines() -> QuerySet[TenantInvoiceLine]:
+    return TenantInvoiceLine.objects.select_related("deployment").order_by("position")
+
+
+def invoices_with_lines(invoices: QuerySet[TenantInvoice]) -> QuerySet[TenantInvoice]:
+    """The invoices with their lines (and each line's deployment): two queries for any count."""
+    return invoices.prefetch_related(Prefetch("lines", queryset=invoice_lines()))
+
+
+def invoices_with_history(invoices: QuerySet[TenantInvoice]) -> QuerySet[TenantInvoice]:
+    """As `invoices_with_lines`, plus each invoice's events (for operators)."""
+    return invoices_with_lines(invoices).prefetch_related(
+        Prefetch("events", queryset=TenantInvoiceEvent.objects.order_by("occurred_at", "id"))
+    )
+
+
+@dataclass(frozen=True)
+class InvoiceTotals:
+    currency: str
+    count: int
+    subtotal_cents: int
+    tax_cents: int
+    total_cents: int
+
+
+def invoice_totals_by_currency(invoices: QuerySet[TenantInvoice]) -> list[InvoiceTotals]:
+    """Count and sums of the invoices per currency, in ONE aggregate query. Amounts in
+    different currencies are never added together."""
+    rows = (
+        invoices.order_by()
+        .values("currency")
+        .annotate(
+            count=Count("id"),
+            subtotal=Sum("subtotal_cents"),
+            tax=Sum("tax_cents"),
+            total=Sum("total_cents"),
+        )
+        .order_by("currency")
+    )
+    return [
+        InvoiceTotals(row["currency"], row["count"], row["subtotal"], row["tax"], row["total"])
+        for row in rows
+    ]
+
+
+def invoices_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[TenantInvoice]:
+    """The invoices in list order, streamed from the database in chunks (one query)."""
+    return invoices.order_by(*INVOICE_ORDER).iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+
+def lines_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[TenantInvoiceLine]:
+    """Every line of the invoices, with its invoice and deployment, in list order and then line
+    position, streamed in chunks (one query)."""
+    return (
+        TenantInvoiceLine.objects.filter(invoice__in=invoices.order_by().values("pk"))
+        .select_related("invoice", "deployment")
+        .order_by(*LINE_ORDER)
+        .iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    )

@@ -1,0 +1,47 @@
+"""Locks of the tenant-invoice domain, taken here and nowhere else.
+
+Lock order: (tenant, period) advisory lock → tenant_invoices row → invoice_number_counters row.
+The rollup takes the first two; the status services take the invoice row and, to issue, the
+counter. Subscriptions, usage and catalog rows are only read (committed state), so nothing here
+waits on the deployments domain's locks and no cycle can form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from arcadia_cloud.locks import advisory_xact_lock
+from invoicing.models import InvoiceNumberCounter, TenantInvoice
+
+
+def lock_tenant_period(tenant_id: str, period_start: dt.date) -> None:
+    """Serialize every rollup of one tenant's period until the transaction ends.
+
+    The invoice row cannot be locked before it exists; this lock covers its creation, so two
+    concurrent rollups never both decide to create it (the unique constraint is the backstop).
+    """
+    advisory_xact_lock(f"invoicing:rollup:{tenant_id}:{period_start.isoformat()}")
+
+
+def lock_period_invoice(tenant_id: str, period_start: dt.date) -> TenantInvoice | None:
+    return (
+        TenantInvoice.objects.select_for_update()
+        .filter(tenant_id=tenant_id, period_start=period_start)
+        .first()
+    )
+
+
+def lock_invoice(invoice_id: int) -> TenantInvoice:
+    return TenantInvoice.objects.select_for_update().get(pk=invoice_id)
+
+
+def lock_number_counter(prefix: str, year: int) -> InvoiceNumberCounter:
+    """The (prefix, year) counter, created at 0 when missing, locked until the transaction ends.
+
+    Creation ignores a conflict, so two first issues of a year racing each other both end up
+    locking the one row.
+    """
+    InvoiceNumberCounter.objects.bulk_create(
+        [InvoiceNumberCounter(prefix=prefix, year=year, last_number=0)], ignore_conflicts=True
+    )
+    return InvoiceNumberCounter.objects.select_for_update().get(prefix=prefix, year=year)

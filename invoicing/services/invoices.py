@@ -1,0 +1,133 @@
+"""Status changes of tenant invoices (SPEC §13): issue, mark paid, void.
+
+    draft ──issue──▶ issued ──mark paid──▶ paid
+      │                │
+      └──────void──────┴──▶ void
+
+Each service locks the invoice row (`invoicing.locks`), checks the edge, changes the status and
+writes its `tenant_invoice_events` row with the actor, in one transaction. Anything off the map
+is a 422 naming the allowed moves. Issuing assigns the next number of the year from the locked
+per-year counter in the same transaction, so numbers are unique and gapless; from then on the
+invoice's content is frozen (and the database refuses any change to it, see migration 0004).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import MappingProxyType
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from arcadia_cloud.errors import InvalidStateChange, field_error
+from invoicing.locks import lock_invoice, lock_number_counter
+from invoicing.models import InvoiceEventType, InvoiceStatus, TenantInvoice, TenantInvoiceEvent
+
+ISSUE = "issue"
+MARK_PAID = "mark_paid"
+VOID = "void"
+
+# What each status may do next. Paid and void are final.
+ALLOWED_ACTIONS = MappingProxyType(
+    {
+        InvoiceStatus.DRAFT: (ISSUE, VOID),
+        InvoiceStatus.ISSUED: (MARK_PAID, VOID),
+        InvoiceStatus.PAID: (),
+        InvoiceStatus.VOID: (),
+    }
+)
+MAX_REASON_LENGTH = 2000
+NUMBER_DIGITS = 6
+
+
+@transaction.atomic
+def invoice_issue(*, invoice: TenantInvoice, actor: str) -> TenantInvoice:
+    """Issue a draft: the next number of the year (UTC) is assigned and the content frozen."""
+    locked = _locked_for(invoice, ISSUE)
+    now = timezone.now()
+    locked.number = _next_number(now)
+    locked.status = InvoiceStatus.ISSUED
+    locked.issued_at = now
+    locked.save(update_fields=["number", "status", "issued_at", "updated_at"])
+    _event(locked, InvoiceEventType.ISSUED, actor, {"number": locked.number})
+    return locked
+
+
+@transaction.atomic
+def invoice_mark_paid(
+    *, invoice: TenantInvoice, actor: str, paid_at: dt.datetime | None = None
+) -> TenantInvoice:
+    """Record the payment of an issued invoice (`paid_at` defaults to now; never in the future)."""
+    paid_at = _paid_at(paid_at)
+    locked = _locked_for(invoice, MARK_PAID)
+    locked.status = InvoiceStatus.PAID
+    locked.paid_at = paid_at
+    locked.save(update_fields=["status", "paid_at", "updated_at"])
+    _event(locked, InvoiceEventType.PAID, actor, {"paid_at": paid_at.isoformat()})
+    return locked
+
+
+@transaction.atomic
+def invoice_void(*, invoice: TenantInvoice, actor: str, reason: str) -> TenantInvoice:
+    """Void a draft or issued invoice. The reason is required; an issued one keeps its number
+    (numbers stay gapless: a void invoice is still accounted for)."""
+    reason = _reason(reason)
+    locked = _locked_for(invoice, VOID)
+    previous = locked.status
+    locked.status = InvoiceStatus.VOID
+    locked.voided_at = timezone.now()
+    locked.void_reason = reason
+    locked.save(update_fields=["status", "voided_at", "void_reason", "updated_at"])
+    _event(locked, InvoiceEventType.VOIDED, actor, {"reason": reason, "was": previous})
+    return locked
+
+
+def allowed_actions(status: str) -> tuple[str, ...]:
+    return ALLOWED_ACTIONS[InvoiceStatus(status)]
+
+
+def _locked_for(invoice: TenantInvoice, action: str) -> TenantInvoice:
+    """The invoice locked, or a 422 when `action` is not allowed from its current status."""
+    locked = lock_invoice(invoice.pk)
+    allowed = allowed_actions(locked.status)
+    if action not in allowed:
+        raise InvalidStateChange(
+            f"invoice {locked} is {locked.status}: it cannot {action.replace('_', ' ')}; "
+            f"allowed from {locked.status}: {', '.join(allowed) or 'nothing (final status)'}",
+            extra={"status": locked.status, "allowed": list(allowed)},
+        )
+    return locked
+
+
+def _next_number(now: dt.datetime) -> str:
+    """`ARC-2026-000042`: the prefix from settings, the UTC year of issue, a per-year sequence."""
+    year = now.astimezone(dt.UTC).year
+    counter = lock_number_counter(settings.INVOICE_NUMBER_PREFIX, year)
+    counter.last_number += 1
+    counter.save(update_fields=["last_number"])
+    return f"{counter.prefix}-{year}-{counter.last_number:0{NUMBER_DIGITS}d}"
+
+
+def _paid_at(value: dt.datetime | None) -> dt.datetime:
+    now = timezone.now()
+    if value is None:
+        return now
+    if not isinstance(value, dt.datetime) or timezone.is_naive(value):
+        raise field_error("paid_at", "must be a date and time with a time zone")
+    if value > now:
+        raise field_error("paid_at", f"{value.isoformat()} is in the future")
+    return value
+
+
+def _reason(value: object) -> str:
+    reason = value.strip() if isinstance(value, str) else ""
+    if not reason:
+        raise field_error("reason", "a void needs a reason (what was wrong with the invoice)")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise field_error("reason", f"must be at most {MAX_REASON_LENGTH} characters")
+    return reason
+
+
+def _event(invoice: TenantInvoice, type_: str, actor: str, details: dict) -> None:
+    TenantInvoiceEvent.objects.create(invoice=invoice, type=type_, actor=actor, details=details)

@@ -27,12 +27,16 @@ from billing.models import CloudInvoice
 from billing.services import billing_history_sync, invoice_ingest
 from deployments.models import Deployment, Subscription
 from deployments.services import deployment_attach_resources, deployment_create, subscription_create
+from drift.selectors import drift_list
+from drift.services import drift_detect_all, provisioned_record
 from inventory.digitalocean import DigitalOceanClient
 from inventory.models import CloudProject, CloudResource
 from inventory.services import project_classify
 from inventory.sync import sync_all
+from invoicing.invoice_selectors import invoices_list, invoices_with_lines
 from invoicing.services.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from invoicing.services.metering import meter_day
+from invoicing.services.rollup import roll_up_period
 
 ACTOR = "demo"
 STATE_FILE = "demo_state.json"
@@ -143,6 +147,10 @@ class MonthDemo:
                 "month", f"living through {self.period:%B %Y} day by day", self.live_the_month
             )
             self.step("cogs", "ingesting DigitalOcean's invoice for the month", self.ingest_cogs)
+        self.step("rollup", f"rolling up tenant invoices for {self.period:%B %Y}", self.roll_up)
+        self.step("drift", "recording desired state and detecting drift", self.detect_drift)
+        self.print_invoices()
+        self.print_drift_inbox()
 
     def live_the_month(self) -> str:
         """Each day at 00:00: sync inventory, onboard tenants whose subscription starts today,
@@ -254,6 +262,59 @@ class MonthDemo:
             ]
             llm_usage_events_record(events=events)
 
+    def roll_up(self) -> str:
+        report = roll_up_period(self.period, actor=ACTOR)
+        if report.failed:
+            reasons = "; ".join(f"{r.tenant_id}: {r.reason}" for r in report.failed)
+            raise RuntimeError(f"the rollup failed for some tenants: {reasons}")
+        return report.summary()
+
+    def detect_drift(self) -> str:
+        """An operator recorded what acme-db-1 should be; someone resized it by hand since."""
+        database = CloudResource.objects.get(kind="droplet", name="acme-db-1")
+        provisioned_size = "s-4vcpu-8gb" if database.size_slug != "s-4vcpu-8gb" else "s-2vcpu-4gb"
+        provisioned_record(
+            resource=database,
+            spec={"size_slug": provisioned_size, "region": database.region, "status": "active"},
+            actor=ACTOR,
+        )
+        web = CloudResource.objects.get(kind="droplet", name="acme-web-1")
+        provisioned_record(
+            resource=web, spec={"size_slug": web.size_slug, "region": web.region}, actor=ACTOR
+        )
+        summary = drift_detect_all()
+        return f"{summary.resources} provisioned resources checked, {summary.opened} drift opened"
+
+    def print_invoices(self) -> None:
+        self.write("")
+        self.write(f"Tenant invoices for {self.period:%B %Y}")
+        for invoice in invoices_with_lines(invoices_list(period_start=self.period)):
+            self.write(
+                f"  {invoice.tenant_id:<10} {invoice.status:<7} "
+                f"subtotal {_money(invoice.subtotal_cents, invoice.currency):>14}  "
+                f"{settings.INVOICE_TAX_LABEL} {_money(invoice.tax_cents, invoice.currency):>12}  "
+                f"total {_money(invoice.total_cents, invoice.currency):>14}"
+            )
+            for line in invoice.lines.all():
+                if line.kind == "tax":
+                    continue
+                self.write(
+                    f"      {line.kind:<9} {line.description[:52]:<52} "
+                    f"{_money(line.amount_cents, invoice.currency):>14}"
+                )
+
+    def print_drift_inbox(self) -> None:
+        self.write("")
+        self.write("Drift inbox (open)")
+        drifts = list(drift_list())
+        if not drifts:
+            self.write("  nothing open")
+        for drift in drifts:
+            self.write(
+                f"  {drift.resource.name:<14} {drift.field:<10} expected {drift.expected!s:<14} "
+                f"actual {drift.actual!s:<14} since {drift.detected_at:%Y-%m-%d %H:%M}"
+            )
+
     def ingest_cogs(self) -> str:
         billing_history_sync(client=self.client, enqueue_ingest=False)
         invoice = CloudInvoice.objects.get(period=self.period)
@@ -275,6 +336,11 @@ def _quiet_logs():
         yield
     finally:
         root.setLevel(previous)
+
+
+def _money(cents: int, currency: str) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{currency} {abs(cents) // 100:,}.{abs(cents) % 100:02d}"
 
 
 class _Null:

@@ -14,23 +14,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin
 from billing.models import CloudBalanceSnapshot, CloudCostLine, CloudInvoice
 from billing.selectors import invoice_match_report
 from billing.services import finance_push_enqueue, invoice_ingest_enqueue
 
 INLINE_LINES_SHOWN = 200
 ERROR_PREVIEW_CHARS = 80
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class FirstLinesFormSet(BaseInlineFormSet):

@@ -18,26 +18,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from arcadia_cloud.admin_helpers import admin_actor, adopt_created
 from arcadia_cloud.errors import ApplicationError
 from arcadia_cloud.money import format_decimal
 from catalog import services
 from catalog.models import Addon, Plan, PlanItem, PlanVersion, PlanVersionStatus, ResourcePrice
 from catalog.selectors import resource_prices_overlapping
-
-
-def admin_actor(request: HttpRequest) -> str:
-    return f"admin:{request.user.get_username()}"
-
-
-def _adopt(obj, created) -> None:
-    """Make the admin's unsaved form instance stand for the row a service created, so the
-    admin's own bookkeeping (log entry, redirect) refers to it."""
-    obj.pk = created.pk
-    obj._state.adding = False
-    obj._state.db = created._state.db
-    for field in created._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(created, field.attname))
-
 
 # ---------------------------------------------------------------------------------------------
 # Plans
@@ -185,7 +171,7 @@ class PlanVersionAdmin(admin.ModelAdmin):
             items=(),
             actor=admin_actor(request),
         )
-        _adopt(obj, created)
+        adopt_created(obj, created)
 
     @admin.display(description="publish")
     def publish_link(self, version: PlanVersion) -> str:
@@ -323,7 +309,7 @@ class AddonAdmin(admin.ModelAdmin):
             price_cents=obj.price_cents,
             currency=obj.currency,
         )
-        _adopt(obj, created)
+        adopt_created(obj, created)
 
     @admin.action(description="Activate the selected add-ons", permissions=["change"])
     def activate_selected(self, request: HttpRequest, queryset: QuerySet[Addon]) -> None:
@@ -422,4 +408,4 @@ class ResourcePriceAdmin(admin.ModelAdmin):
             effective_to=obj.effective_to,
             supersede=form.cleaned_data.get("supersede", False),
         )
-        _adopt(obj, created)
+        adopt_created(obj, created)

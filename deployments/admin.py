@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor, adopt_created
 from arcadia_cloud.errors import ApplicationError
 from deployments import services
 from deployments.models import (
@@ -23,34 +24,6 @@ from deployments.models import (
     SubscriptionAddon,
     SubscriptionEvent,
 )
-
-
-def admin_actor(request: HttpRequest) -> str:
-    return f"admin:{request.user.get_username()}"
-
-
-def _adopt(obj, created) -> None:
-    """Make the admin's unsaved form instance stand for the row a service created, so the
-    admin's own bookkeeping (log entry, redirect) refers to it."""
-    obj.pk = created.pk
-    obj._state.adding = False
-    obj._state.db = created._state.db
-    for field in created._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(created, field.attname))
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class DeploymentEventInline(ReadOnlyInline):
@@ -139,7 +112,7 @@ class DeploymentAdmin(admin.ModelAdmin):
             template_version=obj.template_version,
             actor=admin_actor(request),
         )
-        _adopt(obj, created)
+        adopt_created(obj, created)
 
     @admin.action(description="Change state…", permissions=["change"])
     def change_state(self, request: HttpRequest, queryset: QuerySet[Deployment]):

@@ -20,16 +20,13 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from arcadia_cloud.admin_helpers import admin_actor
 from arcadia_cloud.errors import Conflict, ValidationFailed
 from drift.models import CloudDrift, CloudProvisioned, DriftStatus
 from drift.rules import spec_validate
 from drift.services import drift_accept, provisioned_record
 
 PREVIEW_CHARS = 60
-
-
-def admin_actor(request: HttpRequest) -> str:
-    return f"admin:{request.user.get_username()}"
 
 
 def _json_text(value: Any, *, indent: int | None = None) -> str:

@@ -1,20 +1,10 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, admin_actor
 from deployments.admin_actions import attach_resources_action
 from inventory.models import CloudProject, CloudResource, CloudResourceEvent
 from inventory.services import project_classify
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CloudProject)
@@ -61,7 +51,7 @@ class CloudProjectAdmin(admin.ModelAdmin):
             project=obj,
             tenant_id=form.cleaned_data.get("tenant_id"),
             purpose=form.cleaned_data.get("purpose", obj.purpose),
-            actor=f"admin:{request.user.username}",
+            actor=admin_actor(request),
         )
         if result.attributed:
             messages.info(request, f"{obj.name}: {result.attributed} resources re-attributed.")

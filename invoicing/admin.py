@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 
+from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor
 from arcadia_cloud.errors import ApplicationError
 from arcadia_cloud.money import cents_to_units
 from arcadia_cloud.periods import parse_period
@@ -112,10 +113,6 @@ class LLMUsageEventAdmin(ReadOnlyAdmin):
 # ---------------------------------------------------------------------------------------------
 
 
-def admin_actor(request: HttpRequest) -> str:
-    return f"admin:{request.user.get_username()}"
-
-
 class PeriodListFilter(admin.SimpleListFilter):
     """The months that have invoices, newest first (one query)."""
 
@@ -158,21 +155,7 @@ class TenantInputFilter(admin.SimpleListFilter):
         }
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class TenantInvoiceLineInline(_ReadOnlyInline):
+class TenantInvoiceLineInline(ReadOnlyInline):
     model = TenantInvoiceLine
     fields = (
         "position",
@@ -192,7 +175,7 @@ class TenantInvoiceLineInline(_ReadOnlyInline):
         return invoice_lines()
 
 
-class TenantInvoiceEventInline(_ReadOnlyInline):
+class TenantInvoiceEventInline(ReadOnlyInline):
     model = TenantInvoiceEvent
     fields = ("occurred_at", "type", "actor", "details")
     readonly_fields = fields

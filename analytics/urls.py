@@ -1,7 +1,13 @@
 """API routes of the analytics app, mounted under /api/v1/ by arcadia_cloud.urls."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from analytics.api.views import AccrualView, ByKindView, MarginView
 
 app_name = "analytics"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("dashboard/margin", MarginView.as_view(), name="margin"),
+    path("dashboard/by-kind", ByKindView.as_view(), name="by-kind"),
+    path("dashboard/accrual", AccrualView.as_view(), name="accrual"),
+]

@@ -1,0 +1,197 @@
+"""Exchange rates and the margin dashboard in the operators' admin.
+
+- FX rates: operators enter and correct them (who and when is recorded by the service);
+  finance sees them read-only.
+- The margin dashboard (/admin/analytics/margin/): a period picker, the P&L overall, per tenant
+  and per deployment with links to the invoices, deployments and resources behind each row,
+  server-drawn SVG bar charts, the exchange rate used (or why figures are missing) and the live
+  accrual of the current month. It only renders what `analytics.selectors` computes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.safestring import SafeString
+
+from analytics.charts import Series, bar_chart
+from analytics.models import FxRate, Margin
+from analytics.selectors import by_kind, live_accrual, margin_summary, utc_today
+from analytics.services import fx_rate_save
+from analytics.templatetags.analytics_format import format_cents
+from arcadia_cloud.periods import parse_period, previous_month
+
+CHART_MAX_TENANTS = 20
+REVENUE_COLOR = "#417690"
+COGS_COLOR = "#e0a030"
+PROFIT_COLOR = "#44b78b"
+LOSS_COLOR = "#ba2121"
+
+
+def admin_actor(request: HttpRequest) -> str:
+    return f"admin:{request.user.get_username()}"
+
+
+@admin.register(FxRate)
+class FxRateAdmin(admin.ModelAdmin):
+    list_display = ("period", "from_currency", "to_currency", "rate", "entered_by", "entered_at")
+    list_filter = ("from_currency", "to_currency")
+    readonly_fields = ("entered_by", "entered_at")
+    fields = ("from_currency", "to_currency", "period", "rate", "entered_by", "entered_at")
+    date_hierarchy = "period"
+
+    def save_model(self, request: HttpRequest, obj: FxRate, form, change: bool) -> None:
+        fx_rate_save(fx_rate=obj, actor=admin_actor(request))
+
+
+@admin.register(Margin)
+class MarginAdmin(admin.ModelAdmin):
+    """Serves the dashboard at the model's changelist URL and nothing else: the model has no
+    table, so there is nothing to add, change, delete or list."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
+        return [path("", self.admin_site.admin_view(self.changelist_view), name=name)]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        period, period_error = _requested_period(request)
+        summary = margin_summary(period)
+        kinds = by_kind(period)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Margin dashboard — {period:%B %Y}",
+            "period": period,
+            "period_value": f"{period:%Y-%m}",
+            "period_error": period_error,
+            "summary": summary,
+            "tenants": [_with_invoice_link(row, period) for row in summary["tenants"]],
+            "deployments": [_with_deployment_links(row) for row in summary["deployments"]],
+            "kinds": kinds,
+            "margin_chart": _margin_chart(summary),
+            "kind_chart": _kind_chart(kinds),
+            "accrual": live_accrual(),
+            "fx_add_url": _fx_add_url(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/analytics/margin/dashboard.html", context)
+
+
+def _requested_period(request: HttpRequest) -> tuple[dt.date, str | None]:
+    """The period picked (YYYY-MM or YYYY-MM-01), default last month; a bad value is reported
+    and last month shown instead."""
+    default = previous_month(utc_today())
+    raw = request.GET.get("period", "").strip()
+    if not raw:
+        return default, None
+    try:
+        return parse_period(raw), None
+    except ValueError as exc:
+        return default, f"period: {exc}; showing {default:%Y-%m}"
+
+
+def _admin_url(name: str, *args: Any, query: dict[str, Any] | None = None) -> str:
+    url = reverse(f"admin:{name}", args=args)
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _with_invoice_link(row: dict[str, Any], period: dt.date) -> dict[str, Any]:
+    # The invoice admin's own list filters (tenant, period), so its sidebar shows the selection.
+    query = {"tenant": row["tenant_id"], "period": period.isoformat()}
+    return {**row, "invoices_url": _admin_url("invoicing_tenantinvoice_changelist", query=query)}
+
+
+def _with_deployment_links(row: dict[str, Any]) -> dict[str, Any]:
+    deployment_id = row["deployment_id"]
+    return {
+        **row,
+        "deployment_url": _admin_url("deployments_deployment_change", deployment_id),
+        "resources_url": _admin_url(
+            "inventory_cloudresource_changelist", query={"deployment": deployment_id}
+        ),
+    }
+
+
+def _fx_add_url(request: HttpRequest) -> str | None:
+    """Where to enter a missing rate, for those allowed to (operators, not finance)."""
+    if not request.user.has_perm("analytics.add_fxrate"):
+        return None
+    return _admin_url("analytics_fxrate_add")
+
+
+def _margin_chart(summary: dict[str, Any]) -> SafeString | None:
+    """Margin per tenant in the main revenue currency: the CHART_MAX_TENANTS largest by size,
+    most profitable first. None when no rate converts COGS (the page says why)."""
+    currency = summary["unattributed"]["currency"]
+    rows = [
+        row
+        for row in summary["tenants"]
+        if row["currency"] == currency and row["margin_cents"] is not None
+    ]
+    if not rows and summary["tenants"]:
+        return None
+    shown = sorted(rows, key=lambda row: -abs(row["margin_cents"]))[:CHART_MAX_TENANTS]
+    shown.sort(key=lambda row: (-row["margin_cents"], row["tenant_id"]))
+    return bar_chart(
+        title=f"Margin per tenant ({currency})",
+        labels=[row["tenant_id"] for row in shown],
+        series=[
+            Series(
+                f"Margin ({currency})",
+                [row["margin_cents"] for row in shown],
+                PROFIT_COLOR,
+                negative_color=LOSS_COLOR,
+            )
+        ],
+        format_value=format_cents,
+    )
+
+
+def _kind_chart(kinds: dict[str, Any]) -> SafeString:
+    """Revenue by billing kind and COGS by DigitalOcean kind side by side, in the revenue
+    currency. The kinds do not map 1:1, so each bar stands alone under its own kind; without
+    a rate the COGS series is left out rather than drawn in another currency."""
+    currency = kinds["fx"]["to_currency"]
+    revenue = [row for row in kinds["revenue"] if row["currency"] == currency]
+    cogs = [row for row in kinds["cogs"] if row["cogs_cents"] is not None]
+    labels = [row["kind"] for row in revenue] + [f"DO {row['kind']}" for row in cogs]
+    gap_for_cogs = [None] * len(cogs)
+    series = [
+        Series(
+            f"Revenue ({currency})",
+            [row["revenue_cents"] for row in revenue] + gap_for_cogs,
+            REVENUE_COLOR,
+        )
+    ]
+    if kinds["fx"]["available"]:
+        series.append(
+            Series(
+                f"COGS ({currency})",
+                [None] * len(revenue) + [row["cogs_cents"] for row in cogs],
+                COGS_COLOR,
+            )
+        )
+    return bar_chart(
+        title=f"Revenue vs COGS by kind ({currency})",
+        labels=labels,
+        series=series,
+        format_value=format_cents,
+    )

@@ -1,0 +1,569 @@
+"""Reads of the analytics app (SPEC §14): margin, revenue and COGS by kind, live accrual.
+
+Revenue is what tenants are invoiced ex-tax: the lines of the period's non-void invoices minus
+the tax lines, in the invoice's currency (AUD). COGS is what DigitalOcean charges us: the
+period's cost lines minus the tax lines, in USD, attributed through the matched resource to
+COALESCE(its deployment's tenant, its own tenant); a line with no match or no tenant is
+`unattributed` (part of the overall COGS, shown apart).
+
+Every aggregation runs in the database (one grouped query for revenue, one for COGS, one per
+currency for the exchange rate), so the number of queries is the same for 2 tenants or 5,000;
+Python only walks the grouped rows (one per tenant or deployment), never lines or usage rows.
+
+Rounding, once per reported figure: exact USD is summed per group (tenant, deployment, kind,
+unattributed, overall), then converted and rounded half-up to a cent once (`analytics.fx`).
+Each figure is rounded from its own exact sum, so per-tenant COGS may add up to the overall
+COGS give or take a cent per row; nothing is forced to add up by shifting cents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce, NullIf
+from django.utils import timezone
+
+from analytics.fx import CENTS_PER_UNIT, FxConversion, RateRow, choose_conversion
+from analytics.models import FxRate
+from arcadia_cloud.errors import field_error
+from arcadia_cloud.money import round_cents
+from arcadia_cloud.periods import month_end, month_start
+from billing.models import CloudCostLine
+from billing.selectors import cost_lines_for_period, latest_balance
+from catalog.billing_kinds import BILLING_KINDS
+from catalog.selectors import resource_price_terms
+from deployments.models import Subscription
+from deployments.selectors import subscription_pricing_terms, subscriptions_active_between
+from invoicing.models import InvoiceLineKind, InvoiceStatus, TenantInvoiceLine
+from invoicing.quote_engine import QuoteInputError, ResourcePriceTerms, quote
+from invoicing.selectors import (
+    llm_charge_currencies,
+    llm_charges_for_deployments,
+    usage_for_deployments,
+)
+
+# DigitalOcean bills in USD and billing stores its figures in USD only.
+COGS_CURRENCY = "USD"
+# The plan currency (SPEC §14): what COGS is converted into when a period has no revenue to
+# name the currency (or when its revenue is in several currencies, for the rows no invoice
+# ties to one of them: COGS-only tenants and unattributed COGS).
+DEFAULT_REVENUE_CURRENCY = "AUD"
+PERCENT_PLACES = Decimal("0.01")
+# Revenue lines reported under their line kind rather than a billing kind: recurring charges
+# (their resource_kind is what an add-on extends, not what was used) and passthrough LLM
+# charges (kept apart from plan-metered llm_tokens overage).
+LINE_KIND_GROUPS = (InvoiceLineKind.PLAN_BASE, InvoiceLineKind.ADDON, InvoiceLineKind.LLM_USAGE)
+
+
+def utc_today() -> dt.date:
+    return timezone.now().astimezone(dt.UTC).date()
+
+
+# ---------------------------------------------------------------------------------------------
+# Exchange rates
+# ---------------------------------------------------------------------------------------------
+
+
+def fx_conversion(*, from_currency: str, to_currency: str, period: dt.date) -> FxConversion:
+    """How `from_currency` amounts of `period` become `to_currency`, in one query: the latest
+    rate of the pair (either direction) at or before the period, or the reason there is none."""
+    if from_currency == to_currency:
+        return choose_conversion(
+            from_currency=from_currency, to_currency=to_currency, period=period, candidates=[]
+        )
+    pair = Q(from_currency=from_currency, to_currency=to_currency) | Q(
+        from_currency=to_currency, to_currency=from_currency
+    )
+    # The two newest rows hold the latest period's rate in both directions when both exist.
+    rows = FxRate.objects.filter(pair, period__lte=period).order_by("-period", "from_currency")
+    candidates = [
+        RateRow(row.from_currency, row.to_currency, row.period, row.rate) for row in rows[:2]
+    ]
+    return choose_conversion(
+        from_currency=from_currency, to_currency=to_currency, period=period, candidates=candidates
+    )
+
+
+def _conversions(currencies: Iterable[str], period: dt.date) -> dict[str, FxConversion]:
+    """COGS → each revenue currency: one query per currency (a handful, never per tenant)."""
+    return {
+        currency: fx_conversion(from_currency=COGS_CURRENCY, to_currency=currency, period=period)
+        for currency in sorted(set(currencies))
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared figures
+# ---------------------------------------------------------------------------------------------
+
+
+def usd_cents(amount: Decimal) -> int:
+    """Exact USD as USD cents, rounded half-up once (the COGS as DigitalOcean states it)."""
+    return round_cents(Decimal(amount) * CENTS_PER_UNIT)
+
+
+def margin_percent(margin_cents: int | None, revenue_cents: int | None) -> Decimal | None:
+    """Margin as a percentage of revenue, half-up to 2 places; None without revenue or margin."""
+    if margin_cents is None or not revenue_cents:
+        return None
+    return (Decimal(margin_cents) * 100 / Decimal(revenue_cents)).quantize(
+        PERCENT_PLACES, rounding=ROUND_HALF_UP
+    )
+
+
+def _figures(revenue_cents: int, cogs_usd: Decimal, fx: FxConversion) -> dict[str, Any]:
+    """Revenue, COGS (USD and converted) and margin of one row, each rounded once."""
+    cogs_cents = fx.convert_cents(cogs_usd)
+    margin = None if cogs_cents is None else revenue_cents - cogs_cents
+    return {
+        "currency": fx.to_currency,
+        "revenue_cents": revenue_cents,
+        "cogs_usd_cents": usd_cents(cogs_usd),
+        "cogs_cents": cogs_cents,
+        "margin_cents": margin,
+        "margin_percent": margin_percent(margin, revenue_cents),
+    }
+
+
+def _month(period: dt.date) -> dt.date:
+    """A period is named by its first day; anything else would silently match nothing."""
+    if period.day != 1:
+        raise field_error(
+            "period", f"{period} is not the first day of a month; a period is named by it"
+        )
+    return period
+
+
+def _reporting_currency(revenue_currencies: list[str]) -> str:
+    """The currency rows without an invoice of their own are converted into."""
+    if len(revenue_currencies) == 1:
+        return revenue_currencies[0]
+    return DEFAULT_REVENUE_CURRENCY
+
+
+def _revenue_lines(period: dt.date) -> QuerySet[TenantInvoiceLine]:
+    """Revenue: the ex-tax lines of the period's non-void invoices (SPEC §14)."""
+    return (
+        TenantInvoiceLine.objects.filter(invoice__period_start=period)
+        .exclude(invoice__status=InvoiceStatus.VOID)
+        .exclude(kind=InvoiceLineKind.TAX)
+        .order_by()
+    )
+
+
+def _cogs_lines(period: dt.date) -> QuerySet[CloudCostLine]:
+    """COGS: the period's DigitalOcean cost lines without the tax lines."""
+    return cost_lines_for_period(period).filter(is_tax=False).order_by()
+
+
+# The tenant a cost line is attributed to: its resource's deployment's tenant, else the
+# resource's own tenant (an empty one counts as none); NULL → unattributed.
+ATTRIBUTED_TENANT = Coalesce(
+    F("resource__deployment__tenant_id"), NullIf(F("resource__tenant_id"), Value(""))
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Margin summary
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    """A tenant's or deployment's sums while the grouped rows are walked."""
+
+    tenant_id: str
+    revenue_cents: int = 0
+    cogs_usd: Decimal = Decimal(0)
+    currency: str | None = None  # the invoice's, when the tenant has one for the period
+    slug: str = ""
+
+
+@dataclass
+class _PeriodSums:
+    tenants: dict[str, _Row]
+    deployments: dict[int, _Row]
+    revenue_by_currency: dict[str, int]
+    cogs_usd: Decimal
+    unattributed_usd: Decimal
+    unattributed_lines: int
+
+
+def _period_sums(period: dt.date) -> _PeriodSums:
+    """Revenue per (tenant, currency, deployment) and COGS per (tenant, deployment): 2 queries."""
+    sums = _PeriodSums({}, {}, defaultdict(int), Decimal(0), Decimal(0), 0)
+    revenue = _revenue_lines(period).values_list(
+        "invoice__tenant_id", "invoice__currency", "deployment_id", "deployment__slug"
+    )
+    for tenant_id, currency, deployment_id, slug, cents in revenue.annotate(
+        cents=Sum("amount_cents")
+    ):
+        tenant = sums.tenants.setdefault(tenant_id, _Row(tenant_id))
+        tenant.currency = currency
+        tenant.revenue_cents += cents
+        sums.revenue_by_currency[currency] += cents
+        if deployment_id is not None:  # tenant-level lines count for the tenant only
+            row = sums.deployments.setdefault(deployment_id, _Row(tenant_id, slug=slug))
+            row.revenue_cents += cents
+
+    cogs = (
+        _cogs_lines(period)
+        .annotate(attributed_tenant=ATTRIBUTED_TENANT)
+        .values_list("attributed_tenant", "resource__deployment_id", "resource__deployment__slug")
+    )
+    for tenant_id, deployment_id, slug, usd, lines in cogs.annotate(
+        usd=Sum("amount"), lines=Count("id")
+    ):
+        sums.cogs_usd += usd
+        if tenant_id is None:
+            sums.unattributed_usd += usd
+            sums.unattributed_lines += lines
+            continue
+        sums.tenants.setdefault(tenant_id, _Row(tenant_id)).cogs_usd += usd
+        if deployment_id is not None:
+            sums.deployments.setdefault(deployment_id, _Row(tenant_id, slug=slug)).cogs_usd += usd
+    return sums
+
+
+def margin_summary(period: dt.date) -> dict[str, Any]:
+    """The period's P&L: overall, per tenant and per deployment (SPEC §14).
+
+    Keys: `period`, `period_end`, `cogs_currency` (USD), `revenue_currencies`, `fx` (one entry
+    per currency COGS is converted into: the rate used, its period and direction, or why there
+    is none), `overall`, `tenants`, `deployments`, `unattributed`. Money is integer cents with
+    its currency; `*_usd_cents` are the COGS as DigitalOcean billed it; converted COGS, margin
+    and margin % are None when no rate converts them (the `fx` entry says why) and margin % is
+    None when revenue is 0. Revenue in several currencies is reported per currency and the
+    overall margin is then None (`overall.unavailable_reason`): currencies are never added.
+    """
+    sums = _period_sums(_month(period))
+    revenue_currencies = sorted(sums.revenue_by_currency)
+    fallback = _reporting_currency(revenue_currencies)
+    fx = _conversions(
+        [fallback, *(row.currency for row in sums.tenants.values() if row.currency)], period
+    )
+
+    def row_fx(row: _Row, tenant_currency: str | None = None) -> FxConversion:
+        return fx[row.currency or tenant_currency or fallback]
+
+    tenants = [
+        {"tenant_id": row.tenant_id, **_figures(row.revenue_cents, row.cogs_usd, row_fx(row))}
+        for row in sorted(sums.tenants.values(), key=lambda row: row.tenant_id)
+    ]
+    deployments = [
+        {
+            "deployment_id": deployment_id,
+            "slug": row.slug,
+            "tenant_id": row.tenant_id,
+            **_figures(
+                row.revenue_cents,
+                row.cogs_usd,
+                row_fx(row, sums.tenants[row.tenant_id].currency),
+            ),
+        }
+        for deployment_id, row in sorted(
+            sums.deployments.items(), key=lambda item: (item[1].tenant_id, item[1].slug, item[0])
+        )
+    ]
+    return {
+        "period": period,
+        "period_end": month_end(period),
+        "cogs_currency": COGS_CURRENCY,
+        "revenue_currencies": revenue_currencies,
+        "fx": [conversion.as_dict() for conversion in fx.values()],
+        "overall": _overall(sums, revenue_currencies, fx[fallback]),
+        "tenants": tenants,
+        "deployments": deployments,
+        "unattributed": {
+            "lines": sums.unattributed_lines,
+            "currency": fallback,
+            "cogs_usd_cents": usd_cents(sums.unattributed_usd),
+            "cogs_cents": fx[fallback].convert_cents(sums.unattributed_usd),
+        },
+    }
+
+
+def _overall(sums: _PeriodSums, revenue_currencies: list[str], fx: FxConversion) -> dict[str, Any]:
+    by_currency = [
+        {"currency": currency, "revenue_cents": sums.revenue_by_currency[currency]}
+        for currency in revenue_currencies
+    ]
+    if len(revenue_currencies) > 1:
+        return {
+            "currency": None,
+            "revenue_cents": None,
+            "revenue_by_currency": by_currency,
+            "cogs_usd_cents": usd_cents(sums.cogs_usd),
+            "cogs_cents": None,
+            "margin_cents": None,
+            "margin_percent": None,
+            "unavailable_reason": (
+                f"revenue is in {len(revenue_currencies)} currencies "
+                f"({', '.join(revenue_currencies)}); amounts in different currencies are never "
+                "added, so the overall margin is shown per tenant only"
+            ),
+        }
+    figures = _figures(sum(sums.revenue_by_currency.values()), sums.cogs_usd, fx)
+    return {
+        **figures,
+        "revenue_by_currency": by_currency,
+        "unavailable_reason": None if fx.available else fx.reason,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# By kind
+# ---------------------------------------------------------------------------------------------
+
+# The kind a revenue line is reported under: plan_base, addon and llm_usage lines by their
+# line kind, overage and list-priced usage lines by their billing kind.
+REVENUE_KIND = Case(
+    When(kind__in=LINE_KIND_GROUPS, then=F("kind")),
+    default=Coalesce(F("resource_kind"), F("kind")),
+    output_field=CharField(),
+)
+
+
+def by_kind(period: dt.date) -> dict[str, Any]:
+    """Revenue by billing kind and COGS by DigitalOcean kind, as two separate lists (the kinds
+    do not map 1:1), in 2 grouped queries plus the rate lookup.
+
+    Revenue kinds: `plan_base`, `addon` and `llm_usage` (passthrough) lines are grouped under
+    their line kind; overage and usage lines under their billing kind (`droplet_hours`, ...).
+    Revenue is per currency; COGS is in USD and converted into the period's revenue currency
+    (AUD when there is none or several), None without a rate (`fx.reason` says why).
+    """
+    revenue = (
+        _revenue_lines(_month(period))
+        .annotate(group=REVENUE_KIND)
+        .values_list("invoice__currency", "group")
+        .annotate(cents=Sum("amount_cents"), lines=Count("id"))
+    )
+    revenue_rows = [
+        {"kind": kind, "currency": currency, "revenue_cents": cents, "lines": lines}
+        for currency, kind, cents, lines in revenue
+    ]
+    revenue_rows.sort(key=lambda row: (row["currency"], -row["revenue_cents"], row["kind"]))
+    currency = _reporting_currency(sorted({row["currency"] for row in revenue_rows}))
+    fx = fx_conversion(from_currency=COGS_CURRENCY, to_currency=currency, period=period)
+
+    cogs = _cogs_lines(period).values_list("kind").annotate(usd=Sum("amount"), lines=Count("id"))
+    cogs_rows = [
+        {
+            "kind": kind,
+            "currency": currency,
+            "cogs_usd_cents": usd_cents(usd),
+            "cogs_cents": fx.convert_cents(usd),
+            "lines": lines,
+        }
+        for kind, usd, lines in cogs
+    ]
+    cogs_rows.sort(key=lambda row: (-row["cogs_usd_cents"], row["kind"]))
+    return {
+        "period": period,
+        "period_end": month_end(period),
+        "cogs_currency": COGS_CURRENCY,
+        "fx": fx.as_dict(),
+        "revenue": revenue_rows,
+        "cogs": cogs_rows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Live accrual
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Accrued:
+    """What one tenant (in one currency) has accrued so far."""
+
+    tenant_id: str
+    currency: str
+    subscriptions: int = 0
+    recurring_cents: int = 0
+    usage_cents: int = 0
+    llm_cents: int = 0
+
+    @property
+    def subtotal_cents(self) -> int:
+        return self.recurring_cents + self.usage_cents + self.llm_cents
+
+    def add(self, other: _Accrued) -> None:
+        self.subscriptions += other.subscriptions
+        self.recurring_cents += other.recurring_cents
+        self.usage_cents += other.usage_cents
+        self.llm_cents += other.llm_cents
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "currency": self.currency,
+            "subscriptions": self.subscriptions,
+            "recurring_cents": self.recurring_cents,
+            "usage_cents": self.usage_cents,
+            "llm_cents": self.llm_cents,
+            "subtotal_cents": self.subtotal_cents,
+        }
+
+
+@dataclass(frozen=True)
+class _AccrualInputs:
+    """Everything pricing the month so far needs, read in bulk (a fixed number of queries)."""
+
+    start: dt.date
+    today: dt.date
+    subscriptions: list[Subscription]
+    usage: dict[int, dict[str, Decimal]]
+    llm_charges: dict[int, Decimal]
+    llm_currencies: dict[int, str]
+    prices: dict[str, dict[str, ResourcePriceTerms | None]]
+
+
+def _accrual_inputs(today: dt.date) -> _AccrualInputs:
+    start = month_start(today)
+    subscriptions = list(subscriptions_active_between(start, today))
+    ids = [subscription.deployment_id for subscription in subscriptions]
+    currencies = sorted({subscription.plan_version.currency for subscription in subscriptions})
+    return _AccrualInputs(
+        start=start,
+        today=today,
+        subscriptions=subscriptions,
+        usage=usage_for_deployments(ids, start, today),
+        llm_charges=llm_charges_for_deployments(ids, start, today),
+        llm_currencies=llm_charge_currencies(ids, start, today),
+        # In force on the month's first day, as the rollup prices the month.
+        prices={c: resource_price_terms(BILLING_KINDS, start, c) for c in currencies},
+    )
+
+
+def _accrue_subscription(
+    subscription: Subscription, inputs: _AccrualInputs, warnings: list[str]
+) -> _Accrued | None:
+    """The subscription's invoice if the month ended today with the usage so far: the quote
+    engine with the rollup's inputs — recurring for its active days in the month (a start or
+    cancellation inside it prorates), overage on the month-to-date usage — plus its
+    passthrough LLM charges so far, summed exactly and rounded to a cent once."""
+    deployment = subscription.deployment
+    currency = subscription.plan_version.currency
+    period_end = month_end(inputs.start)
+    starts_on = subscription.started_on if subscription.started_on > inputs.start else None
+    cancelled_on = subscription.cancelled_on
+    ends_on = cancelled_on if cancelled_on is not None and cancelled_on < period_end else None
+    plan, addons = subscription_pricing_terms(subscription)
+    try:
+        priced = quote(
+            plan,
+            addons,
+            inputs.usage.get(deployment.pk, {}),
+            resource_prices=inputs.prices[currency],
+            starts_on=starts_on,
+            ends_on=ends_on,
+            period_start=inputs.start,
+        )
+    except QuoteInputError as exc:
+        warnings.append(f"{deployment}: cannot be priced ({exc}); left out of the accrual")
+        return None
+    warnings.extend(f"{deployment}: {warning}" for warning in priced.warnings)
+    accrued = _Accrued(
+        deployment.tenant_id,
+        currency,
+        subscriptions=1,
+        recurring_cents=priced.first_invoice.total_cents,
+        usage_cents=priced.overage.total_cents,
+    )
+    exact_llm = inputs.llm_charges.get(deployment.pk)
+    if exact_llm is not None:
+        charged_in = inputs.llm_currencies.get(deployment.pk, currency)
+        if charged_in == currency:
+            accrued.llm_cents = round_cents(exact_llm * CENTS_PER_UNIT)
+        else:
+            warnings.append(
+                f"{deployment}: LLM charges are in {charged_in} but the plan bills in {currency};"
+                " left out (currencies are never added)"
+            )
+    return accrued
+
+
+def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
+    """The month so far (its first day to `today`, default today UTC), per tenant and in total
+    per currency: what each tenant's invoice would be if the month ended today with the usage
+    so far (SPEC §14). It prices with `invoicing.quote_engine.quote` exactly as the month-end
+    rollup does, so on a month's last day it equals the rollup's subtotals.
+
+    Beside it, `cogs_to_date`: the latest DigitalOcean balance snapshot's month-to-date usage
+    (USD, and converted when a rate exists), when that snapshot was fetched this month.
+    """
+    today = today or utc_today()
+    inputs = _accrual_inputs(today)
+    warnings: list[str] = []
+    tenants: dict[tuple[str, str], _Accrued] = {}
+    for subscription in inputs.subscriptions:
+        accrued = _accrue_subscription(subscription, inputs, warnings)
+        if accrued is None:
+            continue
+        key = (accrued.tenant_id, accrued.currency)
+        tenants.setdefault(key, _Accrued(*key)).add(accrued)
+
+    totals: dict[str, _Accrued] = {}
+    tenant_counts: dict[str, int] = defaultdict(int)
+    for (_, currency), accrued in sorted(tenants.items()):
+        totals.setdefault(currency, _Accrued("", currency)).add(accrued)
+        tenant_counts[currency] += 1
+    return {
+        "as_of": today,
+        "period": inputs.start,
+        "period_end": month_end(today),
+        "days_elapsed": (today - inputs.start).days + 1,
+        "tenants": [tenants[key].as_dict() for key in sorted(tenants)],
+        "totals": [
+            {**_without_tenant(total.as_dict()), "tenants": tenant_counts[currency]}
+            for currency, total in sorted(totals.items())
+        ],
+        "cogs_to_date": _cogs_to_date(inputs.start, today, _reporting_currency(sorted(totals))),
+        "warnings": warnings,
+    }
+
+
+def _without_tenant(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key != "tenant_id"}
+
+
+def _cogs_to_date(start: dt.date, today: dt.date, currency: str) -> dict[str, Any]:
+    """DigitalOcean's month-to-date usage from the latest balance snapshot, if it is this
+    month's: one query, plus one for the rate."""
+    snapshot = latest_balance()
+    fetched_on = snapshot.fetched_at.astimezone(dt.UTC).date() if snapshot else None
+    reason = None
+    if snapshot is None:
+        reason = "no DigitalOcean balance snapshot yet (billing fetches one hourly at :07)"
+    elif not start <= fetched_on <= today:
+        reason = (
+            f"the latest DigitalOcean balance snapshot was fetched on {fetched_on}, outside "
+            f"{start:%Y-%m} up to {today}: it is not this month's spend"
+        )
+    if reason is not None:
+        return {
+            "currency": currency,
+            "usd_cents": None,
+            "cents": None,
+            "fetched_at": snapshot.fetched_at if snapshot else None,
+            "fx": None,
+            "reason": reason,
+        }
+    fx = fx_conversion(from_currency=COGS_CURRENCY, to_currency=currency, period=start)
+    usage = snapshot.month_to_date_usage
+    return {
+        "currency": currency,
+        "usd_cents": usd_cents(usage),
+        "cents": fx.convert_cents(usage),
+        "fetched_at": snapshot.fetched_at,
+        "fx": fx.as_dict(),
+        "reason": None if fx.available else fx.reason,
+    }

@@ -1,0 +1,186 @@
+"""Dashboard API: platform_admin only, `period` validated, money as cents, bounded queries."""
+
+from __future__ import annotations
+
+import pytest
+
+from analytics.selectors import utc_today
+from arcadia_cloud.periods import month_start
+from tests.analytics.factories import (
+    APRIL,
+    cost_invoice,
+    cost_line,
+    line,
+    make_rate,
+    make_tenant_invoice,
+    resource_for,
+    subscribe,
+    tax_cost_line,
+)
+from tests.conftest import TENANT_A
+from tests.deployments.factories import make_deployment
+
+pytestmark = pytest.mark.django_db
+
+MARGIN = "/api/v1/dashboard/margin"
+BY_KIND = "/api/v1/dashboard/by-kind"
+ACCRUAL = "/api/v1/dashboard/accrual"
+
+
+@pytest.fixture
+def april():
+    deployment = make_deployment(tenant_id=TENANT_A)
+    make_tenant_invoice(
+        TENANT_A,
+        [line("plan_base", 5000, deployment), line("overage", 2112, deployment, "droplet_hours")],
+    )
+    do_invoice = cost_invoice()
+    cost_line(do_invoice, "30.00", resource=resource_for(deployment=deployment))
+    cost_line(do_invoice, "1.50")
+    tax_cost_line(do_invoice, "3.15")
+    make_rate(APRIL, "1.5")
+    return deployment
+
+
+@pytest.mark.parametrize("url", [f"{MARGIN}?period=2026-04", f"{BY_KIND}?period=2026-04", ACCRUAL])
+def test_only_platform_admins_may_read_the_dashboard(url, tenant_a_api, gateway_api, anon_api):
+    assert tenant_a_api.get(url).status_code == 403
+    assert gateway_api.get(url).status_code == 403
+    response = anon_api.get(url)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize("url", [MARGIN, BY_KIND])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "is required"),
+        ("?period=", "is required"),
+        ("?period=April", "not a period"),
+        ("?period=2026-13", "not a valid date"),
+        ("?period=2026-04-15", "not the first day of a month"),
+    ],
+)
+def test_a_missing_or_bad_period_is_a_400_naming_it(url, query, message, admin_api):
+    response = admin_api.get(url + query)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert list(error["fields"]) == ["period"]
+    assert message in error["fields"]["period"][0]
+
+
+@pytest.mark.parametrize("period", ["2026-04", "2026-04-01"])
+def test_margin_reports_cents_with_currency_and_percent_strings(period, april, admin_api):
+    response = admin_api.get(f"{MARGIN}?period={period}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["period"] == "2026-04-01"
+    assert body["overall"] == {
+        "currency": "AUD",
+        "revenue_cents": 7112,
+        "cogs_usd_cents": 3150,
+        "cogs_cents": 4725,
+        "margin_cents": 2387,
+        "margin_percent": "33.56",
+        "revenue_by_currency": [{"currency": "AUD", "revenue_cents": 7112}],
+        "unavailable_reason": None,
+    }
+    assert body["tenants"] == [
+        {
+            "currency": "AUD",
+            "revenue_cents": 7112,
+            "cogs_usd_cents": 3000,
+            "cogs_cents": 4500,
+            "margin_cents": 2612,
+            "margin_percent": "36.73",
+            "tenant_id": TENANT_A,
+        }
+    ]
+    assert body["deployments"][0]["deployment_id"] == april.pk
+    assert body["unattributed"] == {
+        "lines": 1,
+        "currency": "AUD",
+        "cogs_usd_cents": 150,
+        "cogs_cents": 225,
+    }
+    assert body["fx"] == [
+        {
+            "from_currency": "USD",
+            "to_currency": "AUD",
+            "available": True,
+            "rate": "1.50000000",
+            "rate_period": "2026-04-01",
+            "direction": "USD→AUD",
+            "inverted": False,
+            "reason": None,
+            "note": "COGS converted USD→AUD at 1 USD = 1.5 AUD, entered for 2026-04.",
+        }
+    ]
+
+
+def test_margin_without_a_rate_is_null_with_the_reason(april, admin_api):
+    body = admin_api.get(f"{MARGIN}?period=2026-05").json()
+    assert body["overall"]["margin_percent"] is None
+    empty_with_rate = admin_api.get(f"{MARGIN}?period=2026-03").json()
+    assert empty_with_rate["fx"][0]["available"] is False
+    assert empty_with_rate["fx"][0]["reason"].startswith("no USD→AUD rate at or before 2026-03")
+    assert empty_with_rate["overall"]["margin_cents"] is None
+
+
+def test_by_kind_returns_two_separate_lists(april, admin_api):
+    body = admin_api.get(f"{BY_KIND}?period=2026-04").json()
+    assert body["revenue"] == [
+        {"kind": "plan_base", "currency": "AUD", "revenue_cents": 5000, "lines": 1},
+        {"kind": "droplet_hours", "currency": "AUD", "revenue_cents": 2112, "lines": 1},
+    ]
+    assert body["cogs"] == [
+        {
+            "kind": "droplet",
+            "currency": "AUD",
+            "cogs_usd_cents": 3150,
+            "cogs_cents": 4725,
+            "lines": 2,
+        }
+    ]
+    assert body["fx"]["rate"] == "1.50000000"
+
+
+def test_accrual_prices_this_month_so_far(admin_api):
+    subscribe(TENANT_A, starts_on=month_start(utc_today()), droplets=0)
+
+    response = admin_api.get(ACCRUAL)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["period"] == month_start(utc_today()).isoformat()
+    assert body["tenants"] == [
+        {
+            "currency": "AUD",
+            "subscriptions": 1,
+            "recurring_cents": 5000,
+            "usage_cents": 0,
+            "llm_cents": 0,
+            "subtotal_cents": 5000,
+            "tenant_id": TENANT_A,
+        }
+    ]
+    assert body["totals"][0]["subtotal_cents"] == 5000
+    assert body["cogs_to_date"]["usd_cents"] is None
+    assert body["cogs_to_date"]["reason"]
+
+
+@pytest.mark.parametrize("tenants", [2, 20])
+def test_margin_queries_do_not_grow_with_tenants(tenants, admin_api, django_assert_max_num_queries):
+    do_invoice = cost_invoice()
+    for number in range(tenants):
+        deployment = make_deployment(tenant_id=f"tenant-{number}")
+        make_tenant_invoice(f"tenant-{number}", [line("plan_base", 5000, deployment)])
+        cost_line(do_invoice, "3.00", resource=resource_for(deployment=deployment))
+    make_rate(APRIL, "1.5")
+
+    with django_assert_max_num_queries(3):
+        response = admin_api.get(f"{MARGIN}?period=2026-04")
+
+    assert len(response.json()["tenants"]) == tenants

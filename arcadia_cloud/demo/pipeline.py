@@ -21,6 +21,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.management import call_command
 
+from analytics.models import FxRate
+from analytics.selectors import margin_summary
+from analytics.services import fx_rate_save
 from arcadia_cloud.periods import iter_days, month_end, next_month
 from arcadia_cloud.sandbox import DigitalOceanEmulator, run_emulator
 from billing.models import CloudInvoice
@@ -39,6 +42,7 @@ from invoicing.services.metering import meter_day
 from invoicing.services.rollup import roll_up_period
 
 ACTOR = "demo"
+DEMO_USD_AUD = Decimal("1.5500")
 STATE_FILE = "demo_state.json"
 
 
@@ -148,8 +152,10 @@ class MonthDemo:
             )
             self.step("cogs", "ingesting DigitalOcean's invoice for the month", self.ingest_cogs)
         self.step("rollup", f"rolling up tenant invoices for {self.period:%B %Y}", self.roll_up)
+        self.step("fx", f"entering the USD→AUD rate for {self.period:%B %Y}", self.enter_fx_rate)
         self.step("drift", "recording desired state and detecting drift", self.detect_drift)
         self.print_invoices()
+        self.print_margin()
         self.print_drift_inbox()
 
     def live_the_month(self) -> str:
@@ -269,6 +275,44 @@ class MonthDemo:
             raise RuntimeError(f"the rollup failed for some tenants: {reasons}")
         return report.summary()
 
+    def enter_fx_rate(self) -> str:
+        rate, _ = FxRate.objects.get_or_create(
+            from_currency="USD",
+            to_currency="AUD",
+            period=self.period,
+            defaults={"rate": DEMO_USD_AUD, "entered_by": ACTOR},
+        )
+        fx_rate_save(fx_rate=rate, actor=ACTOR)
+        return f"1 USD = {rate.rate} AUD"
+
+    def print_margin(self) -> None:
+        summary = margin_summary(self.period)
+        self.write("")
+        self.write(
+            f"Margin for {self.period:%B %Y} (revenue ex-{settings.INVOICE_TAX_LABEL}, COGS ex-tax)"
+        )
+        for fx in summary["fx"]:
+            self.write(f"  {fx['note']}")
+        columns = ("tenant", "revenue", "COGS (USD)", "COGS", "margin", "margin %")
+        self.write(
+            "  " + " ".join(f"{c:<14}" if i == 0 else f"{c:>14}" for i, c in enumerate(columns))
+        )
+        for row in [*summary["tenants"], {**summary["overall"], "tenant_id": "TOTAL"}]:
+            currency = row["currency"]
+            cells = (
+                _money(row["revenue_cents"], currency),
+                _money(row["cogs_usd_cents"], "USD"),
+                _maybe_money(row["cogs_cents"], currency),
+                _maybe_money(row["margin_cents"], currency),
+                _percent(row["margin_percent"]),
+            )
+            self.write(f"  {row['tenant_id']:<14} " + " ".join(f"{cell:>14}" for cell in cells))
+        unattributed = summary["unattributed"]
+        self.write(
+            f"  (of which unattributed: {_money(unattributed['cogs_usd_cents'], 'USD')} in "
+            f"{unattributed['lines']} DigitalOcean lines matched to no tenant)"
+        )
+
     def detect_drift(self) -> str:
         """An operator recorded what acme-db-1 should be; someone resized it by hand since."""
         database = CloudResource.objects.get(kind="droplet", name="acme-db-1")
@@ -341,6 +385,14 @@ def _quiet_logs():
 def _money(cents: int, currency: str) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}{currency} {abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
+def _maybe_money(cents: int | None, currency: str) -> str:
+    return "—" if cents is None else _money(cents, currency)
+
+
+def _percent(value) -> str:
+    return "—" if value is None else f"{value}%"
 
 
 class _Null:

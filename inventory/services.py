@@ -212,8 +212,10 @@ def mark_stale(
 ) -> StaleResult:
     """One strike for every live row of `kind` a complete listing did not return.
 
-    The third strike tombstones the row with a `deleted` event. Call this ONLY after every page
-    of the listing was fetched: a partial or failed sync must never add a strike.
+    The third strike tombstones the row with a `deleted` event; `deleted_at` is the last moment
+    the resource was seen alive (metering and cost matching want when it vanished, not when we
+    became sure). Call this ONLY after every page of the listing was fetched: a partial or failed
+    sync must never add a strike.
     """
     now = now or timezone.now()
     seen = set(seen_provider_ids)
@@ -229,8 +231,9 @@ def mark_stale(
             stale_strike_count=F("stale_strike_count") + 1
         )
     for chunk in _chunks(to_tombstone):
+        # Gone since it was last seen alive: the third strike only confirms it, 30 minutes late.
         CloudResource.objects.filter(pk__in=chunk).update(
-            stale_strike_count=STRIKES_TO_DELETE, deleted_at=now
+            stale_strike_count=STRIKES_TO_DELETE, deleted_at=F("last_seen_at")
         )
     CloudResourceEvent.objects.bulk_create(
         [

@@ -159,18 +159,20 @@ class MonthDemo:
         self.print_drift_inbox()
 
     def live_the_month(self) -> str:
-        """Each day at 00:00: sync inventory, onboard tenants whose subscription starts today,
-        attach their new resources, meter yesterday and record yesterday's LLM usage."""
+        """Each day at 00:00: sync inventory, meter yesterday and record yesterday's LLM usage,
+        onboard tenants whose subscription starts today, attach their new resources."""
         days = [*iter_days(self.period, self.last_day), next_month(self.period)]
         for index, day in enumerate(days, start=1):
             self.sync_at(_at(day))
-            if day <= self.last_day:
-                self.onboard_tenants_starting(day)
-            self.attach_new_resources()
             if index > 1:
+                # Yesterday is metered before today's onboarding: resources attached today must
+                # not be billed for the day before their subscription started.
                 yesterday = day - dt.timedelta(days=1)
                 meter_day(yesterday)
                 self.report_llm_usage(yesterday)
+            if day <= self.last_day:
+                self.onboard_tenants_starting(day)
+            self.attach_new_resources()
             self.progress(f"  day {index:>2}/{len(days)}")
         live = CloudResource.objects.filter(deleted_at__isnull=True).count()
         gone = CloudResource.objects.filter(deleted_at__isnull=False).count()

@@ -4,9 +4,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from arcadia_cloud.views import HealthView, WhoAmIView
 
+# The documentation pages are HTML pages to GET: DRF's OPTIONS metadata rendered through their
+# HTML templates is a 500 (the Swagger template includes a script it is not given).
+DOC_PAGE_METHODS = ["get", "head"]
+
 admin.site.site_header = "Arcadia Cloud operations"
 admin.site.site_title = "Arcadia Cloud"
 admin.site.index_title = "Operations back office"
+# Wide changelists (invoices, cost lines) need the width more than a sidebar repeating the index.
+admin.site.enable_nav_sidebar = False
 
 api_v1 = [
     path("whoami", WhoAmIView.as_view(), name="whoami"),
@@ -23,8 +29,16 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health", HealthView.as_view(), name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", http_method_names=DOC_PAGE_METHODS),
+        name="api-docs",
+    ),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", http_method_names=DOC_PAGE_METHODS),
+        name="api-redoc",
+    ),
     path("api/v1/", include(api_v1)),
 ]
 

@@ -1,6 +1,6 @@
 """The margin dashboard in a real browser: headless Chromium renders it from a live server.
 
-The test logs a finance user in through a test-only login URL (tests/analytics/browser_urls),
+The test logs a finance user in through a test-only login URL (tests/browser.py),
 takes a screenshot and dumps the DOM of the same page, and checks what a person would see:
 the P&L tables, bars for each tenant in the margin chart, the FX note and the accrual panel.
 With ARCADIA_SCREENSHOTS=1 the screenshot is written to docs/img/admin-margin.png (the README
@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
 import urllib.request
-from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -37,12 +33,12 @@ from tests.analytics.factories import (
     subscribe,
     tax_cost_line,
 )
+from tests.browser import SCREENSHOTS, Elements, chromium_or_skip, png_size, run_chromium
 from tests.deployments.factories import make_deployment
 
 pytestmark = [pytest.mark.chromium, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
-PUBLISHED_SCREENSHOT = ROOT / "docs" / "img" / "admin-margin.png"
+PUBLISHED_SCREENSHOT = SCREENSHOTS / "admin-margin.png"
 WINDOW = (1400, 1800)
 # tenant: (revenue cents, droplet COGS in USD, margin % shown); every tenant also has a 2.40
 # USD snapshot. acme-studio: 49.52 USD x 1.55 = 76.756 → 76.76 AUD, margin 43.24 = 36.03%.
@@ -51,69 +47,6 @@ TENANTS = {
     "globex": (5000, "13.90", "49.46%"),
     "initech": (2000, "12.80", "-17.80%"),
 }
-
-
-def chromium_or_skip() -> str:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        reason = (
-            "CHROMIUM NOT INSTALLED: the admin margin dashboard was NOT checked in a browser "
-            "(bin/test installs chromium when run as root)"
-        )
-        print(f"\n!!! {reason} !!!")
-        pytest.skip(reason)
-    return chromium
-
-
-def run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
-        *args,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
-class Elements(HTMLParser):
-    """Every element's tag and attributes, and the page's text."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.elements.append((tag, {name: value or "" for name, value in attrs}))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-    def ids(self) -> set[str]:
-        return {attrs["id"] for _, attrs in self.elements if "id" in attrs}
-
-    def bars(self) -> list[dict[str, str]]:
-        return [
-            attrs
-            for tag, attrs in self.elements
-            if tag == "g" and "bar" in attrs.get("class", "").split()
-        ]
 
 
 def april_with_three_tenants() -> None:
@@ -139,13 +72,13 @@ def april_with_three_tenants() -> None:
 
 
 def test_the_margin_dashboard_renders_in_chromium(live_server, settings, tmp_path):
-    chromium = chromium_or_skip()
+    chromium = chromium_or_skip("the admin margin dashboard")
     april_with_three_tenants()
     user = User.objects.create_user("fiona", password="secret-pass-1", is_staff=True)
     user.groups.add(Group.objects.get(name=FINANCE))
     token = secrets.token_urlsafe(16)
-    settings.ROOT_URLCONF = "tests.analytics.browser_urls"
-    settings.ANALYTICS_TEST_LOGIN = {token: user.username}
+    settings.ROOT_URLCONF = "tests.browser"
+    settings.BROWSER_TEST_LOGIN = {token: user.username}
     dashboard = "/admin/analytics/margin/?period=2026-04"
     url = f"{live_server.url}/test-login/{token}/?{urlencode({'next': dashboard})}"
     with urllib.request.urlopen(f"{live_server.url}/static/admin/css/base.css") as css:
@@ -157,8 +90,8 @@ def test_the_margin_dashboard_renders_in_chromium(live_server, settings, tmp_pat
         else tmp_path / "admin-margin.png"
     )
     screenshot.parent.mkdir(parents=True, exist_ok=True)
-    run_chromium(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", url)
-    dom = run_chromium(chromium, tmp_path / "profile-dom", "--dump-dom", url).stdout
+    run_chromium(chromium, tmp_path / "profile-shot", WINDOW, f"--screenshot={screenshot}", url)
+    dom = run_chromium(chromium, tmp_path / "profile-dom", WINDOW, "--dump-dom", url).stdout
 
     data = screenshot.read_bytes()
     assert len(data) > 10 * 1024, f"suspiciously small screenshot: {len(data)} bytes"

@@ -101,9 +101,17 @@ def _normalized(kind: str, payloads: list[dict]) -> list[normalize.ResourceSnaps
 
 
 def sync_target(
-    target: str, *, client: DigitalOceanClient, now: dt.datetime | None = None
+    target: str,
+    *,
+    client: DigitalOceanClient,
+    now: dt.datetime | None = None,
+    provisioning_client: DigitalOceanClient | None = None,
 ) -> SyncResult:
-    """Run one sync (a kind, `backups` or `projects`) unless another run of it holds the lock."""
+    """Run one sync (a kind, `backups` or `projects`) unless another run of it holds the lock.
+
+    `provisioning_client` (write scope) creates the skyai-internal project when it is missing;
+    without one the sync client is used.
+    """
     if target not in SYNC_TARGETS:
         raise ValueError(
             f"unknown sync target {target!r}; expected one of {', '.join(SYNC_TARGETS)}"
@@ -114,7 +122,7 @@ def sync_target(
             logger.info("inventory sync %s skipped: another run holds the lock", target)
             return SyncResult(target, skipped="another sync of it is running")
         if target == PROJECTS:
-            return _sync_projects(client, now)
+            return _sync_projects(client, now, creator=provisioning_client or client)
         if target == BACKUPS:
             return _sync_backups(client, now)
         return _sync_kind(target, client, now)
@@ -159,13 +167,13 @@ def _sync_backups(client: DigitalOceanClient, now: dt.datetime) -> SyncResult:
     return result
 
 
-def _ensure_internal_project(client: DigitalOceanClient, projects: list[dict]) -> list[dict]:
+def _ensure_internal_project(creator: DigitalOceanClient, projects: list[dict]) -> list[dict]:
     if any(p.get("name") == INTERNAL_PROJECT_NAME for p in projects):
         return projects
     logger.info(
         "creating the %s DigitalOcean project (fallback home of orphans)", INTERNAL_PROJECT_NAME
     )
-    created = client.create_project(
+    created = creator.create_project(
         name=INTERNAL_PROJECT_NAME,
         purpose="Operational / Developer tooling",
         description="Arcadia Cloud internal resources and the fallback home of orphans",
@@ -173,9 +181,11 @@ def _ensure_internal_project(client: DigitalOceanClient, projects: list[dict]) -
     return [*projects, created]
 
 
-def _sync_projects(client: DigitalOceanClient, now: dt.datetime) -> SyncResult:
+def _sync_projects(
+    client: DigitalOceanClient, now: dt.datetime, *, creator: DigitalOceanClient
+) -> SyncResult:
     """Projects, then every project's resources: attribution, placeholders, orphans."""
-    payloads = _ensure_internal_project(client, client.list_projects())
+    payloads = _ensure_internal_project(creator, client.list_projects())
     urns_by_project = {str(p["id"]): client.list_project_resources(str(p["id"])) for p in payloads}
     projects = projects_upsert(
         payloads, internal_name=INTERNAL_PROJECT_NAME, internal_tenant=INTERNAL_TENANT_ID

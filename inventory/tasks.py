@@ -32,7 +32,7 @@ def sync(target: str) -> dict:
             target,
         )
         return {"target": target, "skipped": "no DigitalOcean token configured"}
-    result = sync_target(target, client=client)
+    result = sync_target(target, client=client, provisioning_client=client_for("provisioning"))
     logger.info("inventory sync %s", result.summary())
     return result.as_dict()
 

@@ -19,10 +19,12 @@ class Command(BaseCommand):
                 "No DigitalOcean token configured (DO_TOKEN_SYNC or DO_API_TOKEN): nothing to do."
             )
             return
+        creator = client_for("provisioning")
         failed = []
         for target in [kind] if kind else SYNC_TARGETS:
             try:
-                self.stdout.write(sync_target(target, client=client).summary())
+                result = sync_target(target, client=client, provisioning_client=creator)
+                self.stdout.write(result.summary())
             except DigitalOceanError as exc:
                 failed.append(target)
                 self.stderr.write(f"{target}: FAILED, nothing tombstoned: {exc}")

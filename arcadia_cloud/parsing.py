@@ -19,6 +19,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.utils import json
 
 from arcadia_cloud.errors import ValidationFailed
+from arcadia_cloud.periods import parse_period
 
 
 class ExactJSONParser(JSONParser):
@@ -68,3 +69,14 @@ def _join(prefix: str, key: Any) -> str:
     if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
         return f"{prefix}[{key}]"
     return f"{prefix}.{key}" if prefix else str(key)
+
+
+class PeriodField(serializers.CharField):
+    """A billing period in a request: `YYYY-MM` or `YYYY-MM-01`, as the month's first day."""
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        try:
+            return parse_period(text)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc

@@ -9,21 +9,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from analytics.models import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS
-from arcadia_cloud.periods import parse_period
+from arcadia_cloud.parsing import PeriodField
 
 PERIOD_HELP = "The month: YYYY-MM or YYYY-MM-01."
 PERIOD_REQUIRED = "is required: the month as YYYY-MM or YYYY-MM-01."
-
-
-class PeriodField(serializers.CharField):
-    """`YYYY-MM` or `YYYY-MM-01`, as the month's first day."""
-
-    def to_internal_value(self, data):
-        text = super().to_internal_value(data)
-        try:
-            return parse_period(text)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from exc
 
 
 class DashboardPeriodQuerySerializer(serializers.Serializer):

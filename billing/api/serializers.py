@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from arcadia_cloud.periods import parse_period
+from arcadia_cloud.parsing import PeriodField
 from billing.classify import DERIVED_KINDS
 from billing.models import (
     CloudBalanceSnapshot,
@@ -15,17 +15,6 @@ from inventory.models import CloudResource
 DEFAULT_LINE_LIMIT = 500
 MAX_LINE_LIMIT = 5000
 USD_FIELD = {"max_digits": 14, "decimal_places": 4, "read_only": True}
-
-
-class PeriodField(serializers.CharField):
-    """`YYYY-MM` or `YYYY-MM-01`, as a date (the month's first day)."""
-
-    def to_internal_value(self, data):
-        text = super().to_internal_value(data)
-        try:
-            return parse_period(text)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from exc
 
 
 class CostLinesQuerySerializer(serializers.Serializer):

@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 
 from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor
 from arcadia_cloud.errors import ApplicationError
-from arcadia_cloud.money import cents_to_units
+from arcadia_cloud.money import cents_to_units, format_decimal
 from arcadia_cloud.periods import parse_period
 from invoicing.exports import ExportFormat, export_filename, export_response
 from invoicing.invoice_selectors import invoice_lines, invoice_totals_by_currency
@@ -161,18 +161,29 @@ class TenantInvoiceLineInline(ReadOnlyInline):
         "position",
         "kind",
         "deployment",
-        "resource_kind",
         "description",
-        "qty",
+        "quantity",
         "unit",
-        "unit_price_cents",
-        "amount_cents",
+        "unit_price",
+        "amount",
         "meta",
     )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TenantInvoiceLine]:
         return invoice_lines()
+
+    @admin.display(description="qty")
+    def quantity(self, line: TenantInvoiceLine) -> str:
+        return format_decimal(line.qty)
+
+    @admin.display(description="unit price")
+    def unit_price(self, line: TenantInvoiceLine) -> str:
+        return _money(line.unit_price_cents)
+
+    @admin.display(description="amount")
+    def amount(self, line: TenantInvoiceLine) -> str:
+        return _money(line.amount_cents)
 
 
 class TenantInvoiceEventInline(ReadOnlyInline):
@@ -217,7 +228,7 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
         ("number", "status"),
         ("tenant_id", "currency"),
         ("period_start", "period_end"),
-        ("subtotal_cents", "tax_cents", "total_cents"),
+        ("subtotal", "tax", "total"),
         ("generated_at", "issued_at", "paid_at"),
         ("voided_at", "void_reason"),
     )

@@ -10,7 +10,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -204,6 +206,15 @@ def server_error_view(request):
 
 def bad_request_view(request, exception=None):
     if request.path.startswith("/api/"):
+        if isinstance(exception, RequestDataTooBig):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return _json_error(
+                request,
+                413,
+                "request_too_large",
+                f"The request body is larger than the {limit} bytes this API accepts; send "
+                "it in smaller requests (LLM usage: batches of at most 1000 events).",
+            )
         return _json_error(request, 400, "bad_request", "Bad request.")
     from django.views.defaults import bad_request
 

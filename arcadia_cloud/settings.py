@@ -7,6 +7,7 @@ secret keys refuse to boot and the security middleware settings are enforced.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -34,6 +35,21 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_json_object(name: str) -> dict:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(
+            f'{name} must be a JSON object, e.g. {{"visibility_timeout": 3600}}'
+        )
+    return value
 
 
 ARCADIA_ENV = env_str("ARCADIA_ENV", "development")
@@ -126,10 +142,12 @@ TEMPLATES = [
 # Database: PostgreSQL from DATABASE_URL; a SQLite file when it is unset (the embedded default).
 VAR_DIR = Path(env_str("ARCADIA_VAR_DIR", str(BASE_DIR / "var")))
 DATABASE_URL = env_str("DATABASE_URL")
+# Seconds a web or worker process keeps its database connection between requests (0: a new
+# connection per request, which costs PostgreSQL a process per request; see
+# docs/performance.md). Production keeps them a minute unless told otherwise.
+DATABASE_CONN_MAX_AGE = int(env_str("DATABASE_CONN_MAX_AGE", "60" if IS_PRODUCTION else "0"))
 if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60 if IS_PRODUCTION else 0)
-    }
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE)}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -214,6 +232,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "arcadia_cloud.schema.document_error_responses",
+    ],
 }
 
 IDEMPOTENCY_KEY_TTL_HOURS = 24
@@ -230,6 +252,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_TASK_ACKS_LATE = False
+# Broker transport options as a JSON object. On Redis, `visibility_timeout` (default 3600 s) is
+# how long a task a worker took but never acknowledged (acks_late tasks whose worker died) waits
+# before another worker gets it: keep it above the longest task time limit.
+CELERY_BROKER_TRANSPORT_OPTIONS = env_json_object("CELERY_BROKER_TRANSPORT_OPTIONS")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -57,12 +57,67 @@ def counting_queries() -> Iterator[QueryCounter]:
 
 @contextlib.contextmanager
 def timed() -> Iterator[dict]:
+    """Wall seconds, and the CPU seconds spent by this process (`python_cpu`) and by the
+    PostgreSQL server (`postgres_cpu`, when its processes are readable in /proc): on a shared
+    machine the wall time grows with other people's load, the CPU time much less."""
     box = {}
-    start = time.perf_counter()
+    start, cpu, server = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
     try:
         yield box
     finally:
         box["seconds"] = time.perf_counter() - start
+        box["python_cpu"] = time.process_time() - cpu
+        after = postgres_cpu_seconds()
+        box["postgres_cpu"] = after - server if after is not None and server is not None else None
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: [state, ppid, pgrp, ...]."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def _cpu_of(fields: list[str], *, children: bool = False) -> float:
+    """utime + stime (and the reaped children's, when asked) in seconds."""
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def processes() -> Iterator[tuple[int, list[str]]]:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                yield int(entry), _proc_stat(int(entry))
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU seconds used so far by the server this connection talks to: the postmaster (with
+    its exited backends, which it reaps) and its live children. None when not readable."""
+    require_postgres()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    try:
+        postmaster = int(_proc_stat(backend)[1])
+        total = _cpu_of(_proc_stat(postmaster), children=True)
+    except OSError:
+        return None  # the server runs on another machine
+    return total + sum(_cpu_of(fields) for _, fields in processes() if int(fields[1]) == postmaster)
+
+
+def group_cpu_seconds(process_group: int) -> float:
+    """CPU seconds of the live processes of a process group (e.g. gunicorn and its workers)."""
+    return sum(_cpu_of(fields) for _, fields in processes() if int(fields[2]) == process_group)
+
+
+def cpu_figures(box: dict) -> dict:
+    """The CPU part of a `timed()` box, rounded, for a report line."""
+    figures = {"python_cpu_s": round(box["python_cpu"], 2)}
+    if box.get("postgres_cpu") is not None:
+        figures["postgres_cpu_s"] = round(box["postgres_cpu"], 2)
+    return figures
 
 
 def report(workload: str, *, result: str, target: str, met: bool, **figures) -> None:

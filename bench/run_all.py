@@ -1,5 +1,6 @@
 """Run every bench/bench_*.py (each on a clean schema of the PostgreSQL that bench/run_all
-started) and rewrite the results table in docs/performance.md."""
+started) and rewrite the results in docs/performance.md: the table, how the cost grows with
+the data (every figure named `growth_*`), and every figure of the run."""
 
 from __future__ import annotations
 
@@ -9,23 +10,51 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 DOC = BENCH.parent / "docs" / "performance.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+# Figures shown in the table itself (or not worth repeating below it).
+SHOWN = {"workload", "result", "target", "met", "seconds"}
+# The order of the table (issue 10's); scripts not named here follow, by name.
+ORDER = ("inventory_sync", "invoice_ingest", "metering", "llm_ingest", "rollup", "margin", "api")
+
+
+def postgres_version() -> str:
+    try:
+        out = subprocess.run(
+            [os.path.join(os.environ.get("PG_BIN", ""), "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+        ).stdout
+    except OSError:
+        return "PostgreSQL"
+    # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+    words = out.split()
+    return f"PostgreSQL {words[2]}" if len(words) > 2 else "PostgreSQL"
 
 
 def machine() -> str:
     cpus = os.cpu_count()
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     python = platform.python_version()
-    return f"{platform.machine()}, {cpus} cores, {mem_gib:.0f} GiB, Python {python}, local PG"
+    return (
+        f"{platform.machine()}, {cpus} cores, {mem_gib:.0f} GiB, Python {python}, "
+        f"{postgres_version()} on the same machine"
+    )
+
+
+def load_average() -> str:
+    return " / ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def run(script: Path) -> list[dict]:
-    print(f"== {script.name}", flush=True)
+    print(f"== {script.name} (load average {load_average()})", flush=True)
+    began = time.monotonic()
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=BENCH)
+    seconds = time.monotonic() - began
     lines = [json.loads(line[6:]) for line in proc.stdout.splitlines() if line.startswith("BENCH ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
@@ -39,14 +68,18 @@ def run(script: Path) -> list[dict]:
         ]
     for line in lines:
         print(
-            f"   {line['result']}  (target {line['target']}; {'met' if line['met'] else 'NOT met'})"
+            f"   {line['result']}  (target {line['target']}; {'met' if line['met'] else 'NOT met'};"
+            f" {seconds:.0f} s with setup)",
+            flush=True,
         )
     return lines
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], *, started: str, seconds: float, loads: tuple[str, str]) -> str:
     out = [
-        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
+        f"Run {started} UTC on {machine()}; all workloads with their setup took "
+        f"{seconds / 60:.1f} min. Load average (1 / 5 / 15 min) before the run {loads[0]}, "
+        f"after it {loads[1]}.",
         "",
         "| workload | result | target | met |",
         "|---|---|---|---|",
@@ -55,23 +88,55 @@ def table(rows: list[dict]) -> str:
         f"| {r['workload']} | {r['result']} | {r['target']} | {'yes' if r['met'] else '**no**'} |"
         for r in rows
     ]
+    growth = [
+        (r["workload"], key, value)
+        for r in rows
+        for key, value in r.items()
+        if key.startswith("growth") and isinstance(value, dict)
+    ]
+    if growth:
+        out += ["", "How the cost grows (1x / 3x / 10x data, same run):", ""]
+        for workload, key, value in growth:
+            unit = key.removeprefix("growth_").replace("_", " ")
+            steps = "; ".join(f"{size}: {figure}" for size, figure in value.items())
+            out.append(f"- {workload} ({unit}): {steps}")
+    out += ["", "<details><summary>Every figure of this run</summary>", ""]
+    for r in rows:
+        figures = {key: value for key, value in r.items() if key not in SHOWN}
+        out.append(f"- **{r['workload']}**: `{json.dumps(figures, ensure_ascii=False)}`")
+    out += ["", "</details>"]
     return "\n".join(out)
+
+
+def order(script: Path) -> tuple[int, str]:
+    ranks = [n for n, name in enumerate(ORDER) if name in script.stem]
+    return (ranks[0] if ranks else len(ORDER), script.name)
 
 
 def main() -> None:
     only = sys.argv[1:]
     scripts = sorted(
-        p for p in BENCH.glob("bench_*.py") if not only or any(o in p.name for o in only)
+        (p for p in BENCH.glob("bench_*.py") if not only or any(o in p.name for o in only)),
+        key=order,
     )
+    started = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}"
+    load_before = load_average()
+    began = time.monotonic()
     rows = [row for script in scripts for row in run(script)]
-    text = DOC.read_text()
-    if START in text and END in text and not only:
-        head, rest = text.split(START, 1)
+    text = table(
+        rows,
+        started=started,
+        seconds=time.monotonic() - began,
+        loads=(load_before, load_average()),
+    )
+    doc = DOC.read_text()
+    if START in doc and END in doc and not only:
+        head, rest = doc.split(START, 1)
         _, tail = rest.split(END, 1)
-        DOC.write_text(f"{head}{START}\n{table(rows)}\n{END}{tail}")
+        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
         print(f"wrote {DOC}")
     else:
-        print(table(rows))
+        print(text)
     sys.exit(0 if all(r["met"] for r in rows) else 1)
 
 

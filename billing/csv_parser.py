@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -222,8 +223,14 @@ def _plain_number(text: str, *, original: str, what: str, example: str) -> Decim
     return Decimal(text.replace(",", ""))
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_csv_datetime(value: str) -> dt.datetime:
-    """`2026-04-01 00:00:00 +0000` (DigitalOcean's form), or ISO 8601; naive times are UTC."""
+    """`2026-04-01 00:00:00 +0000` (DigitalOcean's form), or ISO 8601; naive times are UTC.
+
+    Cached: an invoice repeats a handful of distinct times (most lines run from the month's
+    first instant to its last) and `strptime` is the parser's most expensive call; the result
+    is an immutable value of its argument alone.
+    """
     text = value.strip()
     try:
         moment = dt.datetime.strptime(text, _CSV_TIME_FORMAT)

@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import BooleanField, Count, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
@@ -21,7 +23,8 @@ from billing.matching import Candidate, MatchKey
 from billing.models import CloudBalanceSnapshot, CloudCostLine, CloudInvoice, MatchCode, MatchStatus
 from inventory.models import PROVIDER_DIGITALOCEAN, CloudResource
 
-# Names per candidate query: keeps statements a sane size on very large invoices.
+# Names per candidate query where every name is a parameter (not PostgreSQL): keeps statements
+# a sane size on very large invoices.
 CANDIDATE_CHUNK = 5000
 REPORT_EXAMPLES = 5
 
@@ -134,31 +137,55 @@ def invoice_match_report(invoice: CloudInvoice) -> MatchReport:
 def match_candidates(keys: Iterable[MatchKey]) -> dict[MatchKey, list[Candidate]]:
     """Every inventory resource, live or tombstoned, whose (kind, lower(name)) is in `keys`.
 
-    One query per CANDIDATE_CHUNK names, served by the (kind, lower(name)) index; lifetimes
-    are filtered by the caller, per line.
+    On PostgreSQL one query whatever the number of names (they travel as two array
+    parameters): index lookups on (kind, lower(name)) for a small invoice, one hash join for
+    an invoice naming most of inventory. Elsewhere one query per CANDIDATE_CHUNK names.
+    Lifetimes are filtered by the caller, per line.
     """
     by_kind: dict[str, set[str]] = defaultdict(set)
     for kind, name in keys:
         by_kind[kind].add(name)
     pairs = [(kind, name) for kind, names in by_kind.items() for name in sorted(names)]
     found: dict[MatchKey, list[Candidate]] = defaultdict(list)
-    for start in range(0, len(pairs), CANDIDATE_CHUNK):
-        for candidate in _candidates_query(pairs[start : start + CANDIDATE_CHUNK]):
+    chunk = max(len(pairs), 1) if connection.vendor == "postgresql" else CANDIDATE_CHUNK
+    for start in range(0, len(pairs), chunk):
+        for candidate in _candidates_query(pairs[start : start + chunk]):
             found[(candidate.kind, candidate.name.lower())].append(candidate)
     return dict(found)
 
 
-def _candidates_query(pairs: list[MatchKey]) -> list[Candidate]:
+def _wanted_pairs(pairs: list[MatchKey]) -> Q | RawSQL:
+    """The condition `(kind, lower(name))` is one of `pairs`.
+
+    On PostgreSQL the pairs travel as two array parameters joined by `unnest`: a query of 5,000
+    names otherwise carries 5,000 parameters, which Django and psycopg prepare one by one (most
+    of the time of matching a large invoice; docs/performance.md). Elsewhere it is one
+    `kind = … AND lower(name) IN (…)` per kind.
+    """
+    if connection.vendor == "postgresql":
+        table = CloudResource._meta.db_table
+        # Identifiers come from the model; the names are bound parameters.
+        return RawSQL(  # noqa: S611
+            f"({table}.kind, lower({table}.name)) IN "  # noqa: S608
+            "(SELECT * FROM unnest(%s::text[], %s::text[]))",
+            ([kind for kind, _ in pairs], [name for _, name in pairs]),
+            output_field=BooleanField(),
+        )
     names_by_kind: dict[str, list[str]] = defaultdict(list)
     for kind, name in pairs:
         names_by_kind[kind].append(name)
     wanted = Q()
     for kind, names in names_by_kind.items():
         wanted |= Q(kind=kind, lower_name__in=names)
+    return wanted
+
+
+def _candidates_query(pairs: list[MatchKey]) -> list[Candidate]:
     rows = (
         CloudResource.objects.filter(provider=PROVIDER_DIGITALOCEAN)
         .annotate(lower_name=Lower("name"), provider_created_at=KT("attrs__created_at"))
-        .filter(wanted)
+        .filter(_wanted_pairs(pairs))
+        .order_by()
         .values_list(
             "id",
             "kind",

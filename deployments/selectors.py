@@ -29,6 +29,11 @@ def deployments_list() -> QuerySet[Deployment]:
     )
 
 
+def deployment_ids_of_tenant(tenant_id: str) -> list[int]:
+    """The ids of the tenant's deployments (one query on the tenant_id index)."""
+    return list(Deployment.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True))
+
+
 def deployments_with_details() -> QuerySet[Deployment]:
     """Deployments ready to render in full: also the deployment's and subscription's events."""
     return deployments_list().prefetch_related(

@@ -1,9 +1,10 @@
 """Locks of the tenant-invoice domain, taken here and nowhere else.
 
 Lock order: (tenant, period) advisory lock → tenant_invoices row → invoice_number_counters row.
-The rollup takes the first two; the status services take the invoice row and, to issue, the
-counter. Subscriptions, usage and catalog rows are only read (committed state), so nothing here
-waits on the deployments domain's locks and no cycle can form.
+The rollup takes the advisory lock (a forced one also the invoice row); the status services
+take the invoice row and, to issue, the counter. Subscriptions, usage and catalog rows are only
+read (committed state), so nothing here waits on the deployments domain's locks and no cycle can
+form.
 """
 
 from __future__ import annotations

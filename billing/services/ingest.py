@@ -19,6 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from arcadia_cloud.bulk import bulk_insert
 from arcadia_cloud.errors import ApplicationError
 from arcadia_cloud.periods import parse_period
 from billing.classify import classify_line
@@ -160,7 +161,7 @@ def _replace_lines(
     CloudCostLine.objects.filter(invoice=locked).delete()
     for line in lines:
         line.invoice = locked
-    CloudCostLine.objects.bulk_create(lines, batch_size=BULK_BATCH)
+    bulk_insert(CloudCostLine, lines, batch_size=BULK_BATCH)  # COPY on PostgreSQL
 
     statuses = Counter(line.match_status for line in lines)
     locked.period = period

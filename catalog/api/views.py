@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
@@ -135,7 +135,13 @@ class PlanVersionPublishView(_VersionView):
 
     permission_classes = [IsPlatformAdmin]
 
-    @extend_schema(request=None, responses=PlanVersionSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: PlanVersionSerializer,
+            422: OpenApiResponse(description="Only a draft can be published (status named)."),
+        },
+    )
     def post(self, request, version_id: int):
         version = self.get_version()
         services.plan_version_publish(version=version, actor=request.user.actor)

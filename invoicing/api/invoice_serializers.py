@@ -37,7 +37,7 @@ class TenantInvoiceLineSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_deployment(self, line: TenantInvoiceLine) -> str | None:
         return line.deployment.slug if line.deployment else None
 

@@ -50,7 +50,9 @@ class PeriodFormField(forms.CharField):
         try:
             return parse_period(text)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            # The message quotes the client's text: pass it as a parameter, never as the
+            # format string (a `%` in the query would break the interpolation: a 500).
+            raise forms.ValidationError("%(reason)s", params={"reason": str(exc)}) from None
 
 
 class PeriodFilter(filters.CharFilter):
@@ -137,7 +139,8 @@ class InvoiceExportView(InvoiceScopedMixin, generics.GenericAPIView):
         invoices = self.filter_queryset(self.get_queryset())
         options = parse_input(InvoiceExportOptionsSerializer, request.query_params)
         export_format = ExportFormat(options["format"])
-        period = request.query_params.get("period")
+        # Blank or whitespace-only means no period, as the filter read it (not a 500).
+        period = (request.query_params.get("period") or "").strip()
         filename = export_filename(
             export_format,
             lines=options["lines"],

@@ -83,48 +83,55 @@ def redis_server() -> Iterator[str]:
 
 @contextlib.contextmanager
 def celery_worker(
-    broker_url: str, *, queues: str = "default", env: dict | None = None
+    broker_url: str, *, queues: str = "default", env: dict | None = None, log: Path | None = None
 ) -> Iterator[subprocess.Popen]:
-    """A real `celery -A arcadia_cloud worker` process consuming from `broker_url`."""
+    """A real `celery -A arcadia_cloud worker` (solo pool) consuming from `broker_url`.
+
+    It logs to a file (`log`, else a temp file; `proc.log_path`), so a chatty worker can never
+    block on a full pipe. Terminated on exit unless the test killed it already.
+    """
+    log = log or Path(tempfile.mkstemp(prefix="arcadia-worker-", suffix=".log")[1])
     worker_env = {
         **os.environ,
         "CELERY_BROKER_URL": broker_url,
         "CELERY_RESULT_BACKEND": broker_url,
         **(env or {}),
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "arcadia_cloud",
-            "worker",
-            "-Q",
-            queues,
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=worker_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "arcadia_cloud",
+        "worker",
+        "-Q",
+        queues,
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "--prefetch-multiplier",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+    ]
+    with log.open("a") as output:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=worker_env, stdout=output, stderr=subprocess.STDOUT
+        )
+        proc.log_path = log
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)

@@ -18,7 +18,7 @@ def test_worker_runs_a_task_sent_through_redis():
             value = result.get(timeout=60)
         except Exception:
             worker.terminate()
-            print(worker.stdout.read())
+            print(worker.log_path.read_text())
             raise
         finally:
             client.close()

@@ -33,11 +33,10 @@ from invoicing.models import TenantInvoice, TenantInvoiceEvent, TenantInvoiceLin
 from invoicing.services.rollup import RollupOutcome, roll_up_period
 from tests.invoicing.invoice_factories import APRIL, seed_catalog, subscriber
 from tests.reliability.helpers import (
-    celery_worker_process,
     subprocess_database_url,
     wait_until,
 )
-from tests.services import redis_server
+from tests.services import celery_worker, redis_server
 
 PERIOD = dt.date(2026, 4, 1)
 AFTER = dt.datetime(2026, 5, 15, 12, tzinfo=dt.UTC)
@@ -379,7 +378,7 @@ def test_a_sync_whose_worker_is_killed_mid_task_is_redelivered_and_done_once(tmp
         log = tmp_path / "workers.log"
         app = Celery(broker=broker, backend=broker, set_as_current=False)
         try:
-            with celery_worker_process(broker, queues="cloud_sync_full", env=env, log=log) as first:
+            with celery_worker(broker, queues="cloud_sync_full", env=env, log=log) as first:
                 result = app.send_task("inventory.sync", args=[PROJECTS], queue="cloud_sync_full")
                 wait_until(lambda: hang.fired == 1, timeout=60, what="the first worker mid-task")
                 first.send_signal(signal.SIGKILL)
@@ -400,7 +399,7 @@ def test_a_sync_whose_worker_is_killed_mid_task_is_redelivered_and_done_once(tmp
                     }
                 ),
             }
-            with celery_worker_process(broker, queues="cloud_sync_full", env=redelivery, log=log):
+            with celery_worker(broker, queues="cloud_sync_full", env=redelivery, log=log):
                 outcome = result.get(timeout=90)
         except Exception:
             print(log.read_text())

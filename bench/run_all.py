@@ -20,6 +20,7 @@ START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 SHOWN = {"workload", "result", "target", "met", "seconds"}
 # The order of the table (issue 10's); scripts not named here follow, by name.
 ORDER = ("inventory_sync", "invoice_ingest", "metering", "llm_ingest", "rollup", "margin", "api")
+PROBE_LOOPS = 6_000_000
 
 
 def postgres_version() -> str:
@@ -50,8 +51,19 @@ def load_average() -> str:
     return " / ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
+def cpu_probe() -> float:
+    """CPU seconds of a fixed pure-Python loop: how fast this (shared, virtual) machine runs
+    right now. The same code's figures move with it from one run to the next."""
+    began = time.process_time()
+    total = 0
+    for n in range(PROBE_LOOPS):
+        total += n % 7
+    return round(time.process_time() - began, 3)
+
+
 def run(script: Path) -> list[dict]:
-    print(f"== {script.name} (load average {load_average()})", flush=True)
+    probe = cpu_probe()
+    print(f"== {script.name} (load average {load_average()}, CPU probe {probe} s)", flush=True)
     began = time.monotonic()
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=BENCH)
     seconds = time.monotonic() - began
@@ -67,6 +79,7 @@ def run(script: Path) -> list[dict]:
             }
         ]
     for line in lines:
+        line["cpu_probe_s"] = probe
         print(
             f"   {line['result']}  (target {line['target']}; {'met' if line['met'] else 'NOT met'};"
             f" {seconds:.0f} s with setup)",
@@ -75,11 +88,17 @@ def run(script: Path) -> list[dict]:
     return lines
 
 
+def probes(rows: list[dict]) -> str:
+    values = [r["cpu_probe_s"] for r in rows if "cpu_probe_s" in r]
+    return f"{min(values)} to {max(values)} s" if values else "not run"
+
+
 def table(rows: list[dict], *, started: str, seconds: float, loads: tuple[str, str]) -> str:
     out = [
         f"Run {started} UTC on {machine()}; all workloads with their setup took "
         f"{seconds / 60:.1f} min. Load average (1 / 5 / 15 min) before the run {loads[0]}, "
-        f"after it {loads[1]}.",
+        f"after it {loads[1]}. CPU probe (a fixed pure-Python loop, run before each benchmark):"
+        f" {probes(rows)}.",
         "",
         "| workload | result | target | met |",
         "|---|---|---|---|",

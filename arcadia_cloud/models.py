@@ -6,8 +6,10 @@ from django.db import models
 class IdempotencyKey(models.Model):
     """A write request's key and the response it produced, replayed for 24 hours.
 
-    Keys are scoped to the caller (tenant + subject), so one tenant can never replay another's
-    response by guessing a key.
+    Keys are scoped to the caller (`scope`: sha256 over tenant, subject and roles), so a
+    response is replayed only to the caller that caused it. Who runs an in-progress key is
+    decided by the row lock its request holds (PostgreSQL) or, without row locks, by
+    `lease_expires_at` (arcadia_cloud/idempotency.py).
     """
 
     class State(models.TextChoices):
@@ -23,6 +25,9 @@ class IdempotencyKey(models.Model):
     response_content_type = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
+    # Until when the request running an in-progress key owns it, where the database has no row
+    # locks (SQLite); null (rows from before leases) counts as run out.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "idempotency_keys"

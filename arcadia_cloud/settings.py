@@ -239,6 +239,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# Where the database has no row locks (the SQLite quick start), an in-progress Idempotency-Key
+# belongs to its request this long; after it a retry runs the request again. Keep it above the
+# longest request (gunicorn's --timeout). PostgreSQL decides by the request's own row lock.
+IDEMPOTENCY_LEASE_SECONDS = int(env_str("IDEMPOTENCY_LEASE_SECONDS", "120"))
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")

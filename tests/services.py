@@ -135,3 +135,78 @@ def celery_worker(
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=5)
+
+
+class GunicornServer:
+    """A running `gunicorn arcadia_cloud.wsgi` (see `gunicorn_server`)."""
+
+    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path) -> None:
+        self.proc = proc
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the workers the master has booted so far, oldest first."""
+        marker = "Booting worker with pid: "
+        return [
+            int(line.split(marker, 1)[1].split()[0])
+            for line in self.log_path.read_text().splitlines()
+            if marker in line
+        ]
+
+
+@contextlib.contextmanager
+def gunicorn_server(
+    *, env: dict | None = None, log: Path | None = None, threads: int = 4
+) -> Iterator[GunicornServer]:
+    """A real gunicorn master with one threaded worker on loopback, as production runs the web
+    app: a worker that dies is replaced by the master with a fresh one.
+
+    It logs to a file (`log`, else a temp file; `server.log_path`), from which `worker_pids()`
+    reads the workers. Stopped on exit.
+    """
+    log = log or Path(tempfile.mkstemp(prefix="arcadia-gunicorn-", suffix=".log")[1])
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "arcadia_cloud.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--timeout",
+        "60",
+        "--graceful-timeout",
+        "2",
+        "--log-level",
+        "info",
+        "--error-logfile",
+        str(log),
+        "--no-control-socket",  # one per user by default: parallel runs would share it
+    ]
+    with log.open("a") as output:
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        server = GunicornServer(proc, port, log)
+        try:
+            wait_for_port(port)
+            yield server
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)

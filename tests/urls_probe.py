@@ -36,8 +36,20 @@ class ProbeErrorView(APIView):
         return Response({"ok": True})
 
 
+class ProbeWriteThenFailView(APIView):
+    """Writes a row, then answers a server error (as a view that fails after its service)."""
+
+    def post(self, request):
+        from catalog.models import Plan
+
+        Plan.objects.create(code=f"probe-{CALLS['count']}", name="written before the 5xx")
+        CALLS["count"] += 1
+        return Response({"error": "downstream failed"}, status=503)
+
+
 urlpatterns = [
     path("api/probe/write", ProbeWriteView.as_view()),
+    path("api/probe/write-then-fail", ProbeWriteThenFailView.as_view()),
     path("api/probe/error", ProbeErrorView.as_view()),
     path("", include("arcadia_cloud.urls")),
 ]

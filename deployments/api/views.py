@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, status
 from rest_framework.response import Response
 
@@ -79,7 +79,20 @@ class DeploymentTransitionView(_DeploymentActionView):
     """Move a deployment to another state. 422 lists the allowed targets; tenants may only
     pause, resume and cancel (403 otherwise)."""
 
-    @extend_schema(request=TransitionSerializer, responses=DeploymentDetailSerializer)
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={
+            200: DeploymentDetailSerializer,
+            403: OpenApiResponse(
+                description="An operator-only transition asked for by a tenant, or a "
+                "gateway-only token."
+            ),
+            422: OpenApiResponse(
+                description="Not an edge of the state map from the deployment's state "
+                "(`from_state` and the `allowed` targets listed)."
+            ),
+        },
+    )
     def post(self, request, pk: int):
         data = parse_input(TransitionSerializer, request.data)
         deployment = services.deployment_transition(

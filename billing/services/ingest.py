@@ -34,6 +34,7 @@ from arcadia_cloud.money import cents_to_units, dollars_to_cents
 from arcadia_cloud.periods import parse_period
 from billing.classify import classify_line
 from billing.csv_parser import (
+    AMOUNT_LIMIT,
     InvoiceCsvError,
     ParsedLine,
     decode_invoice_csv,
@@ -197,7 +198,7 @@ def invoice_amount_expected(summary: Mapping[str, Any], invoice: CloudInvoice) -
         return ExpectedAmount(dollars_to_cents(invoice.amount), "billing history")
     amount = _decimal_or_none(raw)
     if amount is None:
-        problem = f"the invoice summary's amount {raw!r} is not a number"
+        problem = f"the invoice summary's amount {raw!r} is not an amount in USD"
         raise InvoiceUnreadable(
             f"invoice summary is unusable, {KEPT}: {problem}", fields={"amount": [problem]}
         )
@@ -254,13 +255,14 @@ def _breakdown(summary: Mapping[str, Any]) -> str:
 
 
 def _decimal_or_none(raw: Any) -> Decimal | None:
+    """A USD amount from DigitalOcean's JSON (a string per its OpenAPI description), or None."""
     if isinstance(raw, bool) or raw is None:
         return None
     try:
         value = Decimal(str(raw).strip())
     except InvalidOperation:
         return None
-    return value if value.is_finite() else None
+    return value if value.is_finite() and abs(value) < AMOUNT_LIMIT else None
 
 
 def _failure_record(invoice: CloudInvoice, message: str) -> None:

@@ -147,7 +147,7 @@ def serve_invoice(
     csv_text: str | bytes,
     *,
     billing_period: str | None = "2026-04",
-    amount: str | None = FILE_TOTAL,
+    amount: Any = FILE_TOTAL,
 ) -> None:
     """DigitalOcean's summary and CSV endpoints for one invoice (replacing earlier ones).
 

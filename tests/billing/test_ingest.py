@@ -220,13 +220,14 @@ def test_without_a_summary_amount_the_billing_history_amount_is_the_reference(rs
     assert not CloudCostLine.objects.filter(invoice=stale).exists()
 
 
-def test_an_unreadable_summary_amount_is_refused_before_the_file_is_fetched(rsps, invoice):
-    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(ROWS), amount="n/a")
-    with pytest.raises(InvoiceUnreadable, match="summary's amount 'n/a' is not a number"):
+@pytest.mark.parametrize("amount", ["n/a", "NaN", "1E+40", True])
+def test_an_unreadable_summary_amount_is_refused_before_the_file_is_fetched(rsps, invoice, amount):
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(ROWS), amount=amount)
+    with pytest.raises(InvoiceUnreadable, match=r"summary's amount .* is not an amount in USD"):
         invoice_ingest(invoice=invoice, client=do_client())
     assert not [call for call in rsps.calls if call.request.url.endswith("/csv")]
     invoice.refresh_from_db()
-    assert "not a number" in invoice.last_error and invoice.lines_ingested_at is None
+    assert "not an amount" in invoice.last_error and invoice.lines_ingested_at is None
 
 
 def test_a_header_only_file_is_taken_only_when_digitalocean_says_zero(rsps, invoice):

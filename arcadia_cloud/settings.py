@@ -33,6 +33,15 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false")
 
 
+def env_positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a positive whole number")
+    return int(raw)
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -274,6 +283,9 @@ DO_TOKEN_SYNC = env_str("DO_TOKEN_SYNC")
 DO_TOKEN_BILLING = env_str("DO_TOKEN_BILLING")
 DO_TOKEN_PROVISIONING = env_str("DO_TOKEN_PROVISIONING")
 FINANCE_URL = env_str("FINANCE_URL")
+# The largest DigitalOcean invoice CSV the ingest downloads, in bytes (refused while streaming).
+# A real invoice is far smaller: 50,000 lines are about 6 MB.
+DO_INVOICE_CSV_MAX_BYTES = env_positive_int("DO_INVOICE_CSV_MAX_BYTES", 20 * 1024 * 1024)
 
 # Tenant invoices: GST on the subtotal (AU default).
 INVOICE_TAX_RATE = env_str("INVOICE_TAX_RATE", "0.10")

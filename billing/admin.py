@@ -2,7 +2,8 @@
 
 Everything here is read-only mirror data: the only things an operator does are re-ingest an
 invoice and push it to finance, both queued as tasks after commit (run in-process in the
-eager quick start).
+eager quick start). Each needs its own permission (`billing.reingest_cloud_invoice`,
+`billing.push_cloud_invoice`): operators hold them, finance only views.
 """
 
 from __future__ import annotations
@@ -158,19 +159,25 @@ class CloudInvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             rows,
         )
 
-    @admin.action(description="Re-ingest from DigitalOcean")
+    def has_reingest_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.reingest_cloud_invoice")
+
+    def has_push_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.push_cloud_invoice")
+
+    @admin.action(description="Re-ingest from DigitalOcean", permissions=["reingest"])
     def reingest_selected(self, request: HttpRequest, queryset: QuerySet[CloudInvoice]) -> None:
         uuids = list(queryset.order_by("pk").values_list("invoice_uuid", flat=True))
         invoice_ingest_enqueue(invoice_uuids=uuids)
         self.message_user(request, f"Queued the ingest of {len(uuids)} invoice(s).")
 
-    @admin.action(description="Push to finance (if changed)")
+    @admin.action(description="Push to finance (if changed)", permissions=["push"])
     def push_selected_to_finance(
         self, request: HttpRequest, queryset: QuerySet[CloudInvoice]
     ) -> None:
         self._push(request, queryset, force=False)
 
-    @admin.action(description="Push to finance (force, even if unchanged)")
+    @admin.action(description="Push to finance (force, even if unchanged)", permissions=["push"])
     def force_push_selected_to_finance(
         self, request: HttpRequest, queryset: QuerySet[CloudInvoice]
     ) -> None:

@@ -15,10 +15,17 @@ Optional: `group_description`, `hours` (blank on tax rows), `project_name`, `cat
 Any problem raises `InvoiceCsvError` naming the data row (1-based, header excluded) and the
 column, so an operator can open the file and find it. Nothing is returned for a file that is
 partly wrong: the caller keeps its previous line set.
+
+Bytes become text in `decode_invoice_csv` only, strictly: DigitalOcean writes UTF-8 (a byte-order
+mark is allowed). A file in any other encoding fails there, rather than decoding to replacement
+characters whose names then match nothing. NUL characters (never in a real invoice, refused by
+PostgreSQL) and dates outside the years an invoice can cover are refused with their row and
+column too.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import functools
@@ -48,6 +55,17 @@ _USD_RE = re.compile(
 )
 _USD_EXAMPLE = "$1,234.56 or -$5.00"
 _CSV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+# Dates an invoice line can carry (UTC): DigitalOcean bills from 2011; year 1 or 9999 is a broken
+# file, and would overflow date arithmetic further on.
+EARLIEST_LINE_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST_LINE_TIME = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+# Byte-order marks of the encodings DigitalOcean does not write (UTF-32 LE starts like UTF-16 LE).
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 T = TypeVar("T")
 
@@ -101,6 +119,30 @@ def normalize_header(name: str) -> str:
     return "_".join(name.strip().lower().split())
 
 
+def decode_invoice_csv(data: bytes) -> str:
+    """The file's text: UTF-8, with or without a byte-order mark, and nothing else.
+
+    Raises InvoiceCsvError naming the encoding found (UTF-16 / UTF-32 by their byte-order mark)
+    or the first byte that is not UTF-8, with its line of the file.
+    """
+    for bom, encoding in _WIDE_BOMS:
+        if data.startswith(bom):
+            raise InvoiceCsvError(
+                f"the file is {encoding} (it starts with a {encoding} byte-order mark); "
+                "an invoice CSV must be UTF-8"
+            )
+    try:
+        return data.decode("utf-8-sig")  # strict: never a replacement character
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvoiceCsvError(
+            f"line {line} of the file is not UTF-8: byte {data[exc.start : exc.end].hex(' ')} at "
+            f"position {exc.start - line_start + 1} ({exc.reason}); an invoice CSV must be UTF-8 "
+            "(a file saved as Latin-1 or Windows-1252 is not)"
+        ) from None
+
+
 def parse_invoice_csv(text: str) -> list[ParsedLine]:
     """Every data row of an invoice CSV, or InvoiceCsvError for the first problem found.
 
@@ -113,9 +155,11 @@ def parse_invoice_csv(text: str) -> list[ParsedLine]:
         header = next(reader, None)
         if header is None or not any(cell.strip() for cell in header):
             raise InvoiceCsvError("the file is empty: expected a header row")
+        _refuse_nul(header, header, row=None, file_line=reader.line_num)
         columns = _column_positions(header)
         lines = []
         for row_number, cells in enumerate(reader, start=1):
+            _refuse_nul(cells, header, row=row_number, file_line=reader.line_num)
             if any(cell.strip() for cell in cells):
                 lines.append(_parse_row(row_number, cells, columns, reader.line_num))
     except csv.Error as exc:
@@ -123,6 +167,22 @@ def parse_invoice_csv(text: str) -> list[ParsedLine]:
             f"not valid CSV ({exc})", row=row_number + 1, file_line=reader.line_num
         ) from exc
     return lines
+
+
+def _refuse_nul(
+    cells: Sequence[str], header: Sequence[str], *, row: int | None, file_line: int
+) -> None:
+    for index, cell in enumerate(cells):
+        if "\x00" in cell:
+            name = normalize_header(header[index]) if index < len(header) else ""
+            where = "the header" if row is None else "the cell"
+            raise InvoiceCsvError(
+                f"{where} holds a NUL character (byte 00), which no invoice has"
+                + (" (is the file UTF-16?)" if row is None else ""),
+                row=row,
+                column=(name.replace("\x00", "") or f"#{index + 1}"),
+                file_line=file_line if row is not None else None,
+            )
 
 
 def _column_positions(header: Sequence[str]) -> dict[str, int]:
@@ -243,4 +303,13 @@ def parse_csv_datetime(value: str) -> dt.datetime:
             ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        moment = moment.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31 23:59 -0100 is in year 10000 in UTC
+        moment = None
+    if moment is None or not EARLIEST_LINE_TIME <= moment < LATEST_LINE_TIME:
+        raise ValueError(
+            f"{value!r} is outside the years {EARLIEST_LINE_TIME.year}-"
+            f"{LATEST_LINE_TIME.year - 1} an invoice line can fall in"
+        )
+    return moment

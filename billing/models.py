@@ -89,6 +89,12 @@ class CloudInvoice(models.Model):
         db_table = "cloud_invoices"
         ordering = ["-period", "-id"]
         verbose_name = "DigitalOcean invoice"
+        # The admin's actions on invoices (arcadia_cloud.roles: operators hold them, finance
+        # does not): a re-ingest replaces the cost lines, a push tells finance the figures.
+        permissions = [
+            ("reingest_cloud_invoice", "Can re-ingest DigitalOcean invoices"),
+            ("push_cloud_invoice", "Can push DigitalOcean invoices to finance"),
+        ]
         indexes = [models.Index(fields=["period"], name="cloud_invoice_period")]
         constraints = [
             models.CheckConstraint(

@@ -15,7 +15,7 @@ from celery import shared_task
 from billing.selectors import invoice_get
 from billing.services import (
     FinanceUnavailable,
-    InvoiceUnreadable,
+    InvoiceRejected,
     balance_snapshot_fetch,
     billing_history_sync,
     finance_push,
@@ -72,8 +72,11 @@ def sync_billing_history() -> dict[str, Any]:
 def ingest_invoice(invoice_uuid: str) -> dict[str, Any]:
     """Ingest one invoice (idempotent: its line set is replaced, never duplicated).
 
-    DigitalOcean 429 / 5xx are retried with backoff; a malformed file is not (the same file
-    would fail again): it is recorded on the invoice and reported here.
+    DigitalOcean 429 / 5xx are retried with backoff. A file that cannot be taken (malformed,
+    not UTF-8, too large, not adding up to DigitalOcean's amount) is not: the same file would
+    fail again. It is recorded on the invoice and reported here, without a traceback. Anything
+    else (other DigitalOcean errors, the database, a bug) is recorded by the service too, and
+    fails the task as it came.
     """
     client = _billing_client("billing.ingest_invoice")
     if client is None:
@@ -81,7 +84,7 @@ def ingest_invoice(invoice_uuid: str) -> dict[str, Any]:
     invoice = invoice_get(invoice_uuid=invoice_uuid)
     try:
         result = invoice_ingest(invoice=invoice, client=client)
-    except InvoiceUnreadable as exc:
+    except InvoiceRejected as exc:
         return {"invoice_uuid": invoice_uuid, "status": "failed", "error": exc.message}
     return {
         "invoice_uuid": invoice_uuid,

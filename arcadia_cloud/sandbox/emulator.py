@@ -197,7 +197,7 @@ class DigitalOceanEmulator:
         self.invoice: Invoice | None = (
             build_invoice(fixture["invoice"], self.period) if "invoice" in fixture else None
         )
-        self._invoice_csv = self.invoice.csv() if self.invoice else ""
+        self._invoice_csv = self.invoice_csv_bytes()
         self._billing_extras = list(fixture.get("billing_history", []))
         self.state = EmulatorState(fixture, self.period)
         self.faults = FaultPlan()
@@ -215,6 +215,18 @@ class DigitalOceanEmulator:
     def set_clock(self, clock: dt.datetime | None) -> None:
         """Move the emulator's "now" (None: follow the real time again)."""
         self._clock = _aware(clock) if clock is not None else None
+
+    def serve_invoice_csv(self, content: bytes | None) -> None:
+        """Serve these bytes, verbatim, as the invoice's CSV (None: the invoice's own file again).
+
+        How tests hand the ingest a broken file (cut short, header only, another encoding,
+        NUL bytes, huge) while the summary and billing history still describe the real invoice.
+        """
+        self._invoice_csv = content if content is not None else self.invoice_csv_bytes()
+
+    def invoice_csv_bytes(self) -> bytes:
+        """The invoice's own CSV as served when no test replaced it (UTF-8)."""
+        return self.invoice.csv().encode() if self.invoice else b""
 
     @property
     def now(self) -> dt.datetime:
@@ -378,7 +390,7 @@ class DigitalOceanEmulator:
     def _invoice_csv_handler(self, request: Request, match: re.Match[str]) -> Response:
         if not self._invoice_issued(match["uuid"], request.now):
             return _error(404)
-        return Response(200, self._invoice_csv.encode(), content_type="text/csv; charset=utf-8")
+        return Response(200, self._invoice_csv, content_type="text/csv; charset=utf-8")
 
     def _invoice_summary(self, request: Request, match: re.Match[str]) -> Response:
         if self.invoice is None or not self._invoice_issued(match["uuid"], request.now):

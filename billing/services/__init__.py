@@ -11,6 +11,8 @@ from billing.services.finance import (
 from billing.services.history import HistorySyncResult, billing_history_sync
 from billing.services.ingest import (
     IngestResult,
+    InvoiceDoesNotAddUp,
+    InvoiceRejected,
     InvoiceUnreadable,
     cost_lines_build,
     invoice_ingest,
@@ -21,6 +23,8 @@ __all__ = [
     "FinanceUnavailable",
     "HistorySyncResult",
     "IngestResult",
+    "InvoiceDoesNotAddUp",
+    "InvoiceRejected",
     "InvoiceUnreadable",
     "balance_snapshot_fetch",
     "billing_history_sync",

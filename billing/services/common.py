@@ -14,6 +14,7 @@ logger = logging.getLogger("billing.services")
 def invoice_error_record(*, invoice: CloudInvoice, message: str) -> None:
     """Store why the last ingest or push failed, touching nothing else (lines stay as they
     were). One UPDATE outside any lock: the admin shows it, the next success clears it."""
+    message = message.replace("\x00", "\\x00")  # PostgreSQL text cannot hold NUL
     logger.warning("invoice %s: %s", invoice.invoice_uuid, message)
     invoice.last_error = message
     invoice.updated_at = timezone.now()

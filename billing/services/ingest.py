@@ -1,9 +1,17 @@
-"""Invoice ingest: fetch DigitalOcean's CSV, parse, classify, match, replace the line set.
+"""Invoice ingest: fetch DigitalOcean's CSV, parse, classify, match, reconcile, replace the set.
 
 Network first, then ONE short transaction: the invoice row is locked, its lines deleted and the
 new set bulk-inserted, counts written, so a reader sees the old set or the new one, never a mix,
-and two ingests of the same invoice serialize. A file that cannot be read changes no line: the
-error is stored in `last_error` (shown in the admin) and raised.
+and two ingests of the same invoice serialize.
+
+A file is only taken when its lines add up to DigitalOcean's own invoice amount (see
+`invoice_reconcile`): a file cut short, or holding only its header, would otherwise replace the
+invoice's lines and send finance a wrong gross. The download is bounded
+(`DO_INVOICE_CSV_MAX_BYTES`) and decoded strictly as UTF-8.
+
+Every failure — a file that cannot be read or does not add up, a DigitalOcean error, or anything
+unexpected — is stored in `last_error` (shown in the admin) and raised; the invoice keeps its
+previous lines, counts and finance state, and nothing is pushed.
 """
 
 from __future__ import annotations
@@ -13,23 +21,36 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from arcadia_cloud.bulk import bulk_insert
 from arcadia_cloud.errors import ApplicationError
+from arcadia_cloud.money import cents_to_units, dollars_to_cents
 from arcadia_cloud.periods import parse_period
 from billing.classify import classify_line
-from billing.csv_parser import InvoiceCsvError, ParsedLine, parse_invoice_csv
+from billing.csv_parser import (
+    AMOUNT_LIMIT,
+    InvoiceCsvError,
+    ParsedLine,
+    decode_invoice_csv,
+    parse_invoice_csv,
+)
 from billing.matching import match_key, match_line
 from billing.models import CloudCostLine, CloudInvoice, MatchStatus
 from billing.selectors import match_candidates
 from billing.services.common import invoice_error_record
 from billing.services.enqueue import finance_push_enqueue
-from inventory.digitalocean import DigitalOceanClient, DigitalOceanError
+from inventory.digitalocean import (
+    DEFAULT_MAX_CSV_BYTES,
+    DigitalOceanClient,
+    DigitalOceanError,
+    DOResponseTooLarge,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +70,42 @@ INGEST_FIELDS = (
 )
 
 
-class InvoiceUnreadable(ApplicationError):
-    """DigitalOcean's file for this invoice cannot be ingested (retrying will not help)."""
+KEPT = "previous lines kept"
+# The summary's breakdown of its `amount` (OpenAPI `invoice_summary`), quoted in a mismatch.
+SUMMARY_PARTS = (
+    ("product_charges", "product charges"),
+    ("overages", "overages"),
+    ("taxes", "taxes"),
+    ("credits_and_adjustments", "credits & adjustments"),
+)
+
+
+class InvoiceRejected(ApplicationError):
+    """DigitalOcean's invoice cannot be ingested as it stands (retrying will not help)."""
 
     status_code = 422
+    code = "invoice_rejected"
+
+
+class InvoiceUnreadable(InvoiceRejected):
+    """The file cannot be read: malformed CSV, not UTF-8, too large, an unusable summary."""
+
     code = "invoice_unreadable"
+
+
+class InvoiceDoesNotAddUp(InvoiceRejected):
+    """The file reads, but its lines do not add up to DigitalOcean's invoice amount."""
+
+    code = "invoice_does_not_add_up"
+
+
+@dataclass(frozen=True)
+class ExpectedAmount:
+    """DigitalOcean's invoice total (tax included) in cents, and where it was read."""
+
+    cents: int
+    source: str
+    breakdown: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,21 +136,48 @@ def invoice_ingest(
 ) -> IngestResult:
     """Ingest one invoice; re-running replaces its lines (never duplicates them).
 
-    Raises InvoiceUnreadable for a malformed file and the DO client's errors for failed
-    requests, after storing the reason in `last_error`; the previous lines stay. On success
+    Raises InvoiceRejected (InvoiceUnreadable, InvoiceDoesNotAddUp) for a file that cannot be
+    taken, the DO client's errors for failed requests, and anything unexpected as it came —
+    each after storing the reason in `last_error`; the invoice is left as it was. On success
     the finance push is queued after commit (unless `push_to_finance=False`).
     """
     try:
-        summary = client.get_invoice_summary(invoice.invoice_uuid)
-        parsed = parse_invoice_csv(client.get_invoice_csv(invoice.invoice_uuid))
-    except InvoiceCsvError as exc:
-        message = f"invoice CSV is malformed, previous lines kept: {exc.message}"
-        invoice_error_record(invoice=invoice, message=message)
-        raise InvoiceUnreadable(message, fields={exc.column or "csv": [exc.message]}) from exc
-    except DigitalOceanError as exc:
-        invoice_error_record(invoice=invoice, message=f"ingest failed, previous lines kept: {exc}")
+        return _ingest(invoice, client, push_to_finance=push_to_finance)
+    except InvoiceRejected as exc:
+        _failure_record(invoice, exc.message)
         raise
+    except DigitalOceanError as exc:
+        _failure_record(invoice, f"ingest failed, {KEPT}: {exc}")
+        raise
+    except Exception as exc:
+        _failure_record(invoice, f"ingest failed unexpectedly, {KEPT}: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _ingest(
+    invoice: CloudInvoice, client: DigitalOceanClient, *, push_to_finance: bool
+) -> IngestResult:
+    summary = client.get_invoice_summary(invoice.invoice_uuid)
+    expected = invoice_amount_expected(summary, invoice)
+    limit = int(getattr(settings, "DO_INVOICE_CSV_MAX_BYTES", DEFAULT_MAX_CSV_BYTES))
+    try:
+        data = client.get_invoice_csv(invoice.invoice_uuid, max_bytes=limit)
+        parsed = parse_invoice_csv(decode_invoice_csv(data))
+    except DOResponseTooLarge as exc:
+        problem = (
+            f"the file is larger than {exc.limit} bytes (DO_INVOICE_CSV_MAX_BYTES), far more "
+            "than any real invoice; it was not downloaded further"
+        )
+        raise InvoiceUnreadable(
+            f"invoice CSV refused, {KEPT}: {problem}", fields={"csv": [problem]}
+        ) from exc
+    except InvoiceCsvError as exc:
+        raise InvoiceUnreadable(
+            f"invoice CSV is malformed, {KEPT}: {exc.message}",
+            fields={exc.column or "csv": [exc.message]},
+        ) from exc
     lines = cost_lines_build(parsed)
+    invoice_reconcile(lines, expected)
     result = _replace_lines(
         invoice,
         lines,
@@ -107,6 +186,93 @@ def invoice_ingest(
     )
     logger.info("%s", result.summary())
     return result
+
+
+def invoice_amount_expected(summary: Mapping[str, Any], invoice: CloudInvoice) -> ExpectedAmount:
+    """What the lines must add up to: the summary's `amount` — DigitalOcean's "total amount of
+    the invoice", i.e. product charges + overages + taxes + credits & adjustments — else, for a
+    summary without one, the billing-history amount on the invoice row. Both are tax included.
+    """
+    raw = summary.get("amount")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return ExpectedAmount(dollars_to_cents(invoice.amount), "billing history")
+    amount = _decimal_or_none(raw)
+    if amount is None:
+        problem = f"the invoice summary's amount {raw!r} is not an amount in USD"
+        raise InvoiceUnreadable(
+            f"invoice summary is unusable, {KEPT}: {problem}", fields={"amount": [problem]}
+        )
+    if amount != invoice.amount:
+        logger.warning(
+            "invoice %s: billing history says %s USD, the summary %s USD; using the summary",
+            invoice.invoice_uuid,
+            invoice.amount,
+            amount,
+        )
+    return ExpectedAmount(dollars_to_cents(amount), "invoice summary", _breakdown(summary))
+
+
+def invoice_reconcile(lines: Sequence[CloudCostLine], expected: ExpectedAmount) -> None:
+    """Refuse a line set that does not add up to DigitalOcean's invoice amount, to the cent.
+
+    The figure compared is the gross the finance push sends: the non-tax lines and the tax lines
+    each summed exactly and rounded half-up to cents once, then added (credits are negative
+    lines). So finance is only ever told what DigitalOcean billed, and an empty file only
+    passes for an invoice DigitalOcean says is 0.
+    """
+    net = sum((line.amount for line in lines if not line.is_tax), ZERO)
+    tax = sum((line.amount for line in lines if line.is_tax), ZERO)
+    gross_cents = dollars_to_cents(net) + dollars_to_cents(tax)
+    if gross_cents == expected.cents:
+        return
+    stated = f"DigitalOcean's invoice amount is {cents_to_units(expected.cents)} USD"
+    stated += f" ({expected.source}{': ' + expected.breakdown if expected.breakdown else ''})"
+    if not lines:
+        problem = (
+            f"the file has no lines, but {stated}; an empty invoice is only taken when "
+            "DigitalOcean says its amount is 0"
+        )
+    else:
+        problem = (
+            f"the file's {len(lines)} lines add up to {cents_to_units(gross_cents)} USD (net "
+            f"{cents_to_units(dollars_to_cents(net))} + tax {cents_to_units(dollars_to_cents(tax))}"
+            f"), but {stated}; off by {cents_to_units(abs(gross_cents - expected.cents))} USD: "
+            "the file is incomplete or not this invoice's"
+        )
+    raise InvoiceDoesNotAddUp(
+        f"invoice lines do not add up, {KEPT}: {problem}", fields={"amount": [problem]}
+    )
+
+
+def _breakdown(summary: Mapping[str, Any]) -> str:
+    parts = []
+    for key, label in SUMMARY_PARTS:
+        part = summary.get(key)
+        value = _decimal_or_none(part.get("amount")) if isinstance(part, Mapping) else None
+        if value is not None:
+            parts.append(f"{label} {value}")
+    return ", ".join(parts)
+
+
+def _decimal_or_none(raw: Any) -> Decimal | None:
+    """A USD amount from DigitalOcean's JSON (a string per its OpenAPI description), or None."""
+    if isinstance(raw, bool) or raw is None:
+        return None
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() and abs(value) < AMOUNT_LIMIT else None
+
+
+def _failure_record(invoice: CloudInvoice, message: str) -> None:
+    """Store the reason; a database that cannot store it must not hide the original error."""
+    try:
+        invoice_error_record(invoice=invoice, message=message)
+    except DatabaseError:
+        logger.exception(
+            "invoice %s: could not record the failure: %s", invoice.invoice_uuid, message
+        )
 
 
 def cost_lines_build(parsed: Sequence[ParsedLine]) -> list[CloudCostLine]:

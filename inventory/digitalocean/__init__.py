@@ -1,6 +1,12 @@
 """DigitalOcean API access: one client, typed errors, one token per purpose."""
 
-from .client import DEFAULT_BASE_URL, PER_PAGE, DigitalOceanClient, client_for
+from .client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CSV_BYTES,
+    PER_PAGE,
+    DigitalOceanClient,
+    client_for,
+)
 from .errors import (
     DigitalOceanError,
     DOAuthError,
@@ -8,17 +14,20 @@ from .errors import (
     DOClientError,
     DONotFound,
     DORateLimited,
+    DOResponseTooLarge,
     DOServerError,
 )
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_CSV_BYTES",
     "PER_PAGE",
     "DOAuthError",
     "DOBadPayload",
     "DOClientError",
     "DONotFound",
     "DORateLimited",
+    "DOResponseTooLarge",
     "DOServerError",
     "DigitalOceanClient",
     "DigitalOceanError",

@@ -32,6 +32,7 @@ from .errors import (
     DOClientError,
     DONotFound,
     DORateLimited,
+    DOResponseTooLarge,
     DOServerError,
 )
 
@@ -45,6 +46,9 @@ USER_AGENT = "arcadia-cloud (+inventory sync)"
 BACKOFF_BASE_SECONDS = 0.5
 MAX_SINGLE_WAIT_SECONDS = 30.0
 BODY_EXCERPT_CHARS = 200
+# Far above any real invoice (50,000 lines are about 6 MB); the ingest passes its own setting.
+DEFAULT_MAX_CSV_BYTES = 20 * 1024 * 1024
+STREAM_CHUNK_BYTES = 64 * 1024
 SNAPSHOT_RESOURCE_TYPES = ("droplet", "volume")
 TOKEN_PURPOSES = {
     "sync": "DO_TOKEN_SYNC",
@@ -160,14 +164,38 @@ class DigitalOceanClient:
         url = self._url(f"/v2/customers/my/invoices/{_segment(invoice_uuid)}/summary")
         return self._json("GET", url, expected_key="invoice_uuid")
 
-    def get_invoice_csv(self, invoice_uuid: str) -> str:
-        """The invoice as DO's CSV text, verbatim. It is text/csv: never JSON-decode it."""
+    def get_invoice_csv(
+        self, invoice_uuid: str, *, max_bytes: int = DEFAULT_MAX_CSV_BYTES
+    ) -> bytes:
+        """The invoice's CSV (text/csv: never JSON-decode it) as the bytes DO sent, undecoded:
+        the ingest decodes them strictly, whatever charset the response claims.
+
+        Streamed: a body declaring, or delivering, more than `max_bytes` (after any transfer
+        compression is undone) raises DOResponseTooLarge as soon as that is known, so an
+        oversized body is never held whole. A connection lost mid-body is a DOServerError.
+        """
         url = self._url(f"/v2/customers/my/invoices/{_segment(invoice_uuid)}/csv")
-        response = self._request("GET", url, accept="text/csv")
-        if "charset" not in response.headers.get("Content-Type", "").lower():
-            # requests would assume ISO-8859-1 for text/*; DO writes UTF-8 (names can be unicode).
-            response.encoding = "utf-8-sig"
-        return response.text
+        response = self._request("GET", url, accept="text/csv", stream=True)
+        with response:  # releases the connection even when the body is abandoned
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise self._too_large(url, max_bytes, f"declares {int(declared)} bytes")
+            body = bytearray()
+            try:
+                for chunk in response.iter_content(chunk_size=STREAM_CHUNK_BYTES):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise self._too_large(url, max_bytes, f"sent over {max_bytes} bytes")
+            except _TRANSPORT_ERRORS as exc:
+                raise self._transport_error("GET", url, exc, attempts=1, waited=0.0) from exc
+            except requests.exceptions.ContentDecodingError as exc:
+                raise DOBadPayload(
+                    f"DigitalOcean GET {_short(url)}: the body's transfer compression is "
+                    f"broken ({type(exc).__name__})",
+                    status=response.status_code,
+                    url=url,
+                ) from exc
+        return bytes(body)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -260,9 +288,17 @@ class DigitalOceanClient:
         return payload
 
     def _request(
-        self, method: str, url: str, *, body: JSON | None = None, accept: str = "application/json"
+        self,
+        method: str,
+        url: str,
+        *,
+        body: JSON | None = None,
+        accept: str = "application/json",
+        stream: bool = False,
     ) -> requests.Response:
-        """Send one logical request, retrying transient failures within the wait budget."""
+        """Send one logical request, retrying transient failures within the wait budget.
+
+        With `stream`, a successful response's body is left unread for the caller."""
         headers = {
             "Authorization": f"Bearer {self._token}",
             "Accept": accept,
@@ -274,7 +310,7 @@ class DigitalOceanClient:
             attempts += 1
             try:
                 response = self._session.request(
-                    method, url, headers=headers, json=body, timeout=self.timeout
+                    method, url, headers=headers, json=body, timeout=self.timeout, stream=stream
                 )
             except _TRANSPORT_ERRORS as exc:
                 if not self._retryable_exception(method, exc):
@@ -374,6 +410,15 @@ class DigitalOceanClient:
             f"{attempts} attempts ({waited:.1f}s waiting): {self._error_detail(failure)}",
             status=failure.status_code,
             url=url,
+        )
+
+    def _too_large(self, url: str, limit: int, what: str) -> DOResponseTooLarge:
+        return DOResponseTooLarge(
+            f"DigitalOcean GET {_short(url)} {what}, more than the {limit} allowed; "
+            "not downloaded further",
+            status=200,
+            url=url,
+            limit=limit,
         )
 
     def _transport_error(

@@ -45,5 +45,15 @@ class DOBadPayload(DigitalOceanError):
     """A 2xx answer we cannot use: not JSON, missing the expected key, or broken pagination."""
 
 
+class DOResponseTooLarge(DOBadPayload):
+    """A 2xx body larger than the caller allows (`limit`, in bytes); it was not read whole."""
+
+    def __init__(
+        self, message: str, *, limit: int, status: int | None = None, url: str | None = None
+    ):
+        super().__init__(message, status=status, url=url)
+        self.limit = limit
+
+
 class DOClientError(DigitalOceanError):
     """Any other 4xx: the request itself is wrong (validation, conflict, ...)."""

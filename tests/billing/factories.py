@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import responses
@@ -116,17 +116,50 @@ def do_client(**kwargs: Any) -> DigitalOceanClient:
     return DigitalOceanClient(DO_BASE_URL, "test-token", **kwargs)
 
 
+FILE_TOTAL = "the file's total"
+
+
+def file_total(csv_text: str) -> str | None:
+    """The sum of the USD column, as DigitalOcean's summary would state it for this file.
+
+    Computed here with plain string handling, not by the parser under test; None when the file
+    has no USD column or an amount this simple reading does not understand.
+    """
+    reader = csv.DictReader(io.StringIO(csv_text))
+    if "USD" not in (reader.fieldnames or ()):
+        return None
+    total = Decimal(0)
+    for row in reader:
+        text = (row["USD"] or "").strip()
+        negative = text.startswith(("-", "("))
+        digits = text.strip("()-$ ").replace(",", "")
+        try:
+            amount = Decimal(digits)
+        except InvalidOperation:
+            return None
+        total += -amount if negative else amount
+    return f"{total:.2f}"
+
+
 def serve_invoice(
     rsps: responses.RequestsMock,
     invoice_uuid: str,
-    csv_text: str,
+    csv_text: str | bytes,
     *,
     billing_period: str | None = "2026-04",
+    amount: Any = FILE_TOTAL,
 ) -> None:
-    """DigitalOcean's summary and CSV endpoints for one invoice (replacing earlier ones)."""
+    """DigitalOcean's summary and CSV endpoints for one invoice (replacing earlier ones).
+
+    The summary's `amount` is the file's own total unless given (None: a summary without one).
+    """
     summary: dict[str, Any] = {"invoice_uuid": invoice_uuid}
     if billing_period is not None:
         summary["billing_period"] = billing_period
+    if amount == FILE_TOTAL:
+        amount = file_total(csv_text) if isinstance(csv_text, str) else None
+    if amount is not None:
+        summary["amount"] = amount
     base = f"{DO_BASE_URL}/v2/customers/my/invoices/{invoice_uuid}"
     rsps.upsert(responses.GET, f"{base}/summary", json=summary)
     rsps.upsert(responses.GET, f"{base}/csv", body=csv_text, content_type="text/csv; charset=utf-8")
@@ -154,3 +187,29 @@ def make_line(invoice: CloudInvoice, **overrides: Any) -> CloudCostLine:
     values.setdefault("match_code", "not_in_inventory")
     values.setdefault("match_reason", f"no droplet named 'web-{number}' in inventory")
     return CloudCostLine.objects.create(invoice=invoice, line_number=number, **values)
+
+
+class GrowingCsv(io.RawIOBase):
+    """An invoice CSV of `size` bytes produced as it is read — the header, then one row over and
+    over — so a test can serve a huge download that never exists whole. `served` counts the
+    bytes read from it. Wrap it in `io.BufferedReader` to hand it to `responses` as a body."""
+
+    def __init__(self, size: int) -> None:
+        header, row = invoice_csv([line()]).encode().split(b"\n", 1)
+        self._pieces = itertools.chain([header + b"\n"], itertools.repeat(row))
+        self._pending = b""
+        self.size, self.served = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), self.size - self.served)
+        pieces, have = [self._pending], len(self._pending)
+        while have < count:
+            pieces.append(next(self._pieces))
+            have += len(pieces[-1])
+        data = b"".join(pieces)
+        buffer[:count], self._pending = data[:count], data[count:]
+        self.served += count
+        return count

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 import responses
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from arcadia_cloud.roles import FINANCE, OPERATORS, sync_group_permissions
 from billing.models import CloudCostLine, CloudInvoice
 from tests.billing.factories import (
     DO_BASE_URL,
@@ -149,3 +153,69 @@ def test_a_failing_reingest_does_not_break_the_admin(
     assert response.status_code == 302
     invoice.refresh_from_db()
     assert "403" in invoice.last_error
+
+
+# -- who may re-ingest and push ------------------------------------------------------------------
+
+
+def staff_client(group: str) -> Client:
+    sync_group_permissions()
+    user = get_user_model().objects.create_user(f"{group}-1", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def offered_actions(client: Client) -> set[str]:
+    form = client.get(INVOICES).context["action_form"]  # None when no action is offered
+    return {name for name, _ in form.fields["action"].choices if name} if form else set()
+
+
+@pytest.mark.parametrize(
+    "action", ["reingest_selected", "push_selected_to_finance", "force_push_selected_to_finance"]
+)
+def test_finance_can_neither_reingest_nor_push(
+    invoice, settings, django_capture_on_commit_callbacks, action
+):
+    """A finance clerk sees the invoices but is offered no action, and a hand-made POST of one
+    runs nothing: no request reaches DigitalOcean or finance, the lines stay."""
+    settings.DO_API_BASE_URL, settings.DO_TOKEN_BILLING = DO_BASE_URL, "t"
+    settings.FINANCE_URL = FINANCE_URL
+    finance = staff_client(FINANCE)
+    assert offered_actions(finance) == set()
+    lines = list(CloudCostLine.objects.filter(invoice=invoice).values_list("pk", "amount"))
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
+        serve_invoice(http, invoice.invoice_uuid, invoice_csv([]), amount="0.00")
+        http.post(f"{FINANCE_URL}/api/v1/integrations/cloud/import-invoice", json={"id": 1})
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = finance.post(
+                INVOICES, {"action": action, "index": "0", "_selected_action": [invoice.pk]}
+            )
+        assert len(http.calls) == 0  # nothing queued, nothing sent
+
+    assert response.status_code == 200  # the list again: finance has no action to run
+    assert callbacks == []
+    assert list(CloudCostLine.objects.filter(invoice=invoice).values_list("pk", "amount")) == lines
+    assert CloudInvoice.objects.get(pk=invoice.pk).pushed_to_finance_at is None
+
+
+def test_operators_can_reingest_and_push(settings, django_capture_on_commit_callbacks):
+    settings.DO_API_BASE_URL, settings.DO_TOKEN_BILLING, settings.FINANCE_URL = DO_BASE_URL, "t", ""
+    operator = staff_client(OPERATORS)
+    assert offered_actions(operator) == {
+        "reingest_selected",
+        "push_selected_to_finance",
+        "force_push_selected_to_finance",
+    }
+    invoice = make_invoice()
+    with responses.RequestsMock() as do_api:
+        serve_invoice(do_api, invoice.invoice_uuid, invoice_csv([line(), line()]))
+        with django_capture_on_commit_callbacks(execute=True):
+            response = operator.post(
+                INVOICES,
+                {"action": "reingest_selected", "index": "0", "_selected_action": [invoice.pk]},
+            )
+    assert response.status_code == 302
+    assert CloudInvoice.objects.get(pk=invoice.pk).line_count == 2

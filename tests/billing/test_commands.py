@@ -53,3 +53,13 @@ def test_unknown_invoice_and_missing_token_are_command_errors(billing_token, set
     settings.DO_TOKEN_BILLING = settings.DO_API_TOKEN = ""
     with pytest.raises(CommandError, match="No DigitalOcean billing token"):
         run()
+
+
+def test_a_file_that_does_not_add_up_is_reported_and_fails_the_command(billing_token):
+    header = billing_token.invoice_csv_bytes().split(b"\n", 1)[0] + b"\n"
+    billing_token.serve_invoice_csv(header)
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 invoice"):
+        call_command("ingest_cost_invoices", stdout=out, stderr=out)
+    assert "ingest failed: invoice lines do not add up" in out.getvalue()
+    assert "the file has no lines" in CloudInvoice.objects.get().last_error

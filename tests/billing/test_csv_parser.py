@@ -8,7 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from billing.csv_parser import InvoiceCsvError, parse_csv_datetime, parse_invoice_csv, parse_usd
+from billing.csv_parser import (
+    InvoiceCsvError,
+    decode_invoice_csv,
+    parse_csv_datetime,
+    parse_invoice_csv,
+    parse_usd,
+)
 from tests.billing.factories import HEADER, PERIOD_END, PERIOD_START, day, invoice_csv, line
 
 
@@ -161,3 +167,74 @@ def test_negative_hours_are_refused():
     with pytest.raises(InvoiceCsvError) as excinfo:
         parse_invoice_csv(invoice_csv([line(hours="-3")]))
     assert excinfo.value.column == "hours"
+
+
+# -- bytes to text: UTF-8 only -------------------------------------------------------------------
+
+
+def test_utf8_decodes_with_or_without_a_byte_order_mark():
+    text = invoice_csv([line(description="café-1 (s-1vcpu-1gb)")])
+    assert decode_invoice_csv(text.encode()) == text
+    assert decode_invoice_csv(b"\xef\xbb\xbf" + text.encode()) == text
+    [parsed] = parse_invoice_csv(decode_invoice_csv(text.encode()))
+    assert parsed.description == "café-1 (s-1vcpu-1gb)"
+
+
+def test_latin1_is_refused_naming_the_line_and_byte_not_replaced():
+    text = invoice_csv([line(), line(description="café-1 (s-1vcpu-1gb)")])
+    with pytest.raises(InvoiceCsvError) as excinfo:
+        decode_invoice_csv(text.encode("latin-1"))
+    message = str(excinfo.value)
+    assert message.startswith("line 3 of the file is not UTF-8: byte e9 at position")
+    assert "must be UTF-8" in message
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf-16", "UTF-16"), ("utf-16-be", None), ("utf-32", "UTF-32")],
+)
+def test_utf16_and_utf32_are_refused(encoding, name):
+    data = invoice_csv([line()]).encode(encoding)
+    if encoding == "utf-16-be":  # no byte-order mark: decodes, but every other byte is NUL
+        with pytest.raises(InvoiceCsvError, match=r"header holds a NUL .*UTF-16"):
+            parse_invoice_csv(decode_invoice_csv(data))
+        return
+    with pytest.raises(InvoiceCsvError, match=f"the file is {name}"):
+        decode_invoice_csv(data)
+
+
+def test_a_nul_character_is_refused_naming_row_and_column():
+    rows = [line(), line(), line(description="web\x00-3 (s)")]
+    with pytest.raises(InvoiceCsvError) as excinfo:
+        parse_invoice_csv(invoice_csv(rows))
+    assert (excinfo.value.row, excinfo.value.column) == (3, "description")
+    assert "NUL" in str(excinfo.value)
+    assert "\x00" not in str(excinfo.value)
+
+
+def test_a_nul_character_in_a_column_the_parser_ignores_is_refused_too():
+    with pytest.raises(InvoiceCsvError) as excinfo:
+        parse_invoice_csv(invoice_csv([line(notes="x\x00")], header=[*HEADER, "notes"]))
+    assert (excinfo.value.row, excinfo.value.column) == (1, "notes")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01 00:00:00 +0000",
+        "1999-12-31 23:59:59 +0000",
+        "2100-01-01 00:00:00 +0000",
+        "9999-12-31 23:59:59 -0100",  # year 10000 in UTC: overflows
+        "0001-01-01 00:30:00 +0100",  # before year 1 in UTC: overflows
+    ],
+)
+def test_dates_no_invoice_can_have_are_refused(value):
+    with pytest.raises(InvoiceCsvError) as excinfo:
+        parse_invoice_csv(invoice_csv([line(), {**line(), "start": value}]))
+    assert (excinfo.value.row, excinfo.value.column) == (2, "start")
+    assert "outside the years 2000-2099" in str(excinfo.value)
+
+
+def test_the_first_and_last_instants_of_the_allowed_years_parse():
+    assert parse_csv_datetime("2000-01-01 00:00:00 +0000").year == 2000
+    assert parse_csv_datetime("2099-12-31 23:59:59 +0000").year == 2099

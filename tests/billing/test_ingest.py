@@ -10,7 +10,7 @@ import pytest
 import responses
 
 from billing.models import CloudCostLine
-from billing.services import InvoiceUnreadable, invoice_ingest
+from billing.services import InvoiceDoesNotAddUp, InvoiceUnreadable, invoice_ingest
 from inventory.digitalocean import DONotFound
 from tests.billing.factories import (
     HEADER,
@@ -159,3 +159,102 @@ def test_credits_reduce_the_net_amount(rsps, invoice):
     serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(rows))
     result = invoice_ingest(invoice=invoice, client=do_client())
     assert result.net_amount == Decimal("6.00")
+
+
+# -- reconciliation: the lines add up to DigitalOcean's invoice amount ---------------------------
+# ROWS: net 1246.76 + tax 124.68 = 1371.44 USD.
+
+
+def ingested_state(invoice):
+    invoice.refresh_from_db()
+    return (
+        line_set(invoice),
+        invoice.line_count,
+        invoice.net_amount,
+        invoice.tax_amount,
+        invoice.lines_ingested_at,
+    )
+
+
+@pytest.mark.parametrize(
+    ("amount", "why"),
+    [
+        ("1371.45", "off by 0.01 USD"),
+        ("1371.43", "off by 0.01 USD"),
+        ("1246.76", "off by 124.68 USD"),  # the net alone: DigitalOcean's amount includes tax
+    ],
+)
+def test_lines_must_add_up_to_the_summary_amount_tax_included(rsps, invoice, amount, why):
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(ROWS))
+    invoice_ingest(invoice=invoice, client=do_client())
+    before = ingested_state(invoice)
+
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(ROWS), amount=amount)
+    with pytest.raises(InvoiceDoesNotAddUp) as excinfo:
+        invoice_ingest(invoice=invoice, client=do_client())
+
+    assert list(excinfo.value.fields) == ["amount"]
+    assert ingested_state(invoice) == before
+    assert "the file's 5 lines add up to 1371.44 USD (net 1246.76 + tax 124.68)" in (
+        invoice.last_error
+    )
+    assert f"DigitalOcean's invoice amount is {amount} USD (invoice summary" in invoice.last_error
+    assert why in invoice.last_error
+
+
+def test_the_summary_amount_is_the_reference_over_billing_history(rsps):
+    invoice = make_invoice(amount=Decimal("999.00"))  # a stale header
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(ROWS), amount="1371.44")
+    assert invoice_ingest(invoice=invoice, client=do_client()).gross_amount == Decimal("1371.44")
+
+
+def test_without_a_summary_amount_the_billing_history_amount_is_the_reference(rsps):
+    matching = make_invoice(amount=Decimal("1371.44"))
+    serve_invoice(rsps, matching.invoice_uuid, invoice_csv(ROWS), amount=None)
+    assert invoice_ingest(invoice=matching, client=do_client()).line_count == 5
+
+    stale = make_invoice(amount=Decimal("1000.00"))
+    serve_invoice(rsps, stale.invoice_uuid, invoice_csv(ROWS), amount=None)
+    with pytest.raises(InvoiceDoesNotAddUp, match=r"is 1000\.00 USD \(billing history\)"):
+        invoice_ingest(invoice=stale, client=do_client())
+    assert not CloudCostLine.objects.filter(invoice=stale).exists()
+
+
+@pytest.mark.parametrize("amount", ["n/a", "NaN", "1E+40", True])
+def test_an_unreadable_summary_amount_is_refused_before_the_file_is_fetched(rsps, invoice, amount):
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(ROWS), amount=amount)
+    with pytest.raises(InvoiceUnreadable, match=r"summary's amount .* is not an amount in USD"):
+        invoice_ingest(invoice=invoice, client=do_client())
+    assert not [call for call in rsps.calls if call.request.url.endswith("/csv")]
+    invoice.refresh_from_db()
+    assert "not an amount" in invoice.last_error and invoice.lines_ingested_at is None
+
+
+def test_a_header_only_file_is_taken_only_when_digitalocean_says_zero(rsps, invoice):
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(ROWS))
+    invoice_ingest(invoice=invoice, client=do_client())
+    before = ingested_state(invoice)
+
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv([]), amount="1371.44")
+    with pytest.raises(InvoiceDoesNotAddUp, match="the file has no lines"):
+        invoice_ingest(invoice=invoice, client=do_client())
+    assert ingested_state(invoice) == before
+
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv([]), amount="0.00")
+    assert invoice_ingest(invoice=invoice, client=do_client()).line_count == 0
+    assert not CloudCostLine.objects.filter(invoice=invoice).exists()
+
+
+def test_the_figure_reconciled_is_the_gross_finance_is_sent(rsps, invoice):
+    """Net and tax are each rounded half-up once (the finance payload); their sum must be
+    DigitalOcean's amount. Sub-cent lines that round to it pass; a file whose separately
+    rounded net and tax would overstate DigitalOcean's total by a cent does not."""
+    rows = [line(usd="$10.0049"), line("Taxes", "GST (10%)", "$1.0004", hours="")]
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(rows), amount="11.00")
+    result = invoice_ingest(invoice=invoice, client=do_client())
+    assert (result.net_amount, result.tax_amount) == (Decimal("10.0049"), Decimal("1.0004"))
+
+    rows = [line(usd="$10.005"), line("Taxes", "GST (10%)", "$1.005", hours="")]
+    serve_invoice(rsps, invoice.invoice_uuid, invoice_csv(rows), amount="11.01")
+    with pytest.raises(InvoiceDoesNotAddUp, match=r"add up to 11\.02 USD .* off by 0\.01 USD"):
+        invoice_ingest(invoice=invoice, client=do_client())

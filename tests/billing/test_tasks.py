@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
@@ -13,7 +14,14 @@ from billing.models import CloudCostLine, CloudInvoice
 from billing.schedules import SCHEDULES
 from billing.services import FinanceUnavailable
 from inventory.digitalocean import DORateLimited, DOServerError
-from tests.billing.factories import DO_BASE_URL, invoice_csv, line, make_invoice, serve_invoice
+from tests.billing.factories import (
+    DO_BASE_URL,
+    GrowingCsv,
+    invoice_csv,
+    line,
+    make_invoice,
+    serve_invoice,
+)
 
 DO_TASKS = (tasks.snapshot_balance, tasks.sync_billing_history)
 
@@ -96,3 +104,29 @@ def test_ingest_task_reports_an_unreadable_file_without_retrying(settings):
     assert "required column(s) USD, start, end" in result["error"]
     assert len(csv_calls) == 1
     assert CloudInvoice.objects.get(pk=invoice.pk).last_error
+
+
+@pytest.mark.django_db
+def test_a_50_mb_file_is_cut_off_while_streaming_and_recorded(settings):
+    """The probe's 464,000-line file, with the default limit (20 MiB): refused once the limit
+    is crossed, not after holding 50 MB; the task reports it and the invoice says why."""
+    settings.DO_API_BASE_URL, settings.DO_TOKEN_BILLING = DO_BASE_URL, "t"
+    assert settings.DO_INVOICE_CSV_MAX_BYTES == 20 * 1024 * 1024
+    invoice = make_invoice()
+    body = GrowingCsv(50_000_000)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as do_api:
+        serve_invoice(do_api, invoice.invoice_uuid, b"", amount="100.00")
+        do_api.upsert(
+            responses.GET,
+            f"{DO_BASE_URL}/v2/customers/my/invoices/{invoice.invoice_uuid}/csv",
+            body=io.BufferedReader(body),
+            content_type="text/csv",
+        )
+        result = tasks.ingest_invoice.delay(invoice.invoice_uuid).get()
+
+    assert result["status"] == "failed"
+    assert "larger than 20971520 bytes (DO_INVOICE_CSV_MAX_BYTES)" in result["error"]
+    assert body.served < 21 * 1024 * 1024  # the limit and a chunk, never the 50 MB
+    invoice.refresh_from_db()
+    assert invoice.last_error == result["error"]
+    assert invoice.lines_ingested_at is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 
@@ -17,6 +18,7 @@ from inventory.digitalocean import (
     DOClientError,
     DONotFound,
     DORateLimited,
+    DOResponseTooLarge,
     DOServerError,
     client_for,
 )
@@ -313,7 +315,7 @@ def test_json_without_the_expected_key_is_a_bad_payload(client):
 
 
 @responses.activate
-def test_invoice_csv_is_returned_verbatim_as_text(client):
+def test_invoice_csv_is_returned_verbatim_as_bytes(client):
     csv_text = (
         "product,group_description,description,hours,start,end,USD,project_name,category\n"
         "Droplets,,café-1 (s-1vcpu-1gb),744,2026-10-01 00:00:00 +0000,"
@@ -325,8 +327,59 @@ def test_invoice_csv_is_returned_verbatim_as_text(client):
         content_type="text/csv",
     )
 
-    assert client.get_invoice_csv("inv-1") == csv_text
+    assert client.get_invoice_csv("inv-1") == csv_text.encode("utf-8")  # decoding is the caller's
     assert responses.calls[0].request.headers["Accept"] == "text/csv"
+
+
+class LazyBody(io.RawIOBase):
+    """A response body of `size` bytes made as it is read; `served` counts what was read."""
+
+    ROW = b"Droplets,,web-1 (s-1vcpu-1gb),720,2026-04-01 00:00:00 +0000,,$6.00,Acme,iaas\n"
+
+    def __init__(self, size: int) -> None:
+        self.size, self.served = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), self.size - self.served)
+        buffer[:count] = (self.ROW * (count // len(self.ROW) + 1))[:count]
+        self.served += count
+        return count
+
+
+@responses.activate
+def test_an_invoice_csv_longer_than_the_limit_is_cut_off_while_streaming(client):
+    body = LazyBody(50_000_000)  # 50 MB, sent without a Content-Length
+    responses.get(f"{BASE}/v2/customers/my/invoices/inv-1/csv", body=io.BufferedReader(body))
+
+    with pytest.raises(DOResponseTooLarge, match="more than the 1048576 allowed") as excinfo:
+        client.get_invoice_csv("inv-1", max_bytes=1024 * 1024)
+
+    assert excinfo.value.limit == 1024 * 1024
+    assert body.served < 1024 * 1024 + 256 * 1024  # the limit and one chunk, not 50 MB
+
+
+@responses.activate
+def test_an_invoice_csv_declaring_more_than_the_limit_is_not_read_at_all(client):
+    body = LazyBody(30_000_000)
+    responses.get(
+        f"{BASE}/v2/customers/my/invoices/inv-1/csv",
+        body=io.BufferedReader(body),
+        headers={"Content-Length": "30000000"},
+    )
+
+    with pytest.raises(DOResponseTooLarge, match="declares 30000000 bytes"):
+        client.get_invoice_csv("inv-1", max_bytes=1024 * 1024)
+
+    assert body.served == 0
+
+
+@responses.activate
+def test_an_invoice_csv_at_the_limit_is_returned_whole(client):
+    responses.get(f"{BASE}/v2/customers/my/invoices/inv-1/csv", body=b"x" * 1000)
+    assert client.get_invoice_csv("inv-1", max_bytes=1000) == b"x" * 1000
 
 
 @responses.activate

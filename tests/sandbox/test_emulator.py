@@ -365,7 +365,7 @@ def test_invoice_csv_lines_add_up_to_the_billing_history_amount(client):
     assert {entry["type"] for entry in history} == {"Invoice", "Payment"}
     assert len(invoices) == 1
 
-    text = client.get_invoice_csv(invoices[0]["invoice_uuid"])
+    text = client.get_invoice_csv(invoices[0]["invoice_uuid"]).decode()
     rows = list(csv.DictReader(io.StringIO(text)))
 
     assert tuple(csv.DictReader(io.StringIO(text)).fieldnames or ()) == CSV_HEADER
@@ -406,8 +406,10 @@ def test_descriptions_with_commas_survive_csv_quoting():
         }
     }
     with run_emulator(fixture, period=PERIOD, clock=AFTER_MONTH_END) as emulator:
-        text = DigitalOceanClient(emulator.base_url, emulator.token).get_invoice_csv(
-            emulator.invoice.uuid
+        text = (
+            DigitalOceanClient(emulator.base_url, emulator.token)
+            .get_invoice_csv(emulator.invoice.uuid)
+            .decode()
         )
 
     rows = list(csv.DictReader(io.StringIO(text)))

@@ -14,7 +14,7 @@ from billing.models import CloudInvoice
 from billing.selectors import invoice_get, invoices_pending_ingest
 from billing.services import (
     FinanceUnavailable,
-    InvoiceUnreadable,
+    InvoiceRejected,
     billing_history_sync,
     finance_push,
     invoice_ingest,
@@ -65,7 +65,7 @@ class Command(BaseCommand):
     ) -> bool:
         try:
             result = invoice_ingest(invoice=invoice, client=client, push_to_finance=False)
-        except (InvoiceUnreadable, DigitalOceanError) as exc:
+        except (InvoiceRejected, DigitalOceanError) as exc:
             self.stderr.write(f"invoice {invoice.invoice_uuid}: ingest failed: {exc}")
             return False
         self.stdout.write(

@@ -275,6 +275,8 @@ FINANCE_URL = env_str("FINANCE_URL")
 INVOICE_TAX_RATE = env_str("INVOICE_TAX_RATE", "0.10")
 INVOICE_TAX_LABEL = env_str("INVOICE_TAX_LABEL", "GST")
 INVOICE_NUMBER_PREFIX = env_str("INVOICE_NUMBER_PREFIX", "ARC")
+# A payment may be recorded this far ahead of the server clock (another system's clock), not more.
+INVOICE_PAID_AT_LEEWAY_SECONDS = int(env_str("INVOICE_PAID_AT_LEEWAY_SECONDS", "300"))
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -47,6 +47,8 @@ from invoicing.selectors import (
     llm_charges_for_deployments,
     usage_for_deployments,
 )
+from invoicing.services.drafts import RollupError
+from invoicing.services.late_usage import late_usage_lines, late_usage_sources
 
 # DigitalOcean bills in USD and billing stores its figures in USD only.
 COGS_CURRENCY = "USD"
@@ -390,16 +392,18 @@ class _Accrued:
     recurring_cents: int = 0
     usage_cents: int = 0
     llm_cents: int = 0
+    late_usage_cents: int = 0  # late usage of earlier, invoiced months this invoice will carry
 
     @property
     def subtotal_cents(self) -> int:
-        return self.recurring_cents + self.usage_cents + self.llm_cents
+        return self.recurring_cents + self.usage_cents + self.llm_cents + self.late_usage_cents
 
     def add(self, other: _Accrued) -> None:
         self.subscriptions += other.subscriptions
         self.recurring_cents += other.recurring_cents
         self.usage_cents += other.usage_cents
         self.llm_cents += other.llm_cents
+        self.late_usage_cents += other.late_usage_cents
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -409,6 +413,7 @@ class _Accrued:
             "recurring_cents": self.recurring_cents,
             "usage_cents": self.usage_cents,
             "llm_cents": self.llm_cents,
+            "late_usage_cents": self.late_usage_cents,
             "subtotal_cents": self.subtotal_cents,
         }
 
@@ -497,6 +502,10 @@ def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
     so far (SPEC §14). It prices with `invoicing.quote_engine.quote` exactly as the month-end
     rollup does, so on a month's last day it equals the rollup's subtotals.
 
+    `late_usage_cents` is the late usage of earlier, already invoiced months that the month's
+    invoice will carry (`invoicing.services.late_usage`, as recorded now), with the same lines
+    the rollup will write; a tenant with only late usage accrues it too.
+
     Beside it, `cogs_to_date`: the latest DigitalOcean balance snapshot's month-to-date usage
     (USD, and converted when a rate exists), when that snapshot was fetched this month.
     """
@@ -508,6 +517,9 @@ def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
         accrued = _accrue_subscription(subscription, inputs, warnings)
         if accrued is None:
             continue
+        key = (accrued.tenant_id, accrued.currency)
+        tenants.setdefault(key, _Accrued(*key)).add(accrued)
+    for accrued in _accrue_late_usage(inputs.start, warnings):
         key = (accrued.tenant_id, accrued.currency)
         tenants.setdefault(key, _Accrued(*key)).add(accrued)
 
@@ -529,6 +541,24 @@ def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
         "cogs_to_date": _cogs_to_date(inputs.start, today, _reporting_currency(sorted(totals))),
         "warnings": warnings,
     }
+
+
+def _accrue_late_usage(period_start: dt.date, warnings: list[str]) -> list[_Accrued]:
+    """The late lines the month's invoices will carry, per tenant and currency of the months
+    they belong to (a fixed number of queries for all tenants)."""
+    accrued: list[_Accrued] = []
+    for tenant_id, sources in sorted(late_usage_sources(period_start).items()):
+        for source in sources:
+            try:
+                lines, notes = late_usage_lines([source])
+            except (RollupError, QuoteInputError) as exc:
+                warnings.append(f"{tenant_id}: late usage left out ({exc})")
+                continue
+            warnings.extend(f"{tenant_id}: {note}" for note in notes)
+            if lines:
+                cents = sum(line.amount_cents for line in lines)
+                accrued.append(_Accrued(tenant_id, source.currency, late_usage_cents=cents))
+    return accrued
 
 
 def _without_tenant(row: dict[str, Any]) -> dict[str, Any]:

@@ -291,6 +291,12 @@ DO_INVOICE_CSV_MAX_BYTES = env_positive_int("DO_INVOICE_CSV_MAX_BYTES", 20 * 102
 INVOICE_TAX_RATE = env_str("INVOICE_TAX_RATE", "0.10")
 INVOICE_TAX_LABEL = env_str("INVOICE_TAX_LABEL", "GST")
 INVOICE_NUMBER_PREFIX = env_str("INVOICE_NUMBER_PREFIX", "ARC")
+# A payment may be recorded this far ahead of the server clock (another system's clock), not more.
+INVOICE_PAID_AT_LEEWAY_SECONDS = int(env_str("INVOICE_PAID_AT_LEEWAY_SECONDS", "300"))
+# Usage dated more than this many days ago is refused (LLM events: 422; metering backfills: an
+# error): older usage could no longer reach an invoice. Late usage of an invoiced month within
+# the horizon is billed on the tenant's next invoice (invoicing/services/late_usage.py).
+LATE_USAGE_HORIZON_DAYS = int(env_str("LATE_USAGE_HORIZON_DAYS", "62"))
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

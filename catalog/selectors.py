@@ -231,6 +231,24 @@ class AddonLike(Protocol):
     price_cents: int
 
 
+def plan_terms_by_version(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], PlanTerms]:
+    """{(plan code, version number): the version's terms} for the pairs that exist, in two
+    queries (versions, items). Published versions never change, so these are also the terms
+    an earlier invoice priced with (its plan line names the pair)."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    condition = Q()
+    for code, number in wanted:
+        condition |= Q(plan__code=code, number=number)
+    versions = (
+        PlanVersion.objects.filter(condition)
+        .select_related("plan")
+        .prefetch_related(_items_prefetch())
+    )
+    return {(version.plan.code, version.number): plan_terms(version) for version in versions}
+
+
 def plan_terms(version: PlanVersion) -> PlanTerms:
     """A plan version as engine terms (uses prefetched items when present)."""
     return PlanTerms(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from deployments.selectors import deployment_ids_of_tenant
-from inventory.models import CloudResource
+from deployments.selectors import deployment_ids_of_tenant, deployment_tenants
+from inventory.models import CloudProject, CloudResource, CloudResourceEvent
+
+# The owner of a resource whose deployment no longer exists: nobody a tenant may be told about.
+_UNKNOWN_OWNER = object()
 
 
 def resources_with_effective_tenant() -> QuerySet[CloudResource]:
@@ -30,3 +35,92 @@ def owned_by_tenant(queryset: QuerySet[CloudResource], tenant_id: str) -> QueryS
         Q(deployment_id__in=deployment_ids_of_tenant(tenant_id))
         | Q(deployment__isnull=True, tenant_id=tenant_id)
     )
+
+
+def project_visible_to(project: CloudProject | None, viewer_tenant_id: str | None) -> bool:
+    """Whether a caller may see the resource's project: admins (viewer None) always; a tenant
+    unless the project is classified to another tenant (a resource an operator moved to this
+    tenant's deployment may still sit in the previous tenant's DigitalOcean project)."""
+    if project is None or viewer_tenant_id is None:
+        return project is not None
+    return project.tenant_id in (None, viewer_tenant_id)
+
+
+def resource_history(
+    resource: CloudResource, *, viewer_tenant_id: str | None
+) -> list[CloudResourceEvent]:
+    """The resource's events, oldest first, as the caller may see them.
+
+    A platform admin (`viewer_tenant_id` None) sees every event. A tenant reads the history
+    from the moment the resource last came to them from another tenant — all of it when no
+    other tenant ever held it — and of that, no event naming another tenant's deployment,
+    project or tenant id (docs/decisions.md, Inventory). So after an operator moves a resource
+    from tenant A to tenant B, B reads what happened after the move (the move itself names A's
+    deployment and is not shown), and A no longer reads the resource at all.
+
+    Who held the resource at each event is recovered from its current attribution walking back
+    through the old values its `attributed` events record (`deployment`, `tenant_id`), so no
+    history table is needed. Three queries whatever the number of events: the events, the
+    tenants of the deployments they name, the tenants of the projects they name.
+    """
+    events = list(
+        CloudResourceEvent.objects.filter(resource_id=resource.pk).order_by("occurred_at", "id")
+    )
+    if viewer_tenant_id is None:
+        return events
+    changes = [_attribution_changes(event) for event in events]
+    deployment_ids = {resource.deployment_id} | {
+        value for change in changes for value in change.get("deployment", ())
+    }
+    project_ids = {value for change in changes for value in change.get("project", ())}
+    deployments = deployment_tenants(pk for pk in deployment_ids if isinstance(pk, int))
+    projects = _project_tenants(pk for pk in project_ids if isinstance(pk, int))
+
+    def owner(deployment_id: object, tenant_id: object) -> object:
+        if deployment_id is None:
+            return tenant_id
+        return deployments.get(deployment_id, _UNKNOWN_OWNER)
+
+    def foreign(owner_id: object) -> bool:
+        return owner_id is not None and owner_id != viewer_tenant_id
+
+    visible: list[CloudResourceEvent] = []
+    deployment_id, tenant_id = resource.deployment_id, resource.tenant_id
+    for event, change in zip(reversed(events), reversed(changes), strict=True):
+        after = owner(deployment_id, tenant_id)
+        deployment_id = change["deployment"][0] if "deployment" in change else deployment_id
+        tenant_id = change["tenant_id"][0] if "tenant_id" in change else tenant_id
+        before = owner(deployment_id, tenant_id)
+        if foreign(before) or foreign(after):
+            break  # another tenant held it here: this event and everything earlier are theirs
+        names_another_tenant = (
+            any(foreign(owner(pk, None)) for pk in change.get("deployment", ()) if pk is not None)
+            or any(
+                foreign(projects.get(pk, _UNKNOWN_OWNER))
+                for pk in change.get("project", ())
+                if pk is not None
+            )
+            or any(foreign(value) for value in change.get("tenant_id", ()))
+        )
+        if not names_another_tenant:
+            visible.append(event)
+    visible.reverse()
+    return visible
+
+
+def _attribution_changes(event: CloudResourceEvent) -> dict[str, Sequence[object]]:
+    """The [old, new] pairs of the ownership fields an event records (attribution writes them
+    as `deployment`, `project` and `tenant_id`); any other shape is not an ownership change."""
+    changes = event.changes if isinstance(event.changes, dict) else {}
+    return {
+        name: pair
+        for name in ("deployment", "project", "tenant_id")
+        if isinstance(pair := changes.get(name), list) and len(pair) == 2
+    }
+
+
+def _project_tenants(project_ids) -> dict[int, str | None]:
+    ids = sorted(set(project_ids))
+    if not ids:
+        return {}
+    return dict(CloudProject.objects.filter(pk__in=ids).values_list("pk", "tenant_id"))

@@ -1,7 +1,9 @@
 """Locks of the tenant-invoice domain, taken here and nowhere else.
 
-Lock order: (tenant, period) advisory lock → tenant_invoices row → invoice_number_counters row.
-The rollup takes the advisory lock (a forced one also the invoice row); the status services
+Lock order: tenant late-usage advisory lock → (tenant, period) advisory lock → tenant_invoices
+row → invoice_number_counters row. The rollup takes the (tenant, period) lock (a forced one also
+the invoice row), and first the tenant's late-usage lock when the invoice carries late usage of
+earlier months; the status services
 take the invoice row and, to issue, the counter. Subscriptions, usage and catalog rows are only
 read (committed state), so nothing here waits on the deployments domain's locks and no cycle can
 form.
@@ -22,6 +24,16 @@ def lock_tenant_period(tenant_id: str, period_start: dt.date) -> None:
     concurrent rollups never both decide to create it (the unique constraint is the backstop).
     """
     advisory_xact_lock(f"invoicing:rollup:{tenant_id}:{period_start.isoformat()}")
+
+
+def lock_tenant_late_usage(tenant_id: str) -> None:
+    """Serialize, per tenant, every rollup that bills late usage until the transaction ends.
+
+    Late usage of one month may be billed by the invoice of any later month; two rollups of
+    different months of one tenant hold different (tenant, period) locks, so this one makes the
+    second read what the first billed before it prices the difference.
+    """
+    advisory_xact_lock(f"invoicing:late-usage:{tenant_id}")
 
 
 def lock_period_invoice(tenant_id: str, period_start: dt.date) -> TenantInvoice | None:

@@ -26,6 +26,19 @@ def pytest_report_header(config):
     )
 
 
+# The suite's usage is dated in fixed months of 2026 (the invoices it expects name them), while
+# the late-usage horizon counts back from the wall clock: with the real 62 days those months
+# would be refused as too old once the clock moved on. The suite therefore runs with a horizon
+# reaching back to them; the tests of the horizon itself set the real value and pin the default
+# (tests/invoicing/test_late_usage.py).
+SUITE_LATE_USAGE_HORIZON_DAYS = 3650
+
+
+@pytest.fixture(autouse=True)
+def late_usage_horizon_reaching_the_suites_months(settings):
+    settings.LATE_USAGE_HORIZON_DAYS = SUITE_LATE_USAGE_HORIZON_DAYS
+
+
 def make_api_client(tenant_id: str, roles: list[str], **token_kwargs) -> APIClient:
     client = APIClient()
     token = mint_token(tenant_id=tenant_id, roles=roles, **token_kwargs)

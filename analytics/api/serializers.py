@@ -157,6 +157,10 @@ class AccruedFiguresSerializer(serializers.Serializer):
     llm_cents = cents_field(
         help_text="Passthrough LLM charges so far, rounded once per deployment."
     )
+    late_usage_cents = cents_field(
+        help_text="Late usage of earlier, already invoiced months that this month's invoice "
+        "will carry (priced on those months' terms, minus what was billed for them)."
+    )
     subtotal_cents = cents_field(help_text="Ex-tax, as the month-end invoice would be.")
 
 

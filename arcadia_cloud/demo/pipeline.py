@@ -168,8 +168,8 @@ class MonthDemo:
                 # Yesterday is metered before today's onboarding: resources attached today must
                 # not be billed for the day before their subscription started.
                 yesterday = day - dt.timedelta(days=1)
-                meter_day(yesterday)
-                self.report_llm_usage(yesterday)
+                meter_day(yesterday, now=_at(day))
+                self.report_llm_usage(yesterday, now=_at(day))
             if day <= self.last_day:
                 self.onboard_tenants_starting(day)
             self.attach_new_resources()
@@ -239,7 +239,7 @@ class MonthDemo:
                 )
 
     @staticmethod
-    def report_llm_usage(day: dt.date) -> None:
+    def report_llm_usage(day: dt.date, *, now: dt.datetime) -> None:
         """The LLM gateway's events for one day (deterministic, so re-runs are duplicates)."""
         for tenant in TENANTS:
             if tenant.llm_mode == "none":
@@ -268,7 +268,7 @@ class MonthDemo:
                 )
                 for n in range(LLM_EVENTS_PER_DAY)
             ]
-            llm_usage_events_record(events=events)
+            llm_usage_events_record(events=events, now=now)
 
     def roll_up(self) -> str:
         report = roll_up_period(self.period, actor=ACTOR)

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from inventory.models import CloudResource, CloudResourceEvent
+from inventory.selectors import project_visible_to
 
 
 class ResourceEventSerializer(serializers.ModelSerializer):
@@ -36,13 +37,21 @@ class ResourceSerializer(serializers.ModelSerializer):
         ]
 
     def get_project(self, resource) -> dict | None:
-        if resource.project is None:
+        """The resource's DigitalOcean project; null for a tenant when the project is another
+        tenant's (the view puts the caller in the context as `viewer_tenant_id`)."""
+        if not project_visible_to(resource.project, self.context.get("viewer_tenant_id")):
             return None
         return {"id": resource.project.pk, "name": resource.project.name}
 
 
 class ResourceDetailSerializer(ResourceSerializer):
-    events = ResourceEventSerializer(many=True, read_only=True)
+    events = ResourceEventSerializer(
+        source="history",
+        many=True,
+        read_only=True,
+        help_text="Oldest first. A tenant sees only the events of the time the resource was "
+        "theirs (or nobody's); platform_admin sees all.",
+    )
 
     class Meta(ResourceSerializer.Meta):
         fields = [*ResourceSerializer.Meta.fields, "events"]

@@ -1,17 +1,16 @@
-from django.db.models import Prefetch
+from django.db.models import Q
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics
 
 from arcadia_cloud.permissions import TenantScopedMixin
 from inventory.api.serializers import ResourceDetailSerializer, ResourceSerializer
-from inventory.models import CloudResourceEvent
-from inventory.selectors import owned_by_tenant, resources_with_effective_tenant
+from inventory.selectors import owned_by_tenant, resource_history, resources_with_effective_tenant
 
 
 class ResourceFilter(filters.FilterSet):
     kind = filters.CharFilter()
-    project = filters.NumberFilter(field_name="project_id")
+    project = filters.NumberFilter(method="filter_project")
     deployment = filters.NumberFilter(field_name="deployment_id")
     tenant_id = extend_schema_field(str)(
         filters.CharFilter(method="filter_tenant", help_text="platform_admin only")
@@ -23,6 +22,18 @@ class ResourceFilter(filters.FilterSet):
         if not getattr(principal, "is_platform_admin", False):
             return queryset  # tenants are already confined to their own rows
         return owned_by_tenant(queryset, value)
+
+    def filter_project(self, queryset, name, value):
+        """A tenant's filter never matches another tenant's project (the list shows a tenant
+        no such project, so filtering by its id must not reveal which rows are in it)."""
+        queryset = queryset.filter(project_id=value)
+        principal = getattr(self.request, "user", None)
+        if getattr(principal, "is_platform_admin", False):
+            return queryset
+        return queryset.filter(
+            Q(project__tenant_id__isnull=True)
+            | Q(project__tenant_id=getattr(principal, "tenant_id", None))
+        )
 
     def filter_deleted(self, queryset, name, value):
         return queryset
@@ -36,10 +47,22 @@ class ResourceFilter(filters.FilterSet):
 
 
 class InventoryScope(TenantScopedMixin):
-    """Tenants see resources whose effective tenant (deployment's, else own) is theirs."""
+    """Tenants see resources whose effective tenant (deployment's, else own) is theirs, and of
+    those nothing that belongs to another tenant (its project, its time's events)."""
 
     def filter_to_tenant(self, queryset, tenant_id):
         return owned_by_tenant(queryset, tenant_id)
+
+    @property
+    def viewer_tenant_id(self) -> str | None:
+        """None for a platform admin (sees everything), else the caller's tenant."""
+        principal = self.principal
+        if principal is not None and principal.is_platform_admin:
+            return None
+        return principal.tenant_id if principal is not None else ""
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "viewer_tenant_id": self.viewer_tenant_id}
 
 
 @extend_schema(tags=["inventory"])
@@ -56,7 +79,9 @@ class ResourceDetailView(InventoryScope, generics.RetrieveAPIView):
     serializer_class = ResourceDetailSerializer
 
     def get_queryset(self):
-        events = Prefetch(
-            "events", queryset=CloudResourceEvent.objects.order_by("occurred_at", "id")
-        )
-        return self.scope_queryset(resources_with_effective_tenant().prefetch_related(events))
+        return self.scope_queryset(resources_with_effective_tenant())
+
+    def get_object(self):
+        resource = super().get_object()
+        resource.history = resource_history(resource, viewer_tenant_id=self.viewer_tenant_id)
+        return resource

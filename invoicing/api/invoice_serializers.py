@@ -89,7 +89,8 @@ class InvoiceMarkPaidSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text="When the payment arrived (default: now); not in the future.",
+        help_text="When the payment arrived (default: now): not before the invoice's issue day "
+        "(UTC) and not in the future (INVOICE_PAID_AT_LEEWAY_SECONDS, default 300 s, of leeway).",
     )
 
 

@@ -31,7 +31,10 @@ class LLMUsageView(APIView):
             "recorded with the same payload is acknowledged as a duplicate (no new row); with "
             "another payload it is a 409. The deployment must exist and belong to the event's "
             "tenant (400 naming events[i].deployment_id); a deployment with llm_mode none "
-            "refuses usage (422). Charges are exact: JSON numbers are read from their digits."
+            "refuses usage (422), and so does an event dated more than LATE_USAGE_HORIZON_DAYS "
+            "(default 62) ago (422 naming occurred_at). An event of a month already invoiced "
+            "is billed on the tenant's next invoice. Charges are exact: JSON numbers are read "
+            "from their digits."
         ),
         request=PolymorphicProxySerializer(
             component_name="LLMUsageReport",
@@ -47,7 +50,10 @@ class LLMUsageView(APIView):
             401: OpenApiResponse(description="No or bad token."),
             403: OpenApiResponse(description="Not an llm_gateway or platform_admin token."),
             409: OpenApiResponse(description="A gateway_request_id reused for another payload."),
-            422: OpenApiResponse(description="A deployment with llm_mode none."),
+            422: OpenApiResponse(
+                description="A deployment with llm_mode none, or an event older than the "
+                "late-usage horizon."
+            ),
         },
     )
     def post(self, request):

@@ -58,9 +58,17 @@ def invoice_issue(*, invoice: TenantInvoice, actor: str) -> TenantInvoice:
 def invoice_mark_paid(
     *, invoice: TenantInvoice, actor: str, paid_at: dt.datetime | None = None
 ) -> TenantInvoice:
-    """Record the payment of an issued invoice (`paid_at` defaults to now; never in the future)."""
-    paid_at = _paid_at(paid_at)
+    """Record the payment of an issued invoice.
+
+    `paid_at` defaults to now. A payment cannot predate the invoice: its UTC day is not before
+    the day the invoice was issued, and it is not in the future beyond
+    INVOICE_PAID_AT_LEEWAY_SECONDS (another system's clock may run a little ahead). Anything
+    else is a 400 naming `paid_at`, with nothing written — for the API, the admin action and
+    every other caller alike.
+    """
+    _require_aware(paid_at)
     locked = _locked_for(invoice, MARK_PAID)
+    paid_at = _paid_at(paid_at, locked)
     locked.status = InvoiceStatus.PAID
     locked.paid_at = paid_at
     locked.save(update_fields=["status", "paid_at", "updated_at"])
@@ -109,15 +117,47 @@ def _next_number(now: dt.datetime) -> str:
     return f"{counter.prefix}-{year}-{counter.last_number:0{NUMBER_DIGITS}d}"
 
 
-def _paid_at(value: dt.datetime | None) -> dt.datetime:
+def _require_aware(value: object) -> None:
+    if value is not None and (not isinstance(value, dt.datetime) or timezone.is_naive(value)):
+        raise field_error("paid_at", "must be a date and time with a time zone")
+
+
+def _paid_at(value: dt.datetime | None, invoice: TenantInvoice) -> dt.datetime:
+    """The payment time checked against the invoice's issue day and the clock (see above)."""
     now = timezone.now()
     if value is None:
         return now
-    if not isinstance(value, dt.datetime) or timezone.is_naive(value):
-        raise field_error("paid_at", "must be a date and time with a time zone")
-    if value > now:
-        raise field_error("paid_at", f"{value.isoformat()} is in the future")
+    leeway = dt.timedelta(seconds=settings.INVOICE_PAID_AT_LEEWAY_SECONDS)
+    if value > now + leeway:
+        raise field_error(
+            "paid_at",
+            f"{value.isoformat()} is in the future; a payment is recorded once it has arrived "
+            f"(at most {_duration(leeway)} ahead of the server clock, {now.isoformat()})",
+        )
+    issued_on = _issued_on(invoice)
+    if value.astimezone(dt.UTC).date() < issued_on:
+        raise field_error(
+            "paid_at",
+            f"{value.isoformat()} is before invoice {invoice.number} was issued on "
+            f"{issued_on.isoformat()} (UTC); a payment cannot predate its invoice",
+        )
     return value
+
+
+def _issued_on(invoice: TenantInvoice) -> dt.date:
+    """The UTC day the invoice was issued. A row issued without `issued_at` (written by hand)
+    was at the earliest issued the day after its month ended: only finished months are
+    invoiced."""
+    if invoice.issued_at is not None:
+        return invoice.issued_at.astimezone(dt.UTC).date()
+    return invoice.period_end + dt.timedelta(days=1)
+
+
+def _duration(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 60:
+        return f"{seconds} seconds"
+    return f"{seconds // 60} minute{'s' if seconds != 60 else ''}"
 
 
 def _reason(value: object) -> str:

@@ -10,6 +10,10 @@ event as `billed_as`:
   (deployment, UTC day or hour) without a resource, source `llm_gateway`;
 - `none` — the event is refused (422).
 
+An event dated more than LATE_USAGE_HORIZON_DAYS ago is refused (422 naming `occurred_at`): no
+invoice would bill it any more. One dated inside a month already invoiced is accepted and billed
+on the tenant's next invoice (`invoicing.services.late_usage`).
+
 A batch is all-or-nothing. Duplicate deliveries are the normal case for a gateway that retries:
 a gateway_request_id seen before with the same payload is acknowledged as a duplicate, whatever
 the deployment's state now; with another payload it is a 409.
@@ -39,6 +43,7 @@ from functools import cached_property
 from django.db import DataError, connection, transaction
 from django.db.models import BooleanField, Model
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, InvalidStateChange, ValidationFailed
 from arcadia_cloud.money import CHARGE_PLACES
@@ -46,6 +51,7 @@ from arcadia_cloud.periods import day_bounds
 from deployments.models import LLMMode
 from invoicing.models import Granularity, LLMBillingMode, LLMUsageEvent, UsageRecord, UsageSource
 from invoicing.selectors import LLMUsageTarget, llm_usage_targets, metering_settings
+from invoicing.services.late_usage import horizon
 
 MAX_BATCH_SIZE = 1000
 LLM_TOKENS = "llm_tokens"
@@ -196,13 +202,16 @@ def fields_invalid(fields: dict[str, list[str]]) -> ValidationFailed:
 
 
 @transaction.atomic
-def llm_usage_events_record(*, events: Sequence[LLMUsageEventInput]) -> LLMUsageOutcome:
+def llm_usage_events_record(
+    *, events: Sequence[LLMUsageEventInput], now: dt.datetime | None = None
+) -> LLMUsageOutcome:
     """Record a batch of gateway events (1 to MAX_BATCH_SIZE), all or nothing.
 
     Raises ValidationFailed (400: unknown deployment, another tenant's deployment, a second
-    currency for a deployment), InvalidStateChange (422: a deployment with llm_mode none) or
-    Conflict (409: a gateway_request_id already recorded with a different payload), each naming
-    every offending field. A bounded number of queries whatever the batch size.
+    currency for a deployment), InvalidStateChange (422: a deployment with llm_mode none, an
+    event older than the late-usage horizon before `now`, default the clock) or Conflict (409:
+    a gateway_request_id already recorded with a different payload), each naming every
+    offending field. A bounded number of queries whatever the batch size.
     """
     if not 1 <= len(events) <= MAX_BATCH_SIZE:
         raise fields_invalid(
@@ -215,6 +224,7 @@ def llm_usage_events_record(*, events: Sequence[LLMUsageEventInput]) -> LLMUsage
         _compare_with_recorded(event, recorded, problems)
     new = [event for gid, event in first.items() if gid not in recorded]
     targets = _check_targets(new, problems)
+    _refuse_beyond_horizon(new, problems, now or timezone.now())
     problems.raise_first()
 
     created = _insert_events(new, targets)
@@ -324,6 +334,22 @@ def _check_targets(
                 f"deployment's charges are never mixed with {event.currency}"
             ]
     return targets
+
+
+def _refuse_beyond_horizon(
+    events: list[LLMUsageEventInput], problems: _Problems, now: dt.datetime
+) -> None:
+    """New events dated before the late-usage horizon are refused: they could reach no invoice
+    (a month that old is invoiced and beyond late billing), so accepting them would lose them
+    silently. Duplicates of events recorded earlier are still acknowledged."""
+    oldest = now - horizon()
+    for event in events:
+        if event.occurred_at < oldest:
+            problems.refused[event.field("occurred_at")] = [
+                f"{event.occurred_at.isoformat()} is more than {horizon().days} days ago (before "
+                f"{oldest.isoformat()}); usage that old can no longer be invoiced "
+                "(LATE_USAGE_HORIZON_DAYS)"
+            ]
 
 
 def _insert_events(

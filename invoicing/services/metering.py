@@ -14,6 +14,10 @@ Hourly granularity (metering_config) splits the same accrual over 24 rows a day.
 their exact fraction (see `UsageRecord`); a resource whose size is unknown is skipped and
 counted, never guessed.
 
+A day older than the late-usage horizon is refused (400 naming `day`): its rows could reach no
+invoice. A backfill of a month already invoiced is billed on the tenant's next invoice
+(`invoicing.services.late_usage`).
+
 `meter_day` is idempotent: a resource that already has rows for the day is left alone (also
 when it has since moved to another deployment, or the kind's granularity changed), and the
 unique indexes make concurrent runs insert each row once. Inventory keeps only current state,
@@ -39,12 +43,14 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import quantize_qty
 from arcadia_cloud.periods import day_bounds, days_in_month
 from catalog.billing_kinds import RESOURCE_KIND_TO_BILLING_KIND
 from inventory.models import CloudResource
 from invoicing.models import Granularity, UsageRecord, UsageSource
 from invoicing.selectors import MeteringSetting, metering_settings
+from invoicing.services.late_usage import horizon, usage_kept_from
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +142,14 @@ class MeterResult:
         )
 
 
-def meter_day(day: dt.date) -> MeterResult:
+def meter_day(day: dt.date, *, now: dt.datetime | None = None) -> MeterResult:
     """Record `day`'s usage of every deployment-attributed resource that existed that day.
 
     Existed = first seen before the day ended and not deleted before it began, so a resource
-    deleted mid-day counts that whole day. Re-running changes nothing.
+    deleted mid-day counts that whole day. Re-running changes nothing. A day that started more
+    than LATE_USAGE_HORIZON_DAYS before `now` (default the clock) is a 400 naming `day`.
     """
+    _refuse_beyond_horizon(day, now or timezone.now())
     settings_by_kind = metering_settings()
     meter = _meter_rules_sql if connection.vendor == "postgresql" else _meter_rules_portable
     result = MeterResult(day, 0, 0, 0, 0)
@@ -158,6 +166,17 @@ def meter_day(day: dt.date) -> MeterResult:
         )
     logger.info("metering %s", result.summary())
     return result
+
+
+def _refuse_beyond_horizon(day: dt.date, now: dt.datetime) -> None:
+    oldest = now - horizon()
+    if day_bounds(day)[0] < oldest:
+        raise field_error(
+            "day",
+            f"{day.isoformat()} is more than {horizon().days} days ago (before "
+            f"{oldest.isoformat()}); usage that old can no longer be invoiced "
+            "(LATE_USAGE_HORIZON_DAYS)",
+        )
 
 
 def _rules_by_granularity(
@@ -384,16 +403,19 @@ def _meter_rules_portable(day: dt.date, granularity: str, rules: list[AccrualRul
 def usage_records_purge_expired(*, today: dt.date | None = None) -> int:
     """Delete usage rows older than their kind's retention_days; returns how many.
 
+    Rows of the months a rollup to come may still re-price for late usage are kept whatever the
+    retention (`late_usage.usage_kept_from`), so late usage is never purged before it is billed.
     One DELETE per distinct retention (the seed has one), so the query count does not depend on
     the number of kinds or rows.
     """
     today = today or timezone.now().astimezone(dt.UTC).date()
+    kept_from = usage_kept_from(today)
     kinds_by_retention: dict[int, list[str]] = {}
     for kind, setting in metering_settings().items():
         kinds_by_retention.setdefault(setting.retention_days, []).append(kind)
     deleted = 0
     for retention_days, kinds in sorted(kinds_by_retention.items()):
-        cutoff, _ = day_bounds(today - dt.timedelta(days=retention_days))
+        cutoff, _ = day_bounds(min(today - dt.timedelta(days=retention_days), kept_from))
         count, _ = UsageRecord.objects.filter(
             resource_kind__in=kinds, period_start__lt=cutoff
         ).delete()

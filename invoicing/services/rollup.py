@@ -4,7 +4,9 @@ disagree with a quote.
 
 How a period is rolled up:
 
-1. the subscriptions active on at least one day of the month, grouped by tenant;
+1. the subscriptions active on at least one day of the month, grouped by tenant, and the
+   tenants owed late usage of earlier, already invoiced months (`late_usage`: read in bulk,
+   then again for each such tenant under its late-usage lock, so it is billed once);
 2. tenants that already have an invoice for the month are skipped (with `force`, only their
    DRAFT is regenerated; issued, paid and void invoices are left alone and reported);
 3. everything the remaining tenants' pricing needs is read in bulk, once: metered usage of
@@ -12,8 +14,9 @@ How a period is rolled up:
    the fallback resource prices once per currency;
 4. per tenant, the quote engine prices each subscription: its prorated recurring lines
    (`first_invoice`) and its overage and list-priced usage lines; passthrough deployments add
-   one `llm_usage` line (charges summed exactly, rounded to a cent ONCE); one tenant-level tax
-   line follows (`INVOICE_TAX_RATE` x subtotal, half-up);
+   one `llm_usage` line (charges summed exactly, rounded to a cent ONCE); the late usage lines
+   follow, each naming the month it belongs to; one tenant-level tax line comes last
+   (`INVOICE_TAX_RATE` x subtotal, half-up);
 5. per tenant, ONE transaction writes the invoice, its lines (one COPY) and its event,
    under the (tenant, period) advisory lock, so concurrent rollups write one invoice, never two.
 
@@ -50,7 +53,7 @@ from catalog.billing_kinds import BILLING_KINDS
 from catalog.selectors import resource_price_terms
 from deployments.models import Subscription
 from deployments.selectors import subscription_pricing_terms, subscriptions_active_between
-from invoicing.locks import lock_period_invoice, lock_tenant_period
+from invoicing.locks import lock_period_invoice, lock_tenant_late_usage, lock_tenant_period
 from invoicing.models import (
     InvoiceEventType,
     InvoiceLineKind,
@@ -65,13 +68,19 @@ from invoicing.selectors import (
     llm_charges_for_deployments,
     usage_for_deployments,
 )
+from invoicing.services.drafts import (
+    CENTS_PER_UNIT,
+    LINE_QTY_PLACES,
+    LLM_RESOURCE_KIND,
+    LineDraft,
+    Period,
+    RollupError,
+)
+from invoicing.services.late_usage import LateSource, late_usage_lines, late_usage_sources
 
 logger = logging.getLogger(__name__)
 
-LINE_QTY_PLACES = Decimal("1E-9")  # tenant_invoice_lines.qty holds 9 decimal places
 LINE_BATCH_SIZE = 1000
-CENTS_PER_UNIT = 100
-LLM_RESOURCE_KIND = "llm_tokens"
 TAX_UNIT = "rate"
 
 
@@ -80,10 +89,6 @@ TAX_UNIT = "rate"
 # stops instead (the Celery task retries database errors); any re-run skips the tenants already
 # written.
 RUN_ERRORS = (OperationalError, InterfaceError, SoftTimeLimitExceeded)
-
-
-class RollupError(Exception):
-    """A tenant cannot be invoiced as its data stands; the message says what to fix."""
 
 
 class RollupOutcome(enum.StrEnum):
@@ -213,16 +218,6 @@ class RollupReport:
 
 
 @dataclass(frozen=True)
-class Period:
-    start: dt.date
-    end: dt.date  # inclusive
-
-    @property
-    def label(self) -> str:
-        return f"{self.start:%Y-%m}"
-
-
-@dataclass(frozen=True)
 class TaxTerms:
     rate: Decimal
     label: str
@@ -280,44 +275,6 @@ def _period_data(period: Period, subscriptions: Sequence[Subscription]) -> Perio
 
 
 @dataclass(frozen=True)
-class LineDraft:
-    """A line to persist: a quote line, plus what it bills (deployment, subscription)."""
-
-    kind: str
-    resource_kind: str | None
-    description: str
-    qty: Decimal
-    unit: str
-    unit_price_cents: int
-    amount_cents: int
-    meta: dict[str, Any]
-    deployment_id: int | None = None
-    subscription_id: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.qty != self.qty.quantize(LINE_QTY_PLACES):
-            raise RollupError(
-                f"line {self.description!r}: qty {self.qty} has more than 9 decimal places"
-            )
-
-    def to_model(self, invoice: TenantInvoice, position: int) -> TenantInvoiceLine:
-        return TenantInvoiceLine(
-            invoice=invoice,
-            position=position,
-            kind=self.kind,
-            deployment_id=self.deployment_id,
-            subscription_id=self.subscription_id,
-            resource_kind=self.resource_kind,
-            description=self.description,
-            qty=self.qty,
-            unit=self.unit,
-            unit_price_cents=self.unit_price_cents,
-            amount_cents=self.amount_cents,
-            meta=self.meta,
-        )
-
-
-@dataclass(frozen=True)
 class InvoiceDraft:
     tenant_id: str
     currency: str
@@ -350,14 +307,17 @@ def price_tenant(
     period: Period,
     data: PeriodData,
     tax: TaxTerms,
+    late_sources: Sequence[LateSource] = (),
 ) -> InvoiceDraft:
     """The tenant's invoice for the period, priced but not written.
 
     Per subscription (in deployment order): its recurring lines prorated to its active days,
-    then its overage and list-priced usage lines, then its passthrough LLM line; last, the tax
-    line on the subtotal of all of them.
+    then its overage and list-priced usage lines, then its passthrough LLM line; then the late
+    usage of earlier, already invoiced months (`invoicing.services.late_usage`); last, the tax
+    line on the subtotal of all of them. A tenant with late usage only (no subscription this
+    month) is invoiced for it in the currency of the months it belongs to.
     """
-    currency = _invoice_currency(tenant_id, subscriptions)
+    currency = _invoice_currency(tenant_id, subscriptions, late_sources)
     lines: list[LineDraft] = []
     warnings: list[str] = []
     for subscription in subscriptions:
@@ -367,6 +327,9 @@ def price_tenant(
         llm_line = _llm_usage_line(subscription, data, currency)
         if llm_line is not None:
             lines.append(llm_line)
+    late_lines, late_warnings = late_usage_lines(late_sources, currency=currency)
+    lines.extend(late_lines)
+    warnings.extend(late_warnings)
     subtotal = sum(line.amount_cents for line in lines)
     tax_line = _tax_line(subtotal, tax)
     return InvoiceDraft(
@@ -380,13 +343,18 @@ def price_tenant(
     )
 
 
-def _invoice_currency(tenant_id: str, subscriptions: Sequence[Subscription]) -> str:
-    """The one currency of the tenant's plans. Amounts in two currencies are never added, so a
-    tenant whose subscriptions bill in several cannot be invoiced until an operator moves them
-    to plan versions of one currency."""
+def _invoice_currency(
+    tenant_id: str, subscriptions: Sequence[Subscription], late_sources: Sequence[LateSource]
+) -> str:
+    """The one currency of the tenant's plans (without any, of its late usage). Amounts in two
+    currencies are never added, so a tenant whose subscriptions bill in several cannot be
+    invoiced until an operator moves them to plan versions of one currency."""
     deployments: dict[str, list[str]] = defaultdict(list)
     for subscription in subscriptions:
         deployments[subscription.plan_version.currency].append(subscription.deployment.slug)
+    if not subscriptions:
+        for source in late_sources:
+            deployments[source.currency].append(source.deployment_slug)
     if len(deployments) == 1:
         return next(iter(deployments))
     detail = "; ".join(
@@ -675,15 +643,24 @@ def roll_up_period(
     tax = tax_terms()
     wanted = None if tenant_ids is None else sorted(set(tenant_ids))
     by_tenant = _subscriptions_by_tenant(period, wanted)
-    existing = _existing_invoices(period, by_tenant)
+    owing = _owing_late_usage(period, wanted)
+    tenants = sorted(set(by_tenant) | owing)
+    existing = _existing_invoices(period, tenants)
 
     results = _already_invoiced(existing, force=force)
-    to_price = [tenant_id for tenant_id in by_tenant if tenant_id not in results]
+    to_price = [tenant_id for tenant_id in tenants if tenant_id not in results]
 
-    data = _period_data(period, [s for tenant in to_price for s in by_tenant[tenant]])
+    data = _period_data(period, [s for tenant in to_price for s in by_tenant.get(tenant, ())])
     for tenant_id in to_price:
         results[tenant_id] = _roll_up_tenant(
-            tenant_id, by_tenant[tenant_id], period, data, tax, force=force, actor=actor
+            tenant_id,
+            by_tenant.get(tenant_id, []),
+            period,
+            data,
+            tax,
+            owes_late_usage=tenant_id in owing,
+            force=force,
+            actor=actor,
         )
     for tenant_id in wanted or ():
         results.setdefault(
@@ -719,6 +696,20 @@ def _already_invoiced(
     return results
 
 
+def _owing_late_usage(period: Period, tenant_ids: list[str] | None) -> set[str]:
+    """Tenants whose invoice for the period will carry late usage of earlier months (or whose
+    late usage cannot be priced: their pricing reports why). Read once for the run, in bulk."""
+    owing: set[str] = set()
+    for tenant_id, sources in late_usage_sources(period.start, tenant_ids=tenant_ids).items():
+        try:
+            owes = bool(late_usage_lines(sources)[0])
+        except (RollupError, QuoteInputError):
+            owes = True  # its pricing reports why, as a failed tenant
+        if owes:
+            owing.add(tenant_id)
+    return owing
+
+
 def _roll_up_tenant(
     tenant_id: str,
     subscriptions: Sequence[Subscription],
@@ -726,11 +717,16 @@ def _roll_up_tenant(
     data: PeriodData,
     tax: TaxTerms,
     *,
+    owes_late_usage: bool,
     force: bool,
     actor: str,
 ) -> TenantResult:
     """Price and write one tenant; any failure is contained here, reported and logged."""
     try:
+        if owes_late_usage:
+            return _roll_up_with_late_usage(
+                tenant_id, subscriptions, period, data, tax, force=force, actor=actor
+            )
         draft = price_tenant(tenant_id, subscriptions, period, data, tax)
         return _write_invoice(draft, period, force=force, actor=actor)
     except (RollupError, QuoteInputError) as exc:
@@ -742,6 +738,30 @@ def _roll_up_tenant(
         logger.exception("rollup %s: tenant %s failed", period.label, tenant_id)
         reason = f"unexpected error ({type(exc).__name__}: {exc}); see the logs"
     return TenantResult(tenant_id, RollupOutcome.FAILED, reason=reason)
+
+
+def _roll_up_with_late_usage(
+    tenant_id: str,
+    subscriptions: Sequence[Subscription],
+    period: Period,
+    data: PeriodData,
+    tax: TaxTerms,
+    *,
+    force: bool,
+    actor: str,
+) -> TenantResult:
+    """Price and write a tenant that owes late usage, under its late-usage lock: what was
+    billed for the late months is read again inside the lock, so two rollups of different
+    months (each may carry the same late usage) bill it once between them."""
+    with transaction.atomic():
+        lock_tenant_late_usage(tenant_id)
+        sources = late_usage_sources(period.start, tenant_ids=[tenant_id]).get(tenant_id, [])
+        if not subscriptions and not late_usage_lines(sources)[0]:
+            return TenantResult(
+                tenant_id, RollupOutcome.NOTHING_TO_BILL, reason="its late usage was billed"
+            )
+        draft = price_tenant(tenant_id, subscriptions, period, data, tax, sources)
+        return _write_invoice(draft, period, force=force, actor=actor)
 
 
 def _billable_period(period_start: object) -> Period:

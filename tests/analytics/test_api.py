@@ -162,6 +162,7 @@ def test_accrual_prices_this_month_so_far(admin_api):
             "recurring_cents": 5000,
             "usage_cents": 0,
             "llm_cents": 0,
+            "late_usage_cents": 0,
             "subtotal_cents": 5000,
             "tenant_id": TENANT_A,
         }

@@ -15,8 +15,10 @@ from deployments.selectors import subscription_for_deployment, subscription_pric
 from invoicing.models import TenantInvoice
 from invoicing.quote_engine import quote
 from invoicing.selectors import usage_for_period
+from invoicing.services.invoices import invoice_issue
 from tests.analytics.factories import (
     APRIL,
+    MARCH,
     balance_snapshot,
     build_example_4,
     cancel_on,
@@ -43,6 +45,18 @@ def test_on_a_months_last_day_the_accrual_equals_the_rollup():
         llm_event(late_starter.deployment, dt.date(2026, 4, 12), charge)
     cancelled = subscribe(TENANT_B, plan_code="starter", droplets=2)
     cancel_on(cancelled.subscription, dt.date(2026, 4, 20))
+    # Late usage: March is invoiced and issued, then a March LLM charge and a backfill of
+    # March's droplet hours arrive; one March tenant has no April subscription at all.
+    since_march = subscribe("tenant-c", starts_on=MARCH, droplets=3)
+    only_march = subscribe("tenant-d", starts_on=MARCH, droplets=0)
+    cancel_on(only_march.subscription, dt.date(2026, 3, 31))
+    meter_month(MARCH, through=dt.date(2026, 3, 10))
+    roll_up(MARCH)
+    for invoice in TenantInvoice.objects.filter(period_start=MARCH):
+        invoice_issue(invoice=invoice, actor="test")
+    meter_month(dt.date(2026, 3, 11), through=dt.date(2026, 3, 31))
+    llm_event(since_march.deployment, dt.date(2026, 3, 30), "500.00")
+    llm_event(only_march.deployment, dt.date(2026, 3, 30), "12.345")
     meter_month()
     roll_up()
 
@@ -54,8 +68,11 @@ def test_on_a_months_last_day_the_accrual_equals_the_rollup():
     }
     assert {row["tenant_id"]: row["subtotal_cents"] for row in accrual["tenants"]} == invoices
     assert invoices[TENANT_A] == 7112  # SPEC §17 example 4
+    late = {row["tenant_id"]: row["late_usage_cents"] for row in accrual["tenants"]}
+    # 3 droplets x 744 h in March, 1,488 h included: 744 h at 1c; and the exact charges.
+    assert late == {TENANT_A: 0, TENANT_B: 0, "tenant-c": 744 + 50000, "tenant-d": 1235}
     (total,) = accrual["totals"]
-    assert (total["currency"], total["tenants"], total["subscriptions"]) == ("AUD", 2, 3)
+    assert (total["currency"], total["tenants"], total["subscriptions"]) == ("AUD", 4, 4)
     assert total["subtotal_cents"] == sum(invoices.values())
     assert accrual["warnings"] == []
 
@@ -89,6 +106,7 @@ def test_mid_month_it_is_the_quote_engine_on_month_to_date_usage_and_llm_charges
             "recurring_cents": 5000,  # the whole month's fee: the month-end invoice's
             "usage_cents": 312,
             "llm_cents": 1,
+            "late_usage_cents": 0,
             "subtotal_cents": 5313,
         }
     ]
@@ -155,8 +173,9 @@ def test_queries_do_not_grow_with_tenants(tenants, django_assert_max_num_queries
     make_rate(APRIL, "1.5")
 
     # Subscriptions with plan items and add-ons (3), usage, LLM charges and their currencies,
-    # resource prices (one per currency), the balance snapshot and its rate.
-    with django_assert_max_num_queries(9):
+    # resource prices (one per currency), the earlier invoices that may be owed late usage,
+    # the balance snapshot and its rate.
+    with django_assert_max_num_queries(10):
         accrual = live_accrual(today=dt.date(2026, 4, 3))
 
     assert len(accrual["tenants"]) == tenants

@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 from deployments.models import Deployment
+from inventory.models import CloudResource, CloudResourceEvent
 from inventory.normalize import ResourceSnapshot
-from inventory.services import upsert_resource
+from inventory.services import Placement, resources_attribute, upsert_resource
 from tests.conftest import TENANT_A, TENANT_B
 from tests.inventory.factories import make_project, make_resource
 
@@ -112,3 +113,172 @@ def test_list_query_count_does_not_grow_with_rows(admin_api, django_assert_max_n
     with django_assert_max_num_queries(3):
         response = admin_api.get("/api/v1/inventory?page_size=100")
     assert response.json()["count"] == rows
+
+
+# -- history of a resource moved between tenants (issue 14, item 14) ------------------------
+
+
+@pytest.fixture
+def moved_to_b(admin_api):
+    """A droplet of tenant A (in A's project, attached to A's deployment, changed in A's time)
+    that an operator then moves to tenant B's deployment; changed again in B's time."""
+    a_project = make_project(name="acme-private-project", tenant_id=TENANT_A)
+    a_deployment = Deployment.objects.create(
+        tenant_id=TENANT_A, slug="acme-secret-shop", display_name="Acme shop"
+    )
+    b_deployment = Deployment.objects.create(tenant_id=TENANT_B, slug="b-web", display_name="B")
+    upsert_resource(ResourceSnapshot(kind="droplet", provider_id="77", name="web-1", region="syd1"))
+    resource = CloudResource.objects.get(provider_id="77")
+    resources_attribute({resource.pk: Placement(a_project, TENANT_A, "listed in project x")})
+    attach = admin_api.post(
+        f"/api/v1/deployments/{a_deployment.pk}/resources",
+        {"resource_ids": [resource.pk]},
+        format="json",
+    )
+    assert attach.status_code == 200, attach.content
+    upsert_resource(ResourceSnapshot(kind="droplet", provider_id="77", name="web-1", region="sgp1"))
+    before_move = CloudResourceEvent.objects.filter(resource=resource).count()
+    move = admin_api.post(
+        f"/api/v1/deployments/{b_deployment.pk}/resources",
+        {"resource_ids": [resource.pk], "reassign": True},
+        format="json",
+    )
+    assert move.status_code == 200, move.content
+    upsert_resource(
+        ResourceSnapshot(kind="droplet", provider_id="77", name="web-1b", region="sgp1")
+    )
+    return {
+        "resource": resource,
+        "a_project": a_project,
+        "a_deployment": a_deployment,
+        "b_deployment": b_deployment,
+        "events_before_move": before_move,
+    }
+
+
+def _mentions(body, value) -> bool:
+    """Whether `value` appears anywhere in a JSON body (keys, strings or numbers)."""
+    if isinstance(body, dict):
+        return any(_mentions(k, value) or _mentions(v, value) for k, v in body.items())
+    if isinstance(body, list):
+        return any(_mentions(item, value) for item in body)
+    return body == value or (isinstance(body, str) and str(value) in body)
+
+
+def test_the_new_tenant_sees_only_the_history_since_the_resource_became_theirs(
+    moved_to_b, tenant_b_api
+):
+    resource = moved_to_b["resource"]
+    response = tenant_b_api.get(f"/api/v1/inventory/{resource.pk}")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["tenant_id"] == TENANT_B
+    assert [(e["type"], e["changes"]) for e in body["events"]] == [
+        ("updated", {"name": ["web-1", "web-1b"]})
+    ]
+    assert body["project"] is None  # the droplet still sits in A's DigitalOcean project
+    a_deployment = moved_to_b["a_deployment"]
+    for secret in (TENANT_A, "acme-private-project", "acme-secret-shop"):
+        assert secret not in response.content.decode()
+    assert not any(
+        _mentions(event["changes"], value)
+        for event in body["events"]
+        for value in (a_deployment.pk, moved_to_b["a_project"].pk)
+    )
+
+
+def test_the_previous_tenant_no_longer_reads_the_resource(moved_to_b, tenant_a_api):
+    resource = moved_to_b["resource"]
+
+    assert tenant_a_api.get(f"/api/v1/inventory/{resource.pk}").status_code == 404
+    listed = tenant_a_api.get("/api/v1/inventory?include_deleted=true").json()["results"]
+    assert resource.pk not in [row["id"] for row in listed]
+
+
+def test_the_admin_still_sees_the_whole_history(moved_to_b, admin_api):
+    resource = moved_to_b["resource"]
+    body = admin_api.get(f"/api/v1/inventory/{resource.pk}").json()
+
+    assert len(body["events"]) == moved_to_b["events_before_move"] + 2  # the move, the rename
+    assert [e["type"] for e in body["events"]] == [
+        "discovered",
+        "attributed",
+        "attributed",
+        "updated",
+        "attributed",
+        "updated",
+    ]
+    assert body["events"][4]["changes"] == {
+        "deployment": [moved_to_b["a_deployment"].pk, moved_to_b["b_deployment"].pk]
+    }
+    assert body["project"]["name"] == "acme-private-project"
+
+
+def test_the_list_hides_the_previous_tenants_project_and_its_filter(moved_to_b, tenant_b_api):
+    rows = tenant_b_api.get("/api/v1/inventory").json()["results"]
+    (row,) = [row for row in rows if row["id"] == moved_to_b["resource"].pk]
+    assert row["project"] is None
+    assert TENANT_A not in str(rows)
+
+    a_project = moved_to_b["a_project"].pk
+    assert names(tenant_b_api.get(f"/api/v1/inventory?project={a_project}")) == set()
+
+
+def test_a_tenant_keeps_its_history_when_a_resource_moves_between_its_own_deployments(
+    admin_api, tenant_a_api
+):
+    project = make_project(name="acme", tenant_id=TENANT_A)
+    first, second = (
+        Deployment.objects.create(tenant_id=TENANT_A, slug=slug, display_name=slug)
+        for slug in ("one", "two")
+    )
+    upsert_resource(ResourceSnapshot(kind="droplet", provider_id="88", name="db", region="syd1"))
+    resource = CloudResource.objects.get(provider_id="88")
+    resources_attribute({resource.pk: Placement(project, TENANT_A, "listed in project acme")})
+    for deployment in (first, second):
+        admin_api.post(
+            f"/api/v1/deployments/{deployment.pk}/resources",
+            {"resource_ids": [resource.pk], "reassign": True},
+            format="json",
+        )
+
+    body = tenant_a_api.get(f"/api/v1/inventory/{resource.pk}").json()
+    assert [e["type"] for e in body["events"]] == [
+        "discovered",
+        "attributed",
+        "attributed",
+        "attributed",
+    ]
+    assert body["project"] == {"id": project.pk, "name": "acme"}
+
+
+def test_a_project_attribution_naming_another_tenant_is_hidden_while_attached(tenant_b_api):
+    """Attached to B's deployment (B owns it throughout), the sync re-attributes the droplet
+    between two of A's projects: the event names A's tenant and projects, so B does not see it."""
+    b_deployment = Deployment.objects.create(tenant_id=TENANT_B, slug="bw", display_name="B")
+    upsert_resource(ResourceSnapshot(kind="droplet", provider_id="99", name="w", region="syd1"))
+    resource = CloudResource.objects.get(provider_id="99")
+    CloudResource.objects.filter(pk=resource.pk).update(deployment=b_deployment)
+    for name in ("acme-one", "acme-two"):
+        project = make_project(name=name, tenant_id=TENANT_A)
+        resources_attribute(
+            {resource.pk: Placement(project, TENANT_A, f"listed in project {name}")}
+        )
+
+    response = tenant_b_api.get(f"/api/v1/inventory/{resource.pk}")
+    assert [e["type"] for e in response.json()["events"]] == ["discovered"]
+    assert "acme" not in response.content.decode()
+
+
+def test_detail_query_count_does_not_grow_with_events(
+    moved_to_b, tenant_b_api, django_assert_max_num_queries
+):
+    resource = moved_to_b["resource"]
+    for region in ("a", "b", "c", "d", "e", "f"):
+        upsert_resource(
+            ResourceSnapshot(kind="droplet", provider_id="77", name="web-1b", region=region)
+        )
+    with django_assert_max_num_queries(5):
+        response = tenant_b_api.get(f"/api/v1/inventory/{resource.pk}")
+    assert len(response.json()["events"]) == 7

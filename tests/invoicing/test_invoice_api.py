@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from invoicing.models import InvoiceStatus, TenantInvoice
 from invoicing.services.invoices import invoice_issue
@@ -150,15 +153,56 @@ def test_admin_issues_marks_paid(admin_api):
     invoice = make_invoice(TENANT_A)
 
     issued_body = admin_api.post(f"{detail(invoice)}/issue").json()
-    paid = admin_api.post(
-        f"{detail(invoice)}/mark-paid", {"paid_at": "2026-05-03T10:00:00Z"}, format="json"
-    )
+    paid_at = _utc_text(TenantInvoice.objects.get().issued_at)
+    paid = admin_api.post(f"{detail(invoice)}/mark-paid", {"paid_at": paid_at}, format="json")
 
     assert issued_body["status"] == "issued" and issued_body["number"]
     assert paid.status_code == 200
-    assert (paid.json()["status"], paid.json()["paid_at"]) == ("paid", "2026-05-03T10:00:00Z")
+    assert (paid.json()["status"], paid.json()["paid_at"]) == ("paid", paid_at)
     actors = list(TenantInvoice.objects.get().events.values_list("actor", flat=True))
     assert actors == ["api:ops-1@platform-admin"] * 2
+
+
+def _utc_text(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    "paid_at",
+    [
+        "1999-01-01T00:00:00Z",  # a 2026 invoice paid in 1999
+        "issued-1d",  # the day before it was issued
+        "now+1h",  # beyond the leeway for another system's clock
+        "2999-01-01T00:00:00Z",
+    ],
+)
+def test_a_payment_before_the_issue_day_or_in_the_future_is_a_400_naming_paid_at(
+    admin_api, paid_at
+):
+    invoice = issued(TENANT_A)
+    moments = {
+        "issued-1d": invoice.issued_at - dt.timedelta(days=1),
+        "now+1h": timezone.now() + dt.timedelta(hours=1),
+    }
+    text = _utc_text(moments[paid_at]) if paid_at in moments else paid_at
+
+    response = admin_api.post(f"{detail(invoice)}/mark-paid", {"paid_at": text}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()["error"]["fields"]) == ["paid_at"]
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.paid_at) == (InvoiceStatus.ISSUED, None)
+    assert not invoice.events.filter(type="paid").exists()
+
+
+def test_a_payment_a_few_seconds_ahead_of_the_clock_is_accepted(admin_api):
+    invoice = issued(TENANT_A)
+    ahead = _utc_text(timezone.now() + dt.timedelta(seconds=90))
+
+    response = admin_api.post(f"{detail(invoice)}/mark-paid", {"paid_at": ahead}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["paid_at"] == ahead
 
 
 def test_void_without_a_reason_is_a_400_naming_reason(admin_api):

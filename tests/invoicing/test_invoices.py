@@ -47,7 +47,7 @@ def test_mark_paid_only_after_issue():
 
     assert caught.value.extra["allowed"] == ["issue", "void"]
     issued = invoice_issue(invoice=invoice, actor="ops")
-    paid_at = timezone.now() - dt.timedelta(days=2)
+    paid_at = issued.issued_at
     paid = invoice_mark_paid(invoice=issued, actor="finance:fay", paid_at=paid_at)
     assert (paid.status, paid.paid_at) == (InvoiceStatus.PAID, paid_at)
     assert paid.events.last().type == "paid"
@@ -62,6 +62,70 @@ def test_paid_at_cannot_be_in_the_future():
         )
 
     assert "paid_at" in caught.value.fields
+
+
+def _issued_on(day: dt.date) -> TenantInvoice:
+    """An invoice issued at 09:30 UTC on `day` (the time set on the row as issue would)."""
+    invoice = invoice_issue(invoice=make_invoice(TENANT_A), actor="ops")
+    issued_at = dt.datetime.combine(day, dt.time(9, 30), tzinfo=dt.UTC)
+    TenantInvoice.objects.filter(pk=invoice.pk).update(issued_at=issued_at)
+    invoice.refresh_from_db()
+    return invoice
+
+
+@pytest.mark.parametrize(
+    "paid_at",
+    [
+        dt.datetime(1999, 3, 1, 12, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 5, 31, 23, 59, tzinfo=dt.UTC),  # the evening before the issue day
+        dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=10))),  # 31 May UTC
+    ],
+)
+def test_a_payment_cannot_predate_the_issue_day(paid_at):
+    invoice = _issued_on(dt.date(2026, 6, 1))
+
+    with pytest.raises(ValidationFailed) as caught:
+        invoice_mark_paid(invoice=invoice, actor="ops", paid_at=paid_at)
+
+    assert list(caught.value.fields) == ["paid_at"]
+    assert "2026-06-01" in caught.value.fields["paid_at"][0]
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.paid_at) == (InvoiceStatus.ISSUED, None)
+    assert not invoice.events.filter(type="paid").exists()
+
+
+def test_a_payment_on_the_issue_day_is_accepted_whatever_the_hour():
+    """Bank feeds give a day: a payment dated the issue day counts, even at 00:00."""
+    invoice = _issued_on(dt.date(2026, 6, 1))
+    midnight = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+
+    paid = invoice_mark_paid(invoice=invoice, actor="ops", paid_at=midnight)
+
+    assert (paid.status, paid.paid_at) == (InvoiceStatus.PAID, midnight)
+
+
+def test_the_future_leeway_is_a_setting(settings):
+    settings.INVOICE_PAID_AT_LEEWAY_SECONDS = 300
+    invoice = invoice_issue(invoice=make_invoice(TENANT_A), actor="ops")
+    four_minutes_ahead = timezone.now() + dt.timedelta(minutes=4)
+    settings.INVOICE_PAID_AT_LEEWAY_SECONDS = 60
+
+    with pytest.raises(ValidationFailed) as caught:
+        invoice_mark_paid(invoice=invoice, actor="ops", paid_at=four_minutes_ahead)
+    assert "1 minute ahead" in caught.value.fields["paid_at"][0]
+
+    settings.INVOICE_PAID_AT_LEEWAY_SECONDS = 300
+    paid = invoice_mark_paid(invoice=invoice, actor="ops", paid_at=four_minutes_ahead)
+    assert paid.paid_at == four_minutes_ahead
+
+
+def test_a_paid_at_without_a_time_zone_is_refused():
+    invoice = invoice_issue(invoice=make_invoice(TENANT_A), actor="ops")
+
+    with pytest.raises(ValidationFailed) as caught:
+        invoice_mark_paid(invoice=invoice, actor="ops", paid_at=dt.datetime(2026, 6, 2, 10, 0))
+
+    assert list(caught.value.fields) == ["paid_at"]
 
 
 def test_void_requires_a_reason():

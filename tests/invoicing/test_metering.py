@@ -354,7 +354,7 @@ def test_a_kind_without_config_is_metered_daily():
     assert [row.granularity for row in rows_of(droplet)] == ["daily"]
 
 
-def test_retention_deletes_only_rows_older_than_their_kind_allows():
+def test_retention_deletes_only_rows_older_than_their_kind_allows(settings):
     MeteringConfig.objects.filter(billing_kind="dns_zones").update(retention_days=100)
     deployment = make_deployment()
     make_resource("droplet", deployment=deployment, status="active")
@@ -363,6 +363,7 @@ def test_retention_deletes_only_rows_older_than_their_kind_allows():
     old, recent = today - dt.timedelta(days=101), today - dt.timedelta(days=100)
     for day in (old, recent):
         meter_day(day)
+    settings.LATE_USAGE_HORIZON_DAYS = 30  # late billing needs nothing before 1 September
 
     deleted = usage_records_purge_expired(today=today)
 
@@ -371,4 +372,25 @@ def test_retention_deletes_only_rows_older_than_their_kind_allows():
         ("dns_zones", at(recent)),
         ("droplet_hours", at(old)),
         ("droplet_hours", at(recent)),
+    ]
+
+
+def test_retention_keeps_the_months_that_late_usage_may_still_be_billed_for(settings):
+    """With the 62-day horizon, usage recorded in October may be dated as early as 31 July, so
+    October's rollup (not run yet on 1 November) may still re-price July: a 62-day retention
+    would purge everything before 31 August, but rows from 1 July on are kept."""
+    MeteringConfig.objects.update(retention_days=62)
+    deployment = make_deployment()
+    make_resource("dns_zone", deployment=deployment)
+    today = dt.date(2026, 11, 1)
+    for day in (dt.date(2026, 6, 30), dt.date(2026, 7, 1), dt.date(2026, 8, 20)):
+        meter_day(day)
+    settings.LATE_USAGE_HORIZON_DAYS = 62
+
+    deleted = usage_records_purge_expired(today=today)
+
+    assert deleted == 1
+    assert sorted(UsageRecord.objects.values_list("period_start", flat=True)) == [
+        at(dt.date(2026, 7, 1)),
+        at(dt.date(2026, 8, 20)),
     ]

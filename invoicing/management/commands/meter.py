@@ -3,6 +3,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from arcadia_cloud.errors import ValidationFailed
 from arcadia_cloud.periods import iter_days
 from invoicing.services.metering import MeterResult, meter_day
 
@@ -17,7 +18,8 @@ def _day(value: str) -> dt.date:
 class Command(BaseCommand):
     help = (
         "Meter complete UTC days from inventory into usage_records (backfill). Idempotent: days "
-        "already metered are left as they are."
+        "already metered are left as they are. Days within LATE_USAGE_HORIZON_DAYS only; usage "
+        "of a month already invoiced is billed on the tenant's next invoice."
     )
 
     def add_arguments(self, parser):
@@ -38,7 +40,10 @@ class Command(BaseCommand):
         total = MeterResult(start, 0, 0, 0, 0)
         days = 0
         for day in iter_days(start, end):
-            result = meter_day(day)
+            try:
+                result = meter_day(day)
+            except ValidationFailed as exc:  # the first day is the oldest: nothing was written
+                raise CommandError(f"--from {start}: {exc.fields['day'][0]}") from exc
             self.stdout.write(result.summary())
             total += result
             days += 1

@@ -3,16 +3,18 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics
 
+from arcadia_cloud.parsing import ObjectIdFilter
 from arcadia_cloud.permissions import TenantScopedMixin
+from deployments.models import Deployment
 from inventory.api.serializers import ResourceDetailSerializer, ResourceSerializer
-from inventory.models import CloudResourceEvent
+from inventory.models import CloudProject, CloudResourceEvent
 from inventory.selectors import owned_by_tenant, resources_with_effective_tenant
 
 
 class ResourceFilter(filters.FilterSet):
     kind = filters.CharFilter()
-    project = filters.NumberFilter(field_name="project_id")
-    deployment = filters.NumberFilter(field_name="deployment_id")
+    project = ObjectIdFilter(model=CloudProject, field_name="project_id")
+    deployment = ObjectIdFilter(model=Deployment, field_name="deployment_id")
     tenant_id = extend_schema_field(str)(
         filters.CharFilter(method="filter_tenant", help_text="platform_admin only")
     )

@@ -7,7 +7,8 @@
   this service reads it (`parsing.body_codec`: UTF-8, US-ASCII); anything else is decoded as
   UTF-8, and a body declared in it is refused by the middleware with a 415.
 - A path holding a NUL character names nothing: 404 (PostgreSQL cannot even compare such text,
-  so a `<str:...>` route parameter carrying one was a 500).
+  so a `<str:...>` route parameter carrying one was a 500). A header holding one is malformed
+  HTTP (RFC 9110 §5.5): 400 naming the header (an `Idempotency-Key` carrying one was a 500).
 - On the HTML pages (the admin) a query parameter holding a NUL is dropped with an error
   message — the page is shown without its query — instead of reaching a list filter's SQL. The
   API refuses such parameters field by field (400 naming the parameter), like any bad value.
@@ -51,6 +52,9 @@ class RequestTextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if NUL in request.path:
             raise Http404("A path with a NUL character names nothing here.")
+        header = _header_with_nul(request)
+        if header is not None:
+            return _bad_header(request, header)
         charset = request.content_params.get("charset")
         if charset is not None and body_codec(charset) is None and _carries_body(request):
             return _unsupported_charset(request, charset)
@@ -77,6 +81,23 @@ def _unsupported_charset(request: HttpRequest, charset: str) -> HttpResponse:
     if _is_api(request):
         return JsonResponse(error_body("unsupported_media_type", message), status=415)
     return HttpResponse(message, status=415, content_type="text/plain; charset=utf-8")
+
+
+def _header_with_nul(request: HttpRequest) -> str | None:
+    for name, value in request.headers.items():
+        if NUL in value:
+            return name
+    return None
+
+
+def _bad_header(request: HttpRequest, header: str) -> HttpResponse:
+    message = "contains a NUL character (U+0000), which a header may not contain"
+    if _is_api(request):
+        return JsonResponse(
+            error_body("validation_error", f"{header}: {message}", {header: [message]}),
+            status=400,
+        )
+    return HttpResponse(f"{header}: {message}", status=400, content_type="text/plain")
 
 
 def _parameter_with_nul(request: HttpRequest) -> str | None:

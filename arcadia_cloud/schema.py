@@ -109,6 +109,8 @@ def _shared_error_statuses(method: str, operation: dict[str, Any]) -> list[int]:
         statuses.append(404)  # no such object; a page number past the last page
     if method in WRITE_METHODS:
         statuses.append(409)  # Idempotency-Key reused or in progress
-    if "requestBody" in operation:
+    if "requestBody" in operation or method in WRITE_METHODS:
+        # A write may carry a body even where it takes none: its size (the Idempotency-Key
+        # fingerprint reads it) and its charset are refused before the view runs.
         statuses += [413, 415]
     return statuses

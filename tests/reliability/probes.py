@@ -32,6 +32,7 @@ from schemathesis.core import NotSet
 from arcadia_cloud.parsing import MAX_JSON_DEPTH
 
 PLACEHOLDER = "\x1farcadia-probe\x1f"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ def probes_for(operation: Any) -> dict[str, Probe]:
     chosen: dict[str, Probe] = {}
     if any("json" in alternative.media_type for alternative in operation.body):
         chosen |= BODY_PROBES
+    elif operation.method.upper() in WRITE_METHODS:
+        chosen["charset"] = charset  # a body where none is taken, in a charset we do not read
     if list(operation.path_parameters) or list(operation.query):
         chosen |= PARAMETER_PROBES
     return chosen

@@ -23,6 +23,7 @@ from werkzeug.test import Client as WSGIClient
 from arcadia_cloud.errors import ValidationFailed
 from arcadia_cloud.parsing import MAX_JSON_DEPTH, ExactJSONParser
 from catalog.models import Addon, Plan, PlanVersion
+from deployments.models import Deployment
 from inventory.models import CloudResource
 from tests.conftest import TENANT_A
 from tests.reliability.fuzzing import in_process_app
@@ -279,6 +280,19 @@ def _split_parameters(route: str) -> list[str]:
         name, _, rest = after.partition(">")
         parts += [before, f"<{name}>"]
     return [*parts, rest]
+
+
+@pytest.mark.parametrize("header", ["Idempotency-Key", "X-Anything"])
+def test_a_nul_in_a_header_is_a_400_naming_it(tenant_a_api, header):
+    response = tenant_a_api.post(
+        "/api/v1/deployments",
+        {"slug": "shop", "display_name": "Shop"},
+        format="json",
+        headers={header: "key\x00"},
+    )
+    error = assert_envelope(response, 400, "validation_error")
+    assert list(error["fields"]) == [header]
+    assert not Deployment.objects.exists()
 
 
 def test_the_admin_drops_a_nul_in_a_path_too(admin_client):

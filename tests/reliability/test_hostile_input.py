@@ -111,6 +111,29 @@ def test_the_admin_refuses_a_form_body_in_a_non_text_charset(client):
     assert b"zlib_codec" in response.content
 
 
+MULTIPART = (
+    b'--B\r\nContent-Disposition: form-data; name="username"\r\n'
+    b"Content-Type: text/plain; charset=zlib_codec\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    b"eJzLSMzJBQAGLAI1\r\n"
+    b'--B\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n'
+    b"Content-Type: text/plain; charset=bz2_codec\r\n\r\nxyz\r\n--B--\r\n"
+)
+
+
+def test_multipart_bodies_decode_their_fields_as_utf8_whatever_a_part_declares(client):
+    """Django reads a part's text in the request's encoding, never the part's own charset."""
+    plain = client.generic(
+        "POST", "/admin/login/", MULTIPART, content_type="multipart/form-data; boundary=B"
+    )
+    declared = client.generic(
+        "POST",
+        "/admin/login/",
+        MULTIPART,
+        content_type="multipart/form-data; boundary=B; charset=zlib_codec",
+    )
+    assert (plain.status_code, declared.status_code) == (200, 415)
+
+
 @pytest.mark.parametrize("charset", ["hex", "zlib_codec", "rot13", "utf-16", "no-such-codec"])
 @pytest.mark.parametrize("path", ["/api/v1/deployments?page=1", "/admin/login/?next=/admin/"])
 def test_a_charset_on_a_request_without_a_body_is_ignored(admin_api, charset, path):

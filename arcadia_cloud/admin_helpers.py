@@ -1,10 +1,85 @@
-"""Small pieces every app's admin uses: who the operator is, read-only audit views, and how a
-form instance adopts the row a service created."""
+"""Small pieces every app's admin uses: the guard on every changelist, who the operator is,
+read-only audit views, and how a form instance adopts the row a service created."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+import functools
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+
+
+class FilterInputChangeList(ChangeList):
+    """A changelist that treats a filter value it cannot read as bad input, not as a bug.
+
+    Django does so for some of the lookups it applies itself, not for all: a list filter's own
+    `queryset` handing `2026-13` to a date column raised the column's ValidationError straight
+    through, and a date-hierarchy year beyond what a date holds an OverflowError — 500s. Here
+    any such error becomes Django's IncorrectLookupParameters: the list is shown unfiltered.
+    """
+
+    def get_queryset(self, request, exclude_parameters=None):
+        try:
+            return super().get_queryset(request, exclude_parameters)
+        except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class FilterInputGuard:
+    """Mixed into every registered ModelAdmin (`guard_every_changelist`): bad filter, search or
+    date-hierarchy input shows the changelist, unfiltered, with an error message saying what
+    was not understood (Django's redirect to `?e=1`), never a 500. NUL characters in any admin
+    query are dropped earlier, by `arcadia_cloud.request_text.RequestTextMiddleware`."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return _guarded(super().get_changelist(request, **kwargs))
+
+    def get_changelist_instance(self, request: HttpRequest):
+        try:
+            return super().get_changelist_instance(request)
+        except IncorrectLookupParameters as exc:
+            if ERROR_FLAG not in request.GET:
+                self.message_user(
+                    request,
+                    f"The list could not be filtered as asked ({_reason(exc)}); showing it "
+                    "unfiltered.",
+                    messages.ERROR,
+                )
+            raise
+
+
+@functools.cache
+def _guarded(changelist_class: type[ChangeList]) -> type[ChangeList]:
+    if issubclass(changelist_class, FilterInputChangeList):
+        return changelist_class
+    return type(
+        f"FilterInput{changelist_class.__name__}", (FilterInputChangeList, changelist_class), {}
+    )
+
+
+def _reason(exc: IncorrectLookupParameters) -> str:
+    cause = exc.args[0] if exc.args else exc
+    if isinstance(cause, ValidationError):
+        return " ".join(cause.messages)
+    return str(cause) or type(cause).__name__
+
+
+def guard_every_changelist(site: admin.AdminSite = admin.site) -> None:
+    """Re-register every ModelAdmin of `site` — ours and the third-party ones (auth, Celery
+    beat) — with FilterInputGuard mixed in, so no changelist can be left out by forgetting a
+    base class. Run once the admin modules are loaded (`ArcadiaCloudConfig.ready`)."""
+    for model, model_admin in list(site._registry.items()):
+        admin_class = type(model_admin)
+        if isinstance(model_admin, FilterInputGuard):
+            continue
+        guarded = type(admin_class.__name__, (FilterInputGuard, admin_class), {})
+        guarded.__module__ = admin_class.__module__
+        guarded.__qualname__ = admin_class.__qualname__
+        site.unregister(model)
+        site.register(model, guarded)
 
 
 def admin_actor(request: HttpRequest) -> str:

@@ -12,7 +12,12 @@ class ArcadiaCloudConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from arcadia_cloud import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from arcadia_cloud.admin_helpers import guard_every_changelist
         from arcadia_cloud.roles import sync_group_permissions
+
+        # django.contrib.admin comes first in INSTALLED_APPS: its ready() has already loaded every
+        # app's admin module, so every ModelAdmin is registered by now.
+        guard_every_changelist()
 
         post_migrate.connect(
             sync_group_permissions, sender=self, dispatch_uid="arcadia_sync_group_permissions"

@@ -1,13 +1,18 @@
 """API identity: stateless JWT verification of tokens issued by arcadia-app.
 
 This service never looks a caller up in a user table. A token is valid when it is signed with
-`ARCADIA_JWT_SECRET` using HS512 (or HS256), carries `exp`, and names `sub`, `tenant_id`
-(a UUID or a slug such as `platform-admin`) and `roles` (a list of strings).
+`ARCADIA_JWT_SECRET` using HS512 (or HS256) and its claims pass `validated_claims`: `exp`
+(required), `iat` and `nbf` (optional) are NumericDates within the years 1970-9999 and are
+checked against the clock with `ARCADIA_JWT_LEEWAY_SECONDS` of leeway either way; `sub` is
+printable text; `tenant_id` is a UUID or a slug (`arcadia_cloud.tenancy`), normalized here, once,
+to its one spelling; `roles` is a short list of printable strings. Any other shape is a 401
+naming the claim — never a 500 further down.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 from functools import cached_property
 from typing import Any
@@ -17,25 +22,29 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import (
-    TokenBackendError,
-    TokenBackendExpiredToken,
-    TokenError,
-)
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import aware_utcnow
+
+from arcadia_cloud.tenancy import TENANT_ID_SHAPE, canonical_tenant_id
 
 ROLE_PLATFORM_ADMIN = "platform_admin"
 ROLE_LLM_GATEWAY = "llm_gateway"
 PLATFORM_TENANT_ID = "platform-admin"
 MAX_CLAIM_LENGTH = 200
+MAX_ROLES = 50
+MAX_ROLE_LENGTH = 100
+# 9999-12-31T23:59:59Z: the last second a datetime can hold; beyond it a NumericDate is garbage.
+MAX_NUMERIC_DATE = 253_402_300_799
 
 
 class ArcadiaTokenBackend(TokenBackend):
     """simplejwt's backend, but accepting the algorithm list in ARCADIA_JWT_ALGORITHMS.
 
-    PyJWT rejects `alg: none` and any algorithm outside the list before the signature check.
+    PyJWT checks the algorithm (refusing `alg: none` and any algorithm outside the list) and the
+    signature; the claims are checked afterwards by `validated_claims`, in one place, so each odd
+    claim gets its own reason.
     """
 
     def decode(self, token: Token, verify: bool = True) -> dict[str, Any]:
@@ -44,19 +53,26 @@ class ArcadiaTokenBackend(TokenBackend):
                 token,
                 self.signing_key,
                 algorithms=list(settings.ARCADIA_JWT_ALGORITHMS),
-                leeway=self.get_leeway(),
-                options={"verify_signature": verify, "require": ["exp"], "verify_aud": False},
+                options={"verify_signature": verify, **_CLAIMS_CHECKED_BY_US},
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenBackendExpiredToken("Token is expired") from exc
-        except jwt.MissingRequiredClaimError as exc:
-            raise TokenBackendError(f"Token has no '{exc.claim}' claim") from exc
         except jwt.InvalidAlgorithmError as exc:
             raise TokenBackendError("Token algorithm is not allowed") from exc
         except jwt.InvalidSignatureError as exc:
             raise TokenBackendError("Token signature is invalid") from exc
         except jwt.InvalidTokenError as exc:
             raise TokenBackendError("Token is malformed") from exc
+
+
+_CLAIMS_CHECKED_BY_US = {
+    "require": [],
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+}
 
 
 def token_backend() -> ArcadiaTokenBackend:
@@ -79,26 +95,78 @@ class ArcadiaAccessToken(Token):
         self.current_time = aware_utcnow()
         try:
             self.payload = self.get_token_backend().decode(token, verify=verify)
-        except TokenBackendExpiredToken as exc:
-            raise TokenError("Token is expired") from exc
         except TokenBackendError as exc:
             raise TokenError(str(exc.args[0])) from exc
         if verify:
             self.verify()
 
     def verify(self) -> None:
-        self.check_exp()
-        sub = self.payload.get("sub")
-        if not isinstance(sub, str | int) or str(sub) == "":
-            raise TokenError("Token has no 'sub' claim")
-        tenant_id = self.payload.get("tenant_id")
-        if not isinstance(tenant_id, str) or not tenant_id.strip():
-            raise TokenError("Token has no 'tenant_id' claim (a UUID or slug string)")
-        if len(tenant_id) > MAX_CLAIM_LENGTH:
-            raise TokenError("Token 'tenant_id' claim is too long")
-        roles = self.payload.get("roles", [])
-        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-            raise TokenError("Token 'roles' claim must be a list of strings")
+        self.payload = validated_claims(
+            self.payload,
+            now=self.current_time.timestamp(),
+            leeway=settings.ARCADIA_JWT_LEEWAY_SECONDS,
+        )
+
+
+def validated_claims(payload: dict[str, Any], *, now: float, leeway: float) -> dict[str, Any]:
+    """The payload with every claim this service reads type- and range-checked and `tenant_id`
+    in its one spelling; a TokenError naming the claim otherwise."""
+    exp = _numeric_date(payload, "exp", required=True)
+    if exp <= now - leeway:
+        raise TokenError("Token is expired")
+    nbf = _numeric_date(payload, "nbf", required=False)
+    if nbf is not None and nbf > now + leeway:
+        raise TokenError("Token is not valid yet: its 'nbf' claim is in the future")
+    iat = _numeric_date(payload, "iat", required=False)
+    if iat is not None and iat > now + leeway:
+        raise TokenError("Token claims to be issued in the future ('iat')")
+    sub = payload.get("sub")
+    if not isinstance(sub, str) or sub == "":
+        raise TokenError("Token has no 'sub' claim (a non-empty string)")
+    # isprintable() is False for NUL, other control characters and lone surrogates alike.
+    if len(sub) > MAX_CLAIM_LENGTH or not sub.isprintable():
+        raise TokenError(
+            f"Token 'sub' claim must be printable text of at most {MAX_CLAIM_LENGTH} characters"
+        )
+    raw_tenant = payload.get("tenant_id")
+    if not isinstance(raw_tenant, str) or not raw_tenant.strip():
+        raise TokenError("Token has no 'tenant_id' claim (a UUID or slug string)")
+    if len(raw_tenant) > MAX_CLAIM_LENGTH:
+        raise TokenError("Token 'tenant_id' claim is too long")
+    tenant_id = canonical_tenant_id(raw_tenant.strip())
+    if tenant_id is None:
+        raise TokenError(f"Token 'tenant_id' claim is not {TENANT_ID_SHAPE}")
+    roles = payload.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise TokenError("Token 'roles' claim must be a list of strings")
+    if len(roles) > MAX_ROLES or not all(
+        0 < len(role) <= MAX_ROLE_LENGTH and role.isprintable() and role == role.strip()
+        for role in roles
+    ):
+        raise TokenError(
+            f"Token 'roles' claim must hold at most {MAX_ROLES} roles, each printable text of "
+            f"1 to {MAX_ROLE_LENGTH} characters without surrounding spaces"
+        )
+    return {**payload, "tenant_id": tenant_id}
+
+
+def _numeric_date(payload: dict[str, Any], claim: str, *, required: bool) -> float | None:
+    if claim not in payload:
+        if required:
+            raise TokenError(f"Token has no '{claim}' claim")
+        return None
+    value = payload[claim]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= MAX_NUMERIC_DATE
+    ):
+        raise TokenError(
+            f"Token '{claim}' claim must be a number of seconds since 1970-01-01 UTC, "
+            f"from 0 to {MAX_NUMERIC_DATE} (the end of year 9999)"
+        )
+    return value
 
 
 class Principal(TokenUser):

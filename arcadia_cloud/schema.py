@@ -26,14 +26,18 @@ IDEMPOTENCY_KEY = {
     "first response for 24 hours; with a different request it is a 409.",
 }
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input: `error.fields` names each bad field, query parameter or header.",
-    401: "No token, or a bad one (expired, bad signature, missing claim): the message says which.",
+    400: "Invalid input: `error.fields` names each bad field, query parameter or header (a "
+    "value out of range, text holding NUL or a lone surrogate); a body that is not JSON or is "
+    "nested deeper than 32 levels is a `parse_error`.",
+    401: "No token, or a bad one (expired, not valid yet, bad signature, a claim missing or not "
+    "of its type and range, a tenant_id that is neither a UUID nor a slug): the message says "
+    "which.",
     403: "The token's role may not call this endpoint.",
     404: "No such object, or another tenant's (never a 403: existence does not leak); for a "
     "list, a page past the last one.",
     409: "Conflict: an Idempotency-Key reused for another request, or still in progress.",
     413: "The request body is larger than the server accepts.",
-    415: "The request body is not JSON.",
+    415: "The request body is not JSON, or is declared in a charset other than UTF-8.",
 }
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -105,6 +109,8 @@ def _shared_error_statuses(method: str, operation: dict[str, Any]) -> list[int]:
         statuses.append(404)  # no such object; a page number past the last page
     if method in WRITE_METHODS:
         statuses.append(409)  # Idempotency-Key reused or in progress
-    if "requestBody" in operation:
+    if "requestBody" in operation or method in WRITE_METHODS:
+        # A write may carry a body even where it takes none: its size (the Idempotency-Key
+        # fingerprint reads it) and its charset are refused before the view runs.
         statuses += [413, 415]
     return statuses

@@ -126,6 +126,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the message middleware (it reports dropped admin filters), before anything that
+    # reads a body or the query string (the CSRF check, the Idempotency-Key, the views).
+    "arcadia_cloud.request_text.RequestTextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "arcadia_cloud.idempotency.IdempotencyMiddleware",
 ]
@@ -215,6 +218,15 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# Seconds of clock difference tolerated between arcadia-app and this service, applied to a
+# token's exp, nbf and iat: a token issued a second "in the future" by a slightly fast issuer
+# clock is still valid, and one expired a moment ago still is for this long.
+ARCADIA_JWT_LEEWAY_SECONDS = int(env_str("ARCADIA_JWT_LEEWAY_SECONDS", "30"))
+if not 0 <= ARCADIA_JWT_LEEWAY_SECONDS <= 300:
+    raise ImproperlyConfigured(
+        f"ARCADIA_JWT_LEEWAY_SECONDS={ARCADIA_JWT_LEEWAY_SECONDS} is outside 0..300 seconds"
+    )
+
 SIMPLE_JWT = {
     "ALGORITHM": "HS512",
     "SIGNING_KEY": ARCADIA_JWT_SECRET,
@@ -225,7 +237,7 @@ SIMPLE_JWT = {
     "JTI_CLAIM": None,
     "AUTH_TOKEN_CLASSES": ("arcadia_cloud.auth.ArcadiaAccessToken",),
     "TOKEN_USER_CLASS": "arcadia_cloud.auth.Principal",
-    "LEEWAY": 0,
+    "LEEWAY": ARCADIA_JWT_LEEWAY_SECONDS,
 }
 # Algorithms accepted on incoming tokens (arcadia-app signs with HS512; HS256 is tolerated).
 ARCADIA_JWT_ALGORITHMS = ("HS512", "HS256")

@@ -12,12 +12,15 @@ from decimal import Decimal
 
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import to_decimal
+from arcadia_cloud.parsing import column_range
 from catalog import billing_kinds
-from catalog.models import QTY_DIGITS, QTY_PLACES
+from catalog.models import QTY_DIGITS, QTY_PLACES, Addon
 
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 _MAX_INTEGER_DIGITS = QTY_DIGITS - QTY_PLACES
+# Every catalog price column is an int4 (2^31 - 1 cents: over AUD 21 million a unit).
+_, MAX_PRICE_CENTS = column_range(Addon, "price_cents")
 
 
 def unit_problem(kind: str, unit: str) -> str | None:
@@ -64,6 +67,8 @@ def clean_cents(value: object, field: str) -> int:
         raise field_error(field, f"must be a whole number of cents, got {value!r}")
     if value < 0:
         raise field_error(field, f"must not be negative, got {value}")
+    if value > MAX_PRICE_CENTS:
+        raise field_error(field, f"must be at most {MAX_PRICE_CENTS} cents, got {value}")
     return value
 
 

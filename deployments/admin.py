@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 
 from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor, adopt_created
 from arcadia_cloud.errors import ApplicationError
+from arcadia_cloud.tenancy import validate_tenant_id
 from deployments import services
 from deployments.models import (
     Deployment,
@@ -84,6 +85,12 @@ class DeploymentAdmin(admin.ModelAdmin):
         "template_code",
         "template_version",
     )
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "tenant_id":
+            field.validators.append(validate_tenant_id)  # the service's rule, shown on the form
+        return field
 
     def get_readonly_fields(self, request: HttpRequest, obj: Deployment | None = None):
         # State moves only by transition; the flag only by its audited actions.

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, Forbidden, InvalidStateChange, field_error
 from arcadia_cloud.periods import month_end, month_start
+from arcadia_cloud.tenancy import clean_tenant_id
 from catalog.models import Addon, PlanVersion, PlanVersionStatus
 from catalog.selectors import active_version_required, addons_for_plan_version
 from deployments import state_machine
@@ -70,10 +71,11 @@ def deployment_create(
     """A new deployment, `active` from the start, with its first event ("" → active).
 
     A slug is unique per tenant; a duplicate — also one racing this call — is a 400 naming
-    `slug`, never a 500.
+    `slug`, never a 500. `tenant_id` must already be in its one spelling (API callers' claims
+    are normalized at authentication); any other is a 400, never silently repaired.
     """
     fields = {
-        "tenant_id": _text("tenant_id", tenant_id, max_length=200),
+        "tenant_id": clean_tenant_id(tenant_id),
         "slug": _slug(slug),
         "display_name": _text("display_name", display_name, max_length=200),
         "region": _text("region", region or "", max_length=32, required=False),

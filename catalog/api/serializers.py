@@ -8,8 +8,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from arcadia_cloud.money import format_decimal
+from arcadia_cloud.parsing import column_integer_field
 from catalog import billing_kinds
-from catalog.models import QTY_DIGITS, QTY_PLACES, Addon, Plan, PlanVersion
+from catalog.models import QTY_DIGITS, QTY_PLACES, Addon, Plan, PlanItem, PlanVersion
 from catalog.services import PlanItemInput
 
 
@@ -52,7 +53,7 @@ class PlanItemSerializer(serializers.Serializer):
         allow_null=True,
         help_text="defaults to the kind's overage unit (1k_tokens for llm_tokens)",
     )
-    overage_price_cents = serializers.IntegerField(min_value=0)
+    overage_price_cents = column_integer_field(PlanItem, "overage_price_cents", min_value=0)
     hard_cap_qty = QuantityField(required=False, allow_null=True, default=None)
 
 
@@ -128,7 +129,7 @@ class PlanItemsSerializer(serializers.Serializer):
 
 
 class PlanVersionCreateSerializer(PlanItemsSerializer):
-    base_price_cents = serializers.IntegerField(min_value=0)
+    base_price_cents = column_integer_field(PlanVersion, "base_price_cents", min_value=0)
     currency = currency_field()
 
 
@@ -137,7 +138,7 @@ class AddonCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     resource_kind = serializers.ChoiceField(choices=billing_kinds.choices())
     qty = QuantityField()
-    price_cents = serializers.IntegerField(min_value=0)
+    price_cents = column_integer_field(Addon, "price_cents", min_value=0)
     currency = currency_field()
     is_active = serializers.BooleanField(required=False, default=True)
 

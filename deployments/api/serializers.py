@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from arcadia_cloud.parsing import object_id_field
 from catalog.api.serializers import QuantityField
 from deployments.models import (
     Deployment,
@@ -16,6 +17,7 @@ from deployments.models import (
     SubscriptionEvent,
 )
 from deployments.services import MAX_RESOURCES_PER_CALL
+from inventory.models import CloudResource
 
 # ---------------------------------------------------------------------------------------------
 # Output
@@ -180,7 +182,7 @@ class SubscribeSerializer(serializers.Serializer):
 
 class AttachResourcesSerializer(serializers.Serializer):
     resource_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=object_id_field(CloudResource),
         allow_empty=False,
         max_length=MAX_RESOURCES_PER_CALL,
     )

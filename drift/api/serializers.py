@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from arcadia_cloud.parsing import object_id_field
 from drift.models import CloudDrift, CloudProvisioned
 from drift.selectors import LIST_STATUSES
 from inventory.models import CloudResource
@@ -13,7 +14,7 @@ class DriftListQuerySerializer(serializers.Serializer):
         default="open",
         help_text="`open` (the inbox, default), a resolved status for history, or `all`.",
     )
-    resource = serializers.IntegerField(required=False, min_value=1, help_text="Resource id.")
+    resource = object_id_field(CloudResource, required=False, help_text="Resource id.")
     field = serializers.CharField(required=False, max_length=100, help_text="Spec field name.")
 
 

@@ -3,15 +3,18 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics
 
+from arcadia_cloud.parsing import ObjectIdFilter
 from arcadia_cloud.permissions import TenantScopedMixin
+from deployments.models import Deployment
 from inventory.api.serializers import ResourceDetailSerializer, ResourceSerializer
+from inventory.models import CloudProject
 from inventory.selectors import owned_by_tenant, resource_history, resources_with_effective_tenant
 
 
 class ResourceFilter(filters.FilterSet):
     kind = filters.CharFilter()
-    project = filters.NumberFilter(method="filter_project")
-    deployment = filters.NumberFilter(field_name="deployment_id")
+    project = ObjectIdFilter(model=CloudProject, method="filter_project")
+    deployment = ObjectIdFilter(model=Deployment, field_name="deployment_id")
     tenant_id = extend_schema_field(str)(
         filters.CharFilter(method="filter_tenant", help_text="platform_admin only")
     )

@@ -61,6 +61,7 @@ class TestPlanVersionCreate:
             ([item("dns_zones", 1, 1), item("droplet_hours", -1, 1)], "items[1].included_qty"),
             ([item("droplet_hours", "0.0000001", 1)], "items[0].included_qty"),
             ([item("droplet_hours", 1, -5)], "items[0].overage_price_cents"),
+            ([item("droplet_hours", 1, 2**31)], "items[0].overage_price_cents"),
             (
                 [item("droplet_hours", 1, 1, hard_cap_qty=Decimal(-1))],
                 "items[0].hard_cap_qty",
@@ -75,7 +76,11 @@ class TestPlanVersionCreate:
 
     @pytest.mark.parametrize(
         ("kwargs", "field"),
-        [({"currency": "aud"}, "currency"), ({"base_price_cents": -1}, "base_price_cents")],
+        [
+            ({"currency": "aud"}, "currency"),
+            ({"base_price_cents": -1}, "base_price_cents"),
+            ({"base_price_cents": 2**31}, "base_price_cents"),  # the int4 column's limit + 1
+        ],
     )
     def test_bad_terms_are_refused(self, kwargs, field):
         with pytest.raises(ValidationFailed) as exc_info:
@@ -177,6 +182,7 @@ class TestAddons:
             ({"resource_kind": "gpu_hours"}, "resource_kind"),
             ({"qty": -1}, "qty"),
             ({"price_cents": -1}, "price_cents"),
+            ({"price_cents": 2**31}, "price_cents"),
             ({"currency": "dollars"}, "currency"),
         ],
     )
@@ -212,6 +218,12 @@ def price(effective_from=JAN, effective_to=None, *, cents=15, currency="AUD", **
 class TestResourcePrices:
     def test_the_unit_defaults_from_the_registry(self):
         assert price(resource_kind="load_balancer_hours").unit == "hour"
+
+    def test_a_price_beyond_its_int4_column_names_price_cents(self):
+        with pytest.raises(ValidationFailed) as exc_info:
+            price(cents=2**31)
+        assert field_of(exc_info) == ["price_cents"]
+        assert price(cents=2**31 - 1).price_cents == 2**31 - 1
 
     @pytest.mark.parametrize(
         ("first", "second"),

@@ -82,6 +82,12 @@ class TestDeploymentCreate:
             ({"display_name": "  "}, "display_name"),
             ({"llm_mode": "sometimes"}, "llm_mode"),
             ({"tenant_id": ""}, "tenant_id"),
+            # A tenant id is written in its one spelling or not at all: the service used to
+            # strip " acme" into acme, while reads compared the claim as sent.
+            ({"tenant_id": " acme"}, "tenant_id"),
+            ({"tenant_id": "Acme Corp"}, "tenant_id"),
+            ({"tenant_id": "acme\x00"}, "tenant_id"),
+            ({"tenant_id": TENANT_A.upper()}, "tenant_id"),
         ],
     )
     def test_bad_input_names_the_field(self, kwargs, field):

@@ -1,29 +1,32 @@
 """Schema fuzzing machinery shared by the suite's bounded run and the bench's larger one.
 
 Schemathesis 4 generates requests from the project's own OpenAPI schema (positive cases that
-follow it and negative cases that break it) and sends them in-process to the Django WSGI app,
-authenticated as a tenant and as platform_admin. Every response must be a non-5xx, documented
-status with a body and content type matching the schema.
+follow it and negative cases that break it) and sends them in-process to the project's WSGI app,
+authenticated as a tenant and as platform_admin. On top, every operation meets the outside
+probe's classes (`tests.reliability.probes`: hostile charsets, nesting depth, lone surrogates and
+NUL, out-of-range integers, in bodies and in path and query parameters), each turning generated
+cases into such requests. Every response must be a non-5xx, documented status with a body and
+content type matching the schema.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import random
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import schemathesis
 from django.core import signals
-from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -35,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
 
 from arcadia_cloud.auth import mint_token
 from tests.conftest import TENANT_A
+from tests.reliability.probes import Probe, probes_for
 
 CHECKS = [
     not_a_server_error,
@@ -75,15 +79,11 @@ def callers() -> dict[str, dict[str, str]]:
     }
 
 
-@functools.cache
-def _django_application():
-    return get_wsgi_application()
-
-
 def in_process_app():
-    """The Django WSGI app, minus the per-request connection recycling: requests run inside the
-    test's transaction, on its connection (as Django's own test client arranges)."""
-    application = _django_application()
+    """The project's WSGI app (`arcadia_cloud.wsgi`, as gunicorn serves it), minus the
+    per-request connection recycling: requests run inside the test's transaction, on its
+    connection (as Django's own test client arranges)."""
+    from arcadia_cloud.wsgi import application
 
     def app(environ, start_response):
         signals.request_started.disconnect(close_old_connections)
@@ -117,11 +117,19 @@ class FuzzReport:
     failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
+    probe_runs: int = 0
+
+    @property
+    def probe_examples(self) -> int:
+        """Examples per operation, caller and probe: a fifth of the budget, at least 2."""
+        return max(2, self.examples // 5)
+
     def summary(self) -> str:
         seed = "derandomized" if self.seed is None else f"{SEED_ENV}={self.seed}"
         return (
             f"schema fuzz: {len(self.operations)} operations x 2 callers x 2 modes, "
-            f"{self.examples} examples each ({seed}): {self.requests} requests in "
+            f"{self.examples} examples each, plus {self.probe_runs} probe runs of "
+            f"{self.probe_examples} ({seed}): {self.requests} requests in "
             f"{self.seconds:.0f}s, {len(self.failures)} failing"
         )
 
@@ -155,6 +163,13 @@ def fuzz(*, examples: int | None = None, seed: int | None = None) -> FuzzReport:
                         assert mode == GenerationMode.NEGATIVE, label
                     except (Exception, BaseExceptionGroup) as exc:  # reported with the others
                         report.failures[label] = f"{type(exc).__name__}: {exc}"[:3000]
+                for kind, probe in probes_for(operation).items():
+                    label = f"{operation.label} as {caller} (probe {kind})"
+                    report.probe_runs += 1
+                    try:
+                        _probe_operation(operation, probe, headers, app, report, label)
+                    except (Exception, BaseExceptionGroup) as exc:  # reported with the others
+                        report.failures[label] = f"{type(exc).__name__}: {exc}"[:3000]
     return report
 
 
@@ -175,4 +190,30 @@ def _fuzz_operation(operation, mode, headers, app, report: FuzzReport) -> None:
 
     if report.seed is not None:
         run = hypothesis_seed(report.seed)(run)
+    run()
+
+
+def _probe_operation(operation, probe: Probe, headers, app, report: FuzzReport, label: str):
+    # Seeded by the run's label when derandomized: reproducible, yet each operation draws its
+    # own charsets, numbers and positions (one derandomized seed would draw the same few for all).
+    @hypothesis_seed(report.seed if report.seed is not None else zlib.crc32(label.encode()))
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE), data=st.data())
+    @settings(
+        max_examples=report.probe_examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case, data):
+        sent = probe(case, data)
+        if sent is None:  # the probe changed the case's parameters
+            response = case.call(app=app, headers=headers)
+        else:
+            response = case.call(
+                app=app, headers={**headers, "Content-Type": sent.content_type}, data=sent.body
+            )
+        report.requests += 1
+        case.validate_response(response, checks=CHECKS, headers=headers)
+
     run()

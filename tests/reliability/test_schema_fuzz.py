@@ -56,3 +56,15 @@ def test_the_schema_documents_every_error_the_api_answers_with(client):
     assert any(p["name"] == "Idempotency-Key" for p in operation["parameters"])
     public = schema["paths"]["/api/health"]["get"]
     assert "401" not in public["responses"]
+    # A write without a body still has its (unwanted) body's size and charset checked.
+    issue = schema["paths"]["/api/v1/invoices/{id}/issue"]["post"]
+    assert "requestBody" not in issue and {"413", "415"} <= set(issue["responses"])
+
+
+@pytest.mark.django_db
+def test_a_write_taking_no_body_refuses_one_in_a_charset_it_does_not_read(admin_api):
+    response = admin_api.generic(
+        "POST", "/api/v1/invoices/1/issue", b"x", content_type="text/plain; charset=zlib_codec"
+    )
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"

@@ -6,10 +6,11 @@ from __future__ import annotations
 import functools
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 
 
 class FilterInputChangeList(ChangeList):
@@ -31,8 +32,24 @@ class FilterInputChangeList(ChangeList):
 class FilterInputGuard:
     """Mixed into every registered ModelAdmin (`guard_every_changelist`): bad filter, search or
     date-hierarchy input shows the changelist, unfiltered, with an error message saying what
-    was not understood (Django's redirect to `?e=1`), never a 500. NUL characters in any admin
+    was not understood (Django's redirect to `?e=1`), never a 500; an action posted with
+    selected ids its table cannot hold runs on nothing and says so. NUL characters in any admin
     query are dropped earlier, by `arcadia_cloud.request_text.RequestTextMiddleware`."""
+
+    def response_action(self, request: HttpRequest, queryset):
+        primary_key = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                primary_key.run_validators(primary_key.to_python(value))
+        except ValidationError as exc:
+            reason = " ".join(exc.messages)
+            self.message_user(
+                request,
+                f"The selected rows could not be read ({reason}); nothing was done.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
     def get_changelist(self, request: HttpRequest, **kwargs):
         return _guarded(super().get_changelist(request, **kwargs))

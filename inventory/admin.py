@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, admin_actor
+from arcadia_cloud.tenancy import validate_tenant_id
 from deployments.admin_actions import attach_resources_action
 from inventory.models import CloudProject, CloudResource, CloudResourceEvent
 from inventory.services import project_classify
@@ -41,6 +42,12 @@ class CloudProjectAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "tenant_id":
+            field.validators.append(validate_tenant_id)  # the service's rule, shown on the form
+        return field
 
     @admin.display(description="live resources")
     def resource_count(self, project):

@@ -18,6 +18,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from arcadia_cloud.errors import field_error
+from arcadia_cloud.tenancy import clean_tenant_id
 from inventory.models import (
     PROVIDER_DIGITALOCEAN,
     CloudProject,
@@ -336,11 +338,10 @@ def project_classify(
 ) -> AttributionResult:
     """An operator assigns a project to a tenant: its live resources follow immediately."""
     if purpose not in ProjectPurpose.values:
-        from arcadia_cloud.errors import field_error
-
         raise field_error("purpose", f"must be one of {', '.join(ProjectPurpose.values)}")
+    tenant_id = None if tenant_id in (None, "") else clean_tenant_id(tenant_id)
     project = CloudProject.objects.select_for_update().get(pk=project.pk)
-    project.tenant_id = (tenant_id or "").strip() or None
+    project.tenant_id = tenant_id
     project.purpose = purpose
     project.save(update_fields=["tenant_id", "purpose", "updated_at"])
     placements = {

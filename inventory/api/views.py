@@ -13,7 +13,7 @@ from inventory.selectors import owned_by_tenant, resource_history, resources_wit
 
 class ResourceFilter(filters.FilterSet):
     kind = filters.CharFilter()
-    project = ObjectIdFilter(model=CloudProject, method="filter_project")
+    project = ObjectIdFilter(model=CloudProject, field_name="project_id")
     deployment = ObjectIdFilter(model=Deployment, field_name="deployment_id")
     tenant_id = extend_schema_field(str)(
         filters.CharFilter(method="filter_tenant", help_text="platform_admin only")
@@ -26,18 +26,6 @@ class ResourceFilter(filters.FilterSet):
             return queryset  # tenants are already confined to their own rows
         return owned_by_tenant(queryset, value)
 
-    def filter_project(self, queryset, name, value):
-        """A tenant's filter never matches another tenant's project (the list shows a tenant
-        no such project, so filtering by its id must not reveal which rows are in it)."""
-        queryset = queryset.filter(project_id=value)
-        principal = getattr(self.request, "user", None)
-        if getattr(principal, "is_platform_admin", False):
-            return queryset
-        return queryset.filter(
-            Q(project__tenant_id__isnull=True)
-            | Q(project__tenant_id=getattr(principal, "tenant_id", None))
-        )
-
     def filter_deleted(self, queryset, name, value):
         return queryset
 
@@ -46,7 +34,20 @@ class ResourceFilter(filters.FilterSet):
         queryset = super().qs
         if not self.form.cleaned_data.get("include_deleted"):
             queryset = queryset.filter(deleted_at__isnull=True)
+        if self.form.cleaned_data.get("project") is not None:
+            queryset = self._only_projects_the_caller_may_see(queryset)
         return queryset
+
+    def _only_projects_the_caller_may_see(self, queryset):
+        """A tenant's project filter never matches another tenant's project (the list shows a
+        tenant no such project, so filtering by its id must not reveal which rows are in it)."""
+        principal = getattr(self.request, "user", None)
+        if getattr(principal, "is_platform_admin", False):
+            return queryset
+        return queryset.filter(
+            Q(project__tenant_id__isnull=True)
+            | Q(project__tenant_id=getattr(principal, "tenant_id", None))
+        )
 
 
 class InventoryScope(TenantScopedMixin):

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from arcadia_cloud.errors import ValidationFailed
 from arcadia_cloud.models import AppendOnlyError
 from inventory.models import CloudResource, CloudResourceEvent
 from inventory.normalize import ResourceSnapshot
@@ -162,3 +163,23 @@ def test_classifying_a_project_reattributes_its_live_resources():
     event = CloudResourceEvent.objects.get(resource=live)
     assert event.type == "attributed" and event.actor == "admin:ops"
     assert event.changes["tenant_id"] == [None, "acme"]
+
+
+@pytest.mark.parametrize("bad", [" acme", "ACME", "acme corp", "acme\x00"])
+def test_classifying_a_project_refuses_a_tenant_id_not_in_its_one_spelling(bad):
+    project = make_project(name="Acme Corp")
+    make_resource(project=project)
+    with pytest.raises(ValidationFailed) as refused:
+        project_classify(project=project, tenant_id=bad, purpose="tenant", actor="admin:ops")
+    assert "tenant_id" in refused.value.fields
+    project.refresh_from_db()
+    assert project.tenant_id is None
+    assert not CloudResourceEvent.objects.exists()
+
+
+def test_classifying_a_project_to_no_tenant_clears_it():
+    project = make_project(name="Acme Corp")
+    project_classify(project=project, tenant_id="acme", purpose="tenant", actor="admin:ops")
+    project_classify(project=project, tenant_id="", purpose="internal", actor="admin:ops")
+    project.refresh_from_db()
+    assert project.tenant_id is None and project.purpose == "internal"

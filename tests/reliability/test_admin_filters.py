@@ -116,3 +116,25 @@ def test_every_registered_admin_is_guarded_ours_and_third_party_alike():
         if not isinstance(model_admin, FilterInputGuard)
     ]
     assert not unguarded, unguarded
+
+
+def test_every_admin_action_posted_with_unreadable_ids_runs_on_nothing(client, superuser):
+    """`_selected_action=%00` (or an id no key column holds) on any action of any admin: the
+    changelist again with the reason, nothing done — never a 500."""
+    build_world()
+    client.force_login(superuser)
+    walked = 0
+    for model, model_admin in admin.site._registry.items():
+        request = RequestFactory().get(_changelist_url(model))
+        request.user = superuser
+        actions = [name for name in model_admin.get_actions(request) if name != "delete_selected"]
+        for action in actions:
+            for bad in ("\x00", "abc", "1e30"):
+                response = client.post(
+                    _changelist_url(model), {"action": action, "_selected_action": [bad]}
+                )
+                assert response.status_code == 302, (model, action, bad, response.status_code)
+                shown = [str(message) for message in get_messages(response.wsgi_request)]
+                assert any("could not be read" in text for text in shown), (model, action, shown)
+                walked += 1
+    assert walked > 30, f"too few actions walked to mean anything: {walked}"

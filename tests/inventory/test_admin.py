@@ -25,9 +25,7 @@ def test_classifying_a_project_in_the_admin_attributes_its_resources(admin_clien
 
 
 @pytest.mark.parametrize("bad", ["Acme", "acme corp", "acme/ops"])
-def test_a_tenant_id_not_in_its_one_spelling_is_a_form_error_and_changes_nothing(
-    admin_client, bad
-):
+def test_a_tenant_id_not_in_its_one_spelling_is_a_form_error_and_changes_nothing(admin_client, bad):
     project = make_project(name="Acme Corp")
     resource = make_resource(project=project)
     response = _classify(admin_client, project, bad)

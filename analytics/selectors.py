@@ -36,12 +36,10 @@ from arcadia_cloud.money import round_cents
 from arcadia_cloud.periods import month_end, month_start
 from billing.models import CloudCostLine
 from billing.selectors import cost_lines_for_period, latest_balance
-from catalog.billing_kinds import BILLING_KINDS
 from catalog.selectors import resource_price_terms
 from deployments.models import Subscription
 from deployments.selectors import subscription_pricing_terms, subscriptions_active_between
 from invoicing.models import InvoiceLineKind, InvoiceStatus, TenantInvoiceLine
-from invoicing.quote_engine import QuoteInputError, ResourcePriceTerms, quote
 from invoicing.selectors import (
     llm_charge_currencies,
     llm_charges_for_deployments,
@@ -49,6 +47,8 @@ from invoicing.selectors import (
 )
 from invoicing.services.drafts import RollupError
 from invoicing.services.late_usage import late_usage_lines, late_usage_sources
+from pricing.engine import QuoteInputError, ResourcePriceTerms, quote
+from pricing.kinds import BILLING_KINDS
 
 # DigitalOcean bills in USD and billing stores its figures in USD only.
 COGS_CURRENCY = "USD"
@@ -499,7 +499,7 @@ def _accrue_subscription(
 def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
     """The month so far (its first day to `today`, default today UTC), per tenant and in total
     per currency: what each tenant's invoice would be if the month ended today with the usage
-    so far (SPEC §14). It prices with `invoicing.quote_engine.quote` exactly as the month-end
+    so far (SPEC §14). It prices with `pricing.engine.quote` exactly as the month-end
     rollup does, so on a month's last day it equals the rollup's subtotals.
 
     `late_usage_cents` is the late usage of earlier, already invoiced months that the month's

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from catalog import billing_kinds
+from pricing import kinds as billing_kinds
 
 QTY_DIGITS = 20
 QTY_PLACES = 6

@@ -16,7 +16,6 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from catalog import billing_kinds
 from catalog.models import Addon, Plan, PlanVersion, PlanVersionStatus, ResourcePrice
 from catalog.services import (
     PlanItemInput,
@@ -26,6 +25,7 @@ from catalog.services import (
     plan_version_publish,
     resource_price_create,
 )
+from pricing import kinds as billing_kinds
 
 SEED_ACTOR = "seed_catalog"
 SEED_CURRENCY = "AUD"

@@ -1,6 +1,6 @@
 """Reads of the catalog, and the builders that hand it to the quote engine as plain terms.
 
-`invoicing.quote_engine` is pure: it never touches the ORM. Whoever prices something (the quote
+`pricing.engine` is pure: it never touches the ORM. Whoever prices something (the quote
 API, the rollup, live accrual) loads the catalog through the builders here — `plan_terms`,
 `addon_terms`, `resource_price_terms` — so every caller feeds the engine the same way.
 """
@@ -14,9 +14,9 @@ from typing import Protocol
 from django.db.models import Prefetch, Q, QuerySet
 
 from arcadia_cloud.errors import NotFound, field_error
-from catalog import billing_kinds
 from catalog.models import Addon, Plan, PlanItem, PlanVersion, PlanVersionStatus, ResourcePrice
-from invoicing.quote_engine import AddonTerms, PlanItemTerms, PlanTerms, ResourcePriceTerms
+from pricing import kinds as billing_kinds
+from pricing.engine import AddonTerms, PlanItemTerms, PlanTerms, ResourcePriceTerms
 
 # ---------------------------------------------------------------------------------------------
 # Plans and versions

@@ -13,8 +13,8 @@ from decimal import Decimal
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import to_decimal
 from arcadia_cloud.parsing import column_range
-from catalog import billing_kinds
 from catalog.models import QTY_DIGITS, QTY_PLACES, Addon
+from pricing import kinds as billing_kinds
 
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")

@@ -16,7 +16,7 @@ from deployments.models import (
     SubscriptionAddon,
     SubscriptionEvent,
 )
-from invoicing.quote_engine import AddonTerms, PlanTerms
+from pricing.engine import AddonTerms, PlanTerms
 
 
 def deployments_list() -> QuerySet[Deployment]:

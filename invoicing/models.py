@@ -14,7 +14,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from arcadia_cloud.models import AppendOnlyModel
-from catalog import billing_kinds
+from pricing import kinds as billing_kinds
 
 # ---------------------------------------------------------------------------------------------
 # Metering

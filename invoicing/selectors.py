@@ -19,7 +19,6 @@ from fractions import Fraction
 from django.db.models import OuterRef, QuerySet, Subquery, Sum
 
 from arcadia_cloud.periods import day_bounds
-from catalog.billing_kinds import BILLING_KINDS
 from deployments.models import Deployment
 from invoicing.models import (
     DEFAULT_RETENTION_DAYS,
@@ -29,6 +28,7 @@ from invoicing.models import (
     MeteringConfig,
     UsageRecord,
 )
+from pricing.kinds import BILLING_KINDS
 
 QTY_SCALE = 10**6  # usage quantities are reported with 6 decimal places, like usage_records.qty
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from arcadia_cloud.money import format_decimal, round_cents, to_decimal
 from arcadia_cloud.periods import days_in_month, month_end, month_start
-from catalog import billing_kinds
-from catalog.billing_kinds import UnknownBillingKindError, UnknownUnitError
+from pricing import kinds as billing_kinds
+from pricing.kinds import UnknownBillingKindError, UnknownUnitError
 
 LINE_PLAN_BASE = "plan_base"
 LINE_ADDON = "addon"

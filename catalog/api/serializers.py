@@ -9,9 +9,9 @@ from rest_framework import serializers
 
 from arcadia_cloud.money import format_decimal
 from arcadia_cloud.parsing import column_integer_field
-from catalog import billing_kinds
 from catalog.models import QTY_DIGITS, QTY_PLACES, Addon, Plan, PlanItem, PlanVersion
 from catalog.services import PlanItemInput
+from pricing import kinds as billing_kinds
 
 
 class QuantityField(serializers.DecimalField):

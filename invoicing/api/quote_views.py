@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arcadia_cloud.parsing import parse_input
-from catalog import billing_kinds
 from deployments.services import today_utc
 from invoicing.services.quoting import quote_preview
+from pricing import kinds as billing_kinds
 
 MAX_QTY = Decimal("1e15")
 

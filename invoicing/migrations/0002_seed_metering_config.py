@@ -6,7 +6,7 @@ their row in the admin; existing rows (an operator's choices) are never overwrit
 
 from django.db import migrations
 
-from catalog.billing_kinds import BILLING_KINDS
+from pricing.kinds import BILLING_KINDS
 
 DEFAULT_GRANULARITY = "daily"
 DEFAULT_RETENTION_DAYS = 400

@@ -42,10 +42,8 @@ from django.conf import settings
 
 from arcadia_cloud.money import format_decimal, round_cents
 from arcadia_cloud.periods import month_end, month_start, previous_month
-from catalog.billing_kinds import BILLING_KINDS
 from catalog.selectors import plan_terms_by_version, resource_price_terms
 from invoicing.models import InvoiceLineKind, InvoiceStatus, TenantInvoice, TenantInvoiceLine
-from invoicing.quote_engine import AddonTerms, PlanTerms, QuoteLine, ResourcePriceTerms, quote
 from invoicing.selectors import (
     llm_charge_currencies,
     llm_charges_for_deployments,
@@ -58,6 +56,8 @@ from invoicing.services.drafts import (
     Period,
     RollupError,
 )
+from pricing.engine import AddonTerms, PlanTerms, QuoteLine, ResourcePriceTerms, quote
+from pricing.kinds import BILLING_KINDS
 
 # The meta key that marks a late line, and the bucket of passthrough LLM charges (every other
 # bucket is a billing kind).

@@ -46,11 +46,11 @@ from django.utils import timezone
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import quantize_qty
 from arcadia_cloud.periods import day_bounds, days_in_month
-from catalog.billing_kinds import RESOURCE_KIND_TO_BILLING_KIND
 from inventory.models import CloudResource
 from invoicing.models import Granularity, UsageRecord, UsageSource
 from invoicing.selectors import MeteringSetting, metering_settings
 from invoicing.services.late_usage import horizon, usage_kept_from
+from pricing.kinds import RESOURCE_KIND_TO_BILLING_KIND
 
 logger = logging.getLogger(__name__)
 

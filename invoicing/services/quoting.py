@@ -15,7 +15,7 @@ from catalog.selectors import (
     plan_terms,
     resource_price_terms,
 )
-from invoicing.quote_engine import Quote, QuoteInputError, quote
+from pricing.engine import Quote, QuoteInputError, quote
 
 # Engine field names → the API's (`usage[llm_tokens]` → `projected_usage.llm_tokens`).
 _API_FIELD_PREFIXES = {

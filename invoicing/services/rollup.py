@@ -49,7 +49,6 @@ from arcadia_cloud.bulk import bulk_insert
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import format_decimal, round_cents
 from arcadia_cloud.periods import month_end
-from catalog.billing_kinds import BILLING_KINDS
 from catalog.selectors import resource_price_terms
 from deployments.models import Subscription
 from deployments.selectors import subscription_pricing_terms, subscriptions_active_between
@@ -62,7 +61,6 @@ from invoicing.models import (
     TenantInvoiceEvent,
     TenantInvoiceLine,
 )
-from invoicing.quote_engine import QuoteInputError, QuoteLine, ResourcePriceTerms, quote
 from invoicing.selectors import (
     llm_charge_currencies,
     llm_charges_for_deployments,
@@ -77,6 +75,8 @@ from invoicing.services.drafts import (
     RollupError,
 )
 from invoicing.services.late_usage import LateSource, late_usage_lines, late_usage_sources
+from pricing.engine import QuoteInputError, QuoteLine, ResourcePriceTerms, quote
+from pricing.kinds import BILLING_KINDS
 
 logger = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 
 from analytics.selectors import live_accrual
-from catalog.billing_kinds import BILLING_KINDS
 from catalog.selectors import resource_price_terms
 from deployments.selectors import subscription_for_deployment, subscription_pricing_terms
 from invoicing.models import TenantInvoice
-from invoicing.quote_engine import quote
 from invoicing.selectors import usage_for_period
 from invoicing.services.invoices import invoice_issue
+from pricing.engine import quote
+from pricing.kinds import BILLING_KINDS
 from tests.analytics.factories import (
     APRIL,
     MARCH,

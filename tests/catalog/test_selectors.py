@@ -20,7 +20,7 @@ from catalog.selectors import (
     resource_price_terms,
 )
 from catalog.services import addon_deactivate, resource_price_create
-from invoicing.quote_engine import AddonTerms, PlanItemTerms, PlanTerms, ResourcePriceTerms, quote
+from pricing.engine import AddonTerms, PlanItemTerms, PlanTerms, ResourcePriceTerms, quote
 from tests.catalog.factories import make_addon, make_plan, make_version
 
 pytestmark = pytest.mark.django_db

@@ -11,11 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from arcadia_cloud.periods import iter_days
-from catalog.billing_kinds import BILLING_KINDS, RESOURCE_KIND_TO_BILLING_KIND
 from invoicing.models import MeteringConfig, UsageRecord, UsageSource
 from invoicing.selectors import usage_for_period
 from invoicing.services import metering
 from invoicing.services.metering import ACCRUAL_RULES, meter_day, usage_records_purge_expired
+from pricing.kinds import BILLING_KINDS, RESOURCE_KIND_TO_BILLING_KIND
 from tests.invoicing.factories import at, make_deployment, make_resource
 
 pytestmark = pytest.mark.django_db

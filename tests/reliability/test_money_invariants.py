@@ -24,7 +24,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from catalog.billing_kinds import BILLING_KINDS
 from catalog.seed import catalog_seed
 from catalog.selectors import resource_price_terms
 from catalog.services import (
@@ -38,10 +37,11 @@ from deployments.models import Subscription
 from deployments.selectors import subscription_pricing_terms
 from deployments.services import subscription_create
 from invoicing.models import TenantInvoice
-from invoicing.quote_engine import quote
 from invoicing.selectors import usage_for_period
 from invoicing.services.quoting import quote_preview
 from invoicing.services.rollup import roll_up_period
+from pricing.engine import quote
+from pricing.kinds import BILLING_KINDS
 from tests.deployments.factories import make_deployment
 from tests.invoicing.invoice_factories import APRIL, APRIL_END, add_usage, cancel_on, llm_charges
 from tests.services import ROOT
@@ -245,7 +245,7 @@ PRODUCT_PACKAGES = (
 MONEY_MODULES = (
     "arcadia_cloud/money.py",
     "arcadia_cloud/parsing.py",
-    "invoicing/quote_engine.py",
+    "pricing/engine.py",
     "invoicing/services/rollup.py",
     "invoicing/services/metering.py",
     "invoicing/services/llm_usage.py",

@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arcadia_cloud.periods import days_in_month
-from catalog.billing_kinds import BILLING_KINDS, compatible_units
-from invoicing.quote_engine import (
+from pricing.engine import (
     AddonTerms,
     PlanItemTerms,
     PlanTerms,
     ResourcePriceTerms,
     quote,
 )
+from pricing.kinds import BILLING_KINDS, compatible_units
 
 bounded = settings(max_examples=200, deadline=None)
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from catalog import billing_kinds
-from catalog.billing_kinds import (
+from pricing import kinds as billing_kinds
+from pricing.kinds import (
     BILLING_KINDS,
     RESOURCE_KIND_TO_BILLING_KIND,
     UNITS,

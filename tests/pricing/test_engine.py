@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from invoicing import quote_engine
-from invoicing.quote_engine import (
+from pricing import engine as quote_engine
+from pricing.engine import (
     AddonTerms,
     PlanItemTerms,
     PlanTerms,
@@ -653,6 +653,6 @@ def test_the_engine_imports_nothing_but_the_stdlib_and_pure_helpers():
         "typing",
         "arcadia_cloud.money",
         "arcadia_cloud.periods",
-        "catalog",
-        "catalog.billing_kinds",
+        "pricing",
+        "pricing.kinds",
     }

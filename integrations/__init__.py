@@ -1,0 +1,1 @@
+"""Clients of external services, each with what fakes it in tests and the demo beside it."""

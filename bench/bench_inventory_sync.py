@@ -9,8 +9,8 @@ import datetime as dt
 
 from _common import counting_queries, fresh_schema, report, timed
 
-from arcadia_cloud.sandbox import DigitalOceanEmulator, generate_account, run_emulator
-from inventory.digitalocean import DigitalOceanClient
+from integrations.digitalocean import DigitalOceanClient
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, generate_account, run_emulator
 from inventory.models import CloudResource, CloudResourceEvent
 from inventory.sync import sync_target
 

@@ -21,11 +21,11 @@ from collections import Counter
 from _common import counting_queries, cpu_figures, fresh_schema, report, timed
 from django.db import connection
 
-from arcadia_cloud.sandbox import DigitalOceanEmulator, run_emulator
 from billing.models import CloudCostLine, CloudInvoice
 from billing.services.history import billing_history_sync
 from billing.services.ingest import invoice_ingest
-from inventory.digitalocean import DigitalOceanClient
+from integrations.digitalocean import DigitalOceanClient
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
 from inventory.models import CloudResource
 
 PERIOD = dt.date(2026, 4, 1)

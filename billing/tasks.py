@@ -21,7 +21,7 @@ from billing.services import (
     finance_push,
     invoice_ingest,
 )
-from inventory.digitalocean import DigitalOceanClient, DORateLimited, DOServerError, client_for
+from integrations.digitalocean import DigitalOceanClient, DORateLimited, DOServerError, client_for
 
 logger = logging.getLogger(__name__)
 

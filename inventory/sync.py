@@ -15,8 +15,8 @@ from typing import Any
 from django.utils import timezone
 
 from arcadia_cloud.locks import try_advisory_lock
+from integrations.digitalocean import DigitalOceanClient, DOBadPayload, DONotFound
 from inventory import normalize
-from inventory.digitalocean import DigitalOceanClient, DOBadPayload, DONotFound
 from inventory.models import PROVIDER_DIGITALOCEAN, CloudProject, CloudResource, ResourceKind
 from inventory.services import (
     AttributionResult,

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from inventory.digitalocean import DORateLimited, DOServerError, client_for
+from integrations.digitalocean import DORateLimited, DOServerError, client_for
 from inventory.sync import SYNC_TARGETS, sync_target
 
 logger = logging.getLogger(__name__)

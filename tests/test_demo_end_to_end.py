@@ -19,7 +19,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from arcadia_cloud.sandbox import DigitalOceanEmulator, load_fixture
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, load_fixture
 from tests.services import ROOT
 
 PERIOD = dt.date(2026, 10, 1)

@@ -25,14 +25,14 @@ from analytics.models import FxRate
 from analytics.selectors import margin_summary
 from analytics.services import fx_rate_save
 from arcadia_cloud.periods import iter_days, month_end, next_month
-from arcadia_cloud.sandbox import DigitalOceanEmulator, run_emulator
 from billing.models import CloudInvoice
 from billing.services import billing_history_sync, invoice_ingest
 from deployments.models import Deployment, Subscription
 from deployments.services import deployment_attach_resources, deployment_create, subscription_create
 from drift.selectors import drift_list
 from drift.services import drift_detect_all, provisioned_record
-from inventory.digitalocean import DigitalOceanClient
+from integrations.digitalocean import DigitalOceanClient
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
 from inventory.models import CloudProject, CloudResource
 from inventory.services import project_classify
 from inventory.sync import sync_all

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.models import CloudBalanceSnapshot
-from inventory.digitalocean import DigitalOceanClient, DOBadPayload
+from integrations.digitalocean import DigitalOceanClient, DOBadPayload
 
 BALANCE_FIELDS = ("month_to_date_balance", "account_balance", "month_to_date_usage")
 

@@ -23,7 +23,7 @@ from arcadia_cloud.locks import advisory_xact_lock
 from arcadia_cloud.periods import previous_month
 from billing.models import USD, CloudInvoice
 from billing.services.enqueue import invoice_ingest_enqueue
-from inventory.digitalocean import DigitalOceanClient
+from integrations.digitalocean import DigitalOceanClient
 
 logger = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from billing.models import CloudCostLine, CloudInvoice, MatchStatus
 from billing.selectors import match_candidates
 from billing.services.common import invoice_error_record
 from billing.services.enqueue import finance_push_enqueue
-from inventory.digitalocean import (
+from integrations.digitalocean import (
     DEFAULT_MAX_CSV_BYTES,
     DigitalOceanClient,
     DigitalOceanError,

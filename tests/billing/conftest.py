@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from arcadia_cloud.sandbox import DigitalOceanEmulator, run_emulator
-from inventory.digitalocean import DigitalOceanClient
+from integrations.digitalocean import DigitalOceanClient
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
 from tests.billing.factories import PERIOD
 
 # The April invoice is issued at 00:00 UTC on 1 May; the emulator lists it from then on.

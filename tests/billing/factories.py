@@ -13,7 +13,7 @@ from typing import Any
 import responses
 
 from billing.models import CloudCostLine, CloudInvoice
-from inventory.digitalocean import DigitalOceanClient
+from integrations.digitalocean import DigitalOceanClient
 from inventory.models import CloudResource
 
 PERIOD = dt.date(2026, 4, 1)

@@ -9,7 +9,7 @@ import pytest
 
 from billing.selectors import latest_balance
 from billing.services import balance_snapshot_fetch
-from inventory.digitalocean import DOBadPayload
+from integrations.digitalocean import DOBadPayload
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 import responses
 
-from arcadia_cloud.sandbox import DigitalOceanEmulator, run_emulator
 from billing.models import CloudCostLine, CloudInvoice
 from billing.tasks import sync_billing_history
-from inventory.digitalocean import DigitalOceanClient
+from integrations.digitalocean import DigitalOceanClient
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
 from inventory.models import CloudResource
 from inventory.sync import sync_all
 from tests.billing.factories import PERIOD, day

@@ -11,7 +11,7 @@ import responses
 
 from billing.models import CloudCostLine
 from billing.services import InvoiceDoesNotAddUp, InvoiceUnreadable, invoice_ingest
-from inventory.digitalocean import DONotFound
+from integrations.digitalocean import DONotFound
 from tests.billing.factories import (
     HEADER,
     PERIOD,

@@ -20,11 +20,11 @@ import responses
 from django.db import DatabaseError, connection
 
 from arcadia_cloud.money import cents_to_units
-from arcadia_cloud.sandbox import DigitalOceanEmulator, load_fixture, run_emulator
 from billing.models import CloudCostLine, CloudInvoice
 from billing.services import billing_history_sync
 from billing.tasks import ingest_invoice
-from inventory.digitalocean import DigitalOceanClient
+from integrations.digitalocean import DigitalOceanClient
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, load_fixture, run_emulator
 from tests.billing.conftest import AFTER_PERIOD
 from tests.billing.factories import PERIOD
 

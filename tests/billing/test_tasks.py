@@ -13,7 +13,7 @@ from billing import tasks
 from billing.models import CloudCostLine, CloudInvoice
 from billing.schedules import SCHEDULES
 from billing.services import FinanceUnavailable
-from inventory.digitalocean import DORateLimited, DOServerError
+from integrations.digitalocean import DORateLimited, DOServerError
 from tests.billing.factories import (
     DO_BASE_URL,
     GrowingCsv,

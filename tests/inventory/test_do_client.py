@@ -11,7 +11,7 @@ import requests
 import responses
 from responses import matchers
 
-from inventory.digitalocean import (
+from integrations.digitalocean import (
     DigitalOceanClient,
     DOAuthError,
     DOBadPayload,
@@ -417,7 +417,7 @@ def test_billing_endpoints(client):
 
 @responses.activate
 def test_token_never_appears_in_errors_or_logs(client, caplog):
-    caplog.set_level(logging.DEBUG, logger="inventory.digitalocean")
+    caplog.set_level(logging.DEBUG, logger="integrations.digitalocean")
     echo = {"id": "unauthorized", "message": f"token {TOKEN} was revoked"}
     responses.get(f"{BASE}/v2/droplets", status=500, body=f"upstream saw Bearer {TOKEN}")
     responses.get(f"{BASE}/v2/droplets", status=401, json=echo)

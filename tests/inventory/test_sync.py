@@ -9,8 +9,8 @@ import threading
 import pytest
 from django.db import connection
 
-from arcadia_cloud.sandbox import DigitalOceanEmulator, load_fixture, run_emulator
-from inventory.digitalocean import DigitalOceanClient, DOAuthError, DOBadPayload, DOServerError
+from integrations.digitalocean import DigitalOceanClient, DOAuthError, DOBadPayload, DOServerError
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, load_fixture, run_emulator
 from inventory.models import CloudProject, CloudResource, CloudResourceEvent
 from inventory.sync import INTERNAL_PROJECT_NAME, sync_all, sync_target
 
@@ -121,7 +121,7 @@ def test_second_sync_with_nothing_changed_writes_zero_events(emulator):
 @pytest.fixture
 def paged_emulator():
     """900 droplets: five pages at the client's per_page=200."""
-    from arcadia_cloud.sandbox import generate_account
+    from integrations.digitalocean.sandbox import generate_account
 
     with run_emulator(
         generate_account(droplets=900, seed=3), period=PERIOD, clock=AFTER

@@ -22,11 +22,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Count
 
-from arcadia_cloud.sandbox import DigitalOceanEmulator, generate_account, run_emulator
 from billing.models import CloudCostLine, CloudInvoice
 from billing.services import InvoiceUnreadable, billing_history_sync, invoice_ingest
 from billing.tasks import push_to_finance
-from inventory.digitalocean import DigitalOceanClient, DOBadPayload, DORateLimited, DOServerError
+from integrations.digitalocean import DigitalOceanClient, DOBadPayload, DORateLimited, DOServerError
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, generate_account, run_emulator
 from inventory.models import CloudProject, CloudResource, CloudResourceEvent
 from inventory.sync import INTERNAL_PROJECT_NAME, PROJECTS, SYNC_TARGETS, sync_target
 from invoicing.models import TenantInvoice, TenantInvoiceEvent, TenantInvoiceLine

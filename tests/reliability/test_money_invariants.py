@@ -268,11 +268,14 @@ MONEY_MODULES = (
 # Files allowed floats, and why. Everything else in the product is scanned.
 FLOAT_ALLOWED = {
     "analytics/charts.py": "geometry of the server-drawn bar charts (pixels), never amounts",
-    "inventory/digitalocean/client.py": "seconds: timeouts, backoff and Retry-After waits",
-    "arcadia_cloud/sandbox/emulator.py": "the offline DigitalOcean (a stand-in provider): "
-    "its serving loop's poll interval",
-    "arcadia_cloud/sandbox/generate.py": "the offline DigitalOcean's generated account: sizes "
-    "and list prices as DO's own JSON writes them (floats); its invoice amounts are Decimal",
+    "integrations/digitalocean/client.py": "seconds: timeouts, backoff and Retry-After waits",
+    "integrations/digitalocean/sandbox/emulator.py": (
+        "the offline DigitalOcean (a stand-in provider): its serving loop's poll interval"
+    ),
+    "integrations/digitalocean/sandbox/generate.py": (
+        "the offline DigitalOcean's generated account: sizes and list prices as DO's own JSON "
+        "writes them (floats); its invoice amounts are Decimal"
+    ),
 }
 
 

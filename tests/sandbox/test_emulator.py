@@ -12,21 +12,21 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from arcadia_cloud.sandbox import (
-    CSV_HEADER,
-    DigitalOceanEmulator,
-    FixtureError,
-    generate_account,
-    load_fixture,
-    run_emulator,
-)
-from inventory.digitalocean import (
+from integrations.digitalocean import (
     DigitalOceanClient,
     DOAuthError,
     DOBadPayload,
     DOClientError,
     DONotFound,
     DOServerError,
+)
+from integrations.digitalocean.sandbox import (
+    CSV_HEADER,
+    DigitalOceanEmulator,
+    FixtureError,
+    generate_account,
+    load_fixture,
+    run_emulator,
 )
 
 PERIOD = dt.date(2026, 10, 1)

@@ -19,7 +19,7 @@ from billing.services import (
     finance_push,
     invoice_ingest,
 )
-from inventory.digitalocean import DigitalOceanClient, DigitalOceanError, client_for
+from integrations.digitalocean import DigitalOceanClient, DigitalOceanError, client_for
 
 
 class Command(BaseCommand):

@@ -9,7 +9,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from arcadia_cloud.periods import parse_period
-from arcadia_cloud.sandbox import DEFAULT_TOKEN, DigitalOceanEmulator, load_fixture, make_server
+from integrations.digitalocean.sandbox import (
+    DEFAULT_TOKEN,
+    DigitalOceanEmulator,
+    load_fixture,
+    make_server,
+)
 
 
 class Command(BaseCommand):

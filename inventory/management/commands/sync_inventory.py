@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.digitalocean import DigitalOceanError, client_for
+from integrations.digitalocean import DigitalOceanError, client_for
 from inventory.sync import SYNC_TARGETS, sync_target
 
 

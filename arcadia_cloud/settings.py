@@ -100,6 +100,7 @@ LOCAL_APPS = [
     "invoicing",
     "analytics",
     "drift",
+    "demo",
     "arcadia_cloud",
 ]
 

@@ -1,9 +1,9 @@
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from arcadia_cloud.demo.admin_login import ensure_admin_login
-from arcadia_cloud.demo.pipeline import DemoPeriodMismatch, MonthDemo
 from arcadia_cloud.periods import parse_period, previous_month
+from demo.admin_login import ensure_admin_login
+from demo.pipeline import DemoPeriodMismatch, MonthDemo
 
 
 class Command(BaseCommand):

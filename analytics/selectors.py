@@ -39,14 +39,14 @@ from billing.selectors import cost_lines_for_period, latest_balance
 from catalog.selectors import resource_price_terms
 from deployments.models import Subscription
 from deployments.selectors import subscription_pricing_terms, subscriptions_active_between
+from invoicing.invoices.drafts import RollupError
+from invoicing.invoices.late_usage import late_usage_lines, late_usage_sources
 from invoicing.models import InvoiceLineKind, InvoiceStatus, TenantInvoiceLine
-from invoicing.selectors import (
+from invoicing.usage.selectors import (
     llm_charge_currencies,
     llm_charges_for_deployments,
     usage_for_deployments,
 )
-from invoicing.services.drafts import RollupError
-from invoicing.services.late_usage import late_usage_lines, late_usage_sources
 from pricing.engine import QuoteInputError, ResourcePriceTerms, quote
 from pricing.kinds import BILLING_KINDS
 
@@ -503,7 +503,7 @@ def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
     rollup does, so on a month's last day it equals the rollup's subtotals.
 
     `late_usage_cents` is the late usage of earlier, already invoiced months that the month's
-    invoice will carry (`invoicing.services.late_usage`, as recorded now), with the same lines
+    invoice will carry (`invoicing.invoices.late_usage`, as recorded now), with the same lines
     the rollup will write; a tenant with only late usage accrues it too.
 
     Beside it, `cogs_to_date`: the latest DigitalOcean balance snapshot's month-to-date usage

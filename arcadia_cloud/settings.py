@@ -308,7 +308,7 @@ INVOICE_NUMBER_PREFIX = env_str("INVOICE_NUMBER_PREFIX", "ARC")
 INVOICE_PAID_AT_LEEWAY_SECONDS = int(env_str("INVOICE_PAID_AT_LEEWAY_SECONDS", "300"))
 # Usage dated more than this many days ago is refused (LLM events: 422; metering backfills: an
 # error): older usage could no longer reach an invoice. Late usage of an invoiced month within
-# the horizon is billed on the tenant's next invoice (invoicing/services/late_usage.py).
+# the horizon is billed on the tenant's next invoice (invoicing/invoices/late_usage.py).
 LATE_USAGE_HORIZON_DAYS = int(env_str("LATE_USAGE_HORIZON_DAYS", "62"))
 
 # --- Security ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from arcadia_cloud.periods import day_bounds
 from deployments.models import Deployment
 from inventory.models import CloudResource
 from invoicing.models import UsageRecord
-from invoicing.services.metering import meter_day
+from invoicing.usage.metering import meter_day
 
 KINDS = ["droplet"] * 8 + ["snapshot"] * 4 + ["volume"] * 2 + ["dns_zone"] * 2 + ["floating_ip"] * 2
 KINDS += ["load_balancer", "droplet_backup"]

@@ -32,8 +32,8 @@ from arcadia_cloud.periods import days_in_month, month_end, previous_month
 from catalog.models import Addon, PlanVersion, PlanVersionStatus
 from catalog.seed import catalog_seed
 from deployments.models import Deployment, Subscription, SubscriptionAddon, SubscriptionStatus
+from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import TenantInvoice, TenantInvoiceLine
-from invoicing.services.rollup import roll_up_period
 
 DEPLOYMENTS_PER_TENANT = 2
 SIZES = (500, 1_500, 5_000)

@@ -26,8 +26,8 @@ from django.test.utils import CaptureQueriesContext
 from analytics.selectors import by_kind, margin_summary
 from billing.selectors import match_candidates
 from deployments.models import Deployment
-from invoicing.selectors import usage_for_deployments
-from invoicing.services.metering import meter_day
+from invoicing.usage.metering import meter_day
+from invoicing.usage.selectors import usage_for_deployments
 
 LINE = 160  # plan lines are cut here: an id list of 10,000 deployments says nothing more
 

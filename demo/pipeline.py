@@ -36,10 +36,10 @@ from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
 from inventory.models import CloudProject, CloudResource
 from inventory.services import project_classify
 from inventory.sync import sync_all
-from invoicing.invoice_selectors import invoices_list, invoices_with_lines
-from invoicing.services.llm_usage import LLMUsageEventInput, llm_usage_events_record
-from invoicing.services.metering import meter_day
-from invoicing.services.rollup import roll_up_period
+from invoicing.invoices.rollup import roll_up_period
+from invoicing.invoices.selectors import invoices_list, invoices_with_lines
+from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
+from invoicing.usage.metering import meter_day
 
 ACTOR = "demo"
 DEMO_USD_AUD = Decimal("1.5500")

@@ -22,8 +22,10 @@ from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor
 from arcadia_cloud.errors import ApplicationError
 from arcadia_cloud.money import cents_to_units, format_decimal
 from arcadia_cloud.periods import parse_period
-from invoicing.exports import ExportFormat, export_filename, export_response
-from invoicing.invoice_selectors import invoice_lines, invoice_totals_by_currency
+from invoicing.invoices.exports import ExportFormat, export_filename, export_response
+from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid, invoice_void
+from invoicing.invoices.rollup import RollupOutcome, roll_up_period
+from invoicing.invoices.selectors import invoice_lines, invoice_totals_by_currency
 from invoicing.models import (
     LLMUsageEvent,
     MeteringConfig,
@@ -32,8 +34,6 @@ from invoicing.models import (
     TenantInvoiceLine,
     UsageRecord,
 )
-from invoicing.services.invoices import invoice_issue, invoice_mark_paid, invoice_void
-from invoicing.services.rollup import RollupOutcome, roll_up_period
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -46,8 +46,8 @@ class UsageRecord(models.Model):
     The exact quantity is `qty_numerator / qty_denominator`. Storage accrues as size ÷ days in
     the month per day, which no finite decimal holds (1/31 GB-month), so the row keeps the exact
     fraction and `qty` is that fraction rounded half-up to 6 places, for people and exports.
-    `invoicing.selectors.usage_for_deployments` sums the exact fractions and rounds once, so ten
-    days of two DNS zones in May add up to exactly 20/31 = 0.645161 (SPEC §17 example 3), not to
+    `invoicing.usage.selectors.usage_for_deployments` sums the exact fractions and rounds once, so
+    ten days of two DNS zones in May add up to exactly 20/31 = 0.645161 (SPEC §17 example 3), not to
     twenty rounded days (0.645160). Whole quantities (hours, tokens) have denominator 1.
     """
 

@@ -10,9 +10,9 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from arcadia_cloud.periods import parse_period, previous_month
-from invoicing.services.metering import meter_day as meter_one_day
-from invoicing.services.metering import usage_records_purge_expired
-from invoicing.services.rollup import roll_up_period as roll_up
+from invoicing.invoices.rollup import roll_up_period as roll_up
+from invoicing.usage.metering import meter_day as meter_one_day
+from invoicing.usage.metering import usage_records_purge_expired
 
 
 def yesterday_utc() -> dt.date:

@@ -2,9 +2,9 @@
 
 from django.urls import path
 
-from invoicing.api import invoice_views
-from invoicing.api.quote_views import QuoteView
-from invoicing.api.views import LLMUsageView
+from invoicing.invoices.api import views as invoice_views
+from invoicing.quotes.api.views import QuoteView
+from invoicing.usage.api.views import LLMUsageView
 
 app_name = "invoicing"
 

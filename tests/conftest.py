@@ -30,7 +30,7 @@ def pytest_report_header(config):
 # the late-usage horizon counts back from the wall clock: with the real 62 days those months
 # would be refused as too old once the clock moved on. The suite therefore runs with a horizon
 # reaching back to them; the tests of the horizon itself set the real value and pin the default
-# (tests/invoicing/test_late_usage.py).
+# (tests/invoicing/invoices/test_late_usage.py).
 SUITE_LATE_USAGE_HORIZON_DAYS = 3650
 
 

@@ -17,7 +17,7 @@ from catalog.seed import catalog_seed
 from deployments.services import subscription_create
 from drift.services import drift_detect_all
 from inventory.models import CloudProject
-from invoicing.services.invoices import invoice_issue
+from invoicing.invoices.lifecycle import invoice_issue
 from tests.billing.factories import make_invoice as make_cloud_invoice
 from tests.billing.factories import make_line
 from tests.billing.factories import make_resource as make_billing_resource

@@ -1,5 +1,5 @@
 """The shapes an invoice is built from before it is written: the billed month and the priced
-lines, shared by the rollup and the late-usage pass (`invoicing.services.late_usage`)."""
+lines, shared by the rollup and the late-usage pass (`invoicing.invoices.late_usage`)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from arcadia_cloud.money import cents_to_units, format_decimal
-from invoicing.invoice_selectors import invoices_for_export, lines_for_export
+from invoicing.invoices.selectors import invoices_for_export, lines_for_export
 from invoicing.models import TenantInvoice, TenantInvoiceLine
 
 INVOICE_COLUMNS = (

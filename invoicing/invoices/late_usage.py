@@ -43,18 +43,18 @@ from django.conf import settings
 from arcadia_cloud.money import format_decimal, round_cents
 from arcadia_cloud.periods import month_end, month_start, previous_month
 from catalog.selectors import plan_terms_by_version, resource_price_terms
-from invoicing.models import InvoiceLineKind, InvoiceStatus, TenantInvoice, TenantInvoiceLine
-from invoicing.selectors import (
-    llm_charge_currencies,
-    llm_charges_for_deployments,
-    usage_for_deployments,
-)
-from invoicing.services.drafts import (
+from invoicing.invoices.drafts import (
     CENTS_PER_UNIT,
     LLM_RESOURCE_KIND,
     LineDraft,
     Period,
     RollupError,
+)
+from invoicing.models import InvoiceLineKind, InvoiceStatus, TenantInvoice, TenantInvoiceLine
+from invoicing.usage.selectors import (
+    llm_charge_currencies,
+    llm_charges_for_deployments,
+    usage_for_deployments,
 )
 from pricing.engine import AddonTerms, PlanTerms, QuoteLine, ResourcePriceTerms, quote
 from pricing.kinds import BILLING_KINDS

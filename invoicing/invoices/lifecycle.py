@@ -4,11 +4,12 @@
       │                │
       └──────void──────┴──▶ void
 
-Each service locks the invoice row (`invoicing.locks`), checks the edge, changes the status and
-writes its `tenant_invoice_events` row with the actor, in one transaction. Anything off the map
-is a 422 naming the allowed moves. Issuing assigns the next number of the year from the locked
-per-year counter in the same transaction, so numbers are unique and gapless; from then on the
-invoice's content is frozen (and the database refuses any change to it, see migration 0004).
+Each service locks the invoice row (`invoicing.invoices.locks`), checks the edge, changes the
+status and writes its `tenant_invoice_events` row with the actor, in one transaction. Anything
+off the map is a 422 naming the allowed moves. Issuing assigns the next number of the year from
+the locked per-year counter in the same transaction, so numbers are unique and gapless; from
+then on the invoice's content is frozen (and the database refuses any change to it, see
+migration 0004).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from arcadia_cloud.errors import InvalidStateChange, field_error
-from invoicing.locks import lock_invoice, lock_number_counter
+from invoicing.invoices.locks import lock_invoice, lock_number_counter
 from invoicing.models import InvoiceEventType, InvoiceStatus, TenantInvoice, TenantInvoiceEvent
 
 ISSUE = "issue"

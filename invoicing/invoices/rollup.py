@@ -52,7 +52,16 @@ from arcadia_cloud.periods import month_end
 from catalog.selectors import resource_price_terms
 from deployments.models import Subscription
 from deployments.selectors import subscription_pricing_terms, subscriptions_active_between
-from invoicing.locks import lock_period_invoice, lock_tenant_late_usage, lock_tenant_period
+from invoicing.invoices.drafts import (
+    CENTS_PER_UNIT,
+    LINE_QTY_PLACES,
+    LLM_RESOURCE_KIND,
+    LineDraft,
+    Period,
+    RollupError,
+)
+from invoicing.invoices.late_usage import LateSource, late_usage_lines, late_usage_sources
+from invoicing.invoices.locks import lock_period_invoice, lock_tenant_late_usage, lock_tenant_period
 from invoicing.models import (
     InvoiceEventType,
     InvoiceLineKind,
@@ -61,20 +70,11 @@ from invoicing.models import (
     TenantInvoiceEvent,
     TenantInvoiceLine,
 )
-from invoicing.selectors import (
+from invoicing.usage.selectors import (
     llm_charge_currencies,
     llm_charges_for_deployments,
     usage_for_deployments,
 )
-from invoicing.services.drafts import (
-    CENTS_PER_UNIT,
-    LINE_QTY_PLACES,
-    LLM_RESOURCE_KIND,
-    LineDraft,
-    Period,
-    RollupError,
-)
-from invoicing.services.late_usage import LateSource, late_usage_lines, late_usage_sources
 from pricing.engine import QuoteInputError, QuoteLine, ResourcePriceTerms, quote
 from pricing.kinds import BILLING_KINDS
 
@@ -313,7 +313,7 @@ def price_tenant(
 
     Per subscription (in deployment order): its recurring lines prorated to its active days,
     then its overage and list-priced usage lines, then its passthrough LLM line; then the late
-    usage of earlier, already invoiced months (`invoicing.services.late_usage`); last, the tax
+    usage of earlier, already invoiced months (`invoicing.invoices.late_usage`); last, the tax
     line on the subtotal of all of them. A tenant with late usage only (no subscription this
     month) is invoiced for it in the currency of the months it belongs to.
     """

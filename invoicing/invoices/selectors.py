@@ -1,6 +1,7 @@
 """Reads of tenant invoices (SPEC §13): lists, one invoice with its lines, totals, export rows.
 
-Kept apart from `invoicing.selectors` (metering and LLM usage) so each module reads one domain.
+Kept apart from `invoicing.usage.selectors` (metering and LLM usage) so each module reads one
+domain.
 Every reader issues a fixed number of queries whatever the number of invoices or lines; exports
 iterate in chunks instead of loading a period into memory.
 """

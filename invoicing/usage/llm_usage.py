@@ -5,14 +5,14 @@ happens next depends on the deployment's `llm_mode` when the event arrives, reco
 event as `billed_as`:
 
 - `passthrough` — nothing more here; the rollup sums the exact charges per deployment
-  (`invoicing.selectors.llm_charges_for_deployments`) and rounds once;
+  (`invoicing.usage.selectors.llm_charges_for_deployments`) and rounds once;
 - `plan` — the tokens (input + output) are metered as `llm_tokens` usage: one usage row per
   (deployment, UTC day or hour) without a resource, source `llm_gateway`;
 - `none` — the event is refused (422).
 
 An event dated more than LATE_USAGE_HORIZON_DAYS ago is refused (422 naming `occurred_at`): no
 invoice would bill it any more. One dated inside a month already invoiced is accepted and billed
-on the tenant's next invoice (`invoicing.services.late_usage`).
+on the tenant's next invoice (`invoicing.invoices.late_usage`).
 
 A batch is all-or-nothing. Duplicate deliveries are the normal case for a gateway that retries:
 a gateway_request_id seen before with the same payload is acknowledged as a duplicate, whatever
@@ -49,9 +49,9 @@ from arcadia_cloud.errors import Conflict, InvalidStateChange, ValidationFailed
 from arcadia_cloud.money import CHARGE_PLACES
 from arcadia_cloud.periods import day_bounds
 from deployments.models import LLMMode
+from invoicing.invoices.late_usage import horizon
 from invoicing.models import Granularity, LLMBillingMode, LLMUsageEvent, UsageRecord, UsageSource
-from invoicing.selectors import LLMUsageTarget, llm_usage_targets, metering_settings
-from invoicing.services.late_usage import horizon
+from invoicing.usage.selectors import LLMUsageTarget, llm_usage_targets, metering_settings
 
 MAX_BATCH_SIZE = 1000
 LLM_TOKENS = "llm_tokens"

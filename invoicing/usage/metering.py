@@ -16,7 +16,7 @@ counted, never guessed.
 
 A day older than the late-usage horizon is refused (400 naming `day`): its rows could reach no
 invoice. A backfill of a month already invoiced is billed on the tenant's next invoice
-(`invoicing.services.late_usage`).
+(`invoicing.invoices.late_usage`).
 
 `meter_day` is idempotent: a resource that already has rows for the day is left alone (also
 when it has since moved to another deployment, or the kind's granularity changed), and the
@@ -47,9 +47,9 @@ from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import quantize_qty
 from arcadia_cloud.periods import day_bounds, days_in_month
 from inventory.models import CloudResource
+from invoicing.invoices.late_usage import horizon, usage_kept_from
 from invoicing.models import Granularity, UsageRecord, UsageSource
-from invoicing.selectors import MeteringSetting, metering_settings
-from invoicing.services.late_usage import horizon, usage_kept_from
+from invoicing.usage.selectors import MeteringSetting, metering_settings
 from pricing.kinds import RESOURCE_KIND_TO_BILLING_KIND
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,8 @@ from catalog.seed import catalog_seed
 from deployments.models import Deployment, Subscription
 from deployments.services import deployment_attach_resources, subscription_create
 from inventory.models import CloudResource
+from invoicing.invoices.lifecycle import invoice_issue, invoice_void
+from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import (
     InvoiceLineKind,
     LLMBillingMode,
@@ -26,9 +28,7 @@ from invoicing.models import (
     TenantInvoice,
     TenantInvoiceLine,
 )
-from invoicing.services.invoices import invoice_issue, invoice_void
-from invoicing.services.metering import meter_day
-from invoicing.services.rollup import roll_up_period
+from invoicing.usage.metering import meter_day
 from tests.billing.factories import make_invoice as make_cost_invoice
 from tests.billing.factories import make_line
 from tests.deployments.factories import make_deployment

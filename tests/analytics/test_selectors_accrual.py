@@ -11,9 +11,9 @@ import pytest
 from analytics.selectors import live_accrual
 from catalog.selectors import resource_price_terms
 from deployments.selectors import subscription_for_deployment, subscription_pricing_terms
+from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.models import TenantInvoice
-from invoicing.selectors import usage_for_period
-from invoicing.services.invoices import invoice_issue
+from invoicing.usage.selectors import usage_for_period
 from pricing.engine import quote
 from pricing.kinds import BILLING_KINDS
 from tests.analytics.factories import (

@@ -20,8 +20,8 @@ from invoicing.models import (
     UsageRecord,
     UsageSource,
 )
-from invoicing.services.llm_usage import LLMUsageEventInput, llm_usage_events_record
-from invoicing.services.metering import meter_day
+from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
+from invoicing.usage.metering import meter_day
 from tests.deployments.factories import make_deployment
 from tests.invoicing.factories import at, make_resource
 

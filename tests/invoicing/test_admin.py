@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from invoicing.services.metering import meter_day
+from invoicing.usage.metering import meter_day
 from tests.invoicing.factories import make_deployment, make_resource
 
 pytestmark = pytest.mark.django_db

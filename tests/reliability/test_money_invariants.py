@@ -36,10 +36,10 @@ from catalog.services import (
 from deployments.models import Subscription
 from deployments.selectors import subscription_pricing_terms
 from deployments.services import subscription_create
+from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import TenantInvoice
-from invoicing.selectors import usage_for_period
-from invoicing.services.quoting import quote_preview
-from invoicing.services.rollup import roll_up_period
+from invoicing.quotes.services import quote_preview
+from invoicing.usage.selectors import usage_for_period
 from pricing.engine import quote
 from pricing.kinds import BILLING_KINDS
 from tests.deployments.factories import make_deployment
@@ -244,12 +244,12 @@ MONEY_MODULES = (
     "arcadia_cloud/money.py",
     "arcadia_cloud/parsing.py",
     "pricing/engine.py",
-    "invoicing/services/rollup.py",
-    "invoicing/services/metering.py",
-    "invoicing/services/llm_usage.py",
-    "invoicing/services/quoting.py",
-    "invoicing/selectors.py",
-    "invoicing/exports.py",
+    "invoicing/invoices/rollup.py",
+    "invoicing/usage/metering.py",
+    "invoicing/usage/llm_usage.py",
+    "invoicing/quotes/services.py",
+    "invoicing/usage/selectors.py",
+    "invoicing/invoices/exports.py",
     "invoicing/models.py",
     "billing/csv_parser.py",
     "billing/services/finance.py",

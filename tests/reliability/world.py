@@ -28,10 +28,10 @@ from deployments.services import (
 from drift.models import CloudDrift
 from drift.services import drift_detect_all, provisioned_record
 from inventory.models import CloudProject, CloudResource
+from invoicing.invoices.lifecycle import invoice_issue
+from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import InvoiceStatus, TenantInvoice
-from invoicing.services.invoices import invoice_issue
-from invoicing.services.llm_usage import LLMUsageEventInput, llm_usage_events_record
-from invoicing.services.rollup import roll_up_period
+from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from tests.billing.factories import make_invoice as make_cost_invoice
 from tests.billing.factories import make_line
 from tests.conftest import TENANT_A, TENANT_B

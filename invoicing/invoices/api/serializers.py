@@ -7,9 +7,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from arcadia_cloud.money import format_decimal
-from invoicing.exports import ExportFormat
+from invoicing.invoices.exports import ExportFormat
+from invoicing.invoices.lifecycle import MAX_REASON_LENGTH
 from invoicing.models import TenantInvoice, TenantInvoiceLine
-from invoicing.services.invoices import MAX_REASON_LENGTH
 
 
 class TenantInvoiceLineSerializer(serializers.ModelSerializer):

@@ -19,22 +19,22 @@ from rest_framework.response import Response
 from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.periods import parse_period
 from arcadia_cloud.permissions import IsPlatformAdmin, TenantScopedMixin
-from invoicing.api.invoice_serializers import (
+from invoicing.invoices.api.serializers import (
     InvoiceExportOptionsSerializer,
     InvoiceMarkPaidSerializer,
     InvoiceVoidSerializer,
     TenantInvoiceSerializer,
 )
-from invoicing.exports import (
+from invoicing.invoices.exports import (
     CSV_CONTENT_TYPE,
     XLSX_CONTENT_TYPE,
     ExportFormat,
     export_filename,
     export_response,
 )
-from invoicing.invoice_selectors import invoices_list, invoices_with_lines, visible_to_tenant
+from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid, invoice_void
+from invoicing.invoices.selectors import invoices_list, invoices_with_lines, visible_to_tenant
 from invoicing.models import InvoiceStatus, TenantInvoice
-from invoicing.services.invoices import invoice_issue, invoice_mark_paid, invoice_void
 
 PERIOD_HELP = "The billed month: YYYY-MM or YYYY-MM-01."
 TENANT_HELP = "platform_admin only (tenants only ever see their own)."

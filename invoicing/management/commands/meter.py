@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from arcadia_cloud.errors import ValidationFailed
 from arcadia_cloud.periods import iter_days
-from invoicing.services.metering import MeterResult, meter_day
+from invoicing.usage.metering import MeterResult, meter_day
 
 
 def _day(value: str) -> dt.date:

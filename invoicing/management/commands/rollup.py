@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from arcadia_cloud.errors import ApplicationError
 from arcadia_cloud.money import cents_to_units
 from arcadia_cloud.periods import parse_period
-from invoicing.services.rollup import RollupOutcome, RollupReport, TenantResult, roll_up_period
+from invoicing.invoices.rollup import RollupOutcome, RollupReport, TenantResult, roll_up_period
 
 COLUMNS = ("tenant", "outcome", "invoice", "status", "currency", "subtotal", "tax", "total", "note")
 

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from arcadia_cloud.parsing import parse_input
 from deployments.services import today_utc
-from invoicing.services.quoting import quote_preview
+from invoicing.quotes.services import quote_preview
 from pricing import kinds as billing_kinds
 
 MAX_QTY = Decimal("1e15")

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from arcadia_cloud.errors import ValidationFailed
-from invoicing.services.llm_usage import (
+from invoicing.usage.llm_usage import (
     MAX_BATCH_SIZE,
     EventStatus,
     LLMUsageEventInput,

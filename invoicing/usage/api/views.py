@@ -8,13 +8,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arcadia_cloud.permissions import IsLLMGatewayOrAdmin
-from invoicing.api.serializers import (
+from invoicing.usage.api.serializers import (
     LLMUsageBatchSerializer,
     LLMUsageEventSerializer,
     LLMUsageResultSerializer,
     parse_llm_usage,
 )
-from invoicing.services.llm_usage import MAX_BATCH_SIZE, llm_usage_events_record
+from invoicing.usage.llm_usage import MAX_BATCH_SIZE, llm_usage_events_record
 
 
 class LLMUsageView(APIView):

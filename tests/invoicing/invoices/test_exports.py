@@ -11,10 +11,10 @@ import pytest
 from openpyxl import load_workbook
 
 from arcadia_cloud.money import cents_to_units
-from invoicing.exports import INVOICE_COLUMNS, LINE_COLUMNS
+from invoicing.invoices.exports import INVOICE_COLUMNS, LINE_COLUMNS
+from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid
+from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import TenantInvoice, TenantInvoiceLine
-from invoicing.services.invoices import invoice_issue, invoice_mark_paid
-from invoicing.services.rollup import roll_up_period
 from tests.conftest import TENANT_A, TENANT_B
 from tests.invoicing.invoice_factories import (
     APRIL,

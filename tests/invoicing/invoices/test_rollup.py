@@ -15,6 +15,8 @@ from catalog.models import PlanVersion
 from catalog.services import plan_version_create, plan_version_publish
 from deployments.models import Subscription
 from deployments.services import deployment_transition, subscription_change_plan_version
+from invoicing.invoices.lifecycle import invoice_issue
+from invoicing.invoices.rollup import RollupOutcome, roll_up_period
 from invoicing.models import (
     InvoiceEventType,
     InvoiceStatus,
@@ -22,9 +24,7 @@ from invoicing.models import (
     TenantInvoiceEvent,
     TenantInvoiceLine,
 )
-from invoicing.services.invoices import invoice_issue
-from invoicing.services.llm_usage import LLMUsageEventInput, llm_usage_events_record
-from invoicing.services.rollup import RollupOutcome, roll_up_period
+from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from tests.catalog.factories import item, make_plan
 from tests.conftest import TENANT_A, TENANT_B
 from tests.invoicing.factories import at

@@ -9,7 +9,8 @@ from fractions import Fraction
 import pytest
 
 from invoicing.models import LLMUsageEvent, UsageRecord
-from invoicing.selectors import (
+from invoicing.usage.metering import meter_day
+from invoicing.usage.selectors import (
     llm_charge_currencies,
     llm_charges_for_deployments,
     metering_settings,
@@ -17,7 +18,6 @@ from invoicing.selectors import (
     usage_for_deployments,
     usage_for_period,
 )
-from invoicing.services.metering import meter_day
 from tests.invoicing.factories import at, make_deployment, make_resource
 
 pytestmark = pytest.mark.django_db

@@ -20,12 +20,12 @@ import arcadia_cloud.settings as project_settings
 from arcadia_cloud.errors import InvalidStateChange, ValidationFailed
 from catalog.selectors import active_version_required
 from deployments.services import subscription_change_plan_version
+from invoicing.invoices.late_usage import late_usage_sources
+from invoicing.invoices.lifecycle import invoice_issue, invoice_void
+from invoicing.invoices.rollup import RollupOutcome, RollupReport, roll_up_period
 from invoicing.models import InvoiceStatus, LLMUsageEvent, TenantInvoice, TenantInvoiceLine
-from invoicing.services.invoices import invoice_issue, invoice_void
-from invoicing.services.late_usage import late_usage_sources
-from invoicing.services.llm_usage import LLMUsageEventInput, llm_usage_events_record
-from invoicing.services.metering import meter_day
-from invoicing.services.rollup import RollupOutcome, RollupReport, roll_up_period
+from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
+from invoicing.usage.metering import meter_day
 from tests.catalog.concurrency import run_concurrently
 from tests.conftest import TENANT_A, TENANT_B
 from tests.invoicing.factories import at

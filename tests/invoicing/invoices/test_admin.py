@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from arcadia_cloud.roles import FINANCE, OPERATORS, sync_group_permissions
+from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.models import InvoiceStatus, TenantInvoice
-from invoicing.services.invoices import invoice_issue
 from tests.conftest import TENANT_A, TENANT_B
 from tests.invoicing.invoice_factories import MARCH, add_usage, make_invoice, subscriber
 
@@ -172,7 +172,7 @@ def test_void_asks_for_a_reason_first(operator):
 
 
 def test_regenerate_rewrites_drafts_from_current_usage(operator):
-    from invoicing.services.rollup import roll_up_period
+    from invoicing.invoices.rollup import roll_up_period
     from tests.invoicing.invoice_factories import APRIL, seed_catalog
 
     seed_catalog()

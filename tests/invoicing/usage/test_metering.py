@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from arcadia_cloud.periods import iter_days
 from invoicing.models import MeteringConfig, UsageRecord, UsageSource
-from invoicing.selectors import usage_for_period
-from invoicing.services import metering
-from invoicing.services.metering import ACCRUAL_RULES, meter_day, usage_records_purge_expired
+from invoicing.usage import metering
+from invoicing.usage.metering import ACCRUAL_RULES, meter_day, usage_records_purge_expired
+from invoicing.usage.selectors import usage_for_period
 from pricing.kinds import BILLING_KINDS, RESOURCE_KIND_TO_BILLING_KIND
 from tests.invoicing.factories import at, make_deployment, make_resource
 
@@ -198,7 +198,7 @@ def test_unknown_sizes_are_skipped_and_counted_never_guessed(size, caplog):
     unknown = make_resource("volume", deployment=deployment, attrs={"size_gb": size})
     known = make_resource("volume", deployment=deployment, size_gb="31")
 
-    with caplog.at_level(logging.WARNING, logger="invoicing.services.metering"):
+    with caplog.at_level(logging.WARNING, logger="invoicing.usage.metering"):
         result = meter_day(DAY)
 
     assert (result.resources, result.records_created, result.skipped_unknown_size) == (2, 1, 1)

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from invoicing.invoices.lifecycle import invoice_issue
+from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import InvoiceStatus, TenantInvoice
-from invoicing.services.invoices import invoice_issue
-from invoicing.services.rollup import roll_up_period
 from tests.conftest import TENANT_A, TENANT_B
 from tests.invoicing.invoice_factories import (
     APRIL,

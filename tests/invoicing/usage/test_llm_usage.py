@@ -11,12 +11,12 @@ from django.db import connection
 
 from arcadia_cloud.errors import Conflict, ValidationFailed
 from invoicing.models import LLMUsageEvent, MeteringConfig, UsageRecord
-from invoicing.selectors import llm_charges_for_deployments, usage_for_period
-from invoicing.services.llm_usage import (
+from invoicing.usage.llm_usage import (
     EventStatus,
     LLMUsageEventInput,
     llm_usage_events_record,
 )
+from invoicing.usage.selectors import llm_charges_for_deployments, usage_for_period
 from tests.invoicing.factories import at, make_deployment
 
 DAY = dt.date(2026, 5, 14)

@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arcadia_cloud.errors import InvalidStateChange, ValidationFailed
+from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid, invoice_void
 from invoicing.models import InvoiceNumberCounter, InvoiceStatus, TenantInvoice, TenantInvoiceLine
-from invoicing.services.invoices import invoice_issue, invoice_mark_paid, invoice_void
 from tests.catalog.concurrency import run_concurrently
 from tests.conftest import TENANT_A, TENANT_B
 from tests.invoicing.invoice_factories import make_invoice

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
+from invoicing.invoices.rollup import RollupOutcome, RollupReport, roll_up_period
 from invoicing.models import TenantInvoice, TenantInvoiceLine
-from invoicing.services.rollup import RollupOutcome, RollupReport, roll_up_period
 from tests.catalog.concurrency import run_concurrently
 from tests.invoicing.invoice_factories import APRIL, seed_catalog, subscriber
 

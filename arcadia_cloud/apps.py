@@ -11,7 +11,10 @@ class ArcadiaCloudConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from arcadia_cloud import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        # `celery`: the Celery app is loaded here, not by importing the package, so every process
+        # running Django sends tasks through it while `arcadia_cloud.money` stays pure.
+        # `schema`: registers the OpenAPI auth extension.
+        from arcadia_cloud import celery, schema  # noqa: F401
         from arcadia_cloud.admin_helpers import guard_every_changelist
         from arcadia_cloud.roles import sync_group_permissions
 

@@ -1,9 +1,11 @@
-"""The one registry of billing kinds and units (SPEC §8).
+"""The one registry of kinds (SPEC §8): units, billing kinds, and the resource kinds inventory
+mirrors with how each is billed.
 
-Every app that names a billing kind or a unit — plan items, resource prices, metering, usage
-records, the quote engine, invoice lines — takes it from here, and nothing else in the code base
-hard-codes a unit factor. The module is pure Python (no Django import) so the quote engine can
-stay a pure function and model fields can still build their `choices` from it.
+Every app that names a unit, a billing kind or a resource kind — plan items, resource prices,
+inventory, metering, usage records, the quote engine, invoice lines, DigitalOcean invoice
+classification — takes it from here, and nothing else in the code base hard-codes a unit factor,
+an accrual rule or a billable status. The module is pure Python (no Django import) so the
+pricing kernel stays pure and model fields can still build their `choices` from it.
 
 A unit has a *dimension* (what it measures) and a *factor* (how many base units of that
 dimension one of it holds). Two units are interchangeable for pricing only when they share a
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -56,7 +59,7 @@ class BillingKind:
     overage_unit: str
 
 
-_Entry = TypeVar("_Entry", "Unit", "BillingKind")
+_Entry = TypeVar("_Entry", "Unit", "BillingKind", "ResourceKind")
 
 
 def _registry(*entries: _Entry) -> Mapping[str, _Entry]:
@@ -90,19 +93,80 @@ BILLING_KINDS: Mapping[str, BillingKind] = _registry(
     BillingKind("llm_tokens", "LLM tokens", base_unit="token", overage_unit="1k_tokens"),
 )
 
-# Which billing kind a DigitalOcean resource accrues when metered (SPEC §11). A floating IP only
-# accrues while unassigned; that rule belongs to metering, the kind it accrues is fixed here.
+class Accrual(StrEnum):
+    """How a resource kind accrues its billing kind when metered (the metering rule's shape)."""
+
+    HOURS = "hours"  # hours in the period, while the resource is in a billable status
+    SIZE_PER_MONTH = "size_per_month"  # attrs.size_gb ÷ periods in the month
+    ONE_PER_MONTH = "one_per_month"  # 1 ÷ periods in the month
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """A kind of DigitalOcean resource inventory mirrors, and how it is billed.
+
+    `billing_kind` is what it accrues when metered (None: it costs nothing by itself, such as a
+    firewall, or it is not metered yet); `accrual` is how; `billable_statuses` are the statuses
+    in which an HOURS kind accrues (a 0 row otherwise), None meaning whatever the status.
+    """
+
+    code: str
+    label: str
+    billing_kind: str | None = None
+    accrual: Accrual | None = None
+    billable_statuses: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.billing_kind is None) != (self.accrual is None):
+            raise ValueError(f"{self.code}: a billing kind and its accrual go together")
+        if self.billable_statuses is not None and self.accrual is not Accrual.HOURS:
+            raise ValueError(f"{self.code}: only an hourly kind accrues by status")
+
+    @property
+    def is_metered(self) -> bool:
+        return self.billing_kind is not None
+
+
+def _resource_kinds(*entries: ResourceKind) -> Mapping[str, ResourceKind]:
+    for entry in entries:
+        if entry.billing_kind is not None and entry.billing_kind not in BILLING_KINDS:
+            raise ValueError(f"{entry.code} accrues {entry.billing_kind}, which is not registered")
+    return _registry(*entries)
+
+
+# Every kind inventory knows (SPEC §4), in the order the admin and the API list them. Unknown
+# DigitalOcean kinds are still stored, under their normalized name, and are not metered.
+RESOURCE_KINDS: Mapping[str, ResourceKind] = _resource_kinds(
+    ResourceKind(
+        "droplet",
+        "Droplet",
+        "droplet_hours",
+        Accrual.HOURS,
+        billable_statuses=frozenset({"active"}),
+    ),
+    ResourceKind("dns_zone", "DNS zone", "dns_zones", Accrual.ONE_PER_MONTH),
+    ResourceKind("volume", "Volume", "volume_gb_month", Accrual.SIZE_PER_MONTH),
+    ResourceKind("snapshot", "Snapshot", "snapshot_gb_month", Accrual.SIZE_PER_MONTH),
+    # DigitalOcean charges only for an idle IP: it accrues while unassigned.
+    ResourceKind(
+        "floating_ip",
+        "Floating IP",
+        "floating_ip_hours",
+        Accrual.HOURS,
+        billable_statuses=frozenset({"unassigned"}),
+    ),
+    ResourceKind("firewall", "Firewall"),
+    ResourceKind("load_balancer", "Load balancer", "load_balancer_hours", Accrual.HOURS),
+    ResourceKind("droplet_backup", "Droplet backup", "backup_gb_month", Accrual.SIZE_PER_MONTH),
+    ResourceKind("spaces_bucket", "Spaces bucket", "spaces_gb_month", Accrual.SIZE_PER_MONTH),
+    ResourceKind("managed_db", "Managed database"),
+    ResourceKind("k8s_cluster", "Kubernetes cluster"),
+    ResourceKind("app", "App Platform app"),
+)
+
+# Which billing kind each metered resource kind accrues (SPEC §11), read off RESOURCE_KINDS.
 RESOURCE_KIND_TO_BILLING_KIND: Mapping[str, str] = MappingProxyType(
-    {
-        "droplet": "droplet_hours",
-        "spaces_bucket": "spaces_gb_month",
-        "snapshot": "snapshot_gb_month",
-        "droplet_backup": "backup_gb_month",
-        "volume": "volume_gb_month",
-        "dns_zone": "dns_zones",
-        "load_balancer": "load_balancer_hours",
-        "floating_ip": "floating_ip_hours",
-    }
+    {kind.code: kind.billing_kind for kind in RESOURCE_KINDS.values() if kind.billing_kind}
 )
 
 
@@ -151,6 +215,16 @@ def units_compatible(kind: str, unit: str) -> bool:
     """
     get_unit(unit)
     return unit in compatible_units(kind)
+
+
+def get_resource_kind(code: str) -> ResourceKind | None:
+    """The registered resource kind, or None for a kind DigitalOcean has and we do not know."""
+    return RESOURCE_KINDS.get(code) if isinstance(code, str) else None
+
+
+def resource_kind_choices() -> list[tuple[str, str]]:
+    """(code, label) pairs of every known resource kind, for model and admin fields."""
+    return [(kind.code, kind.label) for kind in RESOURCE_KINDS.values()]
 
 
 def choices() -> list[tuple[str, str]]:

@@ -1,14 +1,11 @@
 """The quote engine against SPEC §10 and the worked examples of SPEC §17, to the cent."""
 
-import ast
 import datetime as dt
-import inspect
 import json
 from decimal import Decimal
 
 import pytest
 
-from pricing import engine as quote_engine
 from pricing.engine import (
     AddonTerms,
     PlanItemTerms,
@@ -630,29 +627,3 @@ def test_terms_normalize_quantities_to_decimal():
 
 
 # --- purity ----------------------------------------------------------------------------------
-
-
-def test_the_engine_imports_nothing_but_the_stdlib_and_pure_helpers():
-    tree = ast.parse(inspect.getsource(quote_engine))
-    imported = {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    }
-    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-
-    assert imported <= {
-        "__future__",
-        "collections",
-        "collections.abc",
-        "copy",
-        "dataclasses",
-        "datetime",
-        "decimal",
-        "typing",
-        "arcadia_cloud.money",
-        "arcadia_cloud.periods",
-        "pricing",
-        "pricing.kinds",
-    }

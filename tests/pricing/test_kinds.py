@@ -1,7 +1,5 @@
 """The billing-kind registry: the units, factors and mappings every app relies on (SPEC §8, §11)."""
 
-import ast
-import inspect
 from decimal import Decimal
 
 import pytest
@@ -149,21 +147,26 @@ def test_registries_cannot_be_changed_at_runtime():
         RESOURCE_KIND_TO_BILLING_KIND["droplet"] = "bandwidth_gb"  # type: ignore[index]
 
 
-def test_the_registry_is_pure_python_so_the_quote_engine_can_use_it():
-    tree = ast.parse(inspect.getsource(billing_kinds))
-    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    }
+def test_every_metered_resource_kind_accrues_a_registered_billing_kind():
+    from pricing.kinds import RESOURCE_KIND_TO_BILLING_KIND, RESOURCE_KINDS, Accrual
 
-    assert imported <= {
-        "__future__",
-        "collections.abc",
-        "dataclasses",
-        "decimal",
-        "types",
-        "typing",
-    }
+    assert set(RESOURCE_KIND_TO_BILLING_KIND.values()) <= set(billing_kinds.BILLING_KINDS)
+    assert RESOURCE_KINDS["droplet"].billable_statuses == {"active"}
+    assert RESOURCE_KINDS["floating_ip"].billable_statuses == {"unassigned"}
+    assert RESOURCE_KINDS["volume"].accrual is Accrual.SIZE_PER_MONTH
+    assert not RESOURCE_KINDS["firewall"].is_metered
+
+
+def test_a_resource_kind_is_checked_where_it_is_declared():
+    from pricing.kinds import Accrual, ResourceKind
+
+    with pytest.raises(ValueError, match="billing kind and its accrual go together"):
+        ResourceKind("thing", "Thing", billing_kind="droplet_hours")
+    with pytest.raises(ValueError, match="only an hourly kind accrues by status"):
+        ResourceKind(
+            "thing",
+            "Thing",
+            "volume_gb_month",
+            Accrual.SIZE_PER_MONTH,
+            billable_statuses=frozenset({"active"}),
+        )

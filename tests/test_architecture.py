@@ -1,0 +1,66 @@
+"""The house's floors hold (docs/CONVENTIONS.md): the import contracts in pyproject.toml
+(`[tool.importlinter]`) are kept, and the pricing kernel runs with no framework loaded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.services import ROOT
+
+DOMAIN_APPS = (
+    "inventory",
+    "catalog",
+    "billing",
+    "deployments",
+    "drift",
+    "invoicing",
+    "analytics",
+    "demo",
+    "integrations",
+)
+FRAMEWORKS = ("django", "rest_framework", "celery", "kombu", "requests")
+
+
+def test_the_import_contracts_are_kept():
+    """Layers (each package imports only the floors below it, siblings not each other), a pure
+    kernel, pure money and periods: import-linter reads the contracts from pyproject.toml."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "BROKEN" not in result.stdout
+
+
+def test_the_pricing_kernel_loads_no_framework_and_no_app():
+    """Importing every kernel module in a fresh interpreter loads nothing but the standard
+    library and the platform's two pure modules (the import graph aside, this catches a package
+    `__init__` that would drag Django in)."""
+    modules = sorted(
+        f"pricing.{path.stem}"
+        for path in (ROOT / "pricing").glob("*.py")
+        if path.stem != "__init__"
+    )
+    probe = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout)
+    assert len(modules) >= 2
+    assert [m for m in loaded if m.split(".")[0] in FRAMEWORKS] == []
+    assert [m for m in loaded if m.split(".")[0] in DOMAIN_APPS] == []
+    platform = {m for m in loaded if m.split(".")[0] == "arcadia_cloud"}
+    assert platform <= {"arcadia_cloud", "arcadia_cloud.money", "arcadia_cloud.periods"}, platform

@@ -27,28 +27,21 @@ from typing import Any
 
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, NullIf
-from django.utils import timezone
 
 from analytics.fx import CENTS_PER_UNIT, FxConversion, RateRow, choose_conversion
 from analytics.models import FxRate
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import round_cents
 from arcadia_cloud.periods import month_end, month_start
 from billing.models import CloudCostLine
 from billing.selectors import cost_lines_for_period, latest_balance
-from catalog.selectors import resource_price_terms
-from deployments.models import Subscription
-from deployments.selectors import subscription_pricing_terms, subscriptions_active_between
-from invoicing.invoices.drafts import RollupError
-from invoicing.invoices.late_usage import late_usage_lines, late_usage_sources
+from deployments.selectors import pricing_subjects_active_between
 from invoicing.models import InvoiceLineKind, InvoiceStatus, TenantInvoiceLine
-from invoicing.usage.selectors import (
-    llm_charge_currencies,
-    llm_charges_for_deployments,
-    usage_for_deployments,
-)
-from pricing.engine import QuoteInputError, ResourcePriceTerms, quote
-from pricing.kinds import BILLING_KINDS
+from invoicing.pricing_inputs import ALL_TENANTS, load_pricing_inputs
+from pricing.engine import QuoteInputError
+from pricing.invoice import PricingError
+from pricing.tenant import TenantPrice
 
 # DigitalOcean bills in USD and billing stores its figures in USD only.
 COGS_CURRENCY = "USD"
@@ -61,10 +54,6 @@ PERCENT_PLACES = Decimal("0.01")
 # (their resource_kind is what an add-on extends, not what was used) and passthrough LLM
 # charges (kept apart from plan-metered llm_tokens overage).
 LINE_KIND_GROUPS = (InvoiceLineKind.PLAN_BASE, InvoiceLineKind.ADDON, InvoiceLineKind.LLM_USAGE)
-
-
-def utc_today() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,6 +383,19 @@ class _Accrued:
     llm_cents: int = 0
     late_usage_cents: int = 0  # late usage of earlier, invoiced months this invoice will carry
 
+    @classmethod
+    def of(cls, priced: TenantPrice) -> _Accrued:
+        parts = priced.cents_by_part()
+        return cls(
+            tenant_id=priced.tenant_id,
+            currency=priced.currency,
+            subscriptions=len(priced.subscription_ids),
+            recurring_cents=parts["recurring"],
+            usage_cents=parts["usage"],
+            llm_cents=parts["llm"],
+            late_usage_cents=parts["late_usage"],
+        )
+
     @property
     def subtotal_cents(self) -> int:
         return self.recurring_cents + self.usage_cents + self.llm_cents + self.late_usage_cents
@@ -418,110 +420,44 @@ class _Accrued:
         }
 
 
-@dataclass(frozen=True)
-class _AccrualInputs:
-    """Everything pricing the month so far needs, read in bulk (a fixed number of queries)."""
-
-    start: dt.date
-    today: dt.date
-    subscriptions: list[Subscription]
-    usage: dict[int, dict[str, Decimal]]
-    llm_charges: dict[int, Decimal]
-    llm_currencies: dict[int, str]
-    prices: dict[str, dict[str, ResourcePriceTerms | None]]
-
-
-def _accrual_inputs(today: dt.date) -> _AccrualInputs:
-    start = month_start(today)
-    subscriptions = list(subscriptions_active_between(start, today))
-    ids = [subscription.deployment_id for subscription in subscriptions]
-    currencies = sorted({subscription.plan_version.currency for subscription in subscriptions})
-    return _AccrualInputs(
-        start=start,
-        today=today,
-        subscriptions=subscriptions,
-        usage=usage_for_deployments(ids, start, today),
-        llm_charges=llm_charges_for_deployments(ids, start, today),
-        llm_currencies=llm_charge_currencies(ids, start, today),
-        # In force on the month's first day, as the rollup prices the month.
-        prices={c: resource_price_terms(BILLING_KINDS, start, c) for c in currencies},
-    )
-
-
-def _accrue_subscription(
-    subscription: Subscription, inputs: _AccrualInputs, warnings: list[str]
-) -> _Accrued | None:
-    """The subscription's invoice if the month ended today with the usage so far: the quote
-    engine with the rollup's inputs — recurring for its active days in the month (a start or
-    cancellation inside it prorates), overage on the month-to-date usage — plus its
-    passthrough LLM charges so far, summed exactly and rounded to a cent once."""
-    deployment = subscription.deployment
-    currency = subscription.plan_version.currency
-    period_end = month_end(inputs.start)
-    starts_on = subscription.started_on if subscription.started_on > inputs.start else None
-    cancelled_on = subscription.cancelled_on
-    ends_on = cancelled_on if cancelled_on is not None and cancelled_on < period_end else None
-    plan, addons = subscription_pricing_terms(subscription)
-    try:
-        priced = quote(
-            plan,
-            addons,
-            inputs.usage.get(deployment.pk, {}),
-            resource_prices=inputs.prices[currency],
-            starts_on=starts_on,
-            ends_on=ends_on,
-            period_start=inputs.start,
-        )
-    except QuoteInputError as exc:
-        warnings.append(f"{deployment}: cannot be priced ({exc}); left out of the accrual")
-        return None
-    warnings.extend(f"{deployment}: {warning}" for warning in priced.warnings)
-    accrued = _Accrued(
-        deployment.tenant_id,
-        currency,
-        subscriptions=1,
-        recurring_cents=priced.first_invoice.total_cents,
-        usage_cents=priced.overage.total_cents,
-    )
-    exact_llm = inputs.llm_charges.get(deployment.pk)
-    if exact_llm is not None:
-        charged_in = inputs.llm_currencies.get(deployment.pk, currency)
-        if charged_in == currency:
-            accrued.llm_cents = round_cents(exact_llm * CENTS_PER_UNIT)
-        else:
-            warnings.append(
-                f"{deployment}: LLM charges are in {charged_in} but the plan bills in {currency};"
-                " left out (currencies are never added)"
-            )
-    return accrued
-
-
 def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
     """The month so far (its first day to `today`, default today UTC), per tenant and in total
     per currency: what each tenant's invoice would be if the month ended today with the usage
-    so far (SPEC §14). It prices with `pricing.engine.quote` exactly as the month-end
-    rollup does, so on a month's last day it equals the rollup's subtotals.
+    so far (SPEC §14).
+
+    It prices through the one pricing path — the loader and `price_tenant` the month-end rollup
+    uses, on month-to-date usage — so on a month's last day each tenant's subtotal equals the
+    rollup's, and a tenant the rollup would refuse (LLM charges in another currency than its
+    plan, subscriptions in two currencies) is listed under `failed` with the very reason the
+    rollup gives, never silently accrued without the part it cannot add.
 
     `late_usage_cents` is the late usage of earlier, already invoiced months that the month's
-    invoice will carry (`invoicing.invoices.late_usage`, as recorded now), with the same lines
-    the rollup will write; a tenant with only late usage accrues it too.
+    invoice will carry, with the same lines the rollup will write; a tenant with only late
+    usage accrues it too.
 
     Beside it, `cogs_to_date`: the latest DigitalOcean balance snapshot's month-to-date usage
     (USD, and converted when a rate exists), when that snapshot was fetched this month.
     """
     today = today or utc_today()
-    inputs = _accrual_inputs(today)
+    start = month_start(today)
+    loaded = load_pricing_inputs(
+        pricing_subjects_active_between(start, today),
+        month=start,
+        through=today,
+        late_usage_of=ALL_TENANTS,
+    )
     warnings: list[str] = []
+    failed: list[dict[str, str]] = []
     tenants: dict[tuple[str, str], _Accrued] = {}
-    for subscription in inputs.subscriptions:
-        accrued = _accrue_subscription(subscription, inputs, warnings)
-        if accrued is None:
+    for tenant_id in loaded.tenant_ids():
+        try:
+            priced = loaded.price_tenant(tenant_id)
+        except (PricingError, QuoteInputError) as exc:
+            failed.append({"tenant_id": tenant_id, "reason": str(exc)})
             continue
-        key = (accrued.tenant_id, accrued.currency)
-        tenants.setdefault(key, _Accrued(*key)).add(accrued)
-    for accrued in _accrue_late_usage(inputs.start, warnings):
-        key = (accrued.tenant_id, accrued.currency)
-        tenants.setdefault(key, _Accrued(*key)).add(accrued)
+        warnings.extend(priced.warnings)
+        accrued = _Accrued.of(priced)
+        tenants[(tenant_id, accrued.currency)] = accrued
 
     totals: dict[str, _Accrued] = {}
     tenant_counts: dict[str, int] = defaultdict(int)
@@ -530,35 +466,18 @@ def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
         tenant_counts[currency] += 1
     return {
         "as_of": today,
-        "period": inputs.start,
+        "period": start,
         "period_end": month_end(today),
-        "days_elapsed": (today - inputs.start).days + 1,
+        "days_elapsed": (today - start).days + 1,
         "tenants": [tenants[key].as_dict() for key in sorted(tenants)],
         "totals": [
             {**_without_tenant(total.as_dict()), "tenants": tenant_counts[currency]}
             for currency, total in sorted(totals.items())
         ],
-        "cogs_to_date": _cogs_to_date(inputs.start, today, _reporting_currency(sorted(totals))),
+        "failed": failed,
+        "cogs_to_date": _cogs_to_date(start, today, _reporting_currency(sorted(totals))),
         "warnings": warnings,
     }
-
-
-def _accrue_late_usage(period_start: dt.date, warnings: list[str]) -> list[_Accrued]:
-    """The late lines the month's invoices will carry, per tenant and currency of the months
-    they belong to (a fixed number of queries for all tenants)."""
-    accrued: list[_Accrued] = []
-    for tenant_id, sources in sorted(late_usage_sources(period_start).items()):
-        for source in sources:
-            try:
-                lines, notes = late_usage_lines([source])
-            except (RollupError, QuoteInputError) as exc:
-                warnings.append(f"{tenant_id}: late usage left out ({exc})")
-                continue
-            warnings.extend(f"{tenant_id}: {note}" for note in notes)
-            if lines:
-                cents = sum(line.amount_cents for line in lines)
-                accrued.append(_Accrued(tenant_id, source.currency, late_usage_cents=cents))
-    return accrued
 
 
 def _without_tenant(row: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("1")
+CENTS_PER_UNIT = 100  # cents in one unit of every currency the product bills (AUD, USD)
 QTY_PLACES = Decimal("0.000001")
 CHARGE_PLACES = Decimal("0.00000001")
 

@@ -199,6 +199,46 @@ def resource_price_terms(
     return terms
 
 
+class ResourcePriceBook:
+    """The fallback resource prices of some currencies over a date range, read in ONE query;
+    `terms_on(day, currency)` gives each billing kind's price in force that day (half-open
+    [effective_from, effective_to) ranges, which never overlap per kind and currency), or None.
+
+    The pricing loader asks for the day its price-date rule names (docs/decisions.md); a month
+    of 5,000 tenants reads the book once and picks from it in memory."""
+
+    def __init__(self, rows: Iterable[ResourcePrice]) -> None:
+        self._rows = tuple(rows)
+        self._picked: dict[tuple[dt.date, str], dict[str, ResourcePriceTerms | None]] = {}
+
+    def terms_on(self, day: dt.date, currency: str) -> dict[str, ResourcePriceTerms | None]:
+        key = (day, currency)
+        if key not in self._picked:
+            terms: dict[str, ResourcePriceTerms | None] = dict.fromkeys(billing_kinds.BILLING_KINDS)
+            for row in self._rows:
+                if row.currency == currency and _in_force(row, day):
+                    terms[row.resource_kind] = _resource_price_terms(row)
+            self._picked[key] = terms
+        return dict(self._picked[key])
+
+
+def _in_force(price: ResourcePrice, day: dt.date) -> bool:
+    return price.effective_from <= day and (price.effective_to is None or price.effective_to > day)
+
+
+def resource_price_book(
+    *, currencies: Iterable[str], start: dt.date, end: dt.date
+) -> ResourcePriceBook:
+    """Every resource price of `currencies` in force on some day of [start, end]: one query."""
+    wanted = sorted(set(currencies))
+    if not wanted:
+        return ResourcePriceBook(())
+    rows = ResourcePrice.objects.filter(currency__in=wanted, effective_from__lte=end).filter(
+        Q(effective_to__isnull=True) | Q(effective_to__gt=start)
+    )
+    return ResourcePriceBook(rows.order_by("resource_kind", "currency", "effective_from"))
+
+
 def _refuse_ambiguous(kind: str, on_date: dt.date, found: Sequence[ResourcePrice]) -> None:
     if len(found) > 1:
         currencies = " and ".join(price.currency for price in found)
@@ -229,6 +269,33 @@ class AddonLike(Protocol):
     resource_kind: str
     qty: object
     price_cents: int
+
+
+def plan_terms_by_version_id(version_ids: Iterable[int]) -> dict[int, PlanTerms]:
+    """{version id: the version's terms} for the ids that exist, in two queries (versions,
+    items), whatever their number."""
+    wanted = sorted(set(version_ids))
+    if not wanted:
+        return {}
+    versions = (
+        PlanVersion.objects.filter(pk__in=wanted)
+        .select_related("plan")
+        .prefetch_related(_items_prefetch())
+    )
+    return {version.pk: plan_terms(version) for version in versions}
+
+
+def plan_version_ids(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """{(plan code, version number): version id} for the pairs that exist, in one query (an
+    issued invoice's plan line names the pair; published versions never change)."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    condition = Q()
+    for code, number in wanted:
+        condition |= Q(plan__code=code, number=number)
+    rows = PlanVersion.objects.filter(condition).values_list("plan__code", "number", "pk")
+    return {(code, number): pk for code, number, pk in rows}
 
 
 def plan_terms_by_version(pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], PlanTerms]:

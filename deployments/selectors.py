@@ -17,6 +17,7 @@ from deployments.models import (
     SubscriptionEvent,
 )
 from pricing.engine import AddonTerms, PlanTerms
+from pricing.invoice import PricingSubject
 
 
 def deployments_list() -> QuerySet[Deployment]:
@@ -66,20 +67,76 @@ def subscription_for_deployment(deployment: Deployment) -> Subscription | None:
     return _subscriptions().filter(deployment=deployment).first()
 
 
-def subscriptions_active_between(start: dt.date, end: dt.date) -> QuerySet[Subscription]:
-    """Subscriptions active on at least one day of [start, end] (both inclusive), prefetched.
+def _active_between(start: dt.date, end: dt.date) -> Q:
+    """Active on at least one day of [start, end] (both inclusive); a subscription cancelled
+    before its start day never ran."""
+    return Q(started_on__lte=end) & (
+        Q(cancelled_on__isnull=True)
+        | (Q(cancelled_on__gte=start) & Q(cancelled_on__gte=F("started_on")))
+    )
 
-    A subscription cancelled before its start day never ran and is left out.
-    """
+
+def subscriptions_active_between(start: dt.date, end: dt.date) -> QuerySet[Subscription]:
+    """Subscriptions active on at least one day of [start, end], prefetched for display."""
     return (
         _subscriptions()
-        .filter(started_on__lte=end)
-        .filter(
-            Q(cancelled_on__isnull=True)
-            | (Q(cancelled_on__gte=start) & Q(cancelled_on__gte=F("started_on")))
-        )
+        .filter(_active_between(start, end))
         .order_by("deployment__tenant_id", "deployment_id")
     )
+
+
+def pricing_subjects_active_between(
+    start: dt.date, end: dt.date, *, tenant_ids: Iterable[str] | None = None
+) -> list[PricingSubject]:
+    """The subscriptions active on at least one day of [start, end] as the pricing loader
+    takes them, by tenant then deployment: one query (the loader reads their terms)."""
+    subscriptions = Subscription.objects.filter(_active_between(start, end))
+    if tenant_ids is not None:
+        subscriptions = subscriptions.filter(deployment__tenant_id__in=list(tenant_ids))
+    rows = subscriptions.order_by("deployment__tenant_id", "deployment_id").values_list(
+        "pk",
+        "plan_version_id",
+        "deployment_id",
+        "deployment__slug",
+        "deployment__tenant_id",
+        "status",
+        "started_on",
+        "cancelled_on",
+    )
+    return [
+        PricingSubject(
+            tenant_id=tenant_id,
+            plan_version_id=version_id,
+            subscription_id=pk,
+            deployment_id=deployment_id,
+            deployment_slug=slug,
+            status=status,
+            started_on=started_on,
+            cancelled_on=cancelled_on,
+        )
+        for pk, version_id, deployment_id, slug, tenant_id, status, started_on, cancelled_on in rows
+    ]
+
+
+def subscription_days(subscription_ids: Iterable[int]) -> dict[int, tuple[dt.date, dt.date | None]]:
+    """{subscription id: (started_on, cancelled_on)} in one query."""
+    ids = sorted(set(subscription_ids))
+    if not ids:
+        return {}
+    rows = Subscription.objects.filter(pk__in=ids).values_list("pk", "started_on", "cancelled_on")
+    return {pk: (started_on, cancelled_on) for pk, started_on, cancelled_on in rows}
+
+
+def addon_snapshot_terms(subscription_ids: Iterable[int]) -> dict[int, tuple[AddonTerms, ...]]:
+    """{subscription id: its SNAPSHOTTED add-ons as engine terms} in one query; a subscription
+    without add-ons maps to (). Never the live catalog: a catalog change never reprices a
+    subscriber."""
+    ids = sorted(set(subscription_ids))
+    snapshots: dict[int, list[SubscriptionAddon]] = {pk: [] for pk in ids}
+    if ids:
+        for snapshot in SubscriptionAddon.objects.filter(subscription_id__in=ids).order_by("code"):
+            snapshots[snapshot.subscription_id].append(snapshot)
+    return {pk: addon_terms(found) for pk, found in snapshots.items()}
 
 
 def subscription_pricing_terms(

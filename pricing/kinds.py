@@ -93,6 +93,7 @@ BILLING_KINDS: Mapping[str, BillingKind] = _registry(
     BillingKind("llm_tokens", "LLM tokens", base_unit="token", overage_unit="1k_tokens"),
 )
 
+
 class Accrual(StrEnum):
     """How a resource kind accrues its billing kind when metered (the metering rule's shape)."""
 

@@ -172,6 +172,13 @@ class AccrualTotalSerializer(AccruedFiguresSerializer):
     tenants = serializers.IntegerField(read_only=True)
 
 
+class AccrualFailureSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(read_only=True)
+    reason = serializers.CharField(
+        read_only=True, help_text="Why it cannot be priced: the month-end rollup's reason."
+    )
+
+
 class CogsToDateSerializer(serializers.Serializer):
     currency = serializers.CharField(read_only=True)
     usd_cents = optional_cents_field("DigitalOcean's month-to-date usage in USD cents.")
@@ -188,5 +195,11 @@ class AccrualSerializer(serializers.Serializer):
     days_elapsed = serializers.IntegerField(read_only=True)
     tenants = AccrualTenantSerializer(many=True, read_only=True)
     totals = AccrualTotalSerializer(many=True, read_only=True, help_text="One per currency.")
+    failed = AccrualFailureSerializer(
+        many=True,
+        read_only=True,
+        help_text="Tenants the month-end rollup would refuse to invoice, with its reason; "
+        "they are in no total.",
+    )
     cogs_to_date = CogsToDateSerializer(read_only=True)
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)

@@ -1,21 +1,25 @@
-"""The tenant's price preview: the catalog as it stands, through the one pricing path."""
+"""The tenant's price preview: the catalog as it stands, through the one pricing path.
+
+A quote imagines the subscription a signup would get — the plan's ACTIVE version, the live
+add-ons it would snapshot, starting on `starts_on` — and prices it with the same loader and the
+same pricer as the month-end invoice (`invoicing.pricing_inputs`, `pricing.invoice`), with the
+projected usage in place of metered usage. So a quote for a start on day D prices what the
+invoice for that month will charge (the price-date rule, docs/decisions.md).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.periods import month_start
-from catalog.selectors import (
-    active_version_required,
-    addon_terms,
-    addons_for_plan_version,
-    plan_terms,
-    resource_price_terms,
-)
-from pricing.engine import Quote, QuoteInputError, quote
+from catalog.selectors import active_version_required, addon_terms, addons_for_plan_version
+from invoicing.pricing_inputs import load_pricing_inputs
+from pricing.engine import Quote, QuoteInputError
+from pricing.invoice import Month, PricingSubject, price_subscription
 
 # Engine field names → the API's (`usage[llm_tokens]` → `projected_usage.llm_tokens`).
 _API_FIELD_PREFIXES = {
@@ -41,26 +45,20 @@ def quote_preview(
     starts_on: dt.date | None,
     today: dt.date,
 ) -> Quote:
-    """Price a plan the way a new signup would get it: its ACTIVE version, live add-on prices,
-    the fallback resource prices in force on the start day (today when none is given)."""
+    """Price a plan the way a new signup would get it: its ACTIVE version and live add-on
+    prices, for the month of `starts_on` from that day (without one, the current month in
+    full), on the projected usage."""
     version = active_version_required(plan_code, field="plan_code")
     addons = addons_for_plan_version(version=version, codes=list(addon_codes), field="addons")
-    plan = plan_terms(version)
-    covered = {item.resource_kind for item in plan.items}
-    priced_on = starts_on or today
-    fallback = resource_price_terms(
-        [kind for kind, qty in projected_usage.items() if kind not in covered and qty > 0],
-        priced_on,
-        currency=version.currency,
+    month = month_start(starts_on or today)
+    subject = PricingSubject(
+        tenant_id="",
+        plan_version_id=version.pk,
+        addons=addon_terms(addons),
+        started_on=starts_on,
     )
+    (inputs,) = load_pricing_inputs([subject], month=month).subscriptions
     try:
-        return quote(
-            plan,
-            addon_terms(addons),
-            projected_usage,
-            resource_prices=fallback,
-            starts_on=starts_on,
-            period_start=month_start(priced_on),
-        )
+        return price_subscription(replace(inputs, usage=projected_usage), Month.of(month)).quote
     except QuoteInputError as exc:
         raise field_error(_api_field(exc.field), exc.message) from exc

@@ -28,6 +28,7 @@ from invoicing.models import (
     MeteringConfig,
     UsageRecord,
 )
+from pricing.invoice import LLMCharges
 from pricing.kinds import BILLING_KINDS
 
 QTY_SCALE = 10**6  # usage quantities are reported with 6 decimal places, like usage_records.qty
@@ -127,6 +128,37 @@ def usage_for_period(
 # ---------------------------------------------------------------------------------------------
 # LLM usage
 # ---------------------------------------------------------------------------------------------
+
+
+def passthrough_llm_charges(
+    deployment_ids: Iterable[int], start: dt.date, end: dt.date
+) -> dict[int, LLMCharges]:
+    """{deployment id: its passthrough LLM charges over `start`..`end`}: the exact sum and its
+    currency, in ONE query. NOT rounded: pricing rounds each deployment's total to a cent once
+    (SPEC §12). Only events received while their deployment was in `passthrough` mode count
+    (events billed as `plan` are metered as llm_tokens instead, so nothing is billed twice).
+    Deployments without charges are absent. Ingestion keeps one currency per deployment; should
+    a deployment's events ever hold two, its currency reads as both ("AUD+USD"), which no plan
+    bills in, so pricing refuses it instead of adding them."""
+    ids = sorted(set(deployment_ids))
+    if not ids:
+        return {}
+    rows = (
+        _passthrough_events(ids, start, end)
+        .values_list("deployment_id", "currency")
+        .annotate(total=Sum("charge"))
+        .order_by("deployment_id", "currency")
+    )
+    found: dict[int, list[tuple[str, Decimal]]] = defaultdict(list)
+    for deployment_id, currency, total in rows:
+        found[deployment_id].append((currency, total))
+    return {
+        deployment_id: LLMCharges(
+            total=sum((total for _, total in sums), Decimal(0)),
+            currency="+".join(currency for currency, _ in sums),
+        )
+        for deployment_id, sums in found.items()
+    }
 
 
 def llm_charges_for_deployments(

@@ -12,6 +12,7 @@ from analytics.selectors import live_accrual
 from catalog.selectors import resource_price_terms
 from deployments.selectors import subscription_for_deployment, subscription_pricing_terms
 from invoicing.invoices.lifecycle import invoice_issue
+from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import TenantInvoice
 from invoicing.usage.selectors import usage_for_period
 from pricing.engine import quote
@@ -113,14 +114,29 @@ def test_mid_month_it_is_the_quote_engine_on_month_to_date_usage_and_llm_charges
     assert (accrual["as_of"], accrual["period"], accrual["days_elapsed"]) == (APRIL_15, APRIL, 15)
 
 
-def test_llm_charges_in_another_currency_are_left_out_with_a_warning():
+def test_llm_charges_in_a_second_currency_are_refused_as_the_rollup_refuses_them():
+    """A tenant whose passthrough LLM charges are in USD while its plan bills in AUD: on the
+    month's last day the rollup fails it and live accrual lists it as failed, with the same
+    reason; the tenant beside it accrues exactly what the rollup invoices."""
     example = build_example_4(TENANT_A)
     llm_event(example.deployment, dt.date(2026, 4, 3), "2.00", currency="USD")
+    subscribe(TENANT_B, plan_code="starter", droplets=1)
+    meter_month()
 
-    accrual = live_accrual(today=APRIL_15)
+    accrual = live_accrual(today=APRIL_30)
+    report = roll_up_period(APRIL, actor="test")
 
-    assert accrual["tenants"][0]["llm_cents"] == 0
-    assert "LLM charges are in USD but the plan bills in AUD" in accrual["warnings"][0]
+    (refused,) = report.failed
+    assert refused.tenant_id == TENANT_A
+    assert accrual["failed"] == [{"tenant_id": TENANT_A, "reason": refused.reason}]
+    assert "LLM charges are in USD but its plan bills in AUD" in refused.reason
+    assert not TenantInvoice.objects.filter(tenant_id=TENANT_A).exists()
+    invoice = TenantInvoice.objects.get(tenant_id=TENANT_B, period_start=APRIL)
+    assert [(row["tenant_id"], row["subtotal_cents"]) for row in accrual["tenants"]] == [
+        (TENANT_B, invoice.subtotal_cents)
+    ]
+    (total,) = accrual["totals"]
+    assert (total["tenants"], total["subtotal_cents"]) == (1, invoice.subtotal_cents)
 
 
 def test_cogs_to_date_is_this_months_balance_snapshot_converted():

@@ -20,10 +20,10 @@ import arcadia_cloud.settings as project_settings
 from arcadia_cloud.errors import InvalidStateChange, ValidationFailed
 from catalog.selectors import active_version_required
 from deployments.services import subscription_change_plan_version
-from invoicing.invoices.late_usage import late_usage_sources
 from invoicing.invoices.lifecycle import invoice_issue, invoice_void
 from invoicing.invoices.rollup import RollupOutcome, RollupReport, roll_up_period
 from invoicing.models import InvoiceStatus, LLMUsageEvent, TenantInvoice, TenantInvoiceLine
+from invoicing.pricing_inputs import ALL_TENANTS, load_pricing_inputs
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from invoicing.usage.metering import meter_day
 from tests.catalog.concurrency import run_concurrently
@@ -379,7 +379,7 @@ def test_loading_late_usage_costs_the_same_queries_for_one_tenant_or_many():
         for invoice in TenantInvoice.objects.filter(period_start=MARCH, status="draft"):
             invoice_issue(invoice=invoice, actor="test")
         with CaptureQueriesContext(connection) as queries:
-            sources = late_usage_sources(APRIL)
+            sources = load_pricing_inputs([], month=APRIL, late_usage_of=ALL_TENANTS).late
         assert set(sources) >= set(tenants)
         return len(queries)
 

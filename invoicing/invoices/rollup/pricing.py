@@ -1,0 +1,44 @@
+"""Pricing a tenant's month for the rollup: the kernel's `price_tenant` on the loaded inputs,
+and the late usage of earlier months each invoice carries (read again, for a tenant that owes
+some, under its late-usage lock: two rollups of different months bill it once between them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from invoicing.pricing_inputs import ALL_TENANTS, PricingInputs, load_pricing_inputs
+from pricing.engine import QuoteInputError
+from pricing.invoice import Month, PricingError
+from pricing.late import LateSource, late_usage_lines
+from pricing.tenant import TenantPrice, price_tenant
+
+
+def price(inputs: PricingInputs, tenant_id: str, late: Sequence[LateSource] = ()) -> TenantPrice:
+    """The tenant's invoice for the month, priced but not written."""
+    return price_tenant(
+        tenant_id, inputs.subscriptions_of(tenant_id), inputs.month, inputs.tax, late
+    )
+
+
+def late_usage_now(month: Month, tenant_id: str) -> tuple[LateSource, ...]:
+    """The tenant's late usage as recorded and billed right now (call it under the lock)."""
+    return load_pricing_inputs([], month=month.start, late_usage_of=[tenant_id]).late.get(
+        tenant_id, ()
+    )
+
+
+def owes(late: Sequence[LateSource]) -> bool:
+    """Whether these sources make any late line (one that cannot be priced counts: the tenant's
+    pricing reports why)."""
+    try:
+        return bool(late_usage_lines(late)[0])
+    except (PricingError, QuoteInputError):
+        return True
+
+
+def tenants_owing_late_usage(month: Month, tenant_ids: list[str] | None) -> set[str]:
+    """Tenants whose invoice for the month will carry late usage of earlier months, read once
+    for the run, in bulk."""
+    scope = ALL_TENANTS if tenant_ids is None else tenant_ids
+    late = load_pricing_inputs([], month=month.start, late_usage_of=scope).late
+    return {tenant_id for tenant_id, sources in late.items() if owes(sources)}

@@ -1,0 +1,232 @@
+"""Late usage priced: what an earlier, already invoiced month owes now (docs/decisions.md,
+Invoicing). Pure, like the rest of the kernel; the loader (`invoicing.pricing_inputs`) reads the
+sources, `pricing.tenant.price_tenant` adds their lines to the tenant's next invoice.
+
+Per deployment of such an invoice, per billing kind (and once for its passthrough LLM charges):
+
+    late amount = what the month's usage costs now, priced on the terms its invoice used
+                  - what has been billed for it so far (its invoice, and late lines since)
+
+The month is re-priced through `price_subscription` — the same path that priced it — so its own
+allowance applies and is never granted twice, a late quantity above it costs the month's overage
+price, and passthrough charges are summed exactly with the month's and rounded once: in the end
+the month is billed to the cent what an on-time invoice would have billed. A difference below
+zero (the month's usage shrank) is reported, never credited automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from arcadia_cloud.money import CENTS_PER_UNIT, format_decimal
+from pricing.engine import QuoteLine
+from pricing.invoice import (
+    LATE_USAGE,
+    LINE_LLM_USAGE,
+    LLM_RESOURCE_KIND,
+    LLMCharges,
+    Month,
+    PricedLine,
+    PricingError,
+    SubscriptionInputs,
+    passthrough_cents,
+    price_subscription,
+)
+from pricing.kinds import BILLING_KINDS
+
+# The bucket of passthrough LLM charges (every other bucket is a billing kind).
+PASSTHROUGH = "llm_passthrough"
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What has been billed for one bucket of one deployment's month: line qty and cents."""
+
+    qty: Decimal = Decimal(0)
+    cents: int = 0
+
+    def plus(self, qty: Decimal, cents: int) -> Billed:
+        return Billed(self.qty + qty, self.cents + cents)
+
+
+@dataclass(frozen=True)
+class LateSource:
+    """One deployment's usage of one earlier, invoiced month: everything recorded for it now,
+    the inputs that re-price it on its invoice's terms (None when the invoice names no plan
+    version), and what has been billed for it so far."""
+
+    tenant_id: str
+    invoice_id: int
+    invoice_number: str
+    month: Month
+    currency: str
+    deployment_id: int
+    deployment_slug: str
+    subscription_id: int | None
+    inputs: SubscriptionInputs | None
+    usage: Mapping[str, Decimal]
+    llm: LLMCharges | None
+    billed: Mapping[str, Billed] = field(default_factory=dict)
+
+
+def late_usage_lines(
+    sources: Sequence[LateSource], *, currency: str | None = None
+) -> tuple[list[PricedLine], list[str]]:
+    """The late lines one tenant's next invoice carries, and warnings for what it cannot bill.
+
+    `currency` is the next invoice's; a source billed in another currency cannot be added to it
+    (PricingError, so the tenant is reported and nothing is written). Lines come in month, then
+    deployment, then kind order.
+    """
+    lines: list[PricedLine] = []
+    warnings: list[str] = []
+    for source in sorted(sources, key=lambda s: (s.month.start, s.deployment_id, s.invoice_id)):
+        priced, notes = _source_lines(source)
+        if priced and currency is not None and source.currency != currency:
+            raise PricingError(
+                f"late usage of {source.month.label} ({source.deployment_slug}) was invoiced in "
+                f"{source.currency} on {source.invoice_number}; this invoice is in {currency} "
+                "and currencies are never mixed on an invoice"
+            )
+        lines.extend(priced)
+        warnings.extend(notes)
+    return lines, warnings
+
+
+def _source_lines(source: LateSource) -> tuple[list[PricedLine], list[str]]:
+    lines: list[PricedLine] = []
+    warnings: list[str] = []
+    due = _metered_due(source, warnings)
+    for bucket in sorted(set(due) | (set(source.billed) - {PASSTHROUGH})):
+        line = _metered_line(source, bucket, due.get(bucket), warnings)
+        if line is not None:
+            lines.append(line)
+    passthrough = _passthrough_line(source, warnings)
+    if passthrough is not None:
+        lines.append(passthrough)
+    return lines, warnings
+
+
+def _metered_due(source: LateSource, warnings: list[str]) -> dict[str, QuoteLine]:
+    """The month's usage lines as the quote engine prices them now, on the month's terms."""
+    if source.inputs is None:
+        if any(qty for qty in source.usage.values()):
+            warnings.append(
+                f"{source.deployment_slug}: invoice {source.invoice_number} names no plan "
+                "version, so its late metered usage cannot be priced; bill it by hand"
+            )
+        return {}
+    priced = price_subscription(source.inputs, source.month)
+    return {line.resource_kind: line for line in priced.quote.overage.lines if line.resource_kind}
+
+
+def _describe(what: str, source: LateSource) -> str:
+    return (
+        f"{what} of {source.month.start:%B %Y} received after its invoice "
+        f"{source.invoice_number} was issued"
+    )
+
+
+def _context(source: LateSource, bucket: str) -> dict[str, Any]:
+    return {
+        LATE_USAGE: {
+            "invoice_id": source.invoice_id,
+            "invoice_number": source.invoice_number,
+            "period": source.month.label,
+            "bucket": bucket,
+        },
+        "deployment": source.deployment_slug,
+        "subscription_id": source.subscription_id,
+        "usage_period": [source.month.start.isoformat(), source.month.end.isoformat()],
+    }
+
+
+def _shrunk(source: LateSource, what: str, due: int, billed: Billed, warnings: list[str]) -> None:
+    warnings.append(
+        f"{source.deployment_slug}: {what} of {source.month.label} costs {due} cents on its "
+        f"terms now but {billed.cents} cents were billed; the difference is not credited "
+        "automatically"
+    )
+
+
+def _metered_line(
+    source: LateSource, bucket: str, due: QuoteLine | None, warnings: list[str]
+) -> PricedLine | None:
+    billed = source.billed.get(bucket, Billed())
+    due_cents = due.amount_cents if due is not None else 0
+    late_cents = due_cents - billed.cents
+    if late_cents < 0:
+        _shrunk(source, bucket, due_cents, billed, warnings)
+    if late_cents <= 0 or due is None:
+        return None
+    kind = BILLING_KINDS[bucket]
+    return PricedLine(
+        kind=due.kind,
+        resource_kind=bucket,
+        description=_describe(kind.label, source),
+        qty=max(due.qty - billed.qty, Decimal(0)),
+        unit=due.unit,
+        unit_price_cents=due.unit_price_cents,
+        amount_cents=late_cents,
+        meta={
+            **_context(source, bucket),
+            "used_now": due.meta.get("used"),
+            "units_now": format_decimal(due.qty),
+            "units_billed_before": format_decimal(billed.qty),
+            "due_cents": due_cents,
+            "billed_before_cents": billed.cents,
+            "priced_as": due.meta,
+            "rounding": (
+                "the month's usage now priced on its own terms (rounded half-up once), minus "
+                "the cents already billed for it"
+            ),
+        },
+        deployment_id=source.deployment_id,
+        subscription_id=source.subscription_id,
+    )
+
+
+def _passthrough_line(source: LateSource, warnings: list[str]) -> PricedLine | None:
+    billed = source.billed.get(PASSTHROUGH, Billed())
+    if source.llm is None and not billed.cents:
+        return None
+    if source.llm is not None and source.llm.currency != source.currency:
+        raise PricingError(
+            f"deployment {source.deployment_slug}'s LLM charges of {source.month.label} are in "
+            f"{source.llm.currency} but its invoice {source.invoice_number} is in "
+            f"{source.currency}; currencies are never mixed on an invoice"
+        )
+    exact = source.llm.total if source.llm is not None else Decimal(0)
+    exact_cents, due_cents = passthrough_cents(exact)
+    late_cents = due_cents - billed.cents
+    if late_cents < 0:
+        _shrunk(source, "passthrough LLM usage", due_cents, billed, warnings)
+    if late_cents <= 0:
+        return None
+    return PricedLine(
+        kind=LINE_LLM_USAGE,
+        resource_kind=LLM_RESOURCE_KIND,
+        description=_describe("LLM usage", source),
+        qty=max(exact - billed.qty, Decimal(0)),
+        unit=source.currency,
+        unit_price_cents=CENTS_PER_UNIT,
+        amount_cents=late_cents,
+        meta={
+            **_context(source, PASSTHROUGH),
+            "charges_total": format_decimal(exact),
+            "charges_billed_before": format_decimal(billed.qty),
+            "charges_currency": source.currency,
+            "exact_cents": format_decimal(exact_cents),
+            "due_cents": due_cents,
+            "billed_before_cents": billed.cents,
+            "rounding": (
+                "the month's exact charges summed and rounded half-up to a cent once, minus the "
+                "cents already billed for them"
+            ),
+        },
+        deployment_id=source.deployment_id,
+        subscription_id=source.subscription_id,
+    )

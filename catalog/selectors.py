@@ -2,7 +2,7 @@
 
 `pricing.engine` is pure: it never touches the ORM. Whoever prices something (the quote
 API, the rollup, live accrual) loads the catalog through the builders here — `plan_terms`,
-`addon_terms`, `resource_price_terms` — so every caller feeds the engine the same way.
+`addon_terms`, `resource_price_book` — so every caller feeds the engine the same way.
 """
 
 from __future__ import annotations
@@ -176,27 +176,8 @@ def current_resource_price(
     return found[0] if found else None
 
 
-def resource_price_terms(
-    kinds: Iterable[str], on_date: dt.date, currency: str | None = None
-) -> dict[str, ResourcePriceTerms | None]:
-    """{kind: its fallback price on `on_date` as engine terms, or None}, in one query.
-
-    Pass the plan's currency: the engine refuses a price in another currency.
-    """
-    kinds = sorted(set(kinds))
-    for kind in kinds:
-        billing_kinds.get_billing_kind(kind)
-    prices = _prices_on(on_date).filter(resource_kind__in=kinds).order_by("currency")
-    if currency is not None:
-        prices = prices.filter(currency=currency)
-    by_kind: dict[str, list[ResourcePrice]] = {kind: [] for kind in kinds}
-    for price in prices:
-        by_kind[price.resource_kind].append(price)
-    terms: dict[str, ResourcePriceTerms | None] = {}
-    for kind, found in by_kind.items():
-        _refuse_ambiguous(kind, on_date, found)
-        terms[kind] = _resource_price_terms(found[0]) if found else None
-    return terms
+def _in_force(price: ResourcePrice, day: dt.date) -> bool:
+    return price.effective_from <= day and (price.effective_to is None or price.effective_to > day)
 
 
 class ResourcePriceBook:

@@ -1,5 +1,6 @@
-"""Reads of deployments and subscriptions, with bounded query counts, and the pricing terms of a
-subscription for the quote engine (rollup and live accrual call these)."""
+"""Reads of deployments and subscriptions, with bounded query counts, and the subscriptions a
+month prices as the pricing loader takes them (`pricing_subjects_active_between`, their
+snapshotted add-ons and days)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterable
 
 from django.db.models import F, Prefetch, Q, QuerySet
 
-from catalog.selectors import addon_terms, plan_terms
+from catalog.selectors import addon_terms
 from deployments.models import (
     Deployment,
     DeploymentEvent,
@@ -16,7 +17,7 @@ from deployments.models import (
     SubscriptionAddon,
     SubscriptionEvent,
 )
-from pricing.engine import AddonTerms, PlanTerms
+from pricing.engine import AddonTerms
 from pricing.invoice import PricingSubject
 
 
@@ -60,11 +61,6 @@ def _subscriptions() -> QuerySet[Subscription]:
         "plan_version__items",
         Prefetch("addons", queryset=SubscriptionAddon.objects.order_by("code")),
     )
-
-
-def subscription_for_deployment(deployment: Deployment) -> Subscription | None:
-    """The deployment's subscription with its version, items and snapshotted add-ons, or None."""
-    return _subscriptions().filter(deployment=deployment).first()
 
 
 def _active_between(start: dt.date, end: dt.date) -> Q:
@@ -137,13 +133,3 @@ def addon_snapshot_terms(subscription_ids: Iterable[int]) -> dict[int, tuple[Add
         for snapshot in SubscriptionAddon.objects.filter(subscription_id__in=ids).order_by("code"):
             snapshots[snapshot.subscription_id].append(snapshot)
     return {pk: addon_terms(found) for pk, found in snapshots.items()}
-
-
-def subscription_pricing_terms(
-    subscription: Subscription,
-) -> tuple[PlanTerms, tuple[AddonTerms, ...]]:
-    """The bound plan version and the SNAPSHOTTED add-ons as quote-engine terms.
-
-    Never the live catalog add-ons: a later catalog change must not reprice a subscriber.
-    """
-    return plan_terms(subscription.plan_version), addon_terms(subscription.addons.all())

@@ -9,14 +9,13 @@ from decimal import Decimal
 import pytest
 
 from analytics.selectors import live_accrual
-from catalog.selectors import resource_price_terms
-from deployments.selectors import subscription_for_deployment, subscription_pricing_terms
+from catalog.selectors import addon_terms, plan_terms, resource_price_book
+from deployments.models import Subscription
 from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import TenantInvoice
 from invoicing.usage.selectors import usage_for_period
 from pricing.engine import quote
-from pricing.kinds import BILLING_KINDS
 from tests.analytics.factories import (
     APRIL,
     MARCH,
@@ -87,15 +86,17 @@ def test_mid_month_it_is_the_quote_engine_on_month_to_date_usage_and_llm_charges
 
     accrual = live_accrual(today=APRIL_15)
 
-    subscription = subscription_for_deployment(example.deployment)
-    plan, addons = subscription_pricing_terms(subscription)
+    subscription = Subscription.objects.get(deployment=example.deployment)
+    plan, addons = plan_terms(subscription.plan_version), addon_terms(subscription.addons.all())
     usage = usage_for_period(example.deployment, APRIL, APRIL_15)
     assert usage == {"droplet_hours": Decimal("1800.000000")}  # 5 droplets x 15 days x 24
     expected = quote(
         plan,
         addons,
         usage,
-        resource_prices=resource_price_terms(BILLING_KINDS, APRIL, "AUD"),
+        resource_prices=resource_price_book(currencies=["AUD"], start=APRIL, end=APRIL_30).terms_on(
+            APRIL, "AUD"
+        ),
         period_start=APRIL,
     )
     assert (expected.first_invoice.total_cents, expected.overage.total_cents) == (5000, 312)

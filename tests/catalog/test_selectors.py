@@ -17,10 +17,11 @@ from catalog.selectors import (
     current_resource_price,
     plan_terms,
     plans_with_active_version,
-    resource_price_terms,
+    resource_price_book,
 )
 from catalog.services import addon_deactivate, resource_price_create
 from pricing.engine import AddonTerms, PlanItemTerms, PlanTerms, ResourcePriceTerms, quote
+from pricing.kinds import BILLING_KINDS
 from tests.catalog.factories import make_addon, make_plan, make_version
 
 pytestmark = pytest.mark.django_db
@@ -123,17 +124,27 @@ class TestResourcePrices:
             current_resource_price("volume_gb_month", JAN)
         assert list(exc_info.value.fields) == ["currency"]
 
-    def test_terms_for_many_kinds_in_one_query(self, prices, django_assert_num_queries):
+    def test_the_price_book_reads_once_and_picks_each_day(self, prices, django_assert_num_queries):
         with django_assert_num_queries(1):
-            terms = resource_price_terms(
-                ["volume_gb_month", "backup_gb_month"], JUN, currency="AUD"
+            book = resource_price_book(
+                currencies=["AUD", "USD"], start=JAN, end=dt.date(2026, 12, 31)
             )
-        assert terms == {
-            "volume_gb_month": ResourcePriceTerms(
-                resource_kind="volume_gb_month", unit="gb_month", price_cents=20, currency="AUD"
-            ),
-            "backup_gb_month": None,
-        }
+        with django_assert_num_queries(0):
+            in_may = book.terms_on(dt.date(2026, 5, 31), "AUD")
+            in_june = book.terms_on(JUN, "AUD")
+            in_usd = book.terms_on(JUN, "USD")
+        assert in_may["volume_gb_month"].price_cents == 15
+        assert in_june["volume_gb_month"] == ResourcePriceTerms(
+            resource_kind="volume_gb_month", unit="gb_month", price_cents=20, currency="AUD"
+        )
+        assert in_june["backup_gb_month"] is None
+        assert set(in_june) == set(BILLING_KINDS)
+        assert in_usd["volume_gb_month"] is None
+
+    def test_the_price_book_holds_only_prices_in_force_in_its_range(self, prices):
+        book = resource_price_book(currencies=["AUD"], start=JUN, end=dt.date(2026, 6, 30))
+        assert book.terms_on(JUN, "AUD")["volume_gb_month"].price_cents == 20
+        assert book.terms_on(dt.date(2026, 5, 31), "AUD")["volume_gb_month"] is None
 
 
 class TestBuilders:

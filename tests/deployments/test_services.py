@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, Forbidden, InvalidStateChange, ValidationFailed
 from catalog.models import Addon, PlanVersion
-from catalog.selectors import active_version
+from catalog.selectors import active_version, addon_terms, plan_terms
 from catalog.services import (
     addon_create,
     addon_deactivate,
@@ -21,10 +21,8 @@ from catalog.services import (
     plan_version_create,
     plan_version_publish,
 )
-from deployments.models import DeploymentEvent
+from deployments.models import DeploymentEvent, Subscription
 from deployments.selectors import (
-    subscription_for_deployment,
-    subscription_pricing_terms,
     subscriptions_active_between,
 )
 from deployments.services import (
@@ -174,7 +172,7 @@ def studio_subscription(seeded):
         starts_on=dt.date(2026, 5, 20),
         actor="tenant",
     )
-    return subscription_for_deployment(deployment)
+    return Subscription.objects.filter(deployment=deployment).first()
 
 
 class TestSubscriptionCreate:
@@ -229,7 +227,7 @@ class TestSubscriptionCreate:
                 deployment=deployment, plan_code=plan_code, addon_codes=addons, actor="t"
             )
         assert fields_of(exc_info) == [field]
-        assert subscription_for_deployment(deployment) is None
+        assert Subscription.objects.filter(deployment=deployment).first() is None
 
     def test_a_deployment_is_subscribed_once(self, studio_subscription):
         with pytest.raises(Conflict, match="already has a subscription"):
@@ -257,8 +255,9 @@ class TestSnapshots:
         )
         plan_version_publish(version=v2, actor="ops")
 
-        subscription = subscription_for_deployment(studio_subscription.deployment)
-        plan, addons = subscription_pricing_terms(subscription)
+        subscription = Subscription.objects.get(deployment=studio_subscription.deployment)
+        plan = plan_terms(subscription.plan_version)
+        addons = addon_terms(subscription.addons.all())
         assert subscription.plan_version_id == studio_v1.pk
         assert (plan.version, plan.base_price_cents) == (1, 5000)
         assert [(a.code, a.qty, a.price_cents) for a in addons] == [

@@ -25,7 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from catalog.seed import catalog_seed
-from catalog.selectors import resource_price_terms
+from catalog.selectors import addon_terms, plan_terms, resource_price_book
 from catalog.services import (
     PlanItemInput,
     addon_create,
@@ -34,7 +34,6 @@ from catalog.services import (
     plan_version_publish,
 )
 from deployments.models import Subscription
-from deployments.selectors import subscription_pricing_terms
 from deployments.services import subscription_create
 from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import TenantInvoice
@@ -202,13 +201,15 @@ def assert_quote_agrees(invoice, subscription, spec, plan_code, addon_codes) -> 
         if line.deployment_id == subscription.deployment_id and line.kind != "llm_usage"
     )
     usage = usage_for_period(subscription.deployment, APRIL, APRIL_END)
-    plan, addons = subscription_pricing_terms(subscription)
+    plan, addons = plan_terms(subscription.plan_version), addon_terms(subscription.addons.all())
     starts_on = spec["start"] if spec["start"] > APRIL else None
     engine = quote(
         plan,
         addons,
         usage,
-        resource_prices=resource_price_terms(KINDS, APRIL, "AUD"),
+        resource_prices=resource_price_book(
+            currencies=["AUD"], start=APRIL, end=APRIL_END
+        ).terms_on(APRIL, "AUD"),
         starts_on=starts_on,
         ends_on=spec["cancel"] if spec["cancel"] and spec["cancel"] < APRIL_END else None,
         period_start=APRIL,

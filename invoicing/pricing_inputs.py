@@ -136,7 +136,10 @@ def _subscription_inputs(
     usage (one), LLM charges with their currency (one), the price book (one)."""
     if not subjects:
         return ()
-    plans = plan_terms_by_version_id(subject.plan_version_id for subject in subjects)
+    plans = {s.plan_version_id: s.plan for s in subjects if s.plan is not None}
+    plans |= plan_terms_by_version_id(
+        subject.plan_version_id for subject in subjects if subject.plan is None
+    )
     snapshots = addon_snapshot_terms(
         subject.subscription_id
         for subject in subjects

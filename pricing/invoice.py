@@ -83,7 +83,8 @@ class PricingSubject:
     """Who is priced: a subscription, or the one a quote imagines (no id, no deployment).
 
     `addons` None means the subscription's snapshotted add-ons (the loader reads them); a quote
-    passes the live catalog add-ons it would attach. `started_on` / `cancelled_on` are the
+    passes the live catalog add-ons it would attach, and the terms of the version it already
+    read (`plan`; None: the loader reads them). `started_on` / `cancelled_on` are the
     subscription's own days, wherever they fall.
     """
 
@@ -91,6 +92,7 @@ class PricingSubject:
     plan_version_id: int
     subscription_id: int | None = None
     addons: tuple[AddonTerms, ...] | None = None
+    plan: PlanTerms | None = None
     deployment_id: int | None = None
     deployment_slug: str = ""
     status: str = "active"

@@ -16,7 +16,12 @@ from decimal import Decimal
 
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.periods import month_start
-from catalog.selectors import active_version_required, addon_terms, addons_for_plan_version
+from catalog.selectors import (
+    active_version_required,
+    addon_terms,
+    addons_for_plan_version,
+    plan_terms,
+)
 from invoicing.pricing_inputs import load_pricing_inputs
 from pricing.engine import Quote, QuoteInputError
 from pricing.invoice import Month, PricingSubject, price_subscription
@@ -54,6 +59,7 @@ def quote_preview(
     subject = PricingSubject(
         tenant_id="",
         plan_version_id=version.pk,
+        plan=plan_terms(version),
         addons=addon_terms(addons),
         started_on=starts_on,
     )

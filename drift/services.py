@@ -22,7 +22,8 @@ from django.utils import timezone
 from arcadia_cloud.errors import Conflict, NotFound
 from drift.models import CloudDrift, CloudProvisioned, DriftStatus
 from drift.rules import Mismatch, adopt_live_value, find_mismatches, loosely_equal, spec_validate
-from inventory.models import CloudResource, CloudResourceEvent, ResourceEventType
+from inventory.models import CloudResource
+from inventory.services import DriftObservation, resource_events_record_drift
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class _ChunkWrites:
     new_drifts: list[CloudDrift] = field(default_factory=list)
     refreshed: list[CloudDrift] = field(default_factory=list)
     stale_ids: list[int] = field(default_factory=list)
-    events: list[CloudResourceEvent] = field(default_factory=list)
+    events: list[DriftObservation] = field(default_factory=list)
     unchanged: int = 0
 
 
@@ -210,7 +211,7 @@ def _reconcile_mismatch(
                 detected_at=now,
             )
         )
-        writes.events.append(_drift_event(resource, mismatch, now=now))
+        writes.events.append(_observation(resource, mismatch))
         return
     actual_changed = not loosely_equal(current.actual, mismatch.actual)
     expected_changed = not loosely_equal(current.expected, mismatch.expected)
@@ -221,23 +222,21 @@ def _reconcile_mismatch(
     current.expected = mismatch.expected
     writes.refreshed.append(current)
     if actual_changed:
-        writes.events.append(_drift_event(resource, mismatch, now=now))
+        writes.events.append(_observation(resource, mismatch))
 
 
-def _drift_event(
-    resource: CloudResource, mismatch: Mismatch, *, now: dt.datetime
-) -> CloudResourceEvent:
-    return CloudResourceEvent(
-        resource=resource,
-        type=ResourceEventType.DRIFT_DETECTED,
-        changes={"field": mismatch.field, "expected": mismatch.expected, "actual": mismatch.actual},
-        actor=SYSTEM_ACTOR,
-        occurred_at=now,
+def _observation(resource: CloudResource, mismatch: Mismatch) -> DriftObservation:
+    return DriftObservation(
+        resource_id=resource.pk,
+        field=mismatch.field,
+        expected=mismatch.expected,
+        actual=mismatch.actual,
     )
 
 
 def _apply_writes(writes: _ChunkWrites, *, now: dt.datetime) -> None:
-    """At most four statements, whatever the chunk found."""
+    """At most four statements, whatever the chunk found (the events are written by inventory,
+    whose table they are)."""
     if writes.new_drifts:
         # The provisioned row locks already serialize sweeps per resource, so no conflict is
         # expected; ignoring one keeps a writer outside that protocol from crashing the sweep.
@@ -249,4 +248,4 @@ def _apply_writes(writes: _ChunkWrites, *, now: dt.datetime) -> None:
             status=DriftStatus.STALE, resolved_at=now, resolved_by=SYSTEM_ACTOR
         )
     if writes.events:
-        CloudResourceEvent.objects.bulk_create(writes.events)
+        resource_events_record_drift(drifts=writes.events, actor=SYSTEM_ACTOR, now=now)

@@ -40,13 +40,16 @@ from types import MappingProxyType
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import quantize_qty
 from arcadia_cloud.periods import day_bounds, days_in_month
-from inventory.models import CloudResource
+from inventory.selectors import (
+    ALIVE_COLUMNS,
+    attributed_resources_alive,
+    attributed_resources_alive_sql,
+)
 from invoicing.invoices.late_usage import horizon, usage_kept_from
 from invoicing.models import Granularity, UsageRecord, UsageSource
 from invoicing.usage.selectors import MeteringSetting, metering_settings
@@ -202,8 +205,9 @@ _PERIODS_SQL = {
     ),
 }
 
-# `candidates` is every resource the day concerns, with its accrual (NULL numerator: size
-# unknown) and whether it was metered already; `inserted` writes the rows; the final SELECT
+# `candidates` is every resource the day concerns (inventory's deployment-attributed resources
+# alive that day, of a metered kind), with its accrual (NULL numerator: size unknown) and
+# whether it was metered already; `inserted` writes the rows; the final SELECT
 # reports what happened. Nested CASEs (not AND) guard the numeric cast: CASE is evaluated in
 # order, AND is not.
 _METER_SQL = """
@@ -236,11 +240,8 @@ candidates AS MATERIALIZED (
                WHERE u.resource_id = r.id
                  AND u.period_start >= %(day_start)s AND u.period_start < %(day_end)s
            ) AS already_metered
-    FROM cloud_resources AS r
+    FROM ({resources}) AS r
     JOIN rules ON rules.resource_kind = r.kind
-    WHERE r.deployment_id IS NOT NULL
-      AND r.first_seen_at < %(day_end)s
-      AND (r.deleted_at IS NULL OR r.deleted_at >= %(day_start)s)
 ),
 inserted AS (
     INSERT INTO usage_records (deployment_id, resource_id, resource_kind, period_start,
@@ -282,8 +283,10 @@ def _meter_rules_sql(day: dt.date, granularity: str, rules: list[AccrualRule]) -
         "source": UsageSource.METER,
         "examples": SKIPPED_EXAMPLES,
     }
+    alive_sql, alive_params = attributed_resources_alive_sql(start=day_start, end=day_end)
+    sql = _METER_SQL.format(periods=_PERIODS_SQL[granularity], resources=alive_sql)
     with connection.cursor() as cursor:
-        cursor.execute(_METER_SQL.format(periods=_PERIODS_SQL[granularity]), params)
+        cursor.execute(sql, {**params, **alive_params})
         resources, created, already, skipped, examples = cursor.fetchone()
     return MeterResult(day, resources, created, already, skipped, tuple(examples or ()))
 
@@ -343,13 +346,9 @@ def _meter_rules_portable(day: dt.date, granularity: str, rules: list[AccrualRul
     day_start, day_end = day_bounds(day)
     rules_by_kind = {rule.resource_kind: rule for rule in rules}
     resources = (
-        CloudResource.objects.filter(
-            deployment__isnull=False, kind__in=rules_by_kind, first_seen_at__lt=day_end
-        )
-        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=day_start))
-        .values_list(
-            "id", "deployment_id", "kind", "status", "attrs", "first_seen_at", "deleted_at"
-        )
+        attributed_resources_alive(start=day_start, end=day_end)
+        .filter(kind__in=rules_by_kind)
+        .values_list(*ALIVE_COLUMNS)
         .order_by("id")
     )
     metered_that_day = UsageRecord.objects.filter(

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from deployments.selectors import deployment_ids_of_tenant, deployment_tenants
 from inventory.models import CloudProject, CloudResource, CloudResourceEvent
 
 # The owner of a resource whose deployment no longer exists: nobody a tenant may be told about.
@@ -33,7 +32,7 @@ def owned_by_tenant(queryset: QuerySet[CloudResource], tenant_id: str) -> QueryS
     the whole inventory (docs/performance.md).
     """
     return queryset.filter(
-        Q(deployment_id__in=deployment_ids_of_tenant(tenant_id))
+        Q(deployment_id__in=_deployment_ids_of_tenant(tenant_id))
         | Q(deployment__isnull=True, tenant_id=tenant_id)
     )
 
@@ -74,7 +73,7 @@ def resource_history(
         value for change in changes for value in change.get("deployment", ())
     }
     project_ids = {value for change in changes for value in change.get("project", ())}
-    deployments = deployment_tenants(pk for pk in deployment_ids if isinstance(pk, int))
+    deployments = _deployment_tenants(pk for pk in deployment_ids if isinstance(pk, int))
     projects = _project_tenants(pk for pk in project_ids if isinstance(pk, int))
 
     def owner(deployment_id: object, tenant_id: object) -> object:
@@ -118,6 +117,30 @@ def _attribution_changes(event: CloudResourceEvent) -> dict[str, Sequence[object
         for name in ("deployment", "project", "tenant_id")
         if isinstance(pair := changes.get(name), list) and len(pair) == 2
     }
+
+
+def _deployments() -> QuerySet:
+    """The deployments resources are attached to, read through the foreign key that ties them.
+
+    Inventory is a floor below the deployments app and never imports it: of a deployment it
+    needs only whose it is (`tenant_id`, never changed after creation), the same column
+    `resources_with_effective_tenant` reads through the join.
+    """
+    return CloudResource._meta.get_field("deployment").related_model._default_manager.all()
+
+
+def _deployment_ids_of_tenant(tenant_id: str) -> list[int]:
+    """The ids of the tenant's deployments (one query on the tenant_id index)."""
+    return list(_deployments().filter(tenant_id=tenant_id).values_list("pk", flat=True))
+
+
+def _deployment_tenants(deployment_ids) -> dict[int, str]:
+    """{deployment id: its tenant id} for the ids that exist, in one query (a deployment's tenant
+    never changes, so this is also who owned it at any earlier time)."""
+    ids = sorted(set(deployment_ids))
+    if not ids:
+        return {}
+    return dict(_deployments().filter(pk__in=ids).values_list("pk", "tenant_id"))
 
 
 def _project_tenants(project_ids) -> dict[int, str | None]:

@@ -1,9 +1,8 @@
 """Every write of the drift app: recording desired state, the sweep and accepting drift.
 
-Lock order (the same everywhere, so writers never deadlock): the resource's `cloud_provisioned`
-row first, then its `cloud_drift` rows. Every writer of a resource's drifts holds that
-provisioned row lock, so the sweep, a concurrent sweep and an accept serialize per resource.
-Inventory rows are read, never locked: syncs are not held up by drift work.
+Locks come from `drift.locks`, in one order (so writers never deadlock): the resource's
+`cloud_provisioned` row first, then its `cloud_drift` rows. Inventory rows are read, never
+locked; the `drift_detected` events are written by inventory's service.
 
 Revert (changing live infrastructure back to the spec) is out of scope: nothing here does it.
 """
@@ -20,6 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, NotFound
+from drift.locks import (
+    lock_drift,
+    lock_or_create_provisioned,
+    lock_provisioned_chunk,
+    lock_provisioned_of,
+)
 from drift.models import CloudDrift, CloudProvisioned, DriftStatus
 from drift.rules import Mismatch, adopt_live_value, find_mismatches, loosely_equal, spec_validate
 from inventory.models import CloudResource
@@ -42,7 +47,7 @@ def provisioned_record(*, resource: CloudResource, spec: Any, actor: str) -> Clo
     sweep, not here.
     """
     cleaned = spec_validate(spec)
-    provisioned, created = CloudProvisioned.objects.select_for_update().get_or_create(
+    provisioned, created = lock_or_create_provisioned(
         resource=resource,
         defaults={"spec": cleaned, "recorded_by": actor, "recorded_at": timezone.now()},
     )
@@ -75,12 +80,10 @@ def drift_accept(*, drift: CloudDrift, actor: str) -> DriftAcceptance:
     The provisioned row and then the drift row are locked and the drift re-read, so of two
     concurrent accepts exactly one wins; the other gets a 409 and the version moves once.
     """
-    provisioned = (
-        CloudProvisioned.objects.select_for_update().filter(resource_id=drift.resource_id).first()
-    )
+    provisioned = lock_provisioned_of(drift.resource_id)
     if provisioned is None:
         raise NotFound(f"Resource {drift.resource_id} has no provisioned spec to update.")
-    locked = CloudDrift.objects.select_for_update().get(pk=drift.pk)
+    locked = lock_drift(drift.pk)
     if not locked.is_open:
         by = f" by {locked.resolved_by}" if locked.resolved_by else ""
         raise Conflict(
@@ -126,7 +129,7 @@ def drift_detect_all(*, now: dt.datetime | None = None) -> DriftSweepSummary:
     after_pk = 0
     while True:
         with transaction.atomic():
-            chunk = _lock_provisioned_chunk(after_pk=after_pk)
+            chunk = lock_provisioned_chunk(after_pk=after_pk, size=SWEEP_CHUNK_SIZE)
             if chunk:
                 summary.add(_sweep_chunk(chunk, now=now))
         if len(chunk) < SWEEP_CHUNK_SIZE:
@@ -134,20 +137,6 @@ def drift_detect_all(*, now: dt.datetime | None = None) -> DriftSweepSummary:
         after_pk = chunk[-1].pk
     logger.info("drift sweep: %s", summary.as_dict())
     return summary
-
-
-def _lock_provisioned_chunk(*, after_pk: int) -> list[CloudProvisioned]:
-    """The next chunk of provisioned rows in pk order (the lock order), with their resources.
-
-    Only the provisioned rows are locked (`of=("self",)`); a concurrent sweep waits here and
-    then sees this one's committed drifts.
-    """
-    return list(
-        CloudProvisioned.objects.select_related("resource")
-        .select_for_update(of=("self",))
-        .filter(pk__gt=after_pk)
-        .order_by("pk")[:SWEEP_CHUNK_SIZE]
-    )
 
 
 @dataclass

@@ -39,6 +39,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from arcadia_cloud.auth import ArcadiaJWTAuthentication
 from arcadia_cloud.errors import error_body
+from arcadia_cloud.locks import lock_idempotency_key_if_free
 
 logger = logging.getLogger(__name__)
 
@@ -192,11 +193,7 @@ class IdempotencyMiddleware:
         from arcadia_cloud.models import IdempotencyKey
 
         with transaction.atomic():
-            locked = (
-                IdempotencyKey.objects.select_for_update(skip_locked=True)
-                .filter(pk=record.pk)
-                .first()
-            )
+            locked = lock_idempotency_key_if_free(record.pk)
             if locked is None:
                 # Locked: its owner is running it. Gone: purged or forgotten after a 5xx.
                 exists = IdempotencyKey.objects.filter(pk=record.pk).exists()

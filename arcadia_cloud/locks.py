@@ -1,8 +1,10 @@
-"""Cross-process mutual exclusion for jobs that must not run twice at once.
+"""The platform's locks: named advisory locks the apps' `locks.py` build on, and the row lock of
+an idempotency key.
 
-On PostgreSQL a session-level advisory lock (try-lock: a second runner skips instead of
-queueing behind the first and redoing its work). SQLite has one writer at a time and runs only
-the single-process quick start, so there the lock is always granted.
+Advisory locks: on PostgreSQL a session-level try-lock (a second runner skips instead of
+queueing behind the first and redoing its work) or a transaction-level lock (a second writer
+waits). SQLite has one writer at a time and runs only the single-process quick start, so there
+the lock is always granted. The order of every lock across apps: docs/CONVENTIONS.md.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from django.db import connection
+
+if TYPE_CHECKING:
+    from arcadia_cloud.models import IdempotencyKey
 
 
 def _key(name: str) -> int:
@@ -42,3 +48,11 @@ def advisory_xact_lock(name: str) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_key(name)])
+
+
+def lock_idempotency_key_if_free(key_id: int) -> IdempotencyKey | None:
+    """The key's row, locked for this transaction; None when another session holds it (SKIP
+    LOCKED: the caller answers "in progress" instead of waiting) or it is gone."""
+    from arcadia_cloud.models import IdempotencyKey  # lazily, as the middleware calling it
+
+    return IdempotencyKey.objects.select_for_update(skip_locked=True).filter(pk=key_id).first()

@@ -1,9 +1,9 @@
 """Every write to the catalog (SPEC §8).
 
-Lock order inside the catalog: plan row → its version rows. Creating, editing and publishing a
-version all lock the plan first, so version numbers cannot collide and two publishes of the same
-plan run one after the other (exactly one active version at the end, whichever order they ran).
-Across apps the order is deployment → subscription → catalog rows (read only) → resources.
+Row locks are taken through `catalog.locks`, plan row → its version rows: creating, editing and
+publishing a version all lock the plan first, so version numbers cannot collide and two
+publishes of the same plan run one after the other (exactly one active version at the end,
+whichever order they ran). The order across apps: docs/CONVENTIONS.md, "Lock order".
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, InvalidStateChange, field_error
+from catalog.locks import (
+    lock_active_version_of,
+    lock_addon,
+    lock_plan,
+    lock_resource_prices_overlapping,
+    lock_version,
+)
 from catalog.models import (
     Addon,
     Plan,
@@ -26,7 +33,6 @@ from catalog.models import (
     PlanVersionStatus,
     ResourcePrice,
 )
-from catalog.selectors import resource_prices_overlapping
 from catalog.validation import (
     clean_cents,
     clean_code,
@@ -91,7 +97,7 @@ def plan_version_create(
     base_price_cents = clean_cents(base_price_cents, "base_price_cents")
     currency = clean_currency(currency)
     cleaned = clean_items(items)
-    locked = _lock_plan(plan.pk)
+    locked = lock_plan(plan.pk)
     latest = locked.versions.aggregate(latest=Max("number"))["latest"] or 0
     version = PlanVersion.objects.create(
         plan=locked,
@@ -111,8 +117,8 @@ def plan_version_update_items(
 ) -> PlanVersion:
     """Replace a draft's items. A published version is immutable: 409 naming what to do."""
     cleaned = clean_items(items)
-    _lock_plan(version.plan_id)
-    draft = _lock_version(version.pk)
+    lock_plan(version.plan_id)
+    draft = lock_version(version.pk)
     require_draft(draft)
     PlanItem.objects.filter(version=draft).delete()
     PlanItem.objects.bulk_create(_item_rows(draft, cleaned))
@@ -127,19 +133,15 @@ def plan_version_publish(*, version: PlanVersion, actor: str) -> PublishOutcome:
     retires it, so the plan ends with exactly one active version. Existing subscriptions keep
     the version they are bound to: retiring a version changes nothing for them.
     """
-    _lock_plan(version.plan_id)
-    draft = _lock_version(version.pk)
+    lock_plan(version.plan_id)
+    draft = lock_version(version.pk)
     if draft.status != PlanVersionStatus.DRAFT:
         raise InvalidStateChange(
             f"{draft.plan.code} v{draft.number} is {draft.status}; only a draft can be published",
             extra={"status": draft.status},
         )
     now = timezone.now()
-    retired = (
-        PlanVersion.objects.select_for_update()
-        .filter(plan_id=draft.plan_id, status=PlanVersionStatus.ACTIVE)
-        .first()
-    )
+    retired = lock_active_version_of(draft.plan_id)
     if retired is not None:
         retired.status = PlanVersionStatus.RETIRED
         retired.retired_at = now
@@ -203,18 +205,6 @@ def _item_rows(version: PlanVersion, items: Sequence[PlanItemInput]) -> list[Pla
         )
         for item in items
     ]
-
-
-def _lock_plan(plan_id: int) -> Plan:
-    return Plan.objects.select_for_update().get(pk=plan_id)
-
-
-def _lock_version(version_id: int) -> PlanVersion:
-    return (
-        PlanVersion.objects.select_for_update(of=("self",))
-        .select_related("plan")
-        .get(pk=version_id)
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +276,7 @@ def addon_activate(*, addon: Addon) -> Addon:
 
 
 def _update_addon(addon: Addon, **changes: object) -> Addon:
-    locked = Addon.objects.select_for_update().get(pk=addon.pk)
+    locked = lock_addon(addon.pk)
     for name, value in changes.items():
         setattr(locked, name, value)
     if changes:
@@ -335,12 +325,8 @@ def resource_price_create(
                 "effective_to", f"{effective_to} must be after effective_from {effective_from}"
             )
 
-    overlapping = list(
-        resource_prices_overlapping(
-            resource_kind=kind, currency=currency, start=effective_from, end=effective_to
-        )
-        .select_for_update()
-        .order_by("pk")
+    overlapping = lock_resource_prices_overlapping(
+        resource_kind=kind, currency=currency, start=effective_from, end=effective_to
     )
     if supersede and effective_to is None and _can_supersede(overlapping, effective_from):
         predecessor = overlapping.pop()

@@ -33,7 +33,7 @@ from drift.selectors import drift_list
 from drift.services import drift_detect_all, provisioned_record
 from integrations.digitalocean import DigitalOceanClient
 from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
-from inventory.models import CloudProject, CloudResource
+from inventory.models import CloudProject, CloudResource, ResourceKind
 from inventory.services import project_classify
 from inventory.sync import sync_all
 from invoicing.invoices.rollup import roll_up_period
@@ -317,14 +317,14 @@ class MonthDemo:
 
     def detect_drift(self) -> str:
         """An operator recorded what acme-db-1 should be; someone resized it by hand since."""
-        database = CloudResource.objects.get(kind="droplet", name="acme-db-1")
+        database = CloudResource.objects.get(kind=ResourceKind.DROPLET, name="acme-db-1")
         provisioned_size = "s-4vcpu-8gb" if database.size_slug != "s-4vcpu-8gb" else "s-2vcpu-4gb"
         provisioned_record(
             resource=database,
             spec={"size_slug": provisioned_size, "region": database.region, "status": "active"},
             actor=ACTOR,
         )
-        web = CloudResource.objects.get(kind="droplet", name="acme-web-1")
+        web = CloudResource.objects.get(kind=ResourceKind.DROPLET, name="acme-web-1")
         provisioned_record(
             resource=web, spec={"size_slug": web.size_slug, "region": web.region}, actor=ACTOR
         )

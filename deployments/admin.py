@@ -17,6 +17,7 @@ from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor, adopt_creat
 from arcadia_cloud.errors import ApplicationError
 from arcadia_cloud.tenancy import validate_tenant_id
 from deployments import services
+from deployments.admin_actions import attach_resources_action
 from deployments.models import (
     Deployment,
     DeploymentEvent,
@@ -25,6 +26,8 @@ from deployments.models import (
     SubscriptionAddon,
     SubscriptionEvent,
 )
+from inventory.admin import CloudResourceAdmin
+from inventory.models import CloudResource
 
 
 class DeploymentEventInline(ReadOnlyInline):
@@ -208,3 +211,15 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class CloudResourceWithAttachAdmin(CloudResourceAdmin):
+    """Inventory's resource changelist with the action deployments adds to it: attaching the
+    selection to a deployment. Registered here, the floor above inventory, so inventory's admin
+    never imports the deployments app."""
+
+    actions = [*CloudResourceAdmin.actions, attach_resources_action]
+
+
+admin.site.unregister(CloudResource)
+admin.site.register(CloudResource, CloudResourceWithAttachAdmin)

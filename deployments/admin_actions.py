@@ -1,8 +1,9 @@
-"""Admin actions other apps' admins register to act on deployments.
+"""Admin actions on other apps' changelists that act on deployments.
 
-`attach_resources_action` belongs on the CloudResource changelist (inventory's admin registers
-it): operators select resources, pick a deployment on an intermediate page and the selection is
-attributed through `deployment_attach_resources` — one update, one `attributed` event each.
+`attach_resources_action` belongs on the CloudResource changelist (deployments/admin.py adds it
+to inventory's resource admin): operators select resources, pick a deployment on an intermediate
+page and the selection is attributed through `deployment_attach_resources` — one update, one
+`attributed` event each.
 """
 
 from __future__ import annotations

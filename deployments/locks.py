@@ -1,18 +1,13 @@
 """Row locks of the deployments domain, taken here and nowhere else.
 
-Lock order, across apps: deployment → subscription → (catalog rows are only read) → cloud
-resources (ordered by pk). A service that needs several takes them in that order, so two
-services can never wait on each other.
+A service that needs several takes them in the order across apps (docs/CONVENTIONS.md, "Lock
+order"): deployment → subscription → (catalog rows are only read) → cloud resources (inventory
+locks those, in pk order). So two services can never wait on each other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from django.db.models import QuerySet
-
 from deployments.models import Deployment, Subscription
-from inventory.models import CloudResource
 
 
 def lock_deployment(deployment_id: int) -> Deployment:
@@ -34,14 +29,4 @@ def lock_subscription(subscription_id: int) -> Subscription:
         Subscription.objects.select_for_update(of=("self",))
         .select_related("deployment", "plan_version__plan")
         .get(pk=subscription_id)
-    )
-
-
-def lock_resources(resource_ids: Iterable[int]) -> QuerySet[CloudResource]:
-    """The resources, locked in pk order; only what attribution needs is loaded."""
-    return (
-        CloudResource.objects.select_for_update()
-        .filter(pk__in=list(resource_ids))
-        .only("id", "kind", "name", "deployment_id", "deleted_at")
-        .order_by("pk")
     )

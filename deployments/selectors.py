@@ -5,7 +5,6 @@ snapshotted add-ons and days)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 
 from django.db.models import F, Prefetch, Q, QuerySet
 
@@ -30,20 +29,6 @@ def deployments_list() -> QuerySet[Deployment]:
         )
         .order_by("tenant_id", "slug", "id")
     )
-
-
-def deployment_ids_of_tenant(tenant_id: str) -> list[int]:
-    """The ids of the tenant's deployments (one query on the tenant_id index)."""
-    return list(Deployment.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True))
-
-
-def deployment_tenants(deployment_ids: Iterable[int]) -> dict[int, str]:
-    """{deployment id: its tenant id} for the ids that exist, in one query (a deployment's tenant
-    never changes, so this is also who owned it at any earlier time)."""
-    ids = sorted(set(deployment_ids))
-    if not ids:
-        return {}
-    return dict(Deployment.objects.filter(pk__in=ids).values_list("pk", "tenant_id"))
 
 
 def deployments_with_details() -> QuerySet[Deployment]:

@@ -1,8 +1,10 @@
-"""Every write to deployments, subscriptions and resource attribution (SPEC §9).
+"""Every write to deployments and subscriptions (SPEC §9), and attaching resources to them.
 
-Each service changes state and writes its audit row (DeploymentEvent, SubscriptionEvent,
-CloudResourceEvent) in the same transaction, under the row locks of `deployments.locks`, taken
-in its documented order: deployment → subscription → resources.
+Each service changes state and writes its audit row (DeploymentEvent, SubscriptionEvent) in the
+same transaction, under the row locks of `deployments.locks`, taken in the documented order
+(docs/CONVENTIONS.md): deployment → subscription. Resources are inventory's: attaching checks
+and locks the deployment here, then inventory's services lock the resources and write their
+attribution and its events.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_slug
@@ -23,12 +24,7 @@ from arcadia_cloud.tenancy import clean_tenant_id
 from catalog.models import Addon, PlanVersion, PlanVersionStatus
 from catalog.selectors import active_version_required, addons_for_plan_version
 from deployments import state_machine
-from deployments.locks import (
-    lock_deployment,
-    lock_resources,
-    lock_subscription,
-    lock_subscription_of,
-)
+from deployments.locks import lock_deployment, lock_subscription, lock_subscription_of
 from deployments.models import (
     Deployment,
     DeploymentEvent,
@@ -40,11 +36,14 @@ from deployments.models import (
     SubscriptionEventType,
     SubscriptionStatus,
 )
-from inventory.models import CloudResource, CloudResourceEvent, ResourceEventType
+from inventory.services import (
+    AttachOutcome,
+    clean_resource_ids,
+    resources_attach_to_deployment,
+    resources_detach_from_deployment,
+)
 
 logger = logging.getLogger(__name__)
-
-MAX_RESOURCES_PER_CALL = 1000
 
 
 def today_utc() -> dt.date:
@@ -448,17 +447,8 @@ def _date(field: str, value: object) -> dt.date:
 
 
 # ---------------------------------------------------------------------------------------------
-# Resource attribution
+# Resources of a deployment (inventory writes them; the deployment is checked and locked here)
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AttachOutcome:
-    """Resource ids by what happened to them (`reassigned` ⊆ `attached`)."""
-
-    attached: list[int]
-    reassigned: list[int]
-    unchanged: list[int]
 
 
 @transaction.atomic
@@ -469,36 +459,18 @@ def deployment_attach_resources(
     actor: str,
     reassign: bool = False,
 ) -> AttachOutcome:
-    """Tie resources to a deployment: one UPDATE and one bulk insert of `attributed` events.
+    """Tie resources to a deployment that is not archived (409 otherwise).
 
-    A resource belongs to at most one deployment: one attached elsewhere is a 409 unless
-    `reassign=True`. Unknown ids and tombstoned resources are a 400 naming `resource_ids`.
-    Already attached here → unchanged, no event.
+    Inventory checks the resources and writes the attribution
+    (`inventory.services.resources_attach_to_deployment`: a resource attached elsewhere is a
+    409 unless `reassign=True`; unknown or tombstoned ids are a 400 naming `resource_ids`).
     """
-    ids = _resource_ids(resource_ids)
+    ids = clean_resource_ids(resource_ids)
     locked = lock_deployment(deployment.pk)
     if locked.state == DeploymentState.ARCHIVED:
         raise Conflict(f"deployment {locked} is archived; nothing can be attached to it")
-    resources = _existing_live_resources(ids)
-    elsewhere = {
-        r.pk: r.deployment_id for r in resources if r.deployment_id not in (None, locked.pk)
-    }
-    if elsewhere and not reassign:
-        message = (
-            f"resources {_ids_text(elsewhere)} belong to other deployments; "
-            "pass reassign=true to move them"
-        )
-        raise Conflict(
-            message,
-            fields={"resource_ids": [message]},
-            extra={"attached_elsewhere": {str(k): v for k, v in elsewhere.items()}},
-        )
-    changing = [r for r in resources if r.deployment_id != locked.pk]
-    _write_attribution(changing, locked.pk, actor)
-    return AttachOutcome(
-        attached=[r.pk for r in changing],
-        reassigned=sorted(elsewhere),
-        unchanged=[r.pk for r in resources if r.deployment_id == locked.pk],
+    return resources_attach_to_deployment(
+        resource_ids=ids, deployment_id=locked.pk, actor=actor, reassign=reassign
     )
 
 
@@ -507,74 +479,6 @@ def deployment_detach_resources(
     *, deployment: Deployment, resource_ids: Iterable[int], actor: str
 ) -> list[int]:
     """Untie resources from this deployment (each must be attached to it); returns their ids."""
-    ids = _resource_ids(resource_ids)
+    ids = clean_resource_ids(resource_ids)
     locked = lock_deployment(deployment.pk)
-    resources = list(lock_resources(ids))
-    _refuse_unknown(ids, resources)
-    strangers = [r.pk for r in resources if r.deployment_id != locked.pk]
-    if strangers:
-        raise field_error(
-            "resource_ids", f"resources {_ids_text(strangers)} are not attached to {locked}"
-        )
-    _write_attribution(resources, None, actor)
-    return [r.pk for r in resources]
-
-
-def _write_attribution(
-    resources: Sequence[CloudResource], deployment_id: int | None, actor: str
-) -> None:
-    """Set `deployment` on every resource with ONE update and log each change, in bulk."""
-    if not resources:
-        return
-    CloudResource.objects.filter(pk__in=[r.pk for r in resources]).update(
-        deployment_id=deployment_id
-    )
-    now = timezone.now()
-    CloudResourceEvent.objects.bulk_create(
-        CloudResourceEvent(
-            resource_id=resource.pk,
-            type=ResourceEventType.ATTRIBUTED,
-            changes={"deployment": [resource.deployment_id, deployment_id]},
-            actor=actor,
-            occurred_at=now,
-        )
-        for resource in resources
-    )
-
-
-def _existing_live_resources(ids: list[int]) -> list[CloudResource]:
-    resources = list(lock_resources(ids))
-    _refuse_unknown(ids, resources)
-    tombstoned = [r.pk for r in resources if r.deleted_at is not None]
-    if tombstoned:
-        raise field_error(
-            "resource_ids",
-            f"resources {_ids_text(tombstoned)} are deleted (tombstoned); only live resources "
-            "can be attached",
-        )
-    return resources
-
-
-def _refuse_unknown(ids: list[int], resources: Sequence[CloudResource]) -> None:
-    missing = sorted(set(ids) - {r.pk for r in resources})
-    if missing:
-        raise field_error("resource_ids", f"no resources with ids {_ids_text(missing)}")
-
-
-def _resource_ids(values: Iterable[int]) -> list[int]:
-    if isinstance(values, str | bytes):
-        raise field_error("resource_ids", "must be a list of resource ids")
-    ids = list(values)
-    if not ids:
-        raise field_error("resource_ids", "must name at least one resource")
-    if len(ids) > MAX_RESOURCES_PER_CALL:
-        raise field_error("resource_ids", f"at most {MAX_RESOURCES_PER_CALL} ids per call")
-    if any(isinstance(i, bool) or not isinstance(i, int) or i < 1 for i in ids):
-        raise field_error("resource_ids", "every id must be a positive integer")
-    return sorted(set(ids))
-
-
-def _ids_text(ids: Iterable[int], limit: int = 20) -> str:
-    ids = sorted(ids)
-    shown = ", ".join(map(str, ids[:limit]))
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+    return resources_detach_from_deployment(resource_ids=ids, deployment_id=locked.pk, actor=actor)

@@ -1,9 +1,8 @@
 """Every write of the drift app: recording desired state, the sweep and accepting drift.
 
-Lock order (the same everywhere, so writers never deadlock): the resource's `cloud_provisioned`
-row first, then its `cloud_drift` rows. Every writer of a resource's drifts holds that
-provisioned row lock, so the sweep, a concurrent sweep and an accept serialize per resource.
-Inventory rows are read, never locked: syncs are not held up by drift work.
+Locks come from `drift.locks`, in one order (so writers never deadlock): the resource's
+`cloud_provisioned` row first, then its `cloud_drift` rows. Inventory rows are read, never
+locked; the `drift_detected` events are written by inventory's service.
 
 Revert (changing live infrastructure back to the spec) is out of scope: nothing here does it.
 """
@@ -20,9 +19,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, NotFound
+from drift.locks import (
+    lock_drift,
+    lock_or_create_provisioned,
+    lock_provisioned_chunk,
+    lock_provisioned_of,
+)
 from drift.models import CloudDrift, CloudProvisioned, DriftStatus
 from drift.rules import Mismatch, adopt_live_value, find_mismatches, loosely_equal, spec_validate
-from inventory.models import CloudResource, CloudResourceEvent, ResourceEventType
+from inventory.models import CloudResource
+from inventory.services import DriftObservation, resource_events_record_drift
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +47,7 @@ def provisioned_record(*, resource: CloudResource, spec: Any, actor: str) -> Clo
     sweep, not here.
     """
     cleaned = spec_validate(spec)
-    provisioned, created = CloudProvisioned.objects.select_for_update().get_or_create(
+    provisioned, created = lock_or_create_provisioned(
         resource=resource,
         defaults={"spec": cleaned, "recorded_by": actor, "recorded_at": timezone.now()},
     )
@@ -74,12 +80,10 @@ def drift_accept(*, drift: CloudDrift, actor: str) -> DriftAcceptance:
     The provisioned row and then the drift row are locked and the drift re-read, so of two
     concurrent accepts exactly one wins; the other gets a 409 and the version moves once.
     """
-    provisioned = (
-        CloudProvisioned.objects.select_for_update().filter(resource_id=drift.resource_id).first()
-    )
+    provisioned = lock_provisioned_of(drift.resource_id)
     if provisioned is None:
         raise NotFound(f"Resource {drift.resource_id} has no provisioned spec to update.")
-    locked = CloudDrift.objects.select_for_update().get(pk=drift.pk)
+    locked = lock_drift(drift.pk)
     if not locked.is_open:
         by = f" by {locked.resolved_by}" if locked.resolved_by else ""
         raise Conflict(
@@ -125,7 +129,7 @@ def drift_detect_all(*, now: dt.datetime | None = None) -> DriftSweepSummary:
     after_pk = 0
     while True:
         with transaction.atomic():
-            chunk = _lock_provisioned_chunk(after_pk=after_pk)
+            chunk = lock_provisioned_chunk(after_pk=after_pk, size=SWEEP_CHUNK_SIZE)
             if chunk:
                 summary.add(_sweep_chunk(chunk, now=now))
         if len(chunk) < SWEEP_CHUNK_SIZE:
@@ -135,26 +139,12 @@ def drift_detect_all(*, now: dt.datetime | None = None) -> DriftSweepSummary:
     return summary
 
 
-def _lock_provisioned_chunk(*, after_pk: int) -> list[CloudProvisioned]:
-    """The next chunk of provisioned rows in pk order (the lock order), with their resources.
-
-    Only the provisioned rows are locked (`of=("self",)`); a concurrent sweep waits here and
-    then sees this one's committed drifts.
-    """
-    return list(
-        CloudProvisioned.objects.select_related("resource")
-        .select_for_update(of=("self",))
-        .filter(pk__gt=after_pk)
-        .order_by("pk")[:SWEEP_CHUNK_SIZE]
-    )
-
-
 @dataclass
 class _ChunkWrites:
     new_drifts: list[CloudDrift] = field(default_factory=list)
     refreshed: list[CloudDrift] = field(default_factory=list)
     stale_ids: list[int] = field(default_factory=list)
-    events: list[CloudResourceEvent] = field(default_factory=list)
+    events: list[DriftObservation] = field(default_factory=list)
     unchanged: int = 0
 
 
@@ -210,7 +200,7 @@ def _reconcile_mismatch(
                 detected_at=now,
             )
         )
-        writes.events.append(_drift_event(resource, mismatch, now=now))
+        writes.events.append(_observation(resource, mismatch))
         return
     actual_changed = not loosely_equal(current.actual, mismatch.actual)
     expected_changed = not loosely_equal(current.expected, mismatch.expected)
@@ -221,23 +211,21 @@ def _reconcile_mismatch(
     current.expected = mismatch.expected
     writes.refreshed.append(current)
     if actual_changed:
-        writes.events.append(_drift_event(resource, mismatch, now=now))
+        writes.events.append(_observation(resource, mismatch))
 
 
-def _drift_event(
-    resource: CloudResource, mismatch: Mismatch, *, now: dt.datetime
-) -> CloudResourceEvent:
-    return CloudResourceEvent(
-        resource=resource,
-        type=ResourceEventType.DRIFT_DETECTED,
-        changes={"field": mismatch.field, "expected": mismatch.expected, "actual": mismatch.actual},
-        actor=SYSTEM_ACTOR,
-        occurred_at=now,
+def _observation(resource: CloudResource, mismatch: Mismatch) -> DriftObservation:
+    return DriftObservation(
+        resource_id=resource.pk,
+        field=mismatch.field,
+        expected=mismatch.expected,
+        actual=mismatch.actual,
     )
 
 
 def _apply_writes(writes: _ChunkWrites, *, now: dt.datetime) -> None:
-    """At most four statements, whatever the chunk found."""
+    """At most four statements, whatever the chunk found (the events are written by inventory,
+    whose table they are)."""
     if writes.new_drifts:
         # The provisioned row locks already serialize sweeps per resource, so no conflict is
         # expected; ignoring one keeps a writer outside that protocol from crashing the sweep.
@@ -249,4 +237,4 @@ def _apply_writes(writes: _ChunkWrites, *, now: dt.datetime) -> None:
             status=DriftStatus.STALE, resolved_at=now, resolved_by=SYSTEM_ACTOR
         )
     if writes.events:
-        CloudResourceEvent.objects.bulk_create(writes.events)
+        resource_events_record_drift(drifts=writes.events, actor=SYSTEM_ACTOR, now=now)

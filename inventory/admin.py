@@ -3,7 +3,6 @@ from django.utils.html import format_html
 
 from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, admin_actor
 from arcadia_cloud.tenancy import validate_tenant_id
-from deployments.admin_actions import attach_resources_action
 from inventory.models import CloudProject, CloudResource, CloudResourceEvent
 from inventory.services import project_classify
 
@@ -109,7 +108,8 @@ class CloudResourceAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in CloudResource._meta.fields if f.name != "deployment"]
     inlines = [CloudResourceEventInline]
     list_per_page = 100
-    actions = [attach_resources_action]
+    # "Attach to a deployment…" is added by the deployments admin (deployments/admin.py), the
+    # floor above: inventory never imports the deployments app.
 
     def has_add_permission(self, request):
         return False

@@ -5,6 +5,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from arcadia_cloud.models import AppendOnlyModel
+from pricing.kinds import RESOURCE_KINDS
 
 PROVIDER_DIGITALOCEAN = "digitalocean"
 
@@ -41,21 +42,15 @@ class CloudProject(models.Model):
         return self.name
 
 
-class ResourceKind(models.TextChoices):
-    """Known kinds; unknown DigitalOcean kinds are stored under their normalized name."""
-
-    DROPLET = "droplet"
-    DNS_ZONE = "dns_zone"
-    VOLUME = "volume"
-    SNAPSHOT = "snapshot"
-    FLOATING_IP = "floating_ip"
-    FIREWALL = "firewall"
-    LOAD_BALANCER = "load_balancer"
-    DROPLET_BACKUP = "droplet_backup"
-    SPACES_BUCKET = "spaces_bucket"
-    MANAGED_DB = "managed_db"
-    K8S_CLUSTER = "k8s_cluster"
-    APP = "app"
+# The kinds inventory knows, as names code branches on (`ResourceKind.DROPLET == "droplet"`, with
+# its label), generated from the one registry, `pricing.kinds.RESOURCE_KINDS`: naming a kind the
+# registry lacks fails at import. Unknown DigitalOcean kinds are still stored, under their
+# normalized name, so `CloudResource.kind` takes no choices.
+ResourceKind = models.TextChoices(
+    "ResourceKind",
+    [(kind.code.upper(), (kind.code, kind.label)) for kind in RESOURCE_KINDS.values()],
+    module=__name__,
+)
 
 
 class CloudResource(models.Model):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from deployments.selectors import deployment_ids_of_tenant, deployment_tenants
 from inventory.models import CloudProject, CloudResource, CloudResourceEvent
 
 # The owner of a resource whose deployment no longer exists: nobody a tenant may be told about.
@@ -32,7 +32,7 @@ def owned_by_tenant(queryset: QuerySet[CloudResource], tenant_id: str) -> QueryS
     the whole inventory (docs/performance.md).
     """
     return queryset.filter(
-        Q(deployment_id__in=deployment_ids_of_tenant(tenant_id))
+        Q(deployment_id__in=_deployment_ids_of_tenant(tenant_id))
         | Q(deployment__isnull=True, tenant_id=tenant_id)
     )
 
@@ -73,7 +73,7 @@ def resource_history(
         value for change in changes for value in change.get("deployment", ())
     }
     project_ids = {value for change in changes for value in change.get("project", ())}
-    deployments = deployment_tenants(pk for pk in deployment_ids if isinstance(pk, int))
+    deployments = _deployment_tenants(pk for pk in deployment_ids if isinstance(pk, int))
     projects = _project_tenants(pk for pk in project_ids if isinstance(pk, int))
 
     def owner(deployment_id: object, tenant_id: object) -> object:
@@ -119,8 +119,64 @@ def _attribution_changes(event: CloudResourceEvent) -> dict[str, Sequence[object
     }
 
 
+def _deployments() -> QuerySet:
+    """The deployments resources are attached to, read through the foreign key that ties them.
+
+    Inventory is a floor below the deployments app and never imports it: of a deployment it
+    needs only whose it is (`tenant_id`, never changed after creation), the same column
+    `resources_with_effective_tenant` reads through the join.
+    """
+    return CloudResource._meta.get_field("deployment").related_model._default_manager.all()
+
+
+def _deployment_ids_of_tenant(tenant_id: str) -> list[int]:
+    """The ids of the tenant's deployments (one query on the tenant_id index)."""
+    return list(_deployments().filter(tenant_id=tenant_id).values_list("pk", flat=True))
+
+
+def _deployment_tenants(deployment_ids) -> dict[int, str]:
+    """{deployment id: its tenant id} for the ids that exist, in one query (a deployment's tenant
+    never changes, so this is also who owned it at any earlier time)."""
+    ids = sorted(set(deployment_ids))
+    if not ids:
+        return {}
+    return dict(_deployments().filter(pk__in=ids).values_list("pk", "tenant_id"))
+
+
 def _project_tenants(project_ids) -> dict[int, str | None]:
     ids = sorted(set(project_ids))
     if not ids:
         return {}
     return dict(CloudProject.objects.filter(pk__in=ids).values_list("pk", "tenant_id"))
+
+
+# ---------------------------------------------------------------------------------------------
+# What metering reads
+# ---------------------------------------------------------------------------------------------
+
+# The columns `attributed_resources_alive_sql` selects, in order.
+ALIVE_COLUMNS = ("id", "deployment_id", "kind", "status", "attrs", "first_seen_at", "deleted_at")
+
+
+def attributed_resources_alive(*, start: dt.datetime, end: dt.datetime) -> QuerySet[CloudResource]:
+    """Resources attached to a deployment that existed at some moment of [start, end): first
+    seen before it ended and not deleted before it began (deleted mid-day counts that day)."""
+    return CloudResource.objects.filter(deployment__isnull=False, first_seen_at__lt=end).filter(
+        Q(deleted_at__isnull=True) | Q(deleted_at__gte=start)
+    )
+
+
+def attributed_resources_alive_sql(
+    *, start: dt.datetime, end: dt.datetime
+) -> tuple[str, dict[str, object]]:
+    """The rows of `attributed_resources_alive` as a SELECT of ALIVE_COLUMNS with named
+    parameters, for a set-based statement to read from (metering's INSERT … SELECT: one
+    statement whatever the number of resources). A test checks both select the same rows."""
+    table = CloudResource._meta.db_table
+    # Identifiers come from the model; the times are bound parameters.
+    sql = (
+        f"SELECT {', '.join(ALIVE_COLUMNS)} FROM {table} "  # noqa: S608
+        "WHERE deployment_id IS NOT NULL AND first_seen_at < %(inventory_alive_until)s "
+        "AND (deleted_at IS NULL OR deleted_at >= %(inventory_alive_from)s)"
+    )
+    return sql, {"inventory_alive_from": start, "inventory_alive_until": end}

@@ -1,4 +1,9 @@
-"""Inventory writes: the upsert chokepoint, three-strike deletion, attribution, classification.
+"""Inventory writes: the upsert chokepoint, three-strike deletion, attribution, classification,
+attachment to deployments and drift events.
+
+Every write of `cloud_resources` and `cloud_resource_events` is here, whichever app asks for it
+(deployments attaches resources, drift records what it detected); row locks are taken through
+`inventory.locks`.
 
 Every sync goes through `upsert_resources` (or its one-row form `upsert_resource`) and then,
 only after a COMPLETE listing, `mark_stale`. Both are set-based: an unchanged re-sync of N rows
@@ -18,8 +23,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from arcadia_cloud.errors import field_error
+from arcadia_cloud.errors import Conflict, field_error
 from arcadia_cloud.tenancy import clean_tenant_id
+from inventory.locks import lock_project, lock_resources
 from inventory.models import (
     PROVIDER_DIGITALOCEAN,
     CloudProject,
@@ -340,7 +346,7 @@ def project_classify(
     if purpose not in ProjectPurpose.values:
         raise field_error("purpose", f"must be one of {', '.join(ProjectPurpose.values)}")
     tenant_id = None if tenant_id in (None, "") else clean_tenant_id(tenant_id)
-    project = CloudProject.objects.select_for_update().get(pk=project.pk)
+    project = lock_project(project.pk)
     project.tenant_id = tenant_id
     project.purpose = purpose
     project.save(update_fields=["tenant_id", "purpose", "updated_at"])
@@ -351,3 +357,169 @@ def project_classify(
         ).values_list("pk", flat=True)
     }
     return resources_attribute(placements, actor=actor)
+
+
+# ---------------------------------------------------------------------------------------------
+# Attachment to deployments
+# ---------------------------------------------------------------------------------------------
+
+MAX_RESOURCES_PER_CALL = 1000
+
+
+@dataclass(frozen=True)
+class AttachOutcome:
+    """Resource ids by what happened to them (`reassigned` ⊆ `attached`)."""
+
+    attached: list[int]
+    reassigned: list[int]
+    unchanged: list[int]
+
+
+# Both are called by the deployments service that checked and locked the deployment (lock order:
+# deployment → resources); their own atomic block is a savepoint there, so a refusal leaves the
+# caller's transaction usable.
+@transaction.atomic
+def resources_attach_to_deployment(
+    *, resource_ids: Iterable[int], deployment_id: int, actor: str, reassign: bool = False
+) -> AttachOutcome:
+    """Tie resources to a deployment: one UPDATE and one bulk insert of `attributed` events.
+
+    A resource belongs to at most one deployment: one attached elsewhere is a 409 unless
+    `reassign=True`. Unknown ids and tombstoned resources are a 400 naming `resource_ids`.
+    Already attached here → unchanged, no event. The resources are locked in pk order.
+    """
+    ids = clean_resource_ids(resource_ids)
+    resources = _locked_live_resources(ids)
+    elsewhere = {
+        r.pk: r.deployment_id for r in resources if r.deployment_id not in (None, deployment_id)
+    }
+    if elsewhere and not reassign:
+        message = (
+            f"resources {_ids_text(elsewhere)} belong to other deployments; "
+            "pass reassign=true to move them"
+        )
+        raise Conflict(
+            message,
+            fields={"resource_ids": [message]},
+            extra={"attached_elsewhere": {str(k): v for k, v in elsewhere.items()}},
+        )
+    changing = [r for r in resources if r.deployment_id != deployment_id]
+    _write_attachment(changing, deployment_id, actor)
+    return AttachOutcome(
+        attached=[r.pk for r in changing],
+        reassigned=sorted(elsewhere),
+        unchanged=[r.pk for r in resources if r.deployment_id == deployment_id],
+    )
+
+
+@transaction.atomic
+def resources_detach_from_deployment(
+    *, resource_ids: Iterable[int], deployment_id: int, actor: str
+) -> list[int]:
+    """Untie resources from a deployment (each must be attached to it); returns their ids."""
+    ids = clean_resource_ids(resource_ids)
+    resources = lock_resources(ids)
+    _refuse_unknown(ids, resources)
+    strangers = [r.pk for r in resources if r.deployment_id != deployment_id]
+    if strangers:
+        raise field_error(
+            "resource_ids",
+            f"resources {_ids_text(strangers)} are not attached to deployment {deployment_id}",
+        )
+    _write_attachment(resources, None, actor)
+    return [r.pk for r in resources]
+
+
+def clean_resource_ids(values: Iterable[int]) -> list[int]:
+    """The ids sorted and deduplicated, or a 400 naming `resource_ids`: a non-empty list of at
+    most MAX_RESOURCES_PER_CALL positive integers."""
+    if isinstance(values, str | bytes):
+        raise field_error("resource_ids", "must be a list of resource ids")
+    ids = list(values)
+    if not ids:
+        raise field_error("resource_ids", "must name at least one resource")
+    if len(ids) > MAX_RESOURCES_PER_CALL:
+        raise field_error("resource_ids", f"at most {MAX_RESOURCES_PER_CALL} ids per call")
+    if any(isinstance(i, bool) or not isinstance(i, int) or i < 1 for i in ids):
+        raise field_error("resource_ids", "every id must be a positive integer")
+    return sorted(set(ids))
+
+
+def _write_attachment(
+    resources: Sequence[CloudResource], deployment_id: int | None, actor: str
+) -> None:
+    """Set `deployment` on every resource with ONE update and log each change, in bulk."""
+    if not resources:
+        return
+    CloudResource.objects.filter(pk__in=[r.pk for r in resources]).update(
+        deployment_id=deployment_id
+    )
+    now = timezone.now()
+    CloudResourceEvent.objects.bulk_create(
+        CloudResourceEvent(
+            resource_id=resource.pk,
+            type=ResourceEventType.ATTRIBUTED,
+            changes={"deployment": [resource.deployment_id, deployment_id]},
+            actor=actor,
+            occurred_at=now,
+        )
+        for resource in resources
+    )
+
+
+def _locked_live_resources(ids: list[int]) -> list[CloudResource]:
+    resources = lock_resources(ids)
+    _refuse_unknown(ids, resources)
+    tombstoned = [r.pk for r in resources if r.deleted_at is not None]
+    if tombstoned:
+        raise field_error(
+            "resource_ids",
+            f"resources {_ids_text(tombstoned)} are deleted (tombstoned); only live resources "
+            "can be attached",
+        )
+    return resources
+
+
+def _refuse_unknown(ids: list[int], resources: Sequence[CloudResource]) -> None:
+    missing = sorted(set(ids) - {r.pk for r in resources})
+    if missing:
+        raise field_error("resource_ids", f"no resources with ids {_ids_text(missing)}")
+
+
+def _ids_text(ids: Iterable[int], limit: int = 20) -> str:
+    ids = sorted(ids)
+    shown = ", ".join(map(str, ids[:limit]))
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Drift events
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftObservation:
+    """A field of a resource that differs from its recorded spec, as the drift sweep saw it."""
+
+    resource_id: int
+    field: str
+    expected: Any
+    actual: Any
+
+
+def resource_events_record_drift(
+    *, drifts: Sequence[DriftObservation], actor: str, now: dt.datetime
+) -> int:
+    """One `drift_detected` event per observation, in one insert (none when there is nothing
+    to record); returns how many. Drift decides what is news; inventory keeps the history."""
+    CloudResourceEvent.objects.bulk_create(
+        CloudResourceEvent(
+            resource_id=drift.resource_id,
+            type=ResourceEventType.DRIFT_DETECTED,
+            changes={"field": drift.field, "expected": drift.expected, "actual": drift.actual},
+            actor=actor,
+            occurred_at=now,
+        )
+        for drift in drifts
+    )
+    return len(drifts)

@@ -14,9 +14,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from arcadia_cloud.locks import try_advisory_lock
 from integrations.digitalocean import DigitalOceanClient, DOBadPayload, DONotFound
 from inventory import normalize
+from inventory.locks import sync_lock
 from inventory.models import PROVIDER_DIGITALOCEAN, CloudProject, CloudResource, ResourceKind
 from inventory.services import (
     AttributionResult,
@@ -117,7 +117,7 @@ def sync_target(
             f"unknown sync target {target!r}; expected one of {', '.join(SYNC_TARGETS)}"
         )
     now = now or timezone.now()
-    with try_advisory_lock(f"inventory-sync:{target}") as acquired:
+    with sync_lock(target) as acquired:
         if not acquired:
             logger.info("inventory sync %s skipped: another run holds the lock", target)
             return SyncResult(target, skipped="another sync of it is running")

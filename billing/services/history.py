@@ -19,8 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from arcadia_cloud.locks import advisory_xact_lock
 from arcadia_cloud.periods import previous_month
+from billing.locks import lock_history_sync
 from billing.models import USD, CloudInvoice
 from billing.services.enqueue import invoice_ingest_enqueue
 from integrations.digitalocean import DigitalOceanClient
@@ -28,7 +28,6 @@ from integrations.digitalocean import DigitalOceanClient
 logger = logging.getLogger(__name__)
 
 INVOICE_ENTRY_TYPE = "invoice"
-HISTORY_LOCK = "billing:history-sync"
 # Header fields billing history owns; everything else on the row belongs to ingest / finance.
 HEADER_FIELDS = ("invoice_id", "description", "issued_at", "amount")
 
@@ -97,7 +96,7 @@ def billing_history_sync(
 def _upsert_headers(
     headers: dict[str, InvoiceHeader], result: HistorySyncResult, *, enqueue_ingest: bool
 ) -> None:
-    advisory_xact_lock(HISTORY_LOCK)  # two syncs at once would both insert the new headers
+    lock_history_sync()  # two syncs at once would both insert the new headers
     existing = CloudInvoice.objects.in_bulk(list(headers), field_name="invoice_uuid")
     new = [_new_invoice(h) for uuid, h in headers.items() if uuid not in existing]
     CloudInvoice.objects.bulk_create(new)

@@ -40,6 +40,7 @@ from billing.csv_parser import (
     decode_invoice_csv,
     parse_invoice_csv,
 )
+from billing.locks import lock_cloud_invoice
 from billing.matching import match_key, match_line
 from billing.models import CloudCostLine, CloudInvoice, MatchStatus
 from billing.selectors import match_candidates
@@ -323,7 +324,7 @@ def _replace_lines(
     period: dt.date,
     push_to_finance: bool,
 ) -> IngestResult:
-    locked = CloudInvoice.objects.select_for_update().get(pk=invoice.pk)
+    locked = lock_cloud_invoice(invoice.pk)
     CloudCostLine.objects.filter(invoice=locked).delete()
     for line in lines:
         line.invoice = locked

@@ -16,8 +16,8 @@ from deployments.models import (
     SubscriptionAddon,
     SubscriptionEvent,
 )
-from deployments.services import MAX_RESOURCES_PER_CALL
 from inventory.models import CloudResource
+from inventory.services import MAX_RESOURCES_PER_CALL
 
 # ---------------------------------------------------------------------------------------------
 # Output

@@ -5,16 +5,20 @@ from rest_framework import generics
 
 from arcadia_cloud.parsing import ObjectIdFilter
 from arcadia_cloud.permissions import TenantScopedMixin
-from deployments.models import Deployment
 from inventory.api.serializers import ResourceDetailSerializer, ResourceSerializer
-from inventory.models import CloudProject
+from inventory.models import CloudProject, CloudResource
 from inventory.selectors import owned_by_tenant, resource_history, resources_with_effective_tenant
 
 
 class ResourceFilter(filters.FilterSet):
     kind = filters.CharFilter()
     project = ObjectIdFilter(model=CloudProject, field_name="project_id")
-    deployment = ObjectIdFilter(model=Deployment, field_name="deployment_id")
+    # Bounded by the key of the model the foreign key points at (inventory never imports the
+    # deployments app, a floor above it).
+    deployment = ObjectIdFilter(
+        model=CloudResource._meta.get_field("deployment").related_model,
+        field_name="deployment_id",
+    )
     tenant_id = extend_schema_field(str)(
         filters.CharFilter(method="filter_tenant", help_text="platform_admin only")
     )

@@ -1,6 +1,8 @@
 """Metering (SPEC §11): one UTC day of inventory becomes usage_records rows.
 
-Every billable kind accrues uniformly, so everything downstream is a SUM:
+Every metered kind accrues uniformly, so everything downstream is a SUM. What each resource kind
+accrues, and how, is the kind registry's (`pricing.kinds.RESOURCE_KINDS`: billing kind, accrual,
+billable statuses); today:
 
 - droplet → droplet_hours: 24 a day while `active`, a 0 row otherwise ("metered, was off");
 - load_balancer → load_balancer_hours: 24 a day;
@@ -30,7 +32,7 @@ in SQL; elsewhere (the SQLite quick start) the same rules run in Python and `bul
 from __future__ import annotations
 
 import datetime as dt
-import enum
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -40,17 +42,20 @@ from types import MappingProxyType
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import quantize_qty
 from arcadia_cloud.periods import day_bounds, days_in_month
-from inventory.models import CloudResource
+from inventory.selectors import (
+    ALIVE_COLUMNS,
+    attributed_resources_alive,
+    attributed_resources_alive_sql,
+)
 from invoicing.invoices.late_usage import horizon, usage_kept_from
 from invoicing.models import Granularity, UsageRecord, UsageSource
 from invoicing.usage.selectors import MeteringSetting, metering_settings
-from pricing.kinds import RESOURCE_KIND_TO_BILLING_KIND
+from pricing.kinds import RESOURCE_KINDS, Accrual, ResourceKind
 
 logger = logging.getLogger(__name__)
 
@@ -66,38 +71,9 @@ SKIPPED_EXAMPLES = 5
 BULK_BATCH_SIZE = 1000
 
 
-class Accrual(enum.StrEnum):
-    HOURS = "hours"  # hours in the period, while the resource is in its billable status
-    SIZE_PER_MONTH = "size_per_month"  # size_gb ÷ periods in the month
-    ONE_PER_MONTH = "one_per_month"  # 1 ÷ periods in the month
-
-
-@dataclass(frozen=True)
-class AccrualRule:
-    resource_kind: str
-    accrual: Accrual
-    # Accrues only in this status (a 0 row otherwise); None: whatever the status.
-    billable_status: str | None = None
-
-    @property
-    def billing_kind(self) -> str:
-        return RESOURCE_KIND_TO_BILLING_KIND[self.resource_kind]
-
-
-ACCRUAL_RULES: Mapping[str, AccrualRule] = MappingProxyType(
-    {
-        rule.resource_kind: rule
-        for rule in (
-            AccrualRule("droplet", Accrual.HOURS, billable_status="active"),
-            AccrualRule("load_balancer", Accrual.HOURS),
-            AccrualRule("floating_ip", Accrual.HOURS, billable_status="unassigned"),
-            AccrualRule("spaces_bucket", Accrual.SIZE_PER_MONTH),
-            AccrualRule("snapshot", Accrual.SIZE_PER_MONTH),
-            AccrualRule("droplet_backup", Accrual.SIZE_PER_MONTH),
-            AccrualRule("volume", Accrual.SIZE_PER_MONTH),
-            AccrualRule("dns_zone", Accrual.ONE_PER_MONTH),
-        )
-    }
+# Every kind metering accrues, in the registry's order.
+METERED_KINDS: tuple[ResourceKind, ...] = tuple(
+    kind for kind in RESOURCE_KINDS.values() if kind.is_metered
 )
 
 
@@ -151,11 +127,11 @@ def meter_day(day: dt.date, *, now: dt.datetime | None = None) -> MeterResult:
     """
     _refuse_beyond_horizon(day, now or timezone.now())
     settings_by_kind = metering_settings()
-    meter = _meter_rules_sql if connection.vendor == "postgresql" else _meter_rules_portable
+    meter = _meter_kinds_sql if connection.vendor == "postgresql" else _meter_kinds_portable
     result = MeterResult(day, 0, 0, 0, 0)
     with transaction.atomic():
-        for granularity, rules in _rules_by_granularity(settings_by_kind).items():
-            result += meter(day, granularity, rules)
+        for granularity, kinds in _kinds_by_granularity(settings_by_kind).items():
+            result += meter(day, granularity, kinds)
     if result.skipped_unknown_size:
         logger.warning(
             "metering %s: %d resources skipped, attrs.size_gb missing or not a size "
@@ -179,12 +155,12 @@ def _refuse_beyond_horizon(day: dt.date, now: dt.datetime) -> None:
         )
 
 
-def _rules_by_granularity(
+def _kinds_by_granularity(
     settings_by_kind: Mapping[str, MeteringSetting],
-) -> dict[str, list[AccrualRule]]:
-    grouped: dict[str, list[AccrualRule]] = {}
-    for rule in ACCRUAL_RULES.values():
-        grouped.setdefault(settings_by_kind[rule.billing_kind].granularity, []).append(rule)
+) -> dict[str, list[ResourceKind]]:
+    grouped: dict[str, list[ResourceKind]] = {}
+    for kind in METERED_KINDS:
+        grouped.setdefault(settings_by_kind[kind.billing_kind].granularity, []).append(kind)
     return grouped
 
 
@@ -202,16 +178,18 @@ _PERIODS_SQL = {
     ),
 }
 
-# `candidates` is every resource the day concerns, with its accrual (NULL numerator: size
-# unknown) and whether it was metered already; `inserted` writes the rows; the final SELECT
-# reports what happened. Nested CASEs (not AND) guard the numeric cast: CASE is evaluated in
-# order, AND is not.
+# `candidates` is every resource the day concerns (inventory's deployment-attributed resources
+# alive that day, of a metered kind), with its accrual (NULL numerator: size unknown) and
+# whether it was metered already; `inserted` writes the rows; the final SELECT
+# reports what happened. A kind's billable statuses travel as a JSON array (`?` is "has this
+# element"), NULL when it accrues whatever the status. Nested CASEs (not AND) guard the numeric
+# cast: CASE is evaluated in order, AND is not.
 _METER_SQL = """
 WITH rules AS (
     SELECT *
     FROM unnest(%(resource_kinds)s::text[], %(billing_kinds)s::text[],
-                %(accruals)s::text[], %(billable_statuses)s::text[])
-         AS rules(resource_kind, billing_kind, accrual, billable_status)
+                %(accruals)s::text[], %(billable_statuses)s::jsonb[])
+         AS rules(resource_kind, billing_kind, accrual, billable_statuses)
 ),
 candidates AS MATERIALIZED (
     SELECT r.id AS resource_id,
@@ -221,7 +199,7 @@ candidates AS MATERIALIZED (
            rules.billing_kind,
            CASE rules.accrual
                WHEN 'hours' THEN
-                   CASE WHEN rules.billable_status IS NULL OR r.status = rules.billable_status
+                   CASE WHEN rules.billable_statuses IS NULL OR rules.billable_statuses ? r.status
                         THEN %(hours_per_period)s ELSE 0 END
                WHEN 'one_per_month' THEN 1
                WHEN 'size_per_month' THEN
@@ -236,11 +214,8 @@ candidates AS MATERIALIZED (
                WHERE u.resource_id = r.id
                  AND u.period_start >= %(day_start)s AND u.period_start < %(day_end)s
            ) AS already_metered
-    FROM cloud_resources AS r
+    FROM ({resources}) AS r
     JOIN rules ON rules.resource_kind = r.kind
-    WHERE r.deployment_id IS NOT NULL
-      AND r.first_seen_at < %(day_end)s
-      AND (r.deleted_at IS NULL OR r.deleted_at >= %(day_start)s)
 ),
 inserted AS (
     INSERT INTO usage_records (deployment_id, resource_id, resource_kind, period_start,
@@ -263,14 +238,14 @@ FROM candidates
 """
 
 
-def _meter_rules_sql(day: dt.date, granularity: str, rules: list[AccrualRule]) -> MeterResult:
+def _meter_kinds_sql(day: dt.date, granularity: str, kinds: list[ResourceKind]) -> MeterResult:
     day_start, day_end = day_bounds(day)
     periods_per_day = PERIODS_PER_DAY[granularity]
     params = {
-        "resource_kinds": [rule.resource_kind for rule in rules],
-        "billing_kinds": [rule.billing_kind for rule in rules],
-        "accruals": [str(rule.accrual) for rule in rules],
-        "billable_statuses": [rule.billable_status for rule in rules],
+        "resource_kinds": [kind.code for kind in kinds],
+        "billing_kinds": [kind.billing_kind for kind in kinds],
+        "accruals": [str(kind.accrual) for kind in kinds],
+        "billable_statuses": [_json_statuses(kind.billable_statuses) for kind in kinds],
         "hours_per_period": HOURS_PER_DAY // periods_per_day,
         "periods_in_month": days_in_month(day) * periods_per_day,
         "size_pattern": SIZE_PATTERN,
@@ -282,10 +257,16 @@ def _meter_rules_sql(day: dt.date, granularity: str, rules: list[AccrualRule]) -
         "source": UsageSource.METER,
         "examples": SKIPPED_EXAMPLES,
     }
+    alive_sql, alive_params = attributed_resources_alive_sql(start=day_start, end=day_end)
+    sql = _METER_SQL.format(periods=_PERIODS_SQL[granularity], resources=alive_sql)
     with connection.cursor() as cursor:
-        cursor.execute(_METER_SQL.format(periods=_PERIODS_SQL[granularity]), params)
+        cursor.execute(sql, {**params, **alive_params})
         resources, created, already, skipped, examples = cursor.fetchone()
     return MeterResult(day, resources, created, already, skipped, tuple(examples or ()))
+
+
+def _json_statuses(statuses: frozenset[str] | None) -> str | None:
+    return None if statuses is None else json.dumps(sorted(statuses))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,15 +291,15 @@ def size_gb(attrs: object) -> Decimal | None:
 
 
 def accrual_fraction(
-    rule: AccrualRule, *, status: str, attrs: object, granularity: str, day: dt.date
+    kind: ResourceKind, *, status: str, attrs: object, granularity: str, day: dt.date
 ) -> tuple[Decimal, int] | None:
     """(numerator, denominator) one period of `day` accrues, or None when the size is unknown."""
     periods_per_day = PERIODS_PER_DAY[granularity]
     periods_in_month = days_in_month(day) * periods_per_day
-    if rule.accrual is Accrual.HOURS:
-        billable = rule.billable_status is None or status == rule.billable_status
+    if kind.accrual is Accrual.HOURS:
+        billable = kind.billable_statuses is None or status in kind.billable_statuses
         return Decimal(HOURS_PER_DAY // periods_per_day if billable else 0), 1
-    if rule.accrual is Accrual.ONE_PER_MONTH:
+    if kind.accrual is Accrual.ONE_PER_MONTH:
         return Decimal(1), periods_in_month
     size = size_gb(attrs)
     return None if size is None else (size, periods_in_month)
@@ -339,17 +320,13 @@ def _periods(
     ]
 
 
-def _meter_rules_portable(day: dt.date, granularity: str, rules: list[AccrualRule]) -> MeterResult:
+def _meter_kinds_portable(day: dt.date, granularity: str, kinds: list[ResourceKind]) -> MeterResult:
     day_start, day_end = day_bounds(day)
-    rules_by_kind = {rule.resource_kind: rule for rule in rules}
+    kinds_by_code = {kind.code: kind for kind in kinds}
     resources = (
-        CloudResource.objects.filter(
-            deployment__isnull=False, kind__in=rules_by_kind, first_seen_at__lt=day_end
-        )
-        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=day_start))
-        .values_list(
-            "id", "deployment_id", "kind", "status", "attrs", "first_seen_at", "deleted_at"
-        )
+        attributed_resources_alive(start=day_start, end=day_end)
+        .filter(kind__in=kinds_by_code)
+        .values_list(*ALIVE_COLUMNS)
         .order_by("id")
     )
     metered_that_day = UsageRecord.objects.filter(
@@ -364,9 +341,9 @@ def _meter_rules_portable(day: dt.date, granularity: str, rules: list[AccrualRul
         if resource_id in already_metered:
             already += 1
             continue
-        rule = rules_by_kind[kind]
+        metered_kind = kinds_by_code[kind]
         fraction = accrual_fraction(
-            rule, status=status, attrs=attrs, granularity=granularity, day=day
+            metered_kind, status=status, attrs=attrs, granularity=granularity, day=day
         )
         if fraction is None:
             skipped.append(resource_id)
@@ -376,7 +353,7 @@ def _meter_rules_portable(day: dt.date, granularity: str, rules: list[AccrualRul
             UsageRecord(
                 deployment_id=deployment_id,
                 resource_id=resource_id,
-                resource_kind=rule.billing_kind,
+                resource_kind=metered_kind.billing_kind,
                 period_start=period_start,
                 granularity=granularity,
                 qty=quantize_qty(numerator / denominator),

@@ -1,4 +1,5 @@
-"""Deployments in the operators' admin, and the attach action inventory's admin registers."""
+"""Deployments in the operators' admin, and the attach action it adds to inventory's resource
+admin."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.urls import reverse
 from deployments.admin_actions import attach_resources_action
 from deployments.models import Deployment
 from deployments.services import subscription_create
+from inventory.admin import CloudResourceAdmin
 from inventory.models import CloudResource, CloudResourceEvent
 from tests.deployments.factories import force_state, make_deployment, make_resource
 
@@ -136,3 +138,12 @@ class TestAttachResourcesAction:
         assert "belong to other deployments" in messages_text(request)
         resource.refresh_from_db()
         assert resource.deployment_id == first.pk
+
+
+def test_the_resource_changelist_is_inventorys_with_the_attach_action(admin_user):
+    registered = admin.site._registry[CloudResource]
+    assert isinstance(registered, CloudResourceAdmin)
+    assert registered.list_display == CloudResourceAdmin.list_display
+    request = RequestFactory().get("/admin/inventory/cloudresource/")
+    request.user = admin_user
+    assert "attach_resources_action" in registered.get_actions(request)

@@ -1,17 +1,31 @@
-"""The upsert chokepoint, three-strike deletion and the append-only audit (SPEC §4)."""
+"""The upsert chokepoint, three-strike deletion, the append-only audit (SPEC §4), attachment to
+deployments and drift events: every write of inventory's tables."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from arcadia_cloud.errors import ValidationFailed
+from arcadia_cloud.errors import Conflict, ValidationFailed
 from arcadia_cloud.models import AppendOnlyError
 from inventory.models import CloudResource, CloudResourceEvent
 from inventory.normalize import ResourceSnapshot
-from inventory.services import mark_stale, project_classify, upsert_resource, upsert_resources
+from inventory.services import (
+    MAX_RESOURCES_PER_CALL,
+    DriftObservation,
+    mark_stale,
+    project_classify,
+    resource_events_record_drift,
+    resources_attach_to_deployment,
+    resources_detach_from_deployment,
+    upsert_resource,
+    upsert_resources,
+)
+from tests.deployments.factories import make_deployment
 from tests.inventory.factories import make_project, make_resource
 
 pytestmark = pytest.mark.django_db
@@ -183,3 +197,153 @@ def test_classifying_a_project_to_no_tenant_clears_it():
     project_classify(project=project, tenant_id="", purpose="internal", actor="admin:ops")
     project.refresh_from_db()
     assert project.tenant_id is None and project.purpose == "internal"
+
+
+# ---------------------------------------------------------------------------------------------
+# Attachment to deployments
+# ---------------------------------------------------------------------------------------------
+
+
+def attach(resources, deployment, *, actor="ops", reassign=False):
+    return resources_attach_to_deployment(
+        resource_ids=[r.pk for r in resources],
+        deployment_id=deployment.pk,
+        actor=actor,
+        reassign=reassign,
+    )
+
+
+def attributions(resource) -> list[tuple[list, str]]:
+    return [
+        (event.changes["deployment"], event.actor)
+        for event in CloudResourceEvent.objects.filter(resource=resource, type="attributed")
+    ]
+
+
+class TestAttachToDeployment:
+    def test_one_attributed_event_per_resource_with_the_actor(self):
+        deployment = make_deployment()
+        resources = [make_resource() for _ in range(3)]
+        outcome = attach(resources, deployment, actor="admin:ops")
+        assert outcome.attached == sorted(r.pk for r in resources)
+        assert (outcome.reassigned, outcome.unchanged) == ([], [])
+        assert set(CloudResource.objects.values_list("deployment_id", flat=True)) == {deployment.pk}
+        for resource in resources:
+            assert attributions(resource) == [([None, deployment.pk], "admin:ops")]
+
+    def test_query_count_does_not_grow_with_the_number_of_resources(self):
+        def queries_to_attach(count: int) -> int:
+            deployment = make_deployment()
+            resources = [make_resource() for _ in range(count)]
+            with CaptureQueriesContext(connection) as captured:
+                attach(resources, deployment)
+            return len(captured.captured_queries)
+
+        # the lock, one update, one insert of the events, and the savepoint around them
+        assert queries_to_attach(2) == queries_to_attach(40) <= 5
+
+    def test_a_resource_of_another_deployment_is_a_409_unless_reassigned(self):
+        first, second = make_deployment(), make_deployment()
+        resource, free = make_resource(), make_resource()
+        attach([resource], first)
+        with pytest.raises(Conflict) as refused:
+            attach([resource, free], second)
+        assert list(refused.value.fields) == ["resource_ids"]
+        assert refused.value.extra["attached_elsewhere"] == {str(resource.pk): first.pk}
+        assert CloudResource.objects.get(pk=free.pk).deployment_id is None  # all or nothing
+
+        outcome = attach([resource, free], second, actor="admin:mover", reassign=True)
+        assert outcome.reassigned == [resource.pk]
+        assert outcome.attached == sorted([resource.pk, free.pk])
+        assert attributions(resource)[-1] == ([first.pk, second.pk], "admin:mover")
+
+    def test_reattaching_to_the_same_deployment_changes_nothing(self):
+        deployment = make_deployment()
+        resource = make_resource()
+        attach([resource], deployment)
+        outcome = attach([resource], deployment)
+        assert (outcome.attached, outcome.unchanged) == ([], [resource.pk])
+        assert CloudResourceEvent.objects.filter(resource=resource).count() == 1
+
+    @pytest.mark.parametrize(
+        "problem", ["tombstoned", "unknown", "empty", "not_a_list", "not_ids", "too_many"]
+    )
+    def test_refusals_name_resource_ids_and_write_nothing(self, problem):
+        live = make_resource()
+        tombstoned = make_resource(deleted_at=timezone.now())
+        ids = {
+            "tombstoned": [live.pk, tombstoned.pk],
+            "unknown": [live.pk, tombstoned.pk + 1000],
+            "empty": [],
+            "not_a_list": str(live.pk),
+            "not_ids": [live.pk, True],
+            "too_many": list(range(1, MAX_RESOURCES_PER_CALL + 2)),
+        }[problem]
+        with pytest.raises(ValidationFailed) as refused:
+            resources_attach_to_deployment(
+                resource_ids=ids, deployment_id=make_deployment().pk, actor="o"
+            )
+        assert list(refused.value.fields) == ["resource_ids"]
+        assert not CloudResource.objects.filter(deployment__isnull=False).exists()
+        assert not CloudResourceEvent.objects.exists()
+
+    def test_detach_writes_the_old_deployment_and_the_actor(self):
+        deployment = make_deployment()
+        resource = make_resource()
+        attach([resource], deployment)
+        detached = resources_detach_from_deployment(
+            resource_ids=[resource.pk], deployment_id=deployment.pk, actor="admin:undo"
+        )
+        assert detached == [resource.pk]
+        assert CloudResource.objects.get(pk=resource.pk).deployment_id is None
+        assert attributions(resource)[-1] == ([deployment.pk, None], "admin:undo")
+
+    def test_detach_refuses_a_resource_attached_elsewhere_or_nowhere(self):
+        mine, other = make_deployment(), make_deployment()
+        attached_here, attached_there, loose = make_resource(), make_resource(), make_resource()
+        attach([attached_here], mine)
+        attach([attached_there], other)
+        for stranger in (attached_there, loose):
+            with pytest.raises(ValidationFailed, match="not attached to deployment"):
+                resources_detach_from_deployment(
+                    resource_ids=[attached_here.pk, stranger.pk],
+                    deployment_id=mine.pk,
+                    actor="o",
+                )
+        assert CloudResource.objects.get(pk=attached_here.pk).deployment_id == mine.pk
+        assert CloudResourceEvent.objects.count() == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Drift events
+# ---------------------------------------------------------------------------------------------
+
+
+def test_drift_events_are_written_in_one_insert_with_the_actor():
+    first, second = make_resource(), make_resource()
+    observations = [
+        DriftObservation(first.pk, field="size_slug", expected="s-1vcpu-1gb", actual="s-2vcpu"),
+        DriftObservation(first.pk, field="exists", expected=True, actual=False),
+        DriftObservation(second.pk, field="attrs.tags", expected=["a"], actual=["b"]),
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        written = resource_events_record_drift(drifts=observations, actor="system", now=T0)
+    assert written == 3
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["INSERT"]
+    events = list(CloudResourceEvent.objects.order_by("id"))
+    assert [(e.resource_id, e.type, e.actor, e.occurred_at) for e in events] == [
+        (first.pk, "drift_detected", "system", T0),
+        (first.pk, "drift_detected", "system", T0),
+        (second.pk, "drift_detected", "system", T0),
+    ]
+    assert events[0].changes == {
+        "field": "size_slug",
+        "expected": "s-1vcpu-1gb",
+        "actual": "s-2vcpu",
+    }
+
+
+def test_no_drift_writes_nothing():
+    with CaptureQueriesContext(connection) as captured:
+        assert resource_events_record_drift(drifts=[], actor="system", now=T0) == 0
+    assert captured.captured_queries == []

@@ -34,7 +34,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from arcadia_cloud.periods import month_start, previous_month
 
 from .faults import Fault, FaultPlan
-from .fixture import RESOURCE_KINDS, Lifetime, iso, load_fixture, validate_fixture
+from .fixture import COLLECTIONS, Lifetime, iso, load_fixture, validate_fixture
 from .invoice import Invoice, build_invoice
 from .state import EmulatorState
 
@@ -404,7 +404,7 @@ class DigitalOceanEmulator:
         return self._cached(kind, now, lambda: self._build_alive(kind, now))
 
     def _alive_index(self, kind: str, now: dt.datetime) -> dict[str, JSON]:
-        id_key = RESOURCE_KINDS[kind]
+        id_key = COLLECTIONS[kind]
         return self._cached(
             ("index", kind),
             now,
@@ -466,7 +466,7 @@ class DigitalOceanEmulator:
         if project.get("is_default"):
             for kind, urn_kind in DEFAULT_PROJECT_KINDS:
                 for obj in self._alive(kind, now):
-                    urn = f"do:{urn_kind}:{obj[RESOURCE_KINDS[kind]]}"
+                    urn = f"do:{urn_kind}:{obj[COLLECTIONS[kind]]}"
                     if _urn_target(urn) not in claimed:
                         items.append(_resource_item(urn, obj.get("created_at")))
         return items
@@ -524,7 +524,7 @@ class DigitalOceanEmulator:
         version, boundaries = self._boundaries
         if version != self.state.version:
             moments: set[dt.datetime] = set()
-            for kind in RESOURCE_KINDS:
+            for kind in COLLECTIONS:
                 for obj in self.state.iter_raw(kind):
                     moments.update(Lifetime.of(obj, self.period, kind).boundaries)
                     for backup in obj.get("_backups", []):

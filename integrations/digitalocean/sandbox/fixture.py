@@ -18,8 +18,11 @@ from arcadia_cloud.periods import days_in_month
 
 DEFAULT_FIXTURE_PATH = Path(__file__).with_name("fixtures") / "default_account.json"
 
-# kind -> the field that identifies one object of that kind (and ends its URL / URN).
-RESOURCE_KINDS: dict[str, str] = {
+# The emulator's own vocabulary: each collection of DigitalOcean's API a fixture lists (its key,
+# plural as in the API's URLs) -> the field that identifies one object of it (and ends its URL /
+# URN). Not our resource kinds (those are `pricing.kinds.RESOURCE_KINDS`): inventory maps these
+# to its kinds when it syncs, as it does for the real API.
+COLLECTIONS: dict[str, str] = {
     "projects": "id",
     "project_resources": "urn",
     "droplets": "id",
@@ -113,11 +116,11 @@ class Lifetime:
 
 def validate_fixture(fixture: Mapping[str, Any], period: dt.date) -> None:
     """Fail early, naming the entry, instead of serving a half-broken account."""
-    unknown = set(fixture) - set(RESOURCE_KINDS) - ACCOUNT_KEYS
+    unknown = set(fixture) - set(COLLECTIONS) - ACCOUNT_KEYS
     if unknown:
-        allowed = ", ".join(sorted({*RESOURCE_KINDS, *ACCOUNT_KEYS}))
+        allowed = ", ".join(sorted({*COLLECTIONS, *ACCOUNT_KEYS}))
         raise FixtureError(f"unknown fixture keys {sorted(unknown)}; allowed: {allowed}")
-    for kind, id_key in RESOURCE_KINDS.items():
+    for kind, id_key in COLLECTIONS.items():
         objects = fixture.get(kind, [])
         if not isinstance(objects, list):
             raise FixtureError(f"{kind} must be a list of objects")

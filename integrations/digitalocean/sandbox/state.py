@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .fixture import RESOURCE_KINDS, check_object
+from .fixture import COLLECTIONS, check_object
 
 
 class EmulatorState:
@@ -24,7 +24,7 @@ class EmulatorState:
         self.version = 0
         self._objects: dict[str, dict[str, dict[str, Any]]] = {
             kind: {str(obj[id_key]): dict(obj) for obj in fixture.get(kind, [])}
-            for kind, id_key in RESOURCE_KINDS.items()
+            for kind, id_key in COLLECTIONS.items()
         }
 
     def add(self, kind: str, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,10 +76,10 @@ class EmulatorState:
 
 
 def _checked_kind(kind: str) -> str:
-    if kind not in RESOURCE_KINDS:
-        raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(RESOURCE_KINDS)}")
+    if kind not in COLLECTIONS:
+        raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(COLLECTIONS)}")
     return kind
 
 
 def _id_key(kind: str) -> str:
-    return RESOURCE_KINDS[_checked_kind(kind)]
+    return COLLECTIONS[_checked_kind(kind)]

@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from arcadia_cloud.periods import iter_days
 from invoicing.models import MeteringConfig, UsageRecord, UsageSource
 from invoicing.usage import metering
-from invoicing.usage.metering import ACCRUAL_RULES, meter_day, usage_records_purge_expired
+from invoicing.usage.metering import METERED_KINDS, meter_day, usage_records_purge_expired
 from invoicing.usage.selectors import usage_for_period
-from pricing.kinds import BILLING_KINDS, RESOURCE_KIND_TO_BILLING_KIND
+from pricing.kinds import BILLING_KINDS, RESOURCE_KINDS, Accrual, ResourceKind
 from tests.invoicing.factories import at, make_deployment, make_resource
 
 pytestmark = pytest.mark.django_db
@@ -248,8 +248,53 @@ def test_query_count_does_not_grow_with_resources():
     assert UsageRecord.objects.filter(period_start=at(DAY + dt.timedelta(days=1))).count() == 124
 
 
-def test_every_resource_kind_the_registry_maps_has_an_accrual_rule():
-    assert set(ACCRUAL_RULES) == set(RESOURCE_KIND_TO_BILLING_KIND)
+def test_every_registered_kind_is_metered_as_the_registry_says_and_only_those():
+    deployment = make_deployment()
+    for kind in RESOURCE_KINDS.values():
+        status = min(kind.billable_statuses) if kind.billable_statuses else "active"
+        make_resource(kind.code, deployment=deployment, status=status, size_gb="31")
+
+    result = meter_day(DAY)
+
+    metered = [kind for kind in RESOURCE_KINDS.values() if kind.is_metered]
+    assert [kind.code for kind in METERED_KINDS] == [kind.code for kind in metered]
+    assert result.resources == result.records_created == len(metered)
+    expected = {
+        Accrual.HOURS: Decimal("24.000000"),
+        Accrual.SIZE_PER_MONTH: Decimal("1.000000"),  # 31 GB for 1 day of 31
+        Accrual.ONE_PER_MONTH: Decimal("0.032258"),
+    }
+    assert usage_for_period(deployment, DAY, DAY) == {
+        kind.billing_kind: expected[kind.accrual] for kind in metered
+    }
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_a_kind_may_accrue_in_several_billable_statuses(vendor):
+    """The registry gives each kind a set of billable statuses; both paths take the set."""
+    several = ResourceKind(
+        "droplet",
+        "Droplet",
+        "droplet_hours",
+        Accrual.HOURS,
+        billable_statuses=frozenset({"active", "new"}),
+    )
+    deployment = make_deployment()
+    resources = {
+        status: make_resource("droplet", deployment=deployment, status=status)
+        for status in ("active", "new", "off", "")
+    }
+    meter = metering._meter_kinds_sql if vendor == "postgresql" else metering._meter_kinds_portable
+
+    result = meter(DAY, "daily", [several])
+
+    assert result.records_created == 4
+    assert {status: [row.qty for row in rows_of(r)] for status, r in resources.items()} == {
+        "active": [Decimal(24)],
+        "new": [Decimal(24)],
+        "off": [Decimal(0)],
+        "": [Decimal(0)],
+    }
 
 
 # ---------------------------------------------------------------------------------------------

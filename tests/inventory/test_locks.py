@@ -1,0 +1,86 @@
+"""Inventory's locks: resources are locked in pk order, and the lock is really held."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from inventory.locks import lock_project, lock_resources, sync_lock
+from inventory.models import CloudResource
+from tests.inventory.factories import make_project, make_resource
+
+
+@pytest.mark.django_db
+def test_resources_are_locked_in_pk_order_whatever_order_they_are_asked_in():
+    resources = [make_resource() for _ in range(3)]
+    asked = [resources[2].pk, resources[0].pk, resources[1].pk]
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        locked = lock_resources(asked)
+    assert [r.pk for r in locked] == sorted(asked)
+    [query] = captured.captured_queries
+    assert query["sql"].endswith('ORDER BY "cloud_resources"."id" ASC FOR UPDATE'), query["sql"]
+
+
+@pytest.mark.django_db
+def test_a_project_is_locked_by_its_pk():
+    project = make_project()
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        assert lock_project(project.pk) == project
+    assert captured.captured_queries[0]["sql"].endswith("FOR UPDATE")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_resource_cannot_be_locked_by_another_session_until_commit():
+    resource = make_resource()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                lock_resources([resource.pk])
+                held.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        nowait = CloudResource.objects.select_for_update(nowait=True).filter(pk=resource.pk)
+        with pytest.raises(OperationalError, match="could not obtain lock"), transaction.atomic():
+            list(nowait)
+    finally:
+        release.set()
+        holder.join(timeout=10)
+    with transaction.atomic():  # released with the holder's commit
+        assert [r.pk for r in lock_resources([resource.pk])] == [resource.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_sync_of_a_target_is_refused_while_the_first_holds_it():
+    held, release = threading.Event(), threading.Event()
+
+    def first_sync() -> None:
+        try:
+            with sync_lock("droplet") as acquired:
+                assert acquired
+                held.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    runner = threading.Thread(target=first_sync)
+    runner.start()
+    try:
+        assert held.wait(timeout=10)
+        with sync_lock("droplet") as second, sync_lock("volume") as other_target:
+            assert (second, other_target) == (False, True)
+    finally:
+        release.set()
+        runner.join(timeout=10)
+    with sync_lock("droplet") as again:
+        assert again

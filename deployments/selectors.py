@@ -5,6 +5,7 @@ snapshotted add-ons and days)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django.db.models import F, Prefetch, Q, QuerySet
 

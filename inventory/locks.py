@@ -14,10 +14,16 @@ from arcadia_cloud.locks import try_advisory_lock
 from inventory.models import CloudProject, CloudResource
 
 
+# Rows other tables reference (usage records, invoice lines) are held FOR NO KEY UPDATE: it
+# serializes writers of the row as FOR UPDATE does, but leaves the KEY SHARE lock a concurrent
+# insert's foreign-key check takes alone, so metering inserting a day's usage and an attach
+# holding the same rows can never deadlock (keys are never changed).
+
+
 def lock_resources(resource_ids: Iterable[int]) -> list[CloudResource]:
     """The resources, locked in pk order; only what attribution needs is loaded."""
     return list(
-        CloudResource.objects.select_for_update()
+        CloudResource.objects.select_for_update(no_key=True)
         .filter(pk__in=list(resource_ids))
         .only("id", "kind", "name", "deployment_id", "deleted_at")
         .order_by("pk")

@@ -21,7 +21,9 @@ def test_resources_are_locked_in_pk_order_whatever_order_they_are_asked_in():
         locked = lock_resources(asked)
     assert [r.pk for r in locked] == sorted(asked)
     [query] = captured.captured_queries
-    assert query["sql"].endswith('ORDER BY "cloud_resources"."id" ASC FOR UPDATE'), query["sql"]
+    assert query["sql"].endswith(
+        'ORDER BY "cloud_resources"."id" ASC FOR NO KEY UPDATE'
+    ), query["sql"]
 
 
 @pytest.mark.django_db
@@ -84,3 +86,47 @@ def test_a_second_sync_of_a_target_is_refused_while_the_first_holds_it():
         runner.join(timeout=10)
     with sync_lock("droplet") as again:
         assert again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_resource_never_holds_up_usage_that_references_it():
+    """Metering inserts usage rows whose foreign keys take KEY SHARE on the resource and the
+    deployment; an attach holding them (FOR NO KEY UPDATE) must not block that insert, or the two
+    could deadlock (each waiting on the other's next row)."""
+    from invoicing.models import Granularity, UsageRecord, UsageSource
+    from tests.deployments.factories import make_deployment
+
+    deployment = make_deployment()
+    resource = make_resource(deployment=deployment)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                lock_resources([resource.pk])
+                held.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+            UsageRecord.objects.create(
+                deployment=deployment,
+                resource=resource,
+                resource_kind="droplet_hours",
+                period_start=resource.first_seen_at,
+                granularity=Granularity.DAILY,
+                qty=24,
+                qty_numerator=24,
+                qty_denominator=1,
+                source=UsageSource.METER,
+            )
+    finally:
+        release.set()
+        holder.join(timeout=10)
+    assert UsageRecord.objects.filter(resource=resource).count() == 1

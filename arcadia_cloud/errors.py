@@ -14,12 +14,16 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import AuthenticationFailed as JWTAuthenticationFailed
 from rest_framework_simplejwt.exceptions import InvalidToken
+
+from arcadia_cloud.text import printable
 
 logger = logging.getLogger(__name__)
 
@@ -186,10 +190,44 @@ def _json_error(request, status_code: int, code: str, message: str):
     return JsonResponse(error_body(code, message), status=status_code)
 
 
+def api_not_found_response(request: HttpRequest) -> JsonResponse:
+    """The 404 of a path under /api/ that names no route, naming the path — and the spelling
+    that does name one, when the path differs from it only by a trailing slash."""
+    message = f"No API route matches {printable(request.path)}."
+    other = _other_spelling(request)
+    if other is not None:
+        message += f" (did you mean {printable(other)}?)"
+    return _json_error(request, 404, "not_found", message)
+
+
+@csrf_exempt
+def api_route_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """The API URLconf's last route (`^api/`): what no other route matches, for every method.
+
+    Django's `handler404` is not used when DEBUG is on (the technical 404 page is shown
+    instead), so the envelope is answered by a route. It serves nothing: the idempotency
+    middleware (`serves`), the schema and the isolation matrix treat it as no route."""
+    return api_not_found_response(request)
+
+
+def _other_spelling(request: HttpRequest) -> str | None:
+    path = request.path_info
+    if path in ("", "/"):
+        return None
+    other = path[:-1] if path.endswith("/") else f"{path}/"
+    try:
+        match = resolve(other, urlconf=getattr(request, "urlconf", None))
+    except Resolver404:
+        return None
+    if match.func is api_route_not_found:
+        return None
+    return request.path[: len(request.path) - len(path)] + other
+
+
 def not_found_view(request, exception=None):
     """Django-level 404 (unknown URL): the envelope for API paths, the stock page elsewhere."""
     if request.path.startswith("/api/"):
-        return _json_error(request, 404, "not_found", f"No API route matches {request.path}.")
+        return api_not_found_response(request)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)

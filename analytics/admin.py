@@ -23,9 +23,10 @@ from django.utils.safestring import SafeString
 
 from analytics.charts import Series, bar_chart
 from analytics.models import FxRate, Margin
-from analytics.selectors import by_kind, live_accrual, margin_summary, utc_today
+from analytics.selectors import by_kind, live_accrual, margin_summary
 from analytics.services import fx_rate_save
 from analytics.templatetags.analytics_format import format_cents
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import parse_period, previous_month
 
 CHART_MAX_TENANTS = 20

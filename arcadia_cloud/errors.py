@@ -1,6 +1,7 @@
 """One error vocabulary for services and one DRF exception handler for every API response.
 
-Services raise `ApplicationError` subclasses; views never build error bodies by hand. Every
+Services raise `ApplicationError` subclasses, or `FieldError` (`arcadia_cloud.validation`,
+`field_error`) for bad input naming one field; views never build error bodies by hand. Every
 error leaves the API as `{"error": {"code", "message", "fields"}}` with the right status.
 """
 
@@ -24,6 +25,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed as JWTAuthe
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from arcadia_cloud.text import printable
+from arcadia_cloud.validation import FieldError
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +77,15 @@ class InvalidStateChange(ApplicationError):
     code = "invalid_state_change"
 
 
-def field_error(field: str, message: str, *, code: str = "validation_error") -> ValidationFailed:
-    """A 400 naming one field: the common case for bad input."""
-    return ValidationFailed(f"{field}: {message}", code=code, fields={field: [message]})
+def field_error(field: str, message: str, *, code: str = "validation_error") -> FieldError:
+    """A 400 naming one field: the common case for bad input (`arcadia_cloud.validation`'s
+    `FieldError`, the error every field check raises)."""
+    return FieldError(field, message, code=code)
+
+
+# What a caller can act on: what admin actions and commands report instead of failing.
+# `FieldError` is pure (the kernel raises it), so it is not an ApplicationError.
+CALLER_ERRORS = (ApplicationError, FieldError)
 
 
 def error_body(code: str, message: str, fields: Mapping[str, Any] | None = None, **extra: Any):
@@ -132,6 +140,10 @@ def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Respons
     if isinstance(exc, ApplicationError):
         return Response(
             error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status_code
+        )
+    if isinstance(exc, FieldError):
+        return Response(
+            error_body(exc.code, str(exc), exc.fields), status=status.HTTP_400_BAD_REQUEST
         )
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()

@@ -9,7 +9,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from arcadia_cloud.errors import Conflict, ValidationFailed
+from arcadia_cloud.errors import Conflict
+from arcadia_cloud.validation import FieldError
 from drift import services
 from drift.models import CloudDrift, CloudProvisioned
 from drift.services import drift_accept, drift_detect_all, provisioned_record
@@ -61,7 +62,7 @@ def test_re_recording_the_same_spec_changes_nothing():
 
 
 def test_a_spec_that_is_not_an_object_is_refused_naming_spec():
-    with pytest.raises(ValidationFailed) as error:
+    with pytest.raises(FieldError) as error:
         provisioned_record(resource=make_resource(), spec=["size_slug"], actor="x")
     assert "spec" in error.value.fields
     assert not CloudProvisioned.objects.exists()

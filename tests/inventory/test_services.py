@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from arcadia_cloud.errors import ValidationFailed
 from arcadia_cloud.models import AppendOnlyError
+from arcadia_cloud.validation import FieldError
 from inventory.models import CloudResource, CloudResourceEvent
 from inventory.normalize import ResourceSnapshot
 from inventory.services import mark_stale, project_classify, upsert_resource, upsert_resources
@@ -169,7 +169,7 @@ def test_classifying_a_project_reattributes_its_live_resources():
 def test_classifying_a_project_refuses_a_tenant_id_not_in_its_one_spelling(bad):
     project = make_project(name="Acme Corp")
     make_resource(project=project)
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(FieldError) as refused:
         project_classify(project=project, tenant_id=bad, purpose="tenant", actor="admin:ops")
     assert "tenant_id" in refused.value.fields
     project.refresh_from_db()

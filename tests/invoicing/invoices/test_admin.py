@@ -9,11 +9,13 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.roles import FINANCE, OPERATORS, sync_group_permissions
 from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.models import InvoiceStatus, TenantInvoice
@@ -185,6 +187,20 @@ def test_regenerate_rewrites_drafts_from_current_usage(operator):
     invoice = TenantInvoice.objects.get()
     assert invoice.subtotal_cents == 5760
     assert invoice.events.last().actor == "admin:olga"
+
+
+def test_regenerating_a_month_that_is_not_over_says_why_instead_of_failing(operator):
+    """The rollup refuses the month with a field error (not an ApplicationError): the action
+    reports it like any refusal."""
+    this_month = utc_today().replace(day=1)
+    invoice = make_invoice(TENANT_A, period_start=this_month)
+
+    response = run_action(operator, "regenerate_selected", [invoice])
+
+    assert response.status_code == 302
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert any("not over yet" in message for message in shown), shown
+    assert TenantInvoice.objects.get().subtotal_cents == invoice.subtotal_cents
 
 
 def test_exports_are_files_named_after_the_filters(operator):

@@ -124,7 +124,7 @@ def drift_detect_all(*, now: dt.datetime | None = None) -> DriftSweepSummary:
     summary = DriftSweepSummary()
     after_pk = 0
     while True:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             chunk = _lock_provisioned_chunk(after_pk=after_pk)
             if chunk:
                 summary.add(_sweep_chunk(chunk, now=now))

@@ -18,9 +18,9 @@ from tests.billing.factories import (
     line,
     make_invoice,
     make_line,
-    make_resource,
     serve_invoice,
 )
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,8 @@ from deployments.admin_actions import attach_resources_action
 from deployments.models import Deployment
 from deployments.services import subscription_create
 from inventory.models import CloudResource, CloudResourceEvent
-from tests.deployments.factories import force_state, make_deployment, make_resource
+from tests.deployments.factories import force_state, make_deployment
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 

@@ -43,7 +43,8 @@ from inventory.models import CloudResource, CloudResourceEvent
 from tests.catalog.concurrency import run_concurrently
 from tests.catalog.factories import item
 from tests.conftest import TENANT_A, TENANT_B
-from tests.deployments.factories import ACTOR, force_state, make_deployment, make_resource
+from tests.deployments.factories import ACTOR, force_state, make_deployment
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from invoicing.usage.metering import meter_day
-from tests.invoicing.factories import make_deployment, make_resource
+from tests.deployments.factories import make_deployment
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 

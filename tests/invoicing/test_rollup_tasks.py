@@ -14,7 +14,7 @@ from invoicing.models import TenantInvoice
 from invoicing.schedules import SCHEDULES
 from invoicing.tasks import roll_up_period
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.invoice_factories import meter, seed_catalog, subscriber
+from tests.invoicing.factories import meter, seed_catalog, subscriber
 from tests.invoicing.invoices.test_rollup import usd_version
 
 pytestmark = pytest.mark.django_db

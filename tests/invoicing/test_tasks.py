@@ -13,7 +13,9 @@ from arcadia_cloud.clock import utc_today
 from invoicing.models import UsageRecord
 from invoicing.schedules import SCHEDULES
 from invoicing.tasks import meter_day, meter_purge_expired
-from tests.invoicing.factories import at, make_deployment, make_resource
+from tests.deployments.factories import make_deployment
+from tests.inventory.factories import make_resource
+from tests.invoicing.factories import at
 
 pytestmark = pytest.mark.django_db
 

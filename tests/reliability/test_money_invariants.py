@@ -43,7 +43,7 @@ from invoicing.usage.selectors import usage_for_period
 from pricing.engine import quote
 from pricing.kinds import BILLING_KINDS
 from tests.deployments.factories import make_deployment
-from tests.invoicing.invoice_factories import APRIL, APRIL_END, add_usage, cancel_on, llm_charges
+from tests.invoicing.factories import APRIL, APRIL_END, add_usage, cancel_on, llm_charges
 from tests.services import ROOT
 
 ACTOR = "test:money"

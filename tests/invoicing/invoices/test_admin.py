@@ -20,7 +20,7 @@ from arcadia_cloud.roles import FINANCE, OPERATORS, sync_group_permissions
 from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.models import InvoiceStatus, TenantInvoice
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.invoice_factories import MARCH, add_usage, make_invoice, subscriber
+from tests.invoicing.factories import MARCH, add_usage, make_invoice, subscriber
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +175,7 @@ def test_void_asks_for_a_reason_first(operator):
 
 def test_regenerate_rewrites_drafts_from_current_usage(operator):
     from invoicing.invoices.rollup import roll_up_period
-    from tests.invoicing.invoice_factories import APRIL, seed_catalog
+    from tests.invoicing.factories import APRIL, seed_catalog
 
     seed_catalog()
     deployment = subscriber(TENANT_A)

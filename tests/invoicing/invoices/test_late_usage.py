@@ -30,10 +30,10 @@ from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_recor
 from invoicing.usage.metering import meter_day
 from tests.catalog.concurrency import run_concurrently
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.factories import at
-from tests.invoicing.invoice_factories import (
+from tests.invoicing.factories import (
     APRIL,
     MARCH,
+    at,
     cancel_on,
     llm_charges,
     meter,

@@ -14,7 +14,7 @@ from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid, invoi
 from invoicing.models import InvoiceNumberCounter, InvoiceStatus, TenantInvoice, TenantInvoiceLine
 from tests.catalog.concurrency import run_concurrently
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.invoice_factories import make_invoice
+from tests.invoicing.factories import make_invoice
 
 pytestmark = pytest.mark.django_db
 

@@ -28,12 +28,12 @@ from invoicing.models import (
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from tests.catalog.factories import item, make_plan
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.factories import at
-from tests.invoicing.invoice_factories import (
+from tests.invoicing.factories import (
     APRIL,
     APRIL_END,
     MARCH,
     add_usage,
+    at,
     cancel_on,
     llm_charges,
     meter,

@@ -16,7 +16,9 @@ from invoicing.usage import metering
 from invoicing.usage.metering import ACCRUAL_RULES, meter_day, usage_records_purge_expired
 from invoicing.usage.selectors import usage_for_period
 from pricing.kinds import BILLING_KINDS, RESOURCE_KIND_TO_BILLING_KIND
-from tests.invoicing.factories import at, make_deployment, make_resource
+from tests.deployments.factories import make_deployment
+from tests.inventory.factories import make_resource
+from tests.invoicing.factories import at
 
 pytestmark = pytest.mark.django_db
 

@@ -55,9 +55,22 @@ def test_open_drift_comes_first_then_newest(admin_client, inbox):
     ]
 
 
-@pytest.mark.parametrize("column", ["1", "-2", "3", "6", "-7"])
-def test_columns_sort(admin_client, inbox, column):
-    assert len(listed(admin_client.get(CHANGELIST, {"o": column}))) == 3
+@pytest.mark.parametrize(
+    ("column", "order"),
+    [
+        ("1", ["db-main", "web-edge", "web-api"]),  # resource, as created
+        ("2", ["db-main", "web-edge", "web-api"]),  # kind: droplets in inbox order, volume
+        ("3", ["web-edge", "db-main", "web-api"]),  # field: region, size_slug, vcpus
+        ("-6", ["web-edge", "web-api", "db-main"]),  # status: stale, then open newest first
+        ("-7", ["web-api", "web-edge", "db-main"]),  # detected, newest first
+    ],
+)
+def test_columns_sort(admin_client, inbox, column, order):
+    """Each sortable column orders the rows by it; equal values keep the inbox order (open
+    first, newest first). Every expected order differs from the unsorted inbox's
+    (web-api, db-main, web-edge), so a column that stopped sorting fails here."""
+    rows = listed(admin_client.get(CHANGELIST, {"o": column}))
+    assert [row.resource.name for row in rows] == order
 
 
 def test_expected_and_actual_are_readable_columns(admin_client, inbox):

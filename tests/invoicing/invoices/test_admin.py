@@ -55,6 +55,15 @@ def run_action(client: Client, action: str, invoices, **extra):
     return client.post(CHANGELIST, data)
 
 
+def shown(response) -> list[tuple[str, str, str, int]]:
+    """The listed invoices, in list order: tenant, period, status, subtotal."""
+    assert response.status_code == 200
+    return [
+        (row.tenant_id, f"{row.period_start:%Y-%m}", row.status, row.subtotal_cents)
+        for row in response.context["cl"].result_list
+    ]
+
+
 def status_of(invoice: TenantInvoice) -> str:
     return TenantInvoice.objects.get(pk=invoice.pk).status
 
@@ -64,18 +73,35 @@ def test_the_list_filters_and_totals_the_filtered_invoices_per_currency(operator
     make_invoice(TENANT_B, subtotal_cents=1000, tax_cents=100)
     make_invoice(TENANT_A, period_start=MARCH, subtotal_cents=5, tax_cents=1)
     make_invoice("tenant-usd", subtotal_cents=2000, tax_cents=200, currency="USD")
+    invoice_issue(
+        invoice=make_invoice(TENANT_B, period_start=MARCH, subtotal_cents=300, tax_cents=30),
+        actor="ops",
+    )
 
     response = operator.get(CHANGELIST, {"period": "2026-04-01"})
 
-    assert response.status_code == 200
-    assert response.context["cl"].result_count == 3
+    assert shown(response) == [
+        (TENANT_A, "2026-04", "draft", 6422),
+        (TENANT_B, "2026-04", "draft", 1000),
+        ("tenant-usd", "2026-04", "draft", 2000),
+    ]
     assert response.context["invoice_totals"] == [
         {"currency": "AUD", "count": 2, "subtotal": "74.22", "tax": "7.42", "total": "81.64"},
         {"currency": "USD", "count": 1, "subtotal": "20.00", "tax": "2.00", "total": "22.00"},
     ]
     by_tenant = operator.get(CHANGELIST, {"tenant": TENANT_A, "status__exact": "draft"})
-    assert by_tenant.context["cl"].result_count == 2
-    assert by_tenant.context["invoice_totals"][0]["total"] == "70.70"
+    assert shown(by_tenant) == [
+        (TENANT_A, "2026-04", "draft", 6422),
+        (TENANT_A, "2026-03", "draft", 5),
+    ]
+    assert by_tenant.context["invoice_totals"] == [
+        {"currency": "AUD", "count": 2, "subtotal": "64.27", "tax": "6.43", "total": "70.70"}
+    ]
+    issued = operator.get(CHANGELIST, {"status__exact": "issued"})
+    assert shown(issued) == [(TENANT_B, "2026-03", "issued", 300)]
+    assert issued.context["invoice_totals"][0]["total"] == "3.30"
+    usd = operator.get(CHANGELIST, {"currency__exact": "USD"})
+    assert shown(usd) == [("tenant-usd", "2026-04", "draft", 2000)]
 
 
 def test_the_totals_cost_one_aggregate_query(operator):

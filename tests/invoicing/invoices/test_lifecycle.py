@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from arcadia_cloud.errors import InvalidStateChange
@@ -188,18 +188,27 @@ def test_moves_off_the_map_are_422_naming_what_is_allowed(status, action):
     assert "allowed from" in caught.value.message
 
 
+def _sql(statement: str, *params) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
 def test_issued_content_is_frozen_in_the_database():
     issued = invoice_issue(invoice=make_invoice(TENANT_A), actor="ops")
 
+    lines = TenantInvoiceLine.objects.filter(invoice=issued)
+    invoice = TenantInvoice.objects.filter(pk=issued.pk)
     attempts = [
-        lambda: TenantInvoiceLine.objects.filter(invoice=issued).update(amount_cents=1),
-        lambda: TenantInvoiceLine.objects.filter(invoice=issued).delete(),
-        lambda: TenantInvoice.objects.filter(pk=issued.pk).update(total_cents=1, tax_cents=1),
-        lambda: TenantInvoice.objects.filter(pk=issued.pk).update(number="ARC-0000-999999"),
-        lambda: TenantInvoice.objects.filter(pk=issued.pk).delete(),
+        (lambda: lines.update(amount_cents=1), "its lines are frozen"),
+        (lambda: lines.delete(), "its lines are frozen"),
+        (lambda: invoice.update(total_cents=1, tax_cents=1), "its content is frozen"),
+        (lambda: invoice.update(number="ARC-0000-999999"), "keeps its number"),
+        # The ORM refuses first (its lines and events PROTECT it); the trigger refuses SQL.
+        (lambda: invoice.delete(), "protected foreign keys"),
+        (lambda: _sql("DELETE FROM tenant_invoices WHERE id = %s", issued.pk), "only drafts"),
     ]
-    for attempt in attempts:
-        with pytest.raises(IntegrityError), transaction.atomic():
+    for attempt, refusal in attempts:  # each refused by its own trigger rule
+        with pytest.raises(IntegrityError, match=refusal), transaction.atomic():
             attempt()
 
     assert TenantInvoiceLine.objects.filter(invoice=issued).count() == 2

@@ -243,6 +243,7 @@ PRODUCT_PACKAGES = tuple(
 MONEY_MODULES = (
     "arcadia_cloud/money.py",
     "arcadia_cloud/parsing.py",
+    "arcadia_cloud/validation.py",
     "pricing/engine.py",
     "invoicing/invoices/rollup.py",
     "invoicing/usage/metering.py",

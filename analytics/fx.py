@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Any
 
-from arcadia_cloud.money import format_decimal, round_cents
+from arcadia_cloud.money import CENTS_PER_UNIT, format_decimal, round_cents
 
-CENTS_PER_UNIT = 100
 # Division by an inverted rate is carried to 50 significant digits: far below a cent's
 # half-way point for any amount and 8-place rate, so the one half-up rounding is exact.
 _DIVISION_PRECISION = 50

@@ -1,4 +1,6 @@
-"""The one clock: today as a UTC date (periods, schedules and billing days are UTC)."""
+"""The product's calendar day: days are UTC days (billing periods, start and cancel dates,
+metering), whatever the server's or Django's TIME_ZONE. Not pure (it reads Django's clock, which
+tests can move); the pricing kernel takes its days as arguments instead."""
 
 from __future__ import annotations
 
@@ -8,4 +10,5 @@ from django.utils import timezone
 
 
 def utc_today() -> dt.date:
+    """Today in UTC."""
     return timezone.now().astimezone(dt.UTC).date()

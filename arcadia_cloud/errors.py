@@ -1,6 +1,7 @@
 """One error vocabulary for services and one DRF exception handler for every API response.
 
-Services raise `ApplicationError` subclasses; views never build error bodies by hand. Every
+Services raise `ApplicationError` subclasses, or `FieldError` (`arcadia_cloud.validation`,
+`field_error`) for bad input naming one field; views never build error bodies by hand. Every
 error leaves the API as `{"error": {"code", "message", "fields"}}` with the right status.
 """
 
@@ -14,12 +15,17 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import AuthenticationFailed as JWTAuthenticationFailed
 from rest_framework_simplejwt.exceptions import InvalidToken
+
+from arcadia_cloud.text import printable
+from arcadia_cloud.validation import FieldError
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +77,15 @@ class InvalidStateChange(ApplicationError):
     code = "invalid_state_change"
 
 
-def field_error(field: str, message: str, *, code: str = "validation_error") -> ValidationFailed:
-    """A 400 naming one field: the common case for bad input."""
-    return ValidationFailed(f"{field}: {message}", code=code, fields={field: [message]})
+def field_error(field: str, message: str, *, code: str = "validation_error") -> FieldError:
+    """A 400 naming one field: the common case for bad input (`arcadia_cloud.validation`'s
+    `FieldError`, the error every field check raises)."""
+    return FieldError(field, message, code=code)
+
+
+# What a caller can act on: what admin actions and commands report instead of failing.
+# `FieldError` is pure (the kernel raises it), so it is not an ApplicationError.
+CALLER_ERRORS = (ApplicationError, FieldError)
 
 
 def error_body(code: str, message: str, fields: Mapping[str, Any] | None = None, **extra: Any):
@@ -128,6 +140,10 @@ def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Respons
     if isinstance(exc, ApplicationError):
         return Response(
             error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status_code
+        )
+    if isinstance(exc, FieldError):
+        return Response(
+            error_body(exc.code, str(exc), exc.fields), status=status.HTTP_400_BAD_REQUEST
         )
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
@@ -186,10 +202,44 @@ def _json_error(request, status_code: int, code: str, message: str):
     return JsonResponse(error_body(code, message), status=status_code)
 
 
+def api_not_found_response(request: HttpRequest) -> JsonResponse:
+    """The 404 of a path under /api/ that names no route, naming the path — and the spelling
+    that does name one, when the path differs from it only by a trailing slash."""
+    message = f"No API route matches {printable(request.path)}."
+    other = _other_spelling(request)
+    if other is not None:
+        message += f" (did you mean {printable(other)}?)"
+    return _json_error(request, 404, "not_found", message)
+
+
+@csrf_exempt
+def api_route_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """The API URLconf's last route (`^api/`): what no other route matches, for every method.
+
+    Django's `handler404` is not used when DEBUG is on (the technical 404 page is shown
+    instead), so the envelope is answered by a route. It serves nothing: the idempotency
+    middleware (`serves`), the schema and the isolation matrix treat it as no route."""
+    return api_not_found_response(request)
+
+
+def _other_spelling(request: HttpRequest) -> str | None:
+    path = request.path_info
+    if path in ("", "/"):
+        return None
+    other = path[:-1] if path.endswith("/") else f"{path}/"
+    try:
+        match = resolve(other, urlconf=getattr(request, "urlconf", None))
+    except Resolver404:
+        return None
+    if match.func is api_route_not_found:
+        return None
+    return request.path[: len(request.path) - len(path)] + other
+
+
 def not_found_view(request, exception=None):
     """Django-level 404 (unknown URL): the envelope for API paths, the stock page elsewhere."""
     if request.path.startswith("/api/"):
-        return _json_error(request, 404, "not_found", f"No API route matches {request.path}.")
+        return api_not_found_response(request)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)

@@ -38,7 +38,7 @@ from rest_framework.exceptions import APIException
 from rest_framework_simplejwt.exceptions import TokenError
 
 from arcadia_cloud.auth import ArcadiaJWTAuthentication
-from arcadia_cloud.errors import error_body
+from arcadia_cloud.errors import api_route_not_found, error_body
 from arcadia_cloud.locks import lock_idempotency_key_if_free
 
 logger = logging.getLogger(__name__)
@@ -69,12 +69,14 @@ def request_fingerprint(method: str, full_path: str, body: bytes) -> str:
 
 def serves(method: str, path: str, urlconf: str | None = None) -> bool:
     """Whether the URLconf routes `path` to a view that declares `method` (what Django / DRF
-    would dispatch rather than answer 404 or 405)."""
+    would dispatch rather than answer 404 or 405). The API's catch-all serves nothing."""
     try:
         match = resolve(path, urlconf=urlconf)
     except Resolver404:
         return False
     view = match.func
+    if view is api_route_not_found:  # the API's catch-all: the 404 of no route
+        return False
     method = method.lower()
     actions = getattr(view, "actions", None)  # a DRF viewset route: {"get": "list", ...}
     if actions is not None:

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-CENT = Decimal("1")
-CENTS_PER_UNIT = 100  # cents in one unit of every currency the product bills (AUD, USD)
-QTY_PLACES = Decimal("0.000001")
-CHARGE_PLACES = Decimal("0.00000001")
+# The product's money and quantity constants, defined here once (docs/CONVENTIONS.md).
+CENTS_PER_UNIT = 100  # cents in one unit of every currency billed (AUD, USD)
+CENT = Decimal("1")  # the quantum `round_cents` rounds to: amounts are counted in cents
+# Quantities (usage, plan items, add-ons): numeric(20, 6).
+QTY_MAX_DIGITS = 20
+QTY_DECIMAL_PLACES = 6
+QTY_PLACES = Decimal(10) ** -QTY_DECIMAL_PLACES
+# LLM charges as the gateway prices them: numeric(20, 8).
+CHARGE_DECIMAL_PLACES = 8
+CHARGE_PLACES = Decimal(10) ** -CHARGE_DECIMAL_PLACES
+# Invoice line quantities: numeric(20, 9) (a 6-place token count divided by 1000).
+LINE_QTY_DECIMAL_PLACES = 9
+LINE_QTY_PLACES = Decimal(10) ** -LINE_QTY_DECIMAL_PLACES
 
 
 def to_decimal(value: object) -> Decimal:
@@ -39,12 +48,12 @@ def round_cents(amount: Decimal) -> int:
 
 def dollars_to_cents(amount: Decimal) -> int:
     """A currency-unit amount (e.g. USD 12.345) to cents, half-up."""
-    return round_cents(to_decimal(amount) * 100)
+    return round_cents(to_decimal(amount) * CENTS_PER_UNIT)
 
 
 def cents_to_units(cents: int) -> Decimal:
     """Cents as currency units with two places, for display and exports."""
-    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
+    return (Decimal(cents) / CENTS_PER_UNIT).quantize(Decimal(1) / CENTS_PER_UNIT)
 
 
 def quantize_qty(qty: Decimal) -> Decimal:

@@ -21,7 +21,7 @@ from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils.http import parse_header_parameters
 
-from arcadia_cloud.errors import error_body
+from arcadia_cloud.errors import api_not_found_response, error_body
 from arcadia_cloud.parsing import body_codec, unsupported_charset_message
 from arcadia_cloud.text import printable
 
@@ -51,6 +51,8 @@ class RequestTextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if NUL in request.path:
+            if _is_api(request):  # the envelope, also with DEBUG on (no handler404 then)
+                return api_not_found_response(request)
             raise Http404("A path with a NUL character names nothing here.")
         header = _header_with_nul(request)
         if header is not None:

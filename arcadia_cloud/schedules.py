@@ -60,7 +60,7 @@ def declared_schedules() -> list[PeriodicTaskSpec]:
     return specs
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def install_schedules() -> dict[str, int]:
     """Create or update every declared schedule; disable registry rows no longer declared."""
     from django_celery_beat.models import CrontabSchedule, PeriodicTask

@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from arcadia_cloud.errors import api_route_not_found
 from arcadia_cloud.views import HealthView, WhoAmIView
 
 # The documentation pages are HTML pages to GET: DRF's OPTIONS metadata rendered through their
@@ -40,6 +41,9 @@ urlpatterns = [
         name="api-redoc",
     ),
     path("api/v1/", include(api_v1)),
+    # Last: whatever else is under /api/ is a 404 in the error envelope, also with DEBUG on
+    # (Django shows its HTML page instead of calling handler404 then).
+    re_path(r"^api/", api_route_not_found, name="api-not-found"),
 ]
 
 handler400 = "arcadia_cloud.errors.bad_request_view"

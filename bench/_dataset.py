@@ -19,6 +19,7 @@ from django.db import connection
 from django.utils import timezone
 
 from analytics.models import FxRate
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import days_in_month, month_end, previous_month
 from billing.models import CloudInvoice
 from deployments.models import Deployment
@@ -165,7 +166,7 @@ CROSS JOIN generate_series(%(start)s::timestamptz, %(last)s::timestamptz, '1 day
 
 
 def last_complete_month() -> dt.date:
-    return previous_month(timezone.now().astimezone(dt.UTC).date())
+    return previous_month(utc_today())
 
 
 def write_invoices(cursor, tenants: int, months: list[dt.date]) -> None:

@@ -26,8 +26,8 @@ import time
 from _common import counting_queries, cpu_figures, fresh_schema, report, timed
 from _dataset import write_invoices
 from django.db import connection, connections
-from django.utils import timezone
 
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import days_in_month, month_end, previous_month
 from catalog.models import Addon, PlanVersion, PlanVersionStatus
 from catalog.seed import catalog_seed
@@ -74,7 +74,7 @@ WHERE d.llm_mode = 'passthrough'
 
 def period() -> dt.date:
     """Last month: the latest period a rollup accepts (its last day is over)."""
-    return previous_month(timezone.now().astimezone(dt.UTC).date())
+    return previous_month(utc_today())
 
 
 def build(tenants: int, start: dt.date) -> None:

@@ -19,7 +19,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from arcadia_cloud.admin_helpers import admin_actor, adopt_created
-from arcadia_cloud.errors import ApplicationError
+from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.money import format_decimal
 from catalog import services
 from catalog.models import Addon, Plan, PlanItem, PlanVersion, PlanVersionStatus, ResourcePrice
@@ -218,8 +218,8 @@ class PlanVersionAdmin(admin.ModelAdmin):
         for version in versions:
             try:
                 outcome = services.plan_version_publish(version=version, actor=admin_actor(request))
-            except ApplicationError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
+            except CALLER_ERRORS as exc:
+                self.message_user(request, str(exc), messages.ERROR)
                 continue
             retired = f"; retired v{outcome.retired.number}" if outcome.retired else ""
             self.message_user(request, f"Published {version.plan.code} v{version.number}{retired}.")

@@ -13,10 +13,9 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from arcadia_cloud.money import QTY_DECIMAL_PLACES, QTY_MAX_DIGITS
 from pricing import kinds as billing_kinds
 
-QTY_DIGITS = 20
-QTY_PLACES = 6
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 
@@ -149,11 +148,11 @@ class PlanItem(models.Model):
 
     version = models.ForeignKey(PlanVersion, on_delete=models.CASCADE, related_name="items")
     resource_kind = models.CharField(max_length=32, choices=billing_kinds.choices())
-    included_qty = models.DecimalField(max_digits=QTY_DIGITS, decimal_places=QTY_PLACES)
+    included_qty = models.DecimalField(max_digits=QTY_MAX_DIGITS, decimal_places=QTY_DECIMAL_PLACES)
     overage_unit = models.CharField(max_length=16, choices=billing_kinds.unit_choices())
     overage_price_cents = models.IntegerField()
     hard_cap_qty = models.DecimalField(
-        max_digits=QTY_DIGITS, decimal_places=QTY_PLACES, null=True, blank=True
+        max_digits=QTY_MAX_DIGITS, decimal_places=QTY_DECIMAL_PLACES, null=True, blank=True
     )
 
     class Meta:
@@ -212,7 +211,7 @@ class Addon(models.Model):
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
     resource_kind = models.CharField(max_length=32, choices=billing_kinds.choices())
-    qty = models.DecimalField(max_digits=QTY_DIGITS, decimal_places=QTY_PLACES)
+    qty = models.DecimalField(max_digits=QTY_MAX_DIGITS, decimal_places=QTY_DECIMAL_PLACES)
     price_cents = models.IntegerField()
     currency = models.CharField(max_length=3)
     is_active = models.BooleanField(default=True)

@@ -143,7 +143,7 @@ class SeedReport:
         self.changed = self.changed or changed
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def catalog_seed(*, actor: str = SEED_ACTOR) -> SeedReport:
     """Install SPEC §8's plans, add-ons and resource prices; a re-run changes nothing."""
     report = SeedReport()

@@ -18,6 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, InvalidStateChange, field_error
+from arcadia_cloud.validation import clean_currency, clean_date, clean_text
 from catalog.locks import (
     lock_active_version_of,
     lock_addon,
@@ -34,13 +35,10 @@ from catalog.models import (
     ResourcePrice,
 )
 from catalog.validation import (
-    clean_cents,
+    clean_catalog_qty,
     clean_code,
-    clean_currency,
-    clean_date,
     clean_kind,
-    clean_qty,
-    clean_text,
+    clean_price_cents,
     clean_unit,
 )
 
@@ -70,8 +68,8 @@ class PublishOutcome:
 @transaction.atomic
 def plan_create(*, code: str, name: str, description: str = "") -> Plan:
     """A new plan with no versions yet (nothing can subscribe to it until one is published)."""
-    code = clean_code(code)
-    name = clean_text(name, "name")
+    code = clean_code("code", code)
+    name = clean_text("name", name, max_length=200)
     if Plan.objects.filter(code=code).exists():
         raise _duplicate_code("plan", code)
     try:
@@ -94,8 +92,8 @@ def plan_version_create(
 
     The plan row is locked so two concurrent creates cannot both pick the same number.
     """
-    base_price_cents = clean_cents(base_price_cents, "base_price_cents")
-    currency = clean_currency(currency)
+    base_price_cents = clean_price_cents("base_price_cents", base_price_cents)
+    currency = clean_currency("currency", currency)
     cleaned = clean_items(items)
     locked = lock_plan(plan.pk)
     latest = locked.versions.aggregate(latest=Max("number"))["latest"] or 0
@@ -171,7 +169,7 @@ def clean_items(items: Sequence[PlanItemInput]) -> list[PlanItemInput]:
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
         field = f"items[{index}]"
-        kind = clean_kind(item.resource_kind, f"{field}.resource_kind")
+        kind = clean_kind(f"{field}.resource_kind", item.resource_kind)
         if kind in seen:
             raise field_error(
                 f"{field}.resource_kind",
@@ -182,12 +180,14 @@ def clean_items(items: Sequence[PlanItemInput]) -> list[PlanItemInput]:
         cleaned.append(
             PlanItemInput(
                 resource_kind=kind,
-                included_qty=clean_qty(item.included_qty, f"{field}.included_qty"),
-                overage_price_cents=clean_cents(
-                    item.overage_price_cents, f"{field}.overage_price_cents"
+                included_qty=clean_catalog_qty(f"{field}.included_qty", item.included_qty),
+                overage_price_cents=clean_price_cents(
+                    f"{field}.overage_price_cents", item.overage_price_cents
                 ),
-                overage_unit=clean_unit(kind, item.overage_unit, f"{field}.overage_unit"),
-                hard_cap_qty=None if cap is None else clean_qty(cap, f"{field}.hard_cap_qty"),
+                overage_unit=clean_unit(f"{field}.overage_unit", item.overage_unit, kind=kind),
+                hard_cap_qty=None
+                if cap is None
+                else clean_catalog_qty(f"{field}.hard_cap_qty", cap),
             )
         )
     return cleaned
@@ -223,13 +223,13 @@ def addon_create(
     currency: str,
     is_active: bool = True,
 ) -> Addon:
-    code = clean_code(code)
+    code = clean_code("code", code)
     fields = {
-        "name": clean_text(name, "name"),
-        "resource_kind": clean_kind(resource_kind, "resource_kind"),
-        "qty": clean_qty(qty, "qty"),
-        "price_cents": clean_cents(price_cents, "price_cents"),
-        "currency": clean_currency(currency),
+        "name": clean_text("name", name, max_length=200),
+        "resource_kind": clean_kind("resource_kind", resource_kind),
+        "qty": clean_catalog_qty("qty", qty),
+        "price_cents": clean_price_cents("price_cents", price_cents),
+        "currency": clean_currency("currency", currency),
         "is_active": bool(is_active),
     }
     if Addon.objects.filter(code=code).exists():
@@ -256,11 +256,11 @@ def addon_update(
     """
     changes: dict[str, object] = {}
     if name is not None:
-        changes["name"] = clean_text(name, "name")
+        changes["name"] = clean_text("name", name, max_length=200)
     if qty is not None:
-        changes["qty"] = clean_qty(qty, "qty")
+        changes["qty"] = clean_catalog_qty("qty", qty)
     if price_cents is not None:
-        changes["price_cents"] = clean_cents(price_cents, "price_cents")
+        changes["price_cents"] = clean_price_cents("price_cents", price_cents)
     return _update_addon(addon, **changes)
 
 
@@ -313,13 +313,13 @@ def resource_price_create(
     overlap only each other have no row to lock and are caught by the PostgreSQL exclusion
     constraint (409).
     """
-    kind = clean_kind(resource_kind, "resource_kind")
-    unit = clean_unit(kind, unit, "unit")
-    price_cents = clean_cents(price_cents, "price_cents")
-    currency = clean_currency(currency)
-    effective_from = clean_date(effective_from, "effective_from")
+    kind = clean_kind("resource_kind", resource_kind)
+    unit = clean_unit("unit", unit, kind=kind)
+    price_cents = clean_price_cents("price_cents", price_cents)
+    currency = clean_currency("currency", currency)
+    effective_from = clean_date("effective_from", effective_from)
     if effective_to is not None:
-        effective_to = clean_date(effective_to, "effective_to")
+        effective_to = clean_date("effective_to", effective_to)
         if effective_to <= effective_from:
             raise field_error(
                 "effective_to", f"{effective_to} must be after effective_from {effective_from}"

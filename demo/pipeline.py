@@ -24,6 +24,7 @@ from django.core.management import call_command
 from analytics.models import FxRate
 from analytics.selectors import margin_summary
 from analytics.services import fx_rate_save
+from arcadia_cloud.money import cents_to_units
 from arcadia_cloud.periods import iter_days, month_end, next_month
 from billing.models import CloudInvoice
 from billing.services import billing_history_sync, invoice_ingest
@@ -386,7 +387,7 @@ def _quiet_logs():
 
 def _money(cents: int, currency: str) -> str:
     sign = "-" if cents < 0 else ""
-    return f"{sign}{currency} {abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+    return f"{sign}{currency} {cents_to_units(abs(cents)):,}"
 
 
 def _maybe_money(cents: int | None, currency: str) -> str:

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor, adopt_created
-from arcadia_cloud.errors import ApplicationError
+from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.tenancy import validate_tenant_id
 from deployments import services
 from deployments.admin_actions import attach_resources_action
@@ -150,8 +150,8 @@ class DeploymentAdmin(admin.ModelAdmin):
                     actor=admin_actor(request),
                     by_tenant=False,
                 )
-            except ApplicationError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
+            except CALLER_ERRORS as exc:
+                self.message_user(request, str(exc), messages.ERROR)
             else:
                 moved += 1
         if moved:

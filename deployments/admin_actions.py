@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from arcadia_cloud.errors import ApplicationError
+from arcadia_cloud.errors import CALLER_ERRORS
 from deployments.models import Deployment, DeploymentState
 from deployments.services import deployment_attach_resources
 from inventory.models import CloudResource
@@ -56,8 +56,8 @@ def attach_resources_action(modeladmin, request: HttpRequest, queryset: QuerySet
             reassign=form.cleaned_data["reassign"],
             actor=f"admin:{request.user.get_username()}",
         )
-    except ApplicationError as exc:
-        modeladmin.message_user(request, exc.message, messages.ERROR)
+    except CALLER_ERRORS as exc:
+        modeladmin.message_user(request, str(exc), messages.ERROR)
         return None
     moved = ""
     if outcome.reassigned:

@@ -4,6 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from arcadia_cloud.models import AppendOnlyModel
+from arcadia_cloud.money import QTY_DECIMAL_PLACES, QTY_MAX_DIGITS
 
 
 class DeploymentState(models.TextChoices):
@@ -144,7 +145,7 @@ class SubscriptionAddon(models.Model):
     code = models.CharField(max_length=50)
     name = models.CharField(max_length=200)
     resource_kind = models.CharField(max_length=32)
-    qty = models.DecimalField(max_digits=20, decimal_places=6)
+    qty = models.DecimalField(max_digits=QTY_MAX_DIGITS, decimal_places=QTY_DECIMAL_PLACES)
     price_cents = models.IntegerField()
     currency = models.CharField(max_length=3)
     attached_at = models.DateTimeField(default=timezone.now)

@@ -13,14 +13,20 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import Conflict, Forbidden, InvalidStateChange, field_error
 from arcadia_cloud.periods import month_end, month_start
 from arcadia_cloud.tenancy import clean_tenant_id
+from arcadia_cloud.validation import (
+    clean_choice,
+    clean_date,
+    clean_optional_text,
+    clean_slug,
+    clean_text,
+)
 from catalog.models import Addon, PlanVersion, PlanVersionStatus
 from catalog.selectors import active_version_required, addons_for_plan_version
 from deployments import state_machine
@@ -44,10 +50,6 @@ from inventory.services import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def today_utc() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,12 +77,14 @@ def deployment_create(
     """
     fields = {
         "tenant_id": clean_tenant_id(tenant_id),
-        "slug": _slug(slug),
-        "display_name": _text("display_name", display_name, max_length=200),
-        "region": _text("region", region or "", max_length=32, required=False),
-        "llm_mode": _choice("llm_mode", llm_mode, LLMMode.values),
-        "template_code": _optional_text("template_code", template_code, max_length=100),
-        "template_version": _optional_text("template_version", template_version, max_length=50),
+        "slug": clean_slug("slug", slug, max_length=100),
+        "display_name": clean_text("display_name", display_name, max_length=200),
+        "region": clean_text("region", region or "", max_length=32, required=False),
+        "llm_mode": clean_choice("llm_mode", llm_mode, LLMMode.values),
+        "template_code": clean_optional_text("template_code", template_code, max_length=100),
+        "template_version": clean_optional_text(
+            "template_version", template_version, max_length=50
+        ),
     }
     if Deployment.objects.filter(tenant_id=fields["tenant_id"], slug=fields["slug"]).exists():
         raise _slug_taken(fields["slug"])
@@ -111,7 +115,7 @@ def deployment_transition(
       pause and resume it. Suspension and past-due leave it active: they are operational states
       and billing continues.
     """
-    _choice("to_state", to_state, DeploymentState.values)
+    clean_choice("to_state", to_state, DeploymentState.values)
     locked = lock_deployment(deployment.pk)
     from_state = locked.state
     if not state_machine.is_allowed(from_state, to_state):
@@ -144,7 +148,7 @@ def _follow_with_subscription(
     details = {"deployment_transition": [from_state, to_state], "reason": reason}
     if to_state == DeploymentState.CANCELLED:
         subscription.status = SubscriptionStatus.CANCELLED
-        subscription.cancelled_on = today_utc()
+        subscription.cancelled_on = utc_today()
         subscription.save(update_fields=["status", "cancelled_on", "updated_at"])
         details["cancelled_on"] = subscription.cancelled_on.isoformat()
         _subscription_event(subscription, SubscriptionEventType.CANCELLED, actor, details)
@@ -191,40 +195,6 @@ def deployment_set_billing_action_suspended(
     return changed
 
 
-def _text(field: str, value: object, *, max_length: int, required: bool = True) -> str:
-    if not isinstance(value, str):
-        raise field_error(field, f"must be a string, got {value!r}")
-    value = value.strip()
-    if required and not value:
-        raise field_error(field, "must not be blank")
-    if len(value) > max_length:
-        raise field_error(field, f"must be at most {max_length} characters")
-    return value
-
-
-def _optional_text(field: str, value: object, *, max_length: int) -> str | None:
-    if value is None or value == "":
-        return None
-    return _text(field, value, max_length=max_length)
-
-
-def _slug(value: object) -> str:
-    slug = _text("slug", value, max_length=100)
-    try:
-        validate_slug(slug)
-    except DjangoValidationError:
-        raise field_error(
-            "slug", f"{slug!r} is not a slug; use letters, digits, '-' and '_' only"
-        ) from None
-    return slug
-
-
-def _choice(field: str, value: object, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise field_error(field, f"{value!r} is not one of: {', '.join(allowed)}")
-    return value  # type: ignore[return-value]
-
-
 def _slug_taken(slug: str):
     return field_error(
         "slug", f"{slug!r} is already used by another deployment of this tenant; pick another"
@@ -256,8 +226,8 @@ def subscription_create(
     """
     version = active_version_required(plan_code, field="plan_code")
     addons = addons_for_plan_version(version=version, codes=addon_codes, field="addons")
-    starts_on = today_utc() if starts_on is None else _date("starts_on", starts_on)
-    if by_tenant and starts_on < today_utc():
+    starts_on = utc_today() if starts_on is None else clean_date("starts_on", starts_on)
+    if by_tenant and starts_on < utc_today():
         raise field_error(
             "starts_on", f"{starts_on} is in the past; a subscription starts today or later"
         )
@@ -438,12 +408,6 @@ def _snapshot_ref(snapshot: SubscriptionAddon) -> dict:
         "price_cents": snapshot.price_cents,
         "currency": snapshot.currency,
     }
-
-
-def _date(field: str, value: object) -> dt.date:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    raise field_error(field, f"must be a date (YYYY-MM-DD), got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from arcadia_cloud.admin_helpers import admin_actor
-from arcadia_cloud.errors import Conflict, ValidationFailed
+from arcadia_cloud.errors import Conflict
+from arcadia_cloud.validation import FieldError
 from drift.models import CloudDrift, CloudProvisioned, DriftStatus
 from drift.rules import spec_validate
 from drift.services import drift_accept, provisioned_record
@@ -189,8 +190,8 @@ class ProvisionedForm(forms.ModelForm):
     def clean_spec(self) -> dict[str, Any]:
         try:
             return spec_validate(self.cleaned_data["spec"])
-        except ValidationFailed as exc:
-            raise forms.ValidationError(exc.fields["spec"]) from exc
+        except FieldError as exc:
+            raise forms.ValidationError(exc.message) from exc
 
 
 @admin.register(CloudProvisioned)

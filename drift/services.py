@@ -128,7 +128,7 @@ def drift_detect_all(*, now: dt.datetime | None = None) -> DriftSweepSummary:
     summary = DriftSweepSummary()
     after_pk = 0
     while True:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             chunk = lock_provisioned_chunk(after_pk=after_pk, size=SWEEP_CHUNK_SIZE)
             if chunk:
                 summary.add(_sweep_chunk(chunk, now=now))

@@ -13,7 +13,6 @@ from contextlib import AbstractContextManager
 from arcadia_cloud.locks import try_advisory_lock
 from inventory.models import CloudProject, CloudResource
 
-
 # Rows other tables reference (usage records, invoice lines) are held FOR NO KEY UPDATE: it
 # serializes writers of the row as FOR UPDATE does, but leaves the KEY SHARE lock a concurrent
 # insert's foreign-key check takes alone, so metering inserting a day's usage and an attach

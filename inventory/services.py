@@ -102,7 +102,7 @@ def _load_existing(kind: str, provider_ids: Sequence[str]) -> dict[str, CloudRes
     return existing
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def upsert_resources(
     snapshots: Iterable[ResourceSnapshot],
     *,
@@ -210,7 +210,7 @@ def _event(
     )
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def mark_stale(
     *,
     kind: str,
@@ -259,7 +259,7 @@ def mark_stale(
     return StaleResult(struck=len(to_strike), tombstoned=len(to_tombstone))
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def projects_upsert(
     payloads: Iterable[Mapping[str, Any]], *, internal_name: str, internal_tenant: str
 ) -> dict[str, CloudProject]:

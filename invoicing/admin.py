@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 
 from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor
-from arcadia_cloud.errors import ApplicationError
+from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.money import cents_to_units, format_decimal
 from arcadia_cloud.periods import parse_period
 from invoicing.invoices.exports import ExportFormat, export_filename, export_response
@@ -373,8 +373,8 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
         for invoice in queryset.order_by(*self.ordering):
             try:
                 change(invoice)
-            except ApplicationError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
+            except CALLER_ERRORS as exc:
+                self.message_user(request, str(exc), messages.ERROR)
             else:
                 changed += 1
         if changed:
@@ -392,8 +392,8 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
                 report = roll_up_period(
                     period_start, force=True, tenant_ids=tenant_ids, actor=admin_actor(request)
                 )
-            except ApplicationError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
+            except CALLER_ERRORS as exc:
+                self.message_user(request, str(exc), messages.ERROR)
                 continue
             self.message_user(request, report.summary(), messages.INFO)
             for result in report.failed:

@@ -14,6 +14,12 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from arcadia_cloud.models import AppendOnlyModel
+from arcadia_cloud.money import (
+    CHARGE_DECIMAL_PLACES,
+    LINE_QTY_DECIMAL_PLACES,
+    QTY_DECIMAL_PLACES,
+    QTY_MAX_DIGITS,
+)
 from pricing import kinds as billing_kinds
 
 # ---------------------------------------------------------------------------------------------
@@ -68,8 +74,10 @@ class UsageRecord(models.Model):
     granularity = models.CharField(
         max_length=8, choices=Granularity.choices, default=Granularity.DAILY
     )
-    qty = models.DecimalField(max_digits=20, decimal_places=6)
-    qty_numerator = models.DecimalField(max_digits=20, decimal_places=6)
+    qty = models.DecimalField(max_digits=QTY_MAX_DIGITS, decimal_places=QTY_DECIMAL_PLACES)
+    qty_numerator = models.DecimalField(
+        max_digits=QTY_MAX_DIGITS, decimal_places=QTY_DECIMAL_PLACES
+    )
     qty_denominator = models.PositiveIntegerField(default=1)
     source = models.CharField(max_length=16, choices=UsageSource.choices)
     # Reserved for splitting a shared resource's usage between deployments; nothing writes it yet.
@@ -181,7 +189,7 @@ class LLMUsageEvent(models.Model):
     model = models.CharField(max_length=200)
     input_tokens = models.BigIntegerField()
     output_tokens = models.BigIntegerField()
-    charge = models.DecimalField(max_digits=20, decimal_places=8)
+    charge = models.DecimalField(max_digits=20, decimal_places=CHARGE_DECIMAL_PLACES)
     currency = models.CharField(max_length=3, help_text="ISO 4217 code of the charge.")
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(db_default=Now())
@@ -357,7 +365,7 @@ class TenantInvoiceLine(models.Model):
     )
     description = models.CharField(max_length=300)
     # 9 places: 1k_tokens overage is a 6-place token count divided by 1000.
-    qty = models.DecimalField(max_digits=20, decimal_places=9)
+    qty = models.DecimalField(max_digits=20, decimal_places=LINE_QTY_DECIMAL_PLACES)
     unit = models.CharField(max_length=16)
     unit_price_cents = models.BigIntegerField()
     amount_cents = models.BigIntegerField()

@@ -7,8 +7,8 @@ import datetime as dt
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
-from django.utils import timezone
 
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import parse_period, previous_month
 from invoicing.invoices.rollup import roll_up_period as roll_up
 from invoicing.usage.metering import meter_day as meter_one_day
@@ -16,7 +16,7 @@ from invoicing.usage.metering import usage_records_purge_expired
 
 
 def yesterday_utc() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    return utc_today() - dt.timedelta(days=1)
 
 
 @shared_task(
@@ -43,7 +43,7 @@ def meter_purge_expired() -> int:
 
 
 def last_month_utc() -> dt.date:
-    return previous_month(timezone.now().astimezone(dt.UTC).date())
+    return previous_month(utc_today())
 
 
 @shared_task(

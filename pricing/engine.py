@@ -8,8 +8,8 @@ any fallback resource prices, and pass them in as the frozen dataclasses below.
 Money rules: amounts are integer cents, quantities and rates are Decimal, and every rounding is
 `round_cents` (half-up) applied once per line — never to a total.
 
-Inputs are validated where they are built: a bad value raises `QuoteInputError`, a ValueError
-that names the offending field so an API can answer 400 with it.
+Inputs are validated where they are built: a bad value raises `QuoteInputError` (the platform's
+`FieldError`, a ValueError) naming the offending field, so an API answers 400 with it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,16 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from arcadia_cloud.money import format_decimal, round_cents, to_decimal
+from arcadia_cloud.money import format_decimal, round_cents
 from arcadia_cloud.periods import days_in_month, month_end, month_start
+from arcadia_cloud.validation import (
+    FieldError,
+    clean_cents,
+    clean_currency,
+    clean_date,
+    clean_qty,
+    clean_text,
+)
 from pricing import kinds as billing_kinds
 from pricing.kinds import UnknownBillingKindError, UnknownUnitError
 
@@ -37,53 +45,19 @@ LINE_USAGE = "usage"
 RECURRING_UNIT = "month"
 
 
-class QuoteInputError(ValueError):
-    """An input the quote engine cannot price, naming the field (e.g. `usage[llm_tokens]`)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+# An input the quote engine cannot price, naming the field (e.g. `usage[llm_tokens]`): the
+# platform's one field error, so the API answers it as a 400 naming that field.
+QuoteInputError = FieldError
 
 
 # ---------------------------------------------------------------------------------------------
-# Input validation helpers
+# Input validation helpers: the shared checks (arcadia_cloud.validation), field first
 # ---------------------------------------------------------------------------------------------
 
-
-def _quantity(field: str, value: object) -> Decimal:
-    """A non-negative, finite, exact quantity. Floats are refused: they are not exact."""
-    try:
-        number = to_decimal(value)
-    except (TypeError, ValueError):
-        raise QuoteInputError(
-            field, f"{value!r} is not an exact number; send a decimal string, int or Decimal"
-        ) from None
-    if not number.is_finite():
-        raise QuoteInputError(field, f"{value!r} is not a finite number")
-    if number < 0:
-        raise QuoteInputError(field, f"must not be negative, got {number}")
-    return number
-
-
-def _cents(field: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise QuoteInputError(field, f"must be a whole number of cents, got {value!r}")
-    if value < 0:
-        raise QuoteInputError(field, f"must not be negative, got {value}")
-    return value
-
-
-def _text(field: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise QuoteInputError(field, f"must be a non-empty string, got {value!r}")
-    return value
-
-
-def _currency(field: str, value: object) -> str:
-    if not (isinstance(value, str) and len(value) == 3 and value.isalpha() and value.isupper()):
-        raise QuoteInputError(field, f"must be an ISO 4217 code such as AUD, got {value!r}")
-    return value
+_quantity = clean_qty  # a non-negative, finite, exact quantity; floats are refused
+_cents = clean_cents
+_text = clean_text
+_currency = clean_currency
 
 
 def _billing_kind(field: str, code: str) -> billing_kinds.BillingKind:
@@ -105,10 +79,8 @@ def _pricing_unit(field: str, kind: billing_kinds.BillingKind, unit: str) -> Non
 
 
 def _date(field: str, value: object) -> dt.date | None:
-    # datetime is a subclass of date; a time of day has no meaning for a billing day.
-    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
-        return value
-    raise QuoteInputError(field, f"must be a date, got {value!r}")
+    """A billing day, or None (not given)."""
+    return None if value is None else clean_date(field, value)
 
 
 def _normalize(instance: object, name: str, value: object) -> None:

@@ -87,6 +87,13 @@ def test_application_errors_map_to_their_status(probe_urls, tenant_a_api, kind, 
         assert error["fields"] == {"name": ["taken"]}
 
 
+def test_a_field_error_raised_anywhere_is_the_400_naming_the_field(probe_urls, tenant_a_api):
+    response = tenant_a_api.post("/api/probe/error", {"raise": "field"}, format="json")
+    error = assert_envelope(response, 400, "validation_error")
+    assert error["message"] == "usage[llm_tokens]: must not be negative, got -1"
+    assert error["fields"] == {"usage[llm_tokens]": ["must not be negative, got -1"]}
+
+
 def test_idempotency_key_replays_the_first_response(probe_urls, tenant_a_api):
     body = {"name": "web", "qty": 2}
     first = tenant_a_api.post("/api/probe/write", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")

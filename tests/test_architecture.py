@@ -37,8 +37,8 @@ def test_the_import_contracts_are_kept():
 
 def test_the_pricing_kernel_loads_no_framework_and_no_app():
     """Importing every kernel module in a fresh interpreter loads nothing but the standard
-    library and the platform's two pure modules (the import graph aside, this catches a package
-    `__init__` that would drag Django in)."""
+    library and the platform's pure modules — money, periods, validation (the import graph
+    aside, this catches a package `__init__` that would drag Django in)."""
     modules = sorted(
         f"pricing.{path.stem}"
         for path in (ROOT / "pricing").glob("*.py")
@@ -63,4 +63,10 @@ def test_the_pricing_kernel_loads_no_framework_and_no_app():
     assert [m for m in loaded if m.split(".")[0] in FRAMEWORKS] == []
     assert [m for m in loaded if m.split(".")[0] in DOMAIN_APPS] == []
     platform = {m for m in loaded if m.split(".")[0] == "arcadia_cloud"}
-    assert platform <= {"arcadia_cloud", "arcadia_cloud.money", "arcadia_cloud.periods"}, platform
+    pure = {
+        "arcadia_cloud",
+        "arcadia_cloud.money",
+        "arcadia_cloud.periods",
+        "arcadia_cloud.validation",
+    }
+    assert platform <= pure, platform

@@ -20,12 +20,13 @@ from inventory.models import CloudProject
 from invoicing.invoices.lifecycle import invoice_issue
 from tests.billing.factories import make_invoice as make_cloud_invoice
 from tests.billing.factories import make_line
-from tests.billing.factories import make_resource as make_billing_resource
 from tests.catalog.factories import make_addon, make_plan, make_version
 from tests.conftest import TENANT_A, TENANT_B
-from tests.deployments.factories import make_deployment, make_resource
+from tests.deployments.factories import make_deployment
 from tests.drift.factories import make_provisioned
-from tests.invoicing.invoice_factories import make_invoice as make_tenant_invoice
+from tests.inventory.factories import make_resource
+from tests.inventory.factories import make_resource as make_billing_resource
+from tests.invoicing.factories import make_invoice as make_tenant_invoice
 
 pytestmark = pytest.mark.django_db
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arcadia_cloud import errors
+from arcadia_cloud.validation import FieldError
 
 CALLS = {"count": 0}
 
@@ -33,6 +34,8 @@ class ProbeErrorView(APIView):
             raise errors.InvalidStateChange("cannot go there", extra={"allowed": ["active"]})
         if kind == "missing":
             raise errors.NotFound("no such thing")
+        if kind == "field":  # the pure field error, as the pricing kernel raises it
+            raise FieldError("usage[llm_tokens]", "must not be negative, got -1")
         return Response({"ok": True})
 
 

@@ -16,7 +16,7 @@ from integrations.digitalocean import DigitalOceanClient, DOBadPayload
 BALANCE_FIELDS = ("month_to_date_balance", "account_balance", "month_to_date_usage")
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def balance_snapshot_fetch(*, client: DigitalOceanClient) -> CloudBalanceSnapshot:
     """Fetch `/v2/customers/my/balance` and store it as a new snapshot (rows are never
     updated: the series shows how the month's spend grew)."""

@@ -92,7 +92,7 @@ def billing_history_sync(
     return result
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def _upsert_headers(
     headers: dict[str, InvoiceHeader], result: HistorySyncResult, *, enqueue_ingest: bool
 ) -> None:

@@ -316,7 +316,7 @@ def cost_lines_build(parsed: Sequence[ParsedLine]) -> list[CloudCostLine]:
     return rows
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def _replace_lines(
     invoice: CloudInvoice,
     lines: list[CloudCostLine],

@@ -7,9 +7,9 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from arcadia_cloud.money import format_decimal
+from arcadia_cloud.money import QTY_DECIMAL_PLACES, QTY_MAX_DIGITS, format_decimal
 from arcadia_cloud.parsing import column_integer_field
-from catalog.models import QTY_DIGITS, QTY_PLACES, Addon, Plan, PlanItem, PlanVersion
+from catalog.models import Addon, Plan, PlanItem, PlanVersion
 from catalog.services import PlanItemInput
 from pricing import kinds as billing_kinds
 
@@ -19,7 +19,7 @@ class QuantityField(serializers.DecimalField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", Decimal(0))
-        super().__init__(max_digits=QTY_DIGITS, decimal_places=QTY_PLACES, **kwargs)
+        super().__init__(max_digits=QTY_MAX_DIGITS, decimal_places=QTY_DECIMAL_PLACES, **kwargs)
 
     def to_representation(self, value):
         return None if value is None else format_decimal(value)

@@ -212,11 +212,6 @@ def build_example_4(tenant_id: str) -> Subscribed:
     return subscribe(tenant_id)
 
 
-def cancel_on(subscription: Subscription, day: dt.date) -> None:
-    """Arrange a cancellation on a past day (the service cancels today; tests only)."""
-    Subscription.objects.filter(pk=subscription.pk).update(status="cancelled", cancelled_on=day)
-
-
 def meter_month(period: dt.date = APRIL, *, through: dt.date | None = None) -> None:
     for day in iter_days(period, through or month_end(period)):
         meter_day(day)

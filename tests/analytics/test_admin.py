@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from analytics.models import FxRate
-from analytics.selectors import utc_today
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import month_start, previous_month
 from arcadia_cloud.roles import FINANCE, OPERATORS
 from inventory.models import CloudResource

@@ -18,7 +18,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from analytics.selectors import utc_today
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import month_start
 from arcadia_cloud.roles import FINANCE
 from tests.analytics.factories import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.selectors import utc_today
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import month_start
 from tests.analytics.factories import (
     APRIL,

@@ -21,7 +21,6 @@ from tests.analytics.factories import (
     MARCH,
     balance_snapshot,
     build_example_4,
-    cancel_on,
     llm_event,
     make_rate,
     meter_month,
@@ -29,6 +28,7 @@ from tests.analytics.factories import (
     subscribe,
 )
 from tests.conftest import TENANT_A, TENANT_B
+from tests.invoicing.factories import cancel_on
 
 pytestmark = pytest.mark.django_db
 
@@ -44,12 +44,12 @@ def test_on_a_months_last_day_the_accrual_equals_the_rollup():
     for charge in ("0.004", "0.004", "0.004", "1.23456789"):
         llm_event(late_starter.deployment, dt.date(2026, 4, 12), charge)
     cancelled = subscribe(TENANT_B, plan_code="starter", droplets=2)
-    cancel_on(cancelled.subscription, dt.date(2026, 4, 20))
+    cancel_on(cancelled.deployment, dt.date(2026, 4, 20))
     # Late usage: March is invoiced and issued, then a March LLM charge and a backfill of
     # March's droplet hours arrive; one March tenant has no April subscription at all.
     since_march = subscribe("tenant-c", starts_on=MARCH, droplets=3)
     only_march = subscribe("tenant-d", starts_on=MARCH, droplets=0)
-    cancel_on(only_march.subscription, dt.date(2026, 3, 31))
+    cancel_on(only_march.deployment, dt.date(2026, 3, 31))
     meter_month(MARCH, through=dt.date(2026, 3, 10))
     roll_up(MARCH)
     for invoice in TenantInvoice.objects.filter(period_start=MARCH):

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from analytics.selectors import margin_summary
-from arcadia_cloud.errors import ValidationFailed
+from arcadia_cloud.validation import FieldError
 from invoicing.models import TenantInvoice
 from tests.analytics.factories import (
     APRIL,
@@ -315,7 +315,7 @@ def test_queries_do_not_grow_with_tenants(tenants, django_assert_max_num_queries
 
 
 def test_a_period_is_named_by_its_first_day():
-    with pytest.raises(ValidationFailed) as raised:
+    with pytest.raises(FieldError) as raised:
         margin_summary(dt.date(2026, 4, 15))
     assert raised.value.fields == {
         "period": ["2026-04-15 is not the first day of a month; a period is named by it"]

@@ -61,5 +61,5 @@ def test_one_rate_per_pair_and_period():
 
 
 def test_the_database_refuses_what_the_service_would():
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError, match='"fx_rate_positive"'):
         FxRate.objects.create(from_currency="USD", to_currency="AUD", period=APRIL, rate=Decimal(0))

@@ -14,7 +14,6 @@ import responses
 
 from billing.models import CloudCostLine, CloudInvoice
 from integrations.digitalocean import DigitalOceanClient
-from inventory.models import CloudResource
 
 PERIOD = dt.date(2026, 4, 1)
 PERIOD_START = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
@@ -90,25 +89,6 @@ def make_invoice(**overrides: Any) -> CloudInvoice:
     }
     values.update(overrides)
     return CloudInvoice.objects.create(**values)
-
-
-def make_resource(
-    *,
-    kind: str = "droplet",
-    name: str,
-    first_seen_at: dt.datetime = PERIOD_START - dt.timedelta(days=30),
-    deleted_at: dt.datetime | None = None,
-    **kwargs: Any,
-) -> CloudResource:
-    return CloudResource.objects.create(
-        kind=kind,
-        provider_id=kwargs.pop("provider_id", str(700000 + next(_ids))),
-        name=name,
-        first_seen_at=first_seen_at,
-        last_seen_at=deleted_at or PERIOD_END,
-        deleted_at=deleted_at,
-        **kwargs,
-    )
 
 
 def do_client(**kwargs: Any) -> DigitalOceanClient:

@@ -14,13 +14,15 @@ from arcadia_cloud.roles import FINANCE, OPERATORS, sync_group_permissions
 from billing.models import CloudCostLine, CloudInvoice
 from tests.billing.factories import (
     DO_BASE_URL,
+    PERIOD,
+    PERIOD_START,
     invoice_csv,
     line,
     make_invoice,
     make_line,
-    make_resource,
     serve_invoice,
 )
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 
@@ -58,20 +60,70 @@ def test_invoice_page_shows_lines_inline_and_the_match_report(admin_client, invo
     assert f"?invoice__id__exact={invoice.pk}" in page
 
 
+@pytest.fixture
+def two_months_of_lines(invoice):
+    """April's invoice (the fixture's matched and unmatched droplets) plus a volume and a tax
+    line; March's invoice with one matched droplet. Lines are named `<period>/<line number>`."""
+    make_line(
+        invoice,
+        product="Volumes",
+        kind="volume",
+        resource=make_resource("volume", name="data-3"),
+        description="data-3",
+    )
+    make_line(
+        invoice,
+        product="Taxes",
+        kind="",
+        is_tax=True,
+        match_status="unmatched",
+        match_code="tax",
+        match_reason="tax line",
+    )
+    march = make_invoice(period=PERIOD.replace(month=3), issued_at=PERIOD_START)
+    make_line(march, resource=make_resource(name="web-9"), match_code="tombstoned")
+    return invoice, march
+
+
+def shown(response) -> list[str]:
+    assert response.status_code == 200
+    return [
+        f"{line.invoice.period:%Y-%m}/{line.line_number}"
+        for line in response.context["cl"].result_list
+    ]
+
+
 @pytest.mark.parametrize(
-    "query",
+    ("query", "lines"),
     [
-        "",
-        "?match_status__exact=unmatched",
-        "?kind__exact=droplet",
-        "?is_tax__exact=1",
-        "?period=2026-04-01",
-        "?match_code__exact=live",
+        ("", ["2026-04/1", "2026-04/2", "2026-04/3", "2026-04/4", "2026-03/1"]),
+        ("?match_status__exact=unmatched", ["2026-04/2", "2026-04/4"]),
+        ("?match_status__exact=matched", ["2026-04/1", "2026-04/3", "2026-03/1"]),
+        ("?kind__exact=droplet", ["2026-04/1", "2026-04/2", "2026-03/1"]),
+        ("?kind__exact=volume", ["2026-04/3"]),
+        ("?is_tax__exact=1", ["2026-04/4"]),
+        ("?is_tax__exact=0", ["2026-04/1", "2026-04/2", "2026-04/3", "2026-03/1"]),
+        ("?period=2026-04-01", ["2026-04/1", "2026-04/2", "2026-04/3", "2026-04/4"]),
+        ("?period=2026-03-01", ["2026-03/1"]),
+        ("?match_code__exact=live", ["2026-04/1", "2026-04/3"]),
+        ("?match_code__exact=tombstoned", ["2026-03/1"]),
+        ("?period=2026-04-01&kind__exact=droplet&match_status__exact=matched", ["2026-04/1"]),
     ],
 )
-def test_cost_line_list_and_filters(admin_client, invoice, query):
-    response = admin_client.get(f"{LINES}{query}")
-    assert response.status_code == 200
+def test_cost_line_filters_show_exactly_the_lines_they_name(
+    admin_client, two_months_of_lines, query, lines
+):
+    assert shown(admin_client.get(f"{LINES}{query}")) == lines
+
+
+def test_the_period_filter_offers_each_invoice_period_newest_first(
+    admin_client, two_months_of_lines
+):
+    response = admin_client.get(LINES)
+    [period_filter] = [
+        f for f in response.context["cl"].filter_specs if f.title == "invoice period"
+    ]
+    assert period_filter.lookup_choices == [("2026-04-01", "2026-04"), ("2026-03-01", "2026-03")]
 
 
 def test_cost_line_list_links_from_the_invoice(admin_client, invoice):

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from billing.models import CloudBalanceSnapshot
-from tests.billing.factories import make_invoice, make_line, make_resource
+from tests.billing.factories import make_invoice, make_line
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 

@@ -19,9 +19,9 @@ from tests.billing.factories import (
     invoice_csv,
     line,
     make_invoice,
-    make_resource,
     serve_invoice,
 )
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 

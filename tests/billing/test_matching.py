@@ -8,7 +8,8 @@ import pytest
 
 from billing.csv_parser import parse_invoice_csv
 from billing.services import cost_lines_build
-from tests.billing.factories import PERIOD_START, day, invoice_csv, line, make_resource
+from tests.billing.factories import PERIOD_START, day, invoice_csv, line
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 

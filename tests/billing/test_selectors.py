@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from billing.selectors import cost_lines_for_period, invoice_match_report, invoices_pending_ingest
-from tests.billing.factories import PERIOD, make_invoice, make_line, make_resource
+from tests.billing.factories import PERIOD, make_invoice, make_line
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 

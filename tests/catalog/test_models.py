@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -22,14 +23,15 @@ from tests.catalog.factories import make_plan, make_version
 pytestmark = pytest.mark.django_db
 
 
-def violates(**kwargs):
-    return pytest.raises(IntegrityError, **kwargs)
+def violates(constraint: str):
+    """The write fails on exactly this constraint (PostgreSQL names it in the error)."""
+    return pytest.raises(IntegrityError, match=rf'"{re.escape(constraint)}"')
 
 
 def test_a_plan_has_at_most_one_active_version_in_the_database():
     active = make_version(publish=True)
     draft = make_version(active.plan)
-    with violates(), transaction.atomic():
+    with violates("plan_one_active_version"), transaction.atomic():
         PlanVersion.objects.filter(pk=draft.pk).update(
             status=PlanVersionStatus.ACTIVE, published_at=timezone.now()
         )
@@ -37,7 +39,7 @@ def test_a_plan_has_at_most_one_active_version_in_the_database():
 
 def test_version_numbers_are_unique_per_plan():
     version = make_version()
-    with violates(), transaction.atomic():
+    with violates("plan_version_number_unique"), transaction.atomic():
         PlanVersion.objects.create(
             plan=version.plan, number=version.number, base_price_cents=1, currency="AUD"
         )
@@ -48,33 +50,38 @@ def test_version_numbers_are_unique_per_plan():
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "constraint"),
     [
-        {"base_price_cents": -1},
-        {"currency": "aud"},
-        {"currency": "AU"},
-        {"currency": "A1D"},
-        {"number": 0},
-        {"status": PlanVersionStatus.ACTIVE},  # active without published_at
-        {"published_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},  # draft with published_at
+        ({"base_price_cents": -1}, "plan_version_base_price_non_negative"),
+        ({"currency": "aud"}, "plan_version_currency_iso4217"),
+        ({"currency": "AU"}, "plan_version_currency_iso4217"),
+        ({"currency": "A1D"}, "plan_version_currency_iso4217"),
+        ({"number": 0}, "plan_version_number_positive"),
+        # active without published_at, and a draft with one
+        ({"status": PlanVersionStatus.ACTIVE}, "plan_version_lifecycle_timestamps"),
+        (
+            {"published_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},
+            "plan_version_lifecycle_timestamps",
+        ),
     ],
 )
-def test_version_checks(fields):
+def test_version_checks(fields, constraint):
     values = {"plan": make_plan(), "number": 1, "base_price_cents": 100, "currency": "AUD"}
-    with violates(), transaction.atomic():
+    with violates(constraint), transaction.atomic():
         PlanVersion.objects.create(**{**values, **fields})
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "constraint"),
     [
-        {"included_qty": Decimal("-1")},
-        {"overage_price_cents": -1},
-        {"hard_cap_qty": Decimal("-0.5")},
-        {"resource_kind": "droplet_hours"},  # the factory's version already has this kind
+        ({"included_qty": Decimal("-1")}, "plan_item_included_non_negative"),
+        ({"overage_price_cents": -1}, "plan_item_price_non_negative"),
+        ({"hard_cap_qty": Decimal("-0.5")}, "plan_item_hard_cap_non_negative"),
+        # the factory's version already has this kind
+        ({"resource_kind": "droplet_hours"}, "plan_item_unique_kind"),
     ],
 )
-def test_item_checks(fields):
+def test_item_checks(fields, constraint):
     version = make_version()
     values = {
         "version": version,
@@ -83,12 +90,12 @@ def test_item_checks(fields):
         "overage_unit": "zone",
         "overage_price_cents": 100,
     }
-    with violates(), transaction.atomic():
+    with violates(constraint), transaction.atomic():
         PlanItem.objects.create(**{**values, **fields})
 
 
 def test_resource_price_range_must_not_be_empty():
-    with violates(), transaction.atomic():
+    with violates("resource_price_range_not_empty"), transaction.atomic():
         ResourcePrice.objects.create(
             resource_kind="volume_gb_month",
             unit="gb_month",
@@ -106,7 +113,7 @@ def test_overlapping_resource_prices_are_refused_by_postgresql(on_postgres):
     ResourcePrice.objects.create(
         **common, price_cents=15, effective_from=dt.date(2026, 1, 1), effective_to=None
     )
-    with violates(match="resource_price_no_overlap"), transaction.atomic():
+    with violates("resource_price_no_overlap"), transaction.atomic():
         ResourcePrice.objects.create(**common, price_cents=20, effective_from=dt.date(2026, 6, 1))
     # Another currency, or an adjacent range, is fine.
     ResourcePrice.objects.create(

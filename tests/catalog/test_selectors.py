@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from arcadia_cloud.errors import ValidationFailed
+from arcadia_cloud.validation import FieldError
 from catalog.models import Addon
 from catalog.selectors import (
     active_version,
@@ -45,7 +45,7 @@ class TestActiveVersion:
     )
     def test_required_names_the_field_and_the_reason(self, code, says):
         make_version(make_plan("draft-only"))
-        with pytest.raises(ValidationFailed, match=says) as exc_info:
+        with pytest.raises(FieldError, match=says) as exc_info:
             active_version_required(code, field="plan_code")
         assert list(exc_info.value.fields) == ["plan_code"]
 
@@ -79,7 +79,7 @@ class TestAddonsForPlanVersion:
     )
     def test_refusals_name_the_field(self, version, setup, codes, says):
         setup()
-        with pytest.raises(ValidationFailed, match=says) as exc_info:
+        with pytest.raises(FieldError, match=says) as exc_info:
             addons_for_plan_version(version=version, codes=codes, field="addons")
         assert list(exc_info.value.fields) == ["addons"]
 
@@ -120,7 +120,7 @@ class TestResourcePrices:
             resource_kind="volume_gb_month", price_cents=9, currency="USD", effective_from=JAN
         )
         assert current_resource_price("volume_gb_month", JAN, currency="USD").price_cents == 9
-        with pytest.raises(ValidationFailed) as exc_info:
+        with pytest.raises(FieldError) as exc_info:
             current_resource_price("volume_gb_month", JAN)
         assert list(exc_info.value.fields) == ["currency"]
 

@@ -7,12 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from arcadia_cloud.errors import (
-    ApplicationError,
-    Conflict,
-    InvalidStateChange,
-    ValidationFailed,
-)
+from arcadia_cloud.errors import Conflict, InvalidStateChange
+from arcadia_cloud.validation import FieldError
 from catalog.models import PlanVersion, PlanVersionStatus, ResourcePrice
 from catalog.services import (
     addon_activate,
@@ -69,7 +65,7 @@ class TestPlanVersionCreate:
         ],
     )
     def test_bad_items_are_refused_naming_the_item(self, items, field):
-        with pytest.raises(ValidationFailed) as exc_info:
+        with pytest.raises(FieldError) as exc_info:
             make_version(items=items)
         assert field_of(exc_info) == [field]
         assert PlanVersion.objects.count() == 0
@@ -83,13 +79,13 @@ class TestPlanVersionCreate:
         ],
     )
     def test_bad_terms_are_refused(self, kwargs, field):
-        with pytest.raises(ValidationFailed) as exc_info:
+        with pytest.raises(FieldError) as exc_info:
             make_version(**kwargs)
         assert field_of(exc_info) == [field]
 
     def test_a_duplicate_plan_code_names_code(self):
         make_plan("studio")
-        with pytest.raises(ValidationFailed) as exc_info:
+        with pytest.raises(FieldError) as exc_info:
             plan_create(code="studio", name="Again")
         assert field_of(exc_info) == ["code"]
 
@@ -172,7 +168,7 @@ class TestConcurrency:
 class TestAddons:
     def test_duplicate_code_names_code(self):
         make_addon("storage_50gb")
-        with pytest.raises(ValidationFailed) as exc_info:
+        with pytest.raises(FieldError) as exc_info:
             make_addon("storage_50gb")
         assert field_of(exc_info) == ["code"]
 
@@ -187,7 +183,7 @@ class TestAddons:
         ],
     )
     def test_bad_input_names_the_field(self, kwargs, field):
-        with pytest.raises(ValidationFailed) as exc_info:
+        with pytest.raises(FieldError) as exc_info:
             make_addon(**kwargs)
         assert field_of(exc_info) == [field]
 
@@ -220,7 +216,7 @@ class TestResourcePrices:
         assert price(resource_kind="load_balancer_hours").unit == "hour"
 
     def test_a_price_beyond_its_int4_column_names_price_cents(self):
-        with pytest.raises(ValidationFailed) as exc_info:
+        with pytest.raises(FieldError) as exc_info:
             price(cents=2**31)
         assert field_of(exc_info) == ["price_cents"]
         assert price(cents=2**31 - 1).price_cents == 2**31 - 1
@@ -268,6 +264,6 @@ class TestResourcePrices:
         ],
     )
     def test_bad_input_names_the_field(self, kwargs, field):
-        with pytest.raises(ApplicationError) as exc_info:
+        with pytest.raises(FieldError) as exc_info:
             price(**kwargs)
         assert field_of(exc_info) == [field]

@@ -1,14 +1,11 @@
-"""Builders for deployments, subscriptions and cloud resources in tests."""
+"""Builders for deployments in tests (cloud resources: tests.inventory.factories)."""
 
 from __future__ import annotations
 
 import itertools
 
-from django.utils import timezone
-
 from deployments.models import Deployment
 from deployments.services import deployment_create
-from inventory.models import CloudResource
 from tests.conftest import TENANT_A
 
 ACTOR = "test:deployments"
@@ -31,15 +28,3 @@ def force_state(deployment: Deployment, state: str) -> Deployment:
     Deployment.objects.filter(pk=deployment.pk).update(state=state)
     deployment.refresh_from_db()
     return deployment
-
-
-def make_resource(*, kind: str = "droplet", **kwargs) -> CloudResource:
-    n = next(_ids)
-    return CloudResource.objects.create(
-        kind=kind,
-        provider_id=kwargs.pop("provider_id", f"res-{n}"),
-        name=kwargs.pop("name", f"{kind}-{n}"),
-        first_seen_at=timezone.now(),
-        last_seen_at=timezone.now(),
-        **kwargs,
-    )

@@ -15,7 +15,8 @@ from deployments.models import Deployment
 from deployments.services import subscription_create
 from inventory.admin import CloudResourceAdmin
 from inventory.models import CloudResource, CloudResourceEvent
-from tests.deployments.factories import force_state, make_deployment, make_resource
+from tests.deployments.factories import force_state, make_deployment
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 

@@ -6,11 +6,13 @@ import datetime as dt
 
 import pytest
 
+from arcadia_cloud.clock import utc_today
 from deployments.models import Deployment
-from deployments.services import subscription_create, today_utc
+from deployments.services import subscription_create
 from inventory.models import CloudResourceEvent
 from tests.conftest import TENANT_A, TENANT_B
-from tests.deployments.factories import force_state, make_deployment, make_resource
+from tests.deployments.factories import force_state, make_deployment
+from tests.inventory.factories import make_resource
 
 pytestmark = pytest.mark.django_db
 
@@ -210,7 +212,7 @@ class TestSubscribe:
 
     def test_tenants_start_today_or_later(self, seeded, tenant_a_api):
         deployment = make_deployment()
-        yesterday = (today_utc() - dt.timedelta(days=1)).isoformat()
+        yesterday = (utc_today() - dt.timedelta(days=1)).isoformat()
         backdated = tenant_a_api.post(
             url(deployment, "/subscribe"),
             {"plan_code": "studio", "starts_on": yesterday},
@@ -220,7 +222,7 @@ class TestSubscribe:
         today = tenant_a_api.post(
             url(deployment, "/subscribe"), {"plan_code": "studio"}, format="json"
         )
-        assert today.json()["subscription"]["started_on"] == today_utc().isoformat()
+        assert today.json()["subscription"]["started_on"] == utc_today().isoformat()
 
     def test_subscribing_twice_is_409(self, seeded, tenant_a_api):
         deployment = make_deployment()

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from drift.models import CloudDrift, CloudProvisioned
 from drift.services import drift_detect_all
-from tests.drift.factories import make_provisioned, make_resource, set_live
+from tests.drift.factories import make_droplet, make_provisioned, set_live
 
 pytestmark = pytest.mark.django_db
 
@@ -30,13 +30,13 @@ def change_url(drift: CloudDrift) -> str:
 @pytest.fixture
 def inbox():
     """An older open drift, a newer stale one, and a second open drift on another resource."""
-    old_open = make_provisioned(make_resource(name="db-main"), spec={"size_slug": "s-2vcpu-4gb"})
+    old_open = make_provisioned(make_droplet(name="db-main"), spec={"size_slug": "s-2vcpu-4gb"})
     drift_detect_all(now=T0)
-    goes_stale = make_provisioned(make_resource(name="web-edge"), spec={"region": "sgp1"})
+    goes_stale = make_provisioned(make_droplet(name="web-edge"), spec={"region": "sgp1"})
     drift_detect_all(now=T0 + dt.timedelta(hours=1))
     set_live(goes_stale.resource, region="sgp1")
     drift_detect_all(now=T0 + dt.timedelta(hours=2))
-    newer_open = make_provisioned(make_resource(name="web-api", kind="volume"), spec={"vcpus": 4})
+    newer_open = make_provisioned(make_droplet(name="web-api", kind="volume"), spec={"vcpus": 4})
     drift_detect_all(now=T0 + dt.timedelta(hours=3))
     return old_open, goes_stale, newer_open
 
@@ -55,9 +55,22 @@ def test_open_drift_comes_first_then_newest(admin_client, inbox):
     ]
 
 
-@pytest.mark.parametrize("column", ["1", "-2", "3", "6", "-7"])
-def test_columns_sort(admin_client, inbox, column):
-    assert len(listed(admin_client.get(CHANGELIST, {"o": column}))) == 3
+@pytest.mark.parametrize(
+    ("column", "order"),
+    [
+        ("1", ["db-main", "web-edge", "web-api"]),  # resource, as created
+        ("2", ["db-main", "web-edge", "web-api"]),  # kind: droplets in inbox order, volume
+        ("3", ["web-edge", "db-main", "web-api"]),  # field: region, size_slug, vcpus
+        ("-6", ["web-edge", "web-api", "db-main"]),  # status: stale, then open newest first
+        ("-7", ["web-api", "web-edge", "db-main"]),  # detected, newest first
+    ],
+)
+def test_columns_sort(admin_client, inbox, column, order):
+    """Each sortable column orders the rows by it; equal values keep the inbox order (open
+    first, newest first). Every expected order differs from the unsorted inbox's
+    (web-api, db-main, web-edge), so a column that stopped sorting fails here."""
+    rows = listed(admin_client.get(CHANGELIST, {"o": column}))
+    assert [row.resource.name for row in rows] == order
 
 
 def test_expected_and_actual_are_readable_columns(admin_client, inbox):
@@ -139,7 +152,7 @@ def test_staff_without_the_accept_permission_cannot_accept(client, inbox):
 
 
 def test_adding_a_spec_goes_through_the_service(admin_client):
-    resource = make_resource()
+    resource = make_droplet()
     response = admin_client.post(
         reverse("admin:drift_cloudprovisioned_add"),
         {"resource": resource.pk, "spec": json.dumps({"region": "syd1", "tags": ["web"]})},
@@ -171,7 +184,7 @@ def test_editing_a_spec_bumps_its_version(admin_client):
     ],
 )
 def test_an_invalid_spec_is_a_form_error(admin_client, spec, message):
-    resource = make_resource()
+    resource = make_droplet()
     response = admin_client.post(
         reverse("admin:drift_cloudprovisioned_add"), {"resource": resource.pk, "spec": spec}
     )

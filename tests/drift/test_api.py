@@ -6,7 +6,7 @@ import pytest
 
 from drift.models import CloudDrift, CloudProvisioned
 from drift.services import drift_detect_all
-from tests.drift.factories import make_provisioned, make_resource, set_live
+from tests.drift.factories import make_droplet, make_provisioned, set_live
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +117,7 @@ def test_accepting_an_unknown_drift_is_a_404(admin_api):
 
 
 def test_recording_a_spec(admin_api):
-    resource = make_resource()
+    resource = make_droplet()
     response = admin_api.post(
         provisioned_url(resource.pk), {"spec": {"size_slug": "s-2vcpu-4gb"}}, format="json"
     )
@@ -138,7 +138,7 @@ def test_recording_a_spec(admin_api):
 
 @pytest.mark.parametrize("spec", [["size_slug"], "s-1vcpu", {}, None, {"exists": "no"}])
 def test_an_invalid_spec_is_a_400_naming_spec(admin_api, spec):
-    resource = make_resource()
+    resource = make_droplet()
     response = admin_api.post(provisioned_url(resource.pk), {"spec": spec}, format="json")
     assert response.status_code == 400
     assert "spec" in response.json()["error"]["fields"]
@@ -146,7 +146,7 @@ def test_an_invalid_spec_is_a_400_naming_spec(admin_api, spec):
 
 
 def test_a_missing_spec_is_a_400_naming_spec(admin_api):
-    response = admin_api.post(provisioned_url(make_resource().pk), {}, format="json")
+    response = admin_api.post(provisioned_url(make_droplet().pk), {}, format="json")
     assert response.status_code == 400
     assert "spec" in response.json()["error"]["fields"]
 
@@ -158,7 +158,7 @@ def test_an_unknown_resource_is_a_404(admin_api):
 
 
 def test_a_resource_without_a_spec_is_a_404(admin_api):
-    assert admin_api.get(provisioned_url(make_resource().pk)).status_code == 404
+    assert admin_api.get(provisioned_url(make_droplet().pk)).status_code == 404
 
 
 def _every_endpoint(resource_id: int, drift_id: int) -> list[tuple[str, str, dict | None]]:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from arcadia_cloud.errors import ValidationFailed
+from arcadia_cloud.validation import FieldError
 from drift.rules import (
     adopt_live_value,
     find_mismatches,
@@ -111,7 +111,7 @@ def test_a_resource_meant_to_be_gone_that_is_gone_matches():
     ],
 )
 def test_invalid_specs_name_the_spec_field(spec, message):
-    with pytest.raises(ValidationFailed) as error:
+    with pytest.raises(FieldError) as error:
         spec_validate(spec)
     assert set(error.value.fields) == {"spec"}
     assert message in error.value.message

@@ -9,12 +9,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from arcadia_cloud.errors import Conflict, ValidationFailed
+from arcadia_cloud.errors import Conflict
+from arcadia_cloud.validation import FieldError
 from drift import services
 from drift.models import CloudDrift, CloudProvisioned
 from drift.services import drift_accept, drift_detect_all, provisioned_record
 from inventory.models import CloudResourceEvent
-from tests.drift.factories import make_provisioned, make_resource, open_drifts, set_live
+from tests.drift.factories import make_droplet, make_provisioned, open_drifts, set_live
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def drift_events(resource):
 
 
 def test_recording_a_spec_creates_version_one():
-    resource = make_resource()
+    resource = make_droplet()
     provisioned = provisioned_record(resource=resource, spec={"region": "syd1"}, actor="api:ops")
     assert (provisioned.spec, provisioned.spec_version, provisioned.recorded_by) == (
         {"region": "syd1"},
@@ -61,8 +62,8 @@ def test_re_recording_the_same_spec_changes_nothing():
 
 
 def test_a_spec_that_is_not_an_object_is_refused_naming_spec():
-    with pytest.raises(ValidationFailed) as error:
-        provisioned_record(resource=make_resource(), spec=["size_slug"], actor="x")
+    with pytest.raises(FieldError) as error:
+        provisioned_record(resource=make_droplet(), spec=["size_slug"], actor="x")
     assert "spec" in error.value.fields
     assert not CloudProvisioned.objects.exists()
 
@@ -98,14 +99,14 @@ def test_a_wrong_size_is_flagged_and_a_correct_region_is_not():
 
 
 def test_list_order_is_ignored():
-    make_provisioned(make_resource(attrs={"tags": ["a", "b"]}), spec={"tags": ["b", "a"]})
+    make_provisioned(make_droplet(attrs={"tags": ["a", "b"]}), spec={"tags": ["b", "a"]})
     drift_detect_all()
     assert not open_drifts().exists()
 
 
 def test_dicts_compare_key_by_key():
     live = {"ipv6": True, "monitoring": False, "backups": {"enabled": True, "window": 3}}
-    resource = make_resource(attrs={"features": live})
+    resource = make_droplet(attrs={"features": live})
     spec_same = {
         "features": {"backups": {"window": "3", "enabled": True}, "monitoring": False, "ipv6": True}
     }
@@ -122,13 +123,13 @@ def test_dicts_compare_key_by_key():
 
 
 def test_scalars_compare_as_strings():
-    make_provisioned(make_resource(attrs={"vcpus": 2}), spec={"vcpus": "2"})
+    make_provisioned(make_droplet(attrs={"vcpus": 2}), spec={"vcpus": "2"})
     drift_detect_all()
     assert not open_drifts().exists()
 
 
 def test_unknown_fields_are_read_from_attrs_and_missing_is_null():
-    resource = make_resource(attrs={"vcpus": 2})
+    resource = make_droplet(attrs={"vcpus": 2})
     make_provisioned(resource, spec={"vcpus": 4, "monitoring": True})
     drift_detect_all()
     found = {drift.field: drift.actual for drift in open_drifts()}

@@ -1,12 +1,18 @@
-"""Small builders for inventory rows in tests."""
+"""Builders for inventory rows in tests: the one `make_resource` every app's tests use."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+from typing import Any
 
 from django.utils import timezone
 
+from deployments.models import Deployment
 from inventory.models import CloudProject, CloudResource
+
+# Before every period the suites bill, meter or match, so a resource counts on every day of them.
+LONG_AGO = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 _ids = itertools.count(1)
 
@@ -23,14 +29,35 @@ def make_project(
     )
 
 
-def make_resource(*, kind: str = "droplet", name: str | None = None, **kwargs) -> CloudResource:
+def make_resource(
+    kind: str = "droplet",
+    *,
+    name: str | None = None,
+    provider_id: str | None = None,
+    deployment: Deployment | None = None,
+    size_gb: object = None,
+    first_seen_at: dt.datetime = LONG_AGO,
+    last_seen_at: dt.datetime | None = None,
+    **fields: Any,
+) -> CloudResource:
+    """A `cloud_resources` row written directly, as a sync leaves it: live since LONG_AGO and
+    seen now (or until its `deleted_at`). `deployment` attributes it (and its tenant);
+    `size_gb` goes into `attrs`; any other column is a keyword."""
     n = next(_ids)
-    now = timezone.now()
-    kwargs.setdefault("first_seen_at", now)
-    kwargs.setdefault("last_seen_at", now)
+    attrs = dict(fields.pop("attrs", None) or {})
+    if size_gb is not None:
+        attrs["size_gb"] = size_gb
+    if deployment is not None:
+        fields.setdefault("tenant_id", deployment.tenant_id)
+    if last_seen_at is None:
+        last_seen_at = fields.get("deleted_at") or max(first_seen_at, timezone.now())
     return CloudResource.objects.create(
         kind=kind,
-        provider_id=kwargs.pop("provider_id", str(900000 + n)),
-        name=name or f"{kind}-{n}",
-        **kwargs,
+        provider_id=provider_id or str(900000 + n),
+        name=f"{kind}-{n}" if name is None else name,
+        attrs=attrs,
+        deployment=deployment,
+        first_seen_at=first_seen_at,
+        last_seen_at=last_seen_at,
+        **fields,
     )

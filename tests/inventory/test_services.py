@@ -10,8 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from arcadia_cloud.errors import Conflict, ValidationFailed
+from arcadia_cloud.errors import Conflict
 from arcadia_cloud.models import AppendOnlyError
+from arcadia_cloud.validation import FieldError
 from inventory.models import CloudResource, CloudResourceEvent
 from inventory.normalize import ResourceSnapshot
 from inventory.services import (
@@ -183,7 +184,7 @@ def test_classifying_a_project_reattributes_its_live_resources():
 def test_classifying_a_project_refuses_a_tenant_id_not_in_its_one_spelling(bad):
     project = make_project(name="Acme Corp")
     make_resource(project=project)
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(FieldError) as refused:
         project_classify(project=project, tenant_id=bad, purpose="tenant", actor="admin:ops")
     assert "tenant_id" in refused.value.fields
     project.refresh_from_db()
@@ -279,7 +280,7 @@ class TestAttachToDeployment:
             "not_ids": [live.pk, True],
             "too_many": list(range(1, MAX_RESOURCES_PER_CALL + 2)),
         }[problem]
-        with pytest.raises(ValidationFailed) as refused:
+        with pytest.raises(FieldError) as refused:
             resources_attach_to_deployment(
                 resource_ids=ids, deployment_id=make_deployment().pk, actor="o"
             )
@@ -304,7 +305,7 @@ class TestAttachToDeployment:
         attach([attached_here], mine)
         attach([attached_there], other)
         for stranger in (attached_there, loose):
-            with pytest.raises(ValidationFailed, match="not attached to deployment"):
+            with pytest.raises(FieldError, match="not attached to deployment"):
                 resources_detach_from_deployment(
                     resource_ids=[attached_here.pk, stranger.pk],
                     deployment_id=mine.pk,

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
 from arcadia_cloud.celery import app
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import previous_month
 from invoicing.models import TenantInvoice
 from invoicing.schedules import SCHEDULES
 from invoicing.tasks import roll_up_period
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.invoice_factories import meter, seed_catalog, subscriber
+from tests.invoicing.factories import meter, seed_catalog, subscriber
 from tests.invoicing.invoices.test_rollup import usd_version
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +32,7 @@ def run_rollup(*args: str) -> tuple[str, str]:
 
 
 def test_the_task_rolls_up_the_month_just_ended_by_default():
-    last_month = previous_month(timezone.now().astimezone(dt.UTC).date())
+    last_month = previous_month(utc_today())
     subscriber(TENANT_A, starts_on=last_month)
 
     result = roll_up_period.delay().get()
@@ -118,7 +117,7 @@ def test_the_command_refuses_a_bad_period(period):
 
 
 def test_the_command_refuses_a_month_that_is_not_over():
-    this_month = timezone.now().astimezone(dt.UTC).date().replace(day=1)
+    this_month = utc_today().replace(day=1)
 
     with pytest.raises(CommandError, match="not over yet"):
         run_rollup("--period", f"{this_month:%Y-%m}")

@@ -7,24 +7,22 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
 from arcadia_cloud.celery import app
+from arcadia_cloud.clock import utc_today
 from invoicing.models import UsageRecord
 from invoicing.schedules import SCHEDULES
 from invoicing.tasks import meter_day, meter_purge_expired
-from tests.invoicing.factories import at, make_deployment, make_resource
+from tests.deployments.factories import make_deployment
+from tests.inventory.factories import make_resource
+from tests.invoicing.factories import at
 
 pytestmark = pytest.mark.django_db
 
 
-def today_utc() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date()
-
-
 def test_the_task_meters_yesterday_by_default():
     make_resource("droplet", deployment=make_deployment(), status="active")
-    yesterday = today_utc() - dt.timedelta(days=1)
+    yesterday = utc_today() - dt.timedelta(days=1)
 
     result = meter_day.delay().get()
 
@@ -97,4 +95,4 @@ def test_the_command_refuses_bad_ranges(args, message):
 
 def test_the_command_refuses_days_that_are_not_complete_yet():
     with pytest.raises(CommandError, match="not a complete UTC day"):
-        call_command("meter", "--from", today_utc().isoformat())
+        call_command("meter", "--from", utc_today().isoformat())

@@ -583,7 +583,7 @@ def test_resource_price_of_another_kind_is_rejected():
         ),
         (lambda: PlanTerms("studio", 0, "AUD", 5000, ()), "version", "positive integer"),
         (lambda: PlanTerms("studio", 1, "AUD", -1, ()), "base_price_cents", "must not be negative"),
-        (lambda: PlanTerms("", 1, "AUD", 1, ()), "plan_code", "non-empty"),
+        (lambda: PlanTerms("", 1, "AUD", 1, ()), "plan_code", "must not be blank"),
         (
             lambda: PlanTerms(
                 "studio",

@@ -20,7 +20,7 @@ from invoicing.models import LLMUsageEvent, TenantInvoice, UsageRecord
 from tests.catalog.concurrency import run_concurrently
 from tests.conftest import TENANT_A, make_api_client
 from tests.deployments.factories import make_deployment
-from tests.invoicing.invoice_factories import make_invoice, seed_catalog
+from tests.invoicing.factories import make_invoice, seed_catalog
 from tests.reliability.world import llm_event
 
 pytestmark = pytest.mark.django_db(transaction=True)

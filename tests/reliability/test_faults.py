@@ -31,7 +31,7 @@ from inventory.models import CloudProject, CloudResource, CloudResourceEvent
 from inventory.sync import INTERNAL_PROJECT_NAME, PROJECTS, SYNC_TARGETS, sync_target
 from invoicing.invoices.rollup import RollupOutcome, roll_up_period
 from invoicing.models import TenantInvoice, TenantInvoiceEvent, TenantInvoiceLine
-from tests.invoicing.invoice_factories import APRIL, seed_catalog, subscriber
+from tests.invoicing.factories import APRIL, seed_catalog, subscriber
 from tests.reliability.helpers import (
     subprocess_database_url,
     wait_until,

@@ -20,8 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.exceptions import ParseError
 from werkzeug.test import Client as WSGIClient
 
-from arcadia_cloud.errors import ValidationFailed
 from arcadia_cloud.parsing import MAX_JSON_DEPTH, ExactJSONParser
+from arcadia_cloud.validation import FieldError
 from catalog.models import Addon, Plan, PlanVersion
 from deployments.models import Deployment
 from inventory.models import CloudResource
@@ -214,7 +214,7 @@ def test_text_the_database_cannot_store_is_a_400_naming_where_it_is(admin_api, s
 
 
 def test_a_lone_surrogate_anywhere_in_a_batch_is_named_by_its_path():
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(FieldError) as refused:
         _parse('{"events": [{"model": "ok"}, {"model": "a\\ud83d"}]}')
     assert list(refused.value.fields) == ["events[1].model"]
 

@@ -411,7 +411,7 @@ def test_every_operation_that_answers_422_documents_it(client, admin_api, gatewa
     plan_version_publish, the invoice status services, llm_usage_events_record) is driven to
     its 422 through the API, and its operation documents 422; no other operation claims one."""
     from catalog.models import PlanVersion
-    from tests.invoicing.invoice_factories import make_invoice, seed_catalog
+    from tests.invoicing.factories import make_invoice, seed_catalog
     from tests.invoicing.usage.test_api import event
 
     seed_catalog()

@@ -42,7 +42,7 @@ from invoicing.usage.selectors import usage_for_period
 from pricing.engine import quote
 from pricing.kinds import BILLING_KINDS
 from tests.deployments.factories import make_deployment
-from tests.invoicing.invoice_factories import APRIL, APRIL_END, add_usage, cancel_on, llm_charges
+from tests.invoicing.factories import APRIL, APRIL_END, add_usage, cancel_on, llm_charges
 from tests.services import ROOT
 
 ACTOR = "test:money"
@@ -244,6 +244,7 @@ PRODUCT_PACKAGES = tuple(
 MONEY_MODULES = (
     "arcadia_cloud/money.py",
     "arcadia_cloud/parsing.py",
+    "arcadia_cloud/validation.py",
     "pricing/engine.py",
     "pricing/invoice.py",
     "pricing/late.py",

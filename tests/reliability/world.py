@@ -35,7 +35,7 @@ from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_recor
 from tests.billing.factories import make_invoice as make_cost_invoice
 from tests.billing.factories import make_line
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.invoice_factories import make_invoice
+from tests.invoicing.factories import at, make_invoice
 
 ACTOR = "test:reliability"
 APRIL = dt.date(2026, 4, 1)
@@ -56,10 +56,6 @@ _months = itertools.count(0)  # months long before any real invoice
 
 def fresh(prefix: str) -> str:
     return f"{prefix}-{next(_fresh)}"
-
-
-def at(day: dt.date, hour: int = 12) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
 
 
 @dataclass
@@ -132,7 +128,7 @@ def llm_event(deployment: Deployment, request_id: str, charge: str = "0.01234567
         output_tokens=300,
         charge=Decimal(charge),
         currency="AUD",
-        occurred_at=at(APRIL.replace(day=10)),
+        occurred_at=at(APRIL.replace(day=10), 12),
     )
 
 

@@ -1,6 +1,7 @@
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import parse_period, previous_month
 from demo.admin_login import ensure_admin_login
 from demo.pipeline import DemoPeriodMismatch, MonthDemo
@@ -15,10 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, period, no_serve, port, **options):
-        from django.utils import timezone
-
         try:
-            month = parse_period(period) if period else previous_month(timezone.now().date())
+            month = parse_period(period) if period else previous_month(utc_today())
         except ValueError as exc:
             raise CommandError(f"--period: {exc}") from exc
 

@@ -1,10 +1,10 @@
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from arcadia_cloud.errors import ValidationFailed
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import iter_days
+from arcadia_cloud.validation import FieldError
 from invoicing.usage.metering import MeterResult, meter_day
 
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, first: str, last: str | None, **options):
         start = _day(first)
         end = _day(last) if last else start
-        today = timezone.now().astimezone(dt.UTC).date()
+        today = utc_today()
         if end < start:
             raise CommandError(f"--to {end} is before --from {start}")
         if end >= today:
@@ -42,8 +42,8 @@ class Command(BaseCommand):
         for day in iter_days(start, end):
             try:
                 result = meter_day(day)
-            except ValidationFailed as exc:  # the first day is the oldest: nothing was written
-                raise CommandError(f"--from {start}: {exc.fields['day'][0]}") from exc
+            except FieldError as exc:  # the first day is the oldest: nothing was written
+                raise CommandError(f"--from {start}: {exc.message}") from exc
             self.stdout.write(result.summary())
             total += result
             days += 1

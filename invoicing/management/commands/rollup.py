@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from arcadia_cloud.errors import ApplicationError
+from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.money import cents_to_units
 from arcadia_cloud.periods import parse_period
 from invoicing.invoices.rollup import RollupOutcome, RollupReport, TenantResult, roll_up_period
@@ -69,8 +69,8 @@ class Command(BaseCommand):
             report = roll_up_period(
                 period_start, force=force, tenant_ids=tenants, actor="command:rollup"
             )
-        except ApplicationError as exc:
-            raise CommandError(exc.message) from None
+        except CALLER_ERRORS as exc:
+            raise CommandError(str(exc)) from None
         self._print(report)
         if report.failed:
             raise CommandError(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.parsing import parse_input
-from deployments.services import today_utc
+from arcadia_cloud.validation import FieldError, clean_qty
 from invoicing.quotes.services import quote_preview
 from pricing import kinds as billing_kinds
 
@@ -31,18 +32,10 @@ class ProjectedUsageField(serializers.DictField):
                 known = ", ".join(billing_kinds.BILLING_KINDS)
                 errors[kind] = [f"{kind!r} is not a billing kind; known kinds: {known}"]
                 continue
-            if isinstance(raw, bool) or not isinstance(raw, int | str | Decimal):
-                errors[kind] = ["must be a number"]
-                continue
             try:
-                qty = Decimal(str(raw).strip())
-            except InvalidOperation:
-                errors[kind] = [f"{raw!r} is not a number"]
-                continue
-            if not qty.is_finite() or qty < 0 or qty > MAX_QTY:
-                errors[kind] = [f"must be a finite number from 0 to {MAX_QTY:,.0f}"]
-                continue
-            usage[kind] = qty
+                usage[kind] = clean_qty(kind, raw, maximum=MAX_QTY)
+            except FieldError as exc:
+                errors[kind] = [exc.message]
         if errors:
             raise serializers.ValidationError(errors)
         return usage
@@ -118,6 +111,6 @@ class QuoteView(APIView):
             addon_codes=data["addons"],
             projected_usage=data["projected_usage"],
             starts_on=data["starts_on"],
-            today=today_utc(),
+            today=utc_today(),
         )
         return Response(result.to_dict())

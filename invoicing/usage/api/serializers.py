@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from arcadia_cloud.errors import ValidationFailed
+from arcadia_cloud.money import CHARGE_DECIMAL_PLACES
 from invoicing.usage.llm_usage import (
     MAX_BATCH_SIZE,
     EventStatus,
@@ -37,7 +38,7 @@ class LLMUsageEventSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField(min_value=0, max_value=MAX_TOKENS_PER_EVENT)
     charge = serializers.DecimalField(
         max_digits=20,
-        decimal_places=8,
+        decimal_places=CHARGE_DECIMAL_PLACES,
         min_value=Decimal(0),
         help_text="The gateway's price of the request, at most 8 decimal places: a decimal "
         "string, or a JSON number (read exactly from its digits, never as a float).",

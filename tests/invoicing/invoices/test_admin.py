@@ -9,16 +9,18 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.roles import FINANCE, OPERATORS, sync_group_permissions
 from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.models import InvoiceStatus, TenantInvoice
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.invoice_factories import MARCH, add_usage, make_invoice, subscriber
+from tests.invoicing.factories import MARCH, add_usage, make_invoice, subscriber
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +55,15 @@ def run_action(client: Client, action: str, invoices, **extra):
     return client.post(CHANGELIST, data)
 
 
+def shown(response) -> list[tuple[str, str, str, int]]:
+    """The listed invoices, in list order: tenant, period, status, subtotal."""
+    assert response.status_code == 200
+    return [
+        (row.tenant_id, f"{row.period_start:%Y-%m}", row.status, row.subtotal_cents)
+        for row in response.context["cl"].result_list
+    ]
+
+
 def status_of(invoice: TenantInvoice) -> str:
     return TenantInvoice.objects.get(pk=invoice.pk).status
 
@@ -62,18 +73,35 @@ def test_the_list_filters_and_totals_the_filtered_invoices_per_currency(operator
     make_invoice(TENANT_B, subtotal_cents=1000, tax_cents=100)
     make_invoice(TENANT_A, period_start=MARCH, subtotal_cents=5, tax_cents=1)
     make_invoice("tenant-usd", subtotal_cents=2000, tax_cents=200, currency="USD")
+    invoice_issue(
+        invoice=make_invoice(TENANT_B, period_start=MARCH, subtotal_cents=300, tax_cents=30),
+        actor="ops",
+    )
 
     response = operator.get(CHANGELIST, {"period": "2026-04-01"})
 
-    assert response.status_code == 200
-    assert response.context["cl"].result_count == 3
+    assert shown(response) == [
+        (TENANT_A, "2026-04", "draft", 6422),
+        (TENANT_B, "2026-04", "draft", 1000),
+        ("tenant-usd", "2026-04", "draft", 2000),
+    ]
     assert response.context["invoice_totals"] == [
         {"currency": "AUD", "count": 2, "subtotal": "74.22", "tax": "7.42", "total": "81.64"},
         {"currency": "USD", "count": 1, "subtotal": "20.00", "tax": "2.00", "total": "22.00"},
     ]
     by_tenant = operator.get(CHANGELIST, {"tenant": TENANT_A, "status__exact": "draft"})
-    assert by_tenant.context["cl"].result_count == 2
-    assert by_tenant.context["invoice_totals"][0]["total"] == "70.70"
+    assert shown(by_tenant) == [
+        (TENANT_A, "2026-04", "draft", 6422),
+        (TENANT_A, "2026-03", "draft", 5),
+    ]
+    assert by_tenant.context["invoice_totals"] == [
+        {"currency": "AUD", "count": 2, "subtotal": "64.27", "tax": "6.43", "total": "70.70"}
+    ]
+    issued = operator.get(CHANGELIST, {"status__exact": "issued"})
+    assert shown(issued) == [(TENANT_B, "2026-03", "issued", 300)]
+    assert issued.context["invoice_totals"][0]["total"] == "3.30"
+    usd = operator.get(CHANGELIST, {"currency__exact": "USD"})
+    assert shown(usd) == [("tenant-usd", "2026-04", "draft", 2000)]
 
 
 def test_the_totals_cost_one_aggregate_query(operator):
@@ -173,7 +201,7 @@ def test_void_asks_for_a_reason_first(operator):
 
 def test_regenerate_rewrites_drafts_from_current_usage(operator):
     from invoicing.invoices.rollup import roll_up_period
-    from tests.invoicing.invoice_factories import APRIL, seed_catalog
+    from tests.invoicing.factories import APRIL, seed_catalog
 
     seed_catalog()
     deployment = subscriber(TENANT_A)
@@ -185,6 +213,20 @@ def test_regenerate_rewrites_drafts_from_current_usage(operator):
     invoice = TenantInvoice.objects.get()
     assert invoice.subtotal_cents == 5760
     assert invoice.events.last().actor == "admin:olga"
+
+
+def test_regenerating_a_month_that_is_not_over_says_why_instead_of_failing(operator):
+    """The rollup refuses the month with a field error (not an ApplicationError): the action
+    reports it like any refusal."""
+    this_month = utc_today().replace(day=1)
+    invoice = make_invoice(TENANT_A, period_start=this_month)
+
+    response = run_action(operator, "regenerate_selected", [invoice])
+
+    assert response.status_code == 302
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert any("not over yet" in message for message in shown), shown
+    assert TenantInvoice.objects.get().subtotal_cents == invoice.subtotal_cents
 
 
 def test_exports_are_files_named_after_the_filters(operator):

@@ -11,7 +11,7 @@ from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import InvoiceStatus, TenantInvoice
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.invoice_factories import (
+from tests.invoicing.factories import (
     APRIL,
     MARCH,
     make_invoice,

@@ -16,7 +16,7 @@ from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid
 from invoicing.invoices.rollup import roll_up_period
 from invoicing.models import TenantInvoice, TenantInvoiceLine
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.invoice_factories import (
+from tests.invoicing.factories import (
     APRIL,
     MARCH,
     add_usage,

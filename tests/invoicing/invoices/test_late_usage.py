@@ -17,7 +17,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import arcadia_cloud.settings as project_settings
-from arcadia_cloud.errors import InvalidStateChange, ValidationFailed
+from arcadia_cloud.clock import utc_today
+from arcadia_cloud.errors import InvalidStateChange
+from arcadia_cloud.validation import FieldError
 from catalog.selectors import active_version_required
 from deployments.services import subscription_change_plan_version
 from invoicing.invoices.lifecycle import invoice_issue, invoice_void
@@ -28,10 +30,10 @@ from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_recor
 from invoicing.usage.metering import meter_day
 from tests.catalog.concurrency import run_concurrently
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.factories import at
-from tests.invoicing.invoice_factories import (
+from tests.invoicing.factories import (
     APRIL,
     MARCH,
+    at,
     cancel_on,
     llm_charges,
     meter,
@@ -338,7 +340,7 @@ def test_inside_the_horizon_an_event_is_accepted_and_a_recorded_one_stays_a_dupl
 def test_a_batch_with_one_event_beyond_the_horizon_writes_nothing(settings):
     settings.LATE_USAGE_HORIZON_DAYS = 62
     deployment = subscriber(TENANT_A, addons=())
-    today = timezone.now().date()
+    today = utc_today()
     events = [
         tokens_event(deployment, 10, today, 1, ref="events[0]"),
         tokens_event(deployment, 10, today - dt.timedelta(days=70), 2, ref="events[1]"),
@@ -354,9 +356,9 @@ def test_a_batch_with_one_event_beyond_the_horizon_writes_nothing(settings):
 def test_metering_a_day_beyond_the_horizon_is_refused(settings):
     settings.LATE_USAGE_HORIZON_DAYS = 62
     subscriber(TENANT_A, addons=(), droplets=1)
-    old_day = timezone.now().date() - dt.timedelta(days=64)
+    old_day = utc_today() - dt.timedelta(days=64)
 
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(FieldError) as caught:
         meter_day(old_day)
     with pytest.raises(CommandError, match="LATE_USAGE_HORIZON_DAYS"):
         call_command("meter", "--from", old_day.isoformat(), stdout=StringIO())

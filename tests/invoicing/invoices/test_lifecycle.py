@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from arcadia_cloud.errors import InvalidStateChange, ValidationFailed
+from arcadia_cloud.errors import InvalidStateChange
+from arcadia_cloud.validation import FieldError
 from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid, invoice_void
 from invoicing.models import InvoiceNumberCounter, InvoiceStatus, TenantInvoice, TenantInvoiceLine
 from tests.catalog.concurrency import run_concurrently
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.invoice_factories import make_invoice
+from tests.invoicing.factories import make_invoice
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +57,7 @@ def test_mark_paid_only_after_issue():
 def test_paid_at_cannot_be_in_the_future():
     issued = invoice_issue(invoice=make_invoice(TENANT_A), actor="ops")
 
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(FieldError) as caught:
         invoice_mark_paid(
             invoice=issued, actor="ops", paid_at=timezone.now() + dt.timedelta(days=1)
         )
@@ -84,7 +85,7 @@ def _issued_on(day: dt.date) -> TenantInvoice:
 def test_a_payment_cannot_predate_the_issue_day(paid_at):
     invoice = _issued_on(dt.date(2026, 6, 1))
 
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(FieldError) as caught:
         invoice_mark_paid(invoice=invoice, actor="ops", paid_at=paid_at)
 
     assert list(caught.value.fields) == ["paid_at"]
@@ -110,7 +111,7 @@ def test_the_future_leeway_is_a_setting(settings):
     four_minutes_ahead = timezone.now() + dt.timedelta(minutes=4)
     settings.INVOICE_PAID_AT_LEEWAY_SECONDS = 60
 
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(FieldError) as caught:
         invoice_mark_paid(invoice=invoice, actor="ops", paid_at=four_minutes_ahead)
     assert "1 minute ahead" in caught.value.fields["paid_at"][0]
 
@@ -122,7 +123,7 @@ def test_the_future_leeway_is_a_setting(settings):
 def test_a_paid_at_without_a_time_zone_is_refused():
     invoice = invoice_issue(invoice=make_invoice(TENANT_A), actor="ops")
 
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(FieldError) as caught:
         invoice_mark_paid(invoice=invoice, actor="ops", paid_at=dt.datetime(2026, 6, 2, 10, 0))
 
     assert list(caught.value.fields) == ["paid_at"]
@@ -132,7 +133,7 @@ def test_void_requires_a_reason():
     invoice = make_invoice(TENANT_A)
 
     for blank in ("", "   ", None):
-        with pytest.raises(ValidationFailed) as caught:
+        with pytest.raises(FieldError) as caught:
             invoice_void(invoice=invoice, actor="ops", reason=blank)
         assert list(caught.value.fields) == ["reason"]
     assert TenantInvoice.objects.get(pk=invoice.pk).status == InvoiceStatus.DRAFT
@@ -187,18 +188,27 @@ def test_moves_off_the_map_are_422_naming_what_is_allowed(status, action):
     assert "allowed from" in caught.value.message
 
 
+def _sql(statement: str, *params) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
 def test_issued_content_is_frozen_in_the_database():
     issued = invoice_issue(invoice=make_invoice(TENANT_A), actor="ops")
 
+    lines = TenantInvoiceLine.objects.filter(invoice=issued)
+    invoice = TenantInvoice.objects.filter(pk=issued.pk)
     attempts = [
-        lambda: TenantInvoiceLine.objects.filter(invoice=issued).update(amount_cents=1),
-        lambda: TenantInvoiceLine.objects.filter(invoice=issued).delete(),
-        lambda: TenantInvoice.objects.filter(pk=issued.pk).update(total_cents=1, tax_cents=1),
-        lambda: TenantInvoice.objects.filter(pk=issued.pk).update(number="ARC-0000-999999"),
-        lambda: TenantInvoice.objects.filter(pk=issued.pk).delete(),
+        (lambda: lines.update(amount_cents=1), "its lines are frozen"),
+        (lambda: lines.delete(), "its lines are frozen"),
+        (lambda: invoice.update(total_cents=1, tax_cents=1), "its content is frozen"),
+        (lambda: invoice.update(number="ARC-0000-999999"), "keeps its number"),
+        # The ORM refuses first (its lines and events PROTECT it); the trigger refuses SQL.
+        (lambda: invoice.delete(), "protected foreign keys"),
+        (lambda: _sql("DELETE FROM tenant_invoices WHERE id = %s", issued.pk), "only drafts"),
     ]
-    for attempt in attempts:
-        with pytest.raises(IntegrityError), transaction.atomic():
+    for attempt, refusal in attempts:  # each refused by its own trigger rule
+        with pytest.raises(IntegrityError, match=refusal), transaction.atomic():
             attempt()
 
     assert TenantInvoiceLine.objects.filter(invoice=issued).count() == 2

@@ -10,7 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from arcadia_cloud.errors import ValidationFailed
+from arcadia_cloud.clock import utc_today
+from arcadia_cloud.validation import FieldError
 from catalog.models import PlanVersion
 from catalog.services import plan_version_create, plan_version_publish
 from deployments.models import Subscription
@@ -27,12 +28,12 @@ from invoicing.models import (
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from tests.catalog.factories import item, make_plan
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.factories import at
-from tests.invoicing.invoice_factories import (
+from tests.invoicing.factories import (
     APRIL,
     APRIL_END,
     MARCH,
     add_usage,
+    at,
     cancel_on,
     llm_charges,
     meter,
@@ -305,11 +306,11 @@ def test_only_the_tenants_asked_for_are_rolled_up():
 
 
 def test_a_month_that_is_not_over_cannot_be_rolled_up():
-    with pytest.raises(ValidationFailed) as caught:
-        roll_up_period(dt.date.today().replace(day=1))
+    with pytest.raises(FieldError) as caught:
+        roll_up_period(utc_today().replace(day=1))
     assert "period" in caught.value.fields
 
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(FieldError):
         roll_up_period(dt.date(2026, 4, 2))
 
 

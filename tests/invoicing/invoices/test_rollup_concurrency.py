@@ -9,7 +9,7 @@ import pytest
 from invoicing.invoices.rollup import RollupOutcome, RollupReport, roll_up_period
 from invoicing.models import TenantInvoice, TenantInvoiceLine
 from tests.catalog.concurrency import run_concurrently
-from tests.invoicing.invoice_factories import APRIL, seed_catalog, subscriber
+from tests.invoicing.factories import APRIL, seed_catalog, subscriber
 
 TENANTS = ("tenant-1", "tenant-2", "tenant-3", "tenant-4")
 

@@ -10,7 +10,8 @@ import pytest
 
 from invoicing.models import LLMUsageEvent, UsageRecord
 from tests.conftest import TENANT_A, TENANT_B
-from tests.invoicing.factories import at, make_deployment
+from tests.deployments.factories import make_deployment
+from tests.invoicing.factories import at
 
 pytestmark = pytest.mark.django_db
 

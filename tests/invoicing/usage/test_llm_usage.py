@@ -17,7 +17,8 @@ from invoicing.usage.llm_usage import (
     llm_usage_events_record,
 )
 from invoicing.usage.selectors import llm_charges_for_deployments, usage_for_period
-from tests.invoicing.factories import at, make_deployment
+from tests.deployments.factories import make_deployment
+from tests.invoicing.factories import at
 
 DAY = dt.date(2026, 5, 14)
 

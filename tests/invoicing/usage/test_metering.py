@@ -16,7 +16,9 @@ from invoicing.usage import metering
 from invoicing.usage.metering import METERED_KINDS, meter_day, usage_records_purge_expired
 from invoicing.usage.selectors import usage_for_period
 from pricing.kinds import BILLING_KINDS, RESOURCE_KINDS, Accrual, ResourceKind
-from tests.invoicing.factories import at, make_deployment, make_resource
+from tests.deployments.factories import make_deployment
+from tests.inventory.factories import make_resource
+from tests.invoicing.factories import at
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,9 @@ from invoicing.usage.selectors import (
     usage_for_deployments,
     usage_for_period,
 )
-from tests.invoicing.factories import at, make_deployment, make_resource
+from tests.deployments.factories import make_deployment
+from tests.inventory.factories import make_resource
+from tests.invoicing.factories import at
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,49 @@
+"""Entry points of the jobs are durable transactions (docs/decisions.md, "An entry point is
+durable unless an API request can call it"): a job's unit of work is never folded into a caller's
+transaction by accident — nesting one is a RuntimeError, not a silent savepoint."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from arcadia_cloud.schedules import install_schedules
+from billing.services.balance import balance_snapshot_fetch
+from billing.services.history import _upsert_headers
+from billing.services.ingest import _replace_lines
+from catalog.models import Plan
+from catalog.seed import catalog_seed
+from drift.services import drift_detect_all
+from inventory.services import mark_stale, projects_upsert, upsert_resources
+
+pytestmark = pytest.mark.django_db
+
+# Each is what a Celery task or a management command runs; none is reachable from an API view
+# (a keyed API request runs in one transaction, which a durable block would refuse).
+ENTRY_POINTS = {
+    "inventory sync: upsert": lambda: upsert_resources([]),
+    "inventory sync: strikes": lambda: mark_stale(kind="droplet", seen_provider_ids=[]),
+    "inventory sync: projects": lambda: projects_upsert(
+        [], internal_name="internal", internal_tenant="platform-admin"
+    ),
+    "billing: balance snapshot": lambda: balance_snapshot_fetch(client=None),
+    "billing: history headers": lambda: _upsert_headers({}, None, enqueue_ingest=False),
+    "billing: ingest lines": lambda: _replace_lines(None, [], period=None, push_to_finance=False),
+    "drift sweep": drift_detect_all,
+    "setup_schedules": install_schedules,
+    "seed_catalog": catalog_seed,
+}
+
+
+@pytest.mark.parametrize("run", ENTRY_POINTS.values(), ids=ENTRY_POINTS.keys())
+def test_an_entry_point_refuses_to_run_inside_another_transaction(run):
+    refused = pytest.raises(RuntimeError, match="durable atomic block cannot be nested")
+    with transaction.atomic(), refused:
+        run()
+
+
+def test_an_entry_point_runs_inside_a_test_transaction():
+    """pytest-django's per-test transaction is marked as the test case's, so durable blocks run
+    in tests exactly as in a worker."""
+    report = catalog_seed()
+    assert report.changed and Plan.objects.exists()

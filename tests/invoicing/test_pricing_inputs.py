@@ -16,7 +16,7 @@ from invoicing.models import TenantInvoice, TenantInvoiceLine
 from invoicing.pricing_inputs import load_pricing_inputs, prices_on
 from pricing.invoice import Month, PricingSubject
 from tests.conftest import TENANT_A
-from tests.invoicing.invoice_factories import APRIL, add_usage, seed_catalog, subscriber
+from tests.invoicing.factories import APRIL, add_usage, seed_catalog, subscriber
 
 pytestmark = pytest.mark.django_db
 

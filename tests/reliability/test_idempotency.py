@@ -56,7 +56,7 @@ def _requests_waiting_on_a_lock() -> list[int]:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock' AND query LIKE %s",
-            ["%cloud_deployments%FOR UPDATE%"],
+            ["%cloud_deployments%FOR %UPDATE%"],
         )
         return [row[0] for row in cursor.fetchall()]
 

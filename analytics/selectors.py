@@ -28,11 +28,11 @@ from typing import Any
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, NullIf
 
-from analytics.fx import CENTS_PER_UNIT, FxConversion, RateRow, choose_conversion
+from analytics.fx import FxConversion, RateRow, choose_conversion
 from analytics.models import FxRate
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import field_error
-from arcadia_cloud.money import round_cents
+from arcadia_cloud.money import CENTS_PER_UNIT, round_cents
 from arcadia_cloud.periods import month_end, month_start
 from billing.models import CloudCostLine
 from billing.selectors import cost_lines_for_period, latest_balance

@@ -210,3 +210,17 @@ def gunicorn_server(
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def rolled_back() -> Iterator[None]:
+    """A savepoint rolled back at the end, for one hypothesis example inside a test. It is marked
+    the way django.test.TestCase marks its own atomics (`_from_testcase`), so the durable entry
+    points the example calls run as they do directly in a test — or in a worker."""
+    from django.db import transaction
+
+    block = transaction.atomic()
+    block._from_testcase = True
+    with block:
+        yield
+        transaction.set_rollback(True)

@@ -4,6 +4,8 @@ transaction by accident — nesting one is a RuntimeError, not a silent savepoin
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import transaction
 
@@ -15,6 +17,9 @@ from catalog.models import Plan
 from catalog.seed import catalog_seed
 from drift.services import drift_detect_all
 from inventory.services import mark_stale, projects_upsert, upsert_resources
+from invoicing.invoices.rollup import roll_up_period
+from invoicing.usage.metering import meter_day, usage_records_purge_expired
+from tests.invoicing.factories import seed_catalog, subscriber
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +35,8 @@ ENTRY_POINTS = {
     "billing: history headers": lambda: _upsert_headers({}, None, enqueue_ingest=False),
     "billing: ingest lines": lambda: _replace_lines(None, [], period=None, push_to_finance=False),
     "drift sweep": drift_detect_all,
+    "metering: a day": lambda: meter_day(dt.date(2026, 4, 1)),
+    "metering: retention": usage_records_purge_expired,
     "setup_schedules": install_schedules,
     "seed_catalog": catalog_seed,
 }
@@ -47,3 +54,15 @@ def test_an_entry_point_runs_inside_a_test_transaction():
     in tests exactly as in a worker."""
     report = catalog_seed()
     assert report.changed and Plan.objects.exists()
+
+
+def test_a_rollup_nested_in_a_transaction_writes_no_tenant():
+    """Each tenant's invoice is its own durable transaction, so a rollup run inside a caller's
+    transaction cannot write any; the rollup contains per-tenant errors, so each is reported."""
+    seed_catalog()
+    subscriber("acme", droplets=0)
+    with transaction.atomic():
+        report = roll_up_period(dt.date(2026, 4, 1))
+    (failed,) = report.failed
+    assert "durable atomic block cannot be nested" in failed.reason
+    assert not report.invoiced

@@ -129,7 +129,7 @@ def meter_day(day: dt.date, *, now: dt.datetime | None = None) -> MeterResult:
     settings_by_kind = metering_settings()
     meter = _meter_kinds_sql if connection.vendor == "postgresql" else _meter_kinds_portable
     result = MeterResult(day, 0, 0, 0, 0)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         for granularity, kinds in _kinds_by_granularity(settings_by_kind).items():
             result += meter(day, granularity, kinds)
     if result.skipped_unknown_size:
@@ -376,7 +376,7 @@ def _meter_kinds_portable(day: dt.date, granularity: str, kinds: list[ResourceKi
 # ---------------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def usage_records_purge_expired(*, today: dt.date | None = None) -> int:
     """Delete usage rows older than their kind's retention_days; returns how many.
 

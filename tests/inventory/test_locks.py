@@ -21,9 +21,9 @@ def test_resources_are_locked_in_pk_order_whatever_order_they_are_asked_in():
         locked = lock_resources(asked)
     assert [r.pk for r in locked] == sorted(asked)
     [query] = captured.captured_queries
-    assert query["sql"].endswith(
-        'ORDER BY "cloud_resources"."id" ASC FOR NO KEY UPDATE'
-    ), query["sql"]
+    assert query["sql"].endswith('ORDER BY "cloud_resources"."id" ASC FOR NO KEY UPDATE'), query[
+        "sql"
+    ]
 
 
 @pytest.mark.django_db

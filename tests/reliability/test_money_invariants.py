@@ -19,7 +19,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-from django.db import transaction
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -43,7 +42,7 @@ from pricing.engine import quote
 from pricing.kinds import BILLING_KINDS
 from tests.deployments.factories import make_deployment
 from tests.invoicing.factories import APRIL, APRIL_END, add_usage, cancel_on, llm_charges
-from tests.services import ROOT
+from tests.services import ROOT, rolled_back
 
 ACTOR = "test:money"
 TENANT = "tenant-money"
@@ -177,7 +176,7 @@ def test_invoices_add_up_and_agree_with_the_quote_for_the_same_usage(settings, r
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     def month(catalog, subs):
-        with transaction.atomic():
+        with rolled_back():  # the next example starts from the seeded catalog
             plan_code = build_catalog(catalog)
             addon_codes = [f"generated-addon-{n}" for n in range(len(catalog["addons"]))]
             bound = [subscribe(plan_code, addon_codes, spec) for spec in subs]
@@ -189,7 +188,6 @@ def test_invoices_add_up_and_agree_with_the_quote_for_the_same_usage(settings, r
             assert_invoice_adds_up(invoice, Decimal(rate))
             for subscription, spec in zip(bound, subs, strict=True):
                 assert_quote_agrees(invoice, subscription, spec, plan_code, addon_codes)
-            transaction.set_rollback(True)  # the next example starts from the seeded catalog
 
     month()
 

@@ -116,7 +116,7 @@ def _roll_up_tenant(
         if not owes_late_usage:
             priced = pricing.price(loaded, tenant_id)
             return write_invoice(priced, month, force=force, actor=actor)
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             lock_tenant_late_usage(tenant_id)
             late = pricing.late_usage_now(month, tenant_id)
             if not loaded.subscriptions_of(tenant_id) and not pricing.owes(late):
@@ -124,7 +124,7 @@ def _roll_up_tenant(
                     tenant_id, RollupOutcome.NOTHING_TO_BILL, reason="its late usage was billed"
                 )
             priced = pricing.price(loaded, tenant_id, late)
-            return write_invoice(priced, month, force=force, actor=actor)
+            return write_invoice(priced, month, force=force, actor=actor, durable=False)
     except (PricingError, QuoteInputError) as exc:
         logger.warning("rollup %s: tenant %s not invoiced: %s", month.label, tenant_id, exc)
         reason = str(exc)

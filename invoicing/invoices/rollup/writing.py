@@ -24,7 +24,9 @@ from pricing.tenant import TenantPrice
 LINE_BATCH_SIZE = 1000
 
 
-def write_invoice(priced: TenantPrice, month: Month, *, force: bool, actor: str) -> TenantResult:
+def write_invoice(
+    priced: TenantPrice, month: Month, *, force: bool, actor: str, durable: bool = True
+) -> TenantResult:
     """Write the tenant's invoice in ONE transaction, under the (tenant, period) lock.
 
     Without `force` the tenant is only priced when the run's first read found no invoice, so
@@ -34,9 +36,13 @@ def write_invoice(priced: TenantPrice, month: Month, *, force: bool, actor: str)
     faster (docs/performance.md).
 
     With `force`: no invoice → create; a draft → regenerate; anything else → leave it.
+
+    The transaction is the run's unit of work for the tenant (durable); a caller already holding
+    the tenant's late-usage lock passes `durable=False` and it becomes a savepoint of the
+    caller's.
     """
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=durable):
             lock_tenant_period(priced.tenant_id, month.start)
             if not force:
                 return written(RollupOutcome.INVOICED, _create(priced, month, actor), priced)

@@ -36,7 +36,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from catalog.selectors import plan_terms_by_version_id, plan_version_ids, resource_price_book
 from deployments.selectors import addon_snapshot_terms, subscription_days
-from invoicing.invoices.late_usage import LateClaim, late_usage_claims
+from invoicing.invoices.late_usage import late_usage_claims
 from invoicing.usage.selectors import passthrough_llm_charges, usage_for_deployments
 from pricing.invoice import (
     LINE_QTY_PLACES,
@@ -46,7 +46,7 @@ from pricing.invoice import (
     TaxTerms,
     TenantPrice,
 )
-from pricing.late import LateSource
+from pricing.late import LateClaim, LateSource
 from pricing.tenant import price_tenant
 
 ALL_TENANTS = "all"
@@ -210,20 +210,7 @@ def _late_sources(claims: Iterable[LateClaim]) -> dict[str, tuple[LateSource, ..
                 else recorded[claim.deployment_id]
             )
             sources[claim.tenant_id].append(
-                LateSource(
-                    tenant_id=claim.tenant_id,
-                    invoice_id=claim.invoice_id,
-                    invoice_number=claim.invoice_number,
-                    month=month,
-                    currency=claim.currency,
-                    deployment_id=claim.deployment_id,
-                    deployment_slug=claim.deployment_slug,
-                    subscription_id=claim.subscription_id,
-                    inputs=month_inputs,
-                    usage=usage,
-                    llm=llm,
-                    billed=claim.billed,
-                )
+                LateSource(claim=claim, inputs=month_inputs, usage=usage, llm=llm)
             )
     return {tenant_id: tuple(found) for tenant_id, found in sorted(sources.items())}
 

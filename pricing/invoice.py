@@ -129,17 +129,9 @@ class SubscriptionInputs:
 
 
 @dataclass(frozen=True)
-class PricedLine:
+class PricedLine(QuoteLine):
     """A line to persist: a quote line, plus what it bills (deployment, subscription)."""
 
-    kind: str
-    resource_kind: str | None
-    description: str
-    qty: Decimal
-    unit: str
-    unit_price_cents: int
-    amount_cents: int
-    meta: dict[str, Any]
     deployment_id: int | None = None
     subscription_id: int | None = None
 

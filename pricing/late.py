@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from arcadia_cloud.money import CENTS_PER_UNIT, format_decimal
-from pricing.engine import QuoteLine
+from pricing.engine import AddonTerms, QuoteLine
 from pricing.invoice import (
     LATE_USAGE,
     LINE_LLM_USAGE,
@@ -53,10 +53,9 @@ class Billed:
 
 
 @dataclass(frozen=True)
-class LateSource:
-    """One deployment's usage of one earlier, invoiced month: everything recorded for it now,
-    the inputs that re-price it on its invoice's terms (None when the invoice names no plan
-    version), and what has been billed for it so far."""
+class LateClaim:
+    """What one earlier invoice's lines say about one of its deployments: the terms it priced
+    the month with and what has been billed for that month so far (by bucket)."""
 
     tenant_id: str
     invoice_id: int
@@ -66,10 +65,20 @@ class LateSource:
     deployment_id: int
     deployment_slug: str
     subscription_id: int | None
+    plan: tuple[str, int] | None  # (plan code, version number); None: no plan line (by hand)
+    addons: tuple[AddonTerms, ...]
+    billed: Mapping[str, Billed] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LateSource:
+    """A claim with everything recorded for its month now: the inputs that re-price it on its
+    invoice's terms (None when the invoice names no plan version), its usage and LLM charges."""
+
+    claim: LateClaim
     inputs: SubscriptionInputs | None
     usage: Mapping[str, Decimal]
     llm: LLMCharges | None
-    billed: Mapping[str, Billed] = field(default_factory=dict)
 
 
 def late_usage_lines(
@@ -83,12 +92,13 @@ def late_usage_lines(
     """
     lines: list[PricedLine] = []
     warnings: list[str] = []
-    for source in sorted(sources, key=lambda s: (s.month.start, s.deployment_id, s.invoice_id)):
+    for source in sorted(sources, key=_order):
+        claim = source.claim
         priced, notes = _source_lines(source)
-        if priced and currency is not None and source.currency != currency:
+        if priced and currency is not None and claim.currency != currency:
             raise PricingError(
-                f"late usage of {source.month.label} ({source.deployment_slug}) was invoiced in "
-                f"{source.currency} on {source.invoice_number}; this invoice is in {currency} "
+                f"late usage of {claim.month.label} ({claim.deployment_slug}) was invoiced in "
+                f"{claim.currency} on {claim.invoice_number}; this invoice is in {currency} "
                 "and currencies are never mixed on an invoice"
             )
         lines.extend(priced)
@@ -96,11 +106,16 @@ def late_usage_lines(
     return lines, warnings
 
 
+def _order(source: LateSource) -> tuple:
+    return (source.claim.month.start, source.claim.deployment_id, source.claim.invoice_id)
+
+
 def _source_lines(source: LateSource) -> tuple[list[PricedLine], list[str]]:
+    claim = source.claim
     lines: list[PricedLine] = []
     warnings: list[str] = []
     due = _metered_due(source, warnings)
-    for bucket in sorted(set(due) | (set(source.billed) - {PASSTHROUGH})):
+    for bucket in sorted(set(due) | (set(claim.billed) - {PASSTHROUGH})):
         line = _metered_line(source, bucket, due.get(bucket), warnings)
         if line is not None:
             lines.append(line)
@@ -112,41 +127,45 @@ def _source_lines(source: LateSource) -> tuple[list[PricedLine], list[str]]:
 
 def _metered_due(source: LateSource, warnings: list[str]) -> dict[str, QuoteLine]:
     """The month's usage lines as the quote engine prices them now, on the month's terms."""
+    claim = source.claim
     if source.inputs is None:
         if any(qty for qty in source.usage.values()):
             warnings.append(
-                f"{source.deployment_slug}: invoice {source.invoice_number} names no plan "
+                f"{claim.deployment_slug}: invoice {claim.invoice_number} names no plan "
                 "version, so its late metered usage cannot be priced; bill it by hand"
             )
         return {}
-    priced = price_subscription(source.inputs, source.month)
+    priced = price_subscription(source.inputs, claim.month)
     return {line.resource_kind: line for line in priced.quote.overage.lines if line.resource_kind}
 
 
 def _describe(what: str, source: LateSource) -> str:
+    claim = source.claim
     return (
-        f"{what} of {source.month.start:%B %Y} received after its invoice "
-        f"{source.invoice_number} was issued"
+        f"{what} of {claim.month.start:%B %Y} received after its invoice "
+        f"{claim.invoice_number} was issued"
     )
 
 
 def _context(source: LateSource, bucket: str) -> dict[str, Any]:
+    claim = source.claim
     return {
         LATE_USAGE: {
-            "invoice_id": source.invoice_id,
-            "invoice_number": source.invoice_number,
-            "period": source.month.label,
+            "invoice_id": claim.invoice_id,
+            "invoice_number": claim.invoice_number,
+            "period": claim.month.label,
             "bucket": bucket,
         },
-        "deployment": source.deployment_slug,
-        "subscription_id": source.subscription_id,
-        "usage_period": [source.month.start.isoformat(), source.month.end.isoformat()],
+        "deployment": claim.deployment_slug,
+        "subscription_id": claim.subscription_id,
+        "usage_period": [claim.month.start.isoformat(), claim.month.end.isoformat()],
     }
 
 
 def _shrunk(source: LateSource, what: str, due: int, billed: Billed, warnings: list[str]) -> None:
+    claim = source.claim
     warnings.append(
-        f"{source.deployment_slug}: {what} of {source.month.label} costs {due} cents on its "
+        f"{claim.deployment_slug}: {what} of {claim.month.label} costs {due} cents on its "
         f"terms now but {billed.cents} cents were billed; the difference is not credited "
         "automatically"
     )
@@ -155,7 +174,8 @@ def _shrunk(source: LateSource, what: str, due: int, billed: Billed, warnings: l
 def _metered_line(
     source: LateSource, bucket: str, due: QuoteLine | None, warnings: list[str]
 ) -> PricedLine | None:
-    billed = source.billed.get(bucket, Billed())
+    claim = source.claim
+    billed = claim.billed.get(bucket, Billed())
     due_cents = due.amount_cents if due is not None else 0
     late_cents = due_cents - billed.cents
     if late_cents < 0:
@@ -184,20 +204,21 @@ def _metered_line(
                 "the cents already billed for it"
             ),
         },
-        deployment_id=source.deployment_id,
-        subscription_id=source.subscription_id,
+        deployment_id=claim.deployment_id,
+        subscription_id=claim.subscription_id,
     )
 
 
 def _passthrough_line(source: LateSource, warnings: list[str]) -> PricedLine | None:
-    billed = source.billed.get(PASSTHROUGH, Billed())
+    claim = source.claim
+    billed = claim.billed.get(PASSTHROUGH, Billed())
     if source.llm is None and not billed.cents:
         return None
-    if source.llm is not None and source.llm.currency != source.currency:
+    if source.llm is not None and source.llm.currency != claim.currency:
         raise PricingError(
-            f"deployment {source.deployment_slug}'s LLM charges of {source.month.label} are in "
-            f"{source.llm.currency} but its invoice {source.invoice_number} is in "
-            f"{source.currency}; currencies are never mixed on an invoice"
+            f"deployment {claim.deployment_slug}'s LLM charges of {claim.month.label} are in "
+            f"{source.llm.currency} but its invoice {claim.invoice_number} is in "
+            f"{claim.currency}; currencies are never mixed on an invoice"
         )
     exact = source.llm.total if source.llm is not None else Decimal(0)
     exact_cents, due_cents = passthrough_cents(exact)
@@ -211,14 +232,14 @@ def _passthrough_line(source: LateSource, warnings: list[str]) -> PricedLine | N
         resource_kind=LLM_RESOURCE_KIND,
         description=_describe("LLM usage", source),
         qty=max(exact - billed.qty, Decimal(0)),
-        unit=source.currency,
+        unit=claim.currency,
         unit_price_cents=CENTS_PER_UNIT,
         amount_cents=late_cents,
         meta={
             **_context(source, PASSTHROUGH),
             "charges_total": format_decimal(exact),
             "charges_billed_before": format_decimal(billed.qty),
-            "charges_currency": source.currency,
+            "charges_currency": claim.currency,
             "exact_cents": format_decimal(exact_cents),
             "due_cents": due_cents,
             "billed_before_cents": billed.cents,
@@ -227,6 +248,6 @@ def _passthrough_line(source: LateSource, warnings: list[str]) -> PricedLine | N
                 "cents already billed for them"
             ),
         },
-        deployment_id=source.deployment_id,
-        subscription_id=source.subscription_id,
+        deployment_id=claim.deployment_id,
+        subscription_id=claim.subscription_id,
     )

@@ -70,7 +70,7 @@ def _invoice_currency(
         deployments[inputs.currency].append(inputs.label)
     if not subscriptions:
         for source in late:
-            deployments[source.currency].append(source.deployment_slug)
+            deployments[source.claim.currency].append(source.claim.deployment_slug)
     if len(deployments) == 1:
         return next(iter(deployments))
     if not deployments:

@@ -12,10 +12,15 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from arcadia_cloud.auth import mint_token
+from arcadia_cloud.clock import utc_today
+from arcadia_cloud.periods import previous_month
 from deployments.models import Deployment
 from invoicing.models import LLMUsageEvent
 
 BATCHES = 100
+# Events of last month: older ones are refused (LATE_USAGE_HORIZON_DAYS), so the dates follow
+# the clock.
+EVENT_MONTH = previous_month(utc_today())
 BATCH = 1000
 
 
@@ -33,7 +38,7 @@ def body(deployments: list[Deployment], batch: int) -> str:
                 "output_tokens": 7,
                 "charge": f"0.{n:08d}",
                 "currency": "AUD",
-                "occurred_at": f"2026-05-{n % 28 + 1:02d}T10:00:00Z",
+                "occurred_at": f"{EVENT_MONTH:%Y-%m}-{n % 28 + 1:02d}T10:00:00Z",
             }
         )
     return json.dumps({"events": events})

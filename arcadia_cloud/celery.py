@@ -36,3 +36,21 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = tuple(Queue(name) for name in QUEUES)
 app.conf.task_routes = TASK_ROUTES
 app.autodiscover_tasks()
+
+
+def enqueue_on_commit(task_name: str, *args: object, **kwargs: object) -> None:
+    """Queue the task named `task_name` once the current transaction commits (at once outside
+    one). By name, from the app's registry, so a service can queue its app's task without
+    importing the tasks module that imports the service; eager mode (no broker) is honoured.
+
+    `robust=True`: in the eager quick start a failing task must not undo or break the write that
+    queued it (the task records its own failure).
+    """
+    from django.db import transaction
+
+    def send() -> None:
+        app.tasks[task_name].delay(*args, **kwargs)
+
+    # Django names a failing robust callback by its __qualname__ in the log line.
+    send.__qualname__ = f"{task_name}.delay{args!r}"
+    transaction.on_commit(send, robust=True)

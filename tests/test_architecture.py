@@ -70,3 +70,54 @@ def test_the_pricing_kernel_loads_no_framework_and_no_app():
         "arcadia_cloud.validation",
     }
     assert platform <= pure, platform
+
+
+def _cycles(graph) -> list[list[str]]:
+    """Strongly connected groups of two or more modules (Tarjan), i.e. the import circles."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_circle_anywhere_in_the_product():
+    """Not between floors (the layers contract), and not inside an app either (services and
+    the tasks that call them, models and their validation): every import, also those made at
+    call time, goes one way."""
+    import grimp
+
+    graph = grimp.build_graph(
+        *(
+            path.parent.name
+            for path in ROOT.glob("*/__init__.py")
+            if path.parent.name not in {"tests", "bench"}
+        )
+    )
+    assert _cycles(graph) == []

@@ -1,36 +1,21 @@
-"""Side effects of billing writes: Celery tasks, queued only once the transaction commits.
-
-`robust=True`: in the eager quick start a failing task must not undo or break the write that
-queued it (the failure is logged and recorded on the invoice).
-"""
+"""Side effects of billing writes: Celery tasks, queued only once the transaction commits
+(`arcadia_cloud.celery.enqueue_on_commit`, by task name: the tasks import these services)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from celery import Task
-from django.db import transaction
+from arcadia_cloud.celery import enqueue_on_commit
+
+INGEST_TASK = "billing.ingest_invoice"
+PUSH_TASK = "billing.push_to_finance"
 
 
 def invoice_ingest_enqueue(*, invoice_uuids: Iterable[str]) -> None:
-    from billing.tasks import ingest_invoice  # tasks import services: import at call time
-
     for invoice_uuid in invoice_uuids:
-        _delay_on_commit(ingest_invoice, invoice_uuid)
+        enqueue_on_commit(INGEST_TASK, invoice_uuid)
 
 
 def finance_push_enqueue(*, invoice_uuids: Iterable[str], force: bool = False) -> None:
-    from billing.tasks import push_to_finance
-
     for invoice_uuid in invoice_uuids:
-        _delay_on_commit(push_to_finance, invoice_uuid, force=force)
-
-
-def _delay_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
-    def send() -> None:
-        task.delay(*args, **kwargs)
-
-    # Django names a failing robust callback by its __qualname__ in the log line.
-    send.__qualname__ = f"{task.name}.delay{args!r}"
-    transaction.on_commit(send, robust=True)
+        enqueue_on_commit(PUSH_TASK, invoice_uuid, force=force)

@@ -38,6 +38,13 @@ app.conf.task_routes = TASK_ROUTES
 app.autodiscover_tasks()
 
 
+def enqueue(task_name: str, *args: object, **kwargs: object) -> None:
+    """Queue the task named `task_name` now (eager mode: run it now). For a caller whose writes
+    the task reads are already committed — after a durable block; otherwise use
+    `enqueue_on_commit`."""
+    app.tasks[task_name].delay(*args, **kwargs)
+
+
 def enqueue_on_commit(task_name: str, *args: object, **kwargs: object) -> None:
     """Queue the task named `task_name` once the current transaction commits (at once outside
     one). By name, from the app's registry, so a service can queue its app's task without
@@ -49,7 +56,7 @@ def enqueue_on_commit(task_name: str, *args: object, **kwargs: object) -> None:
     from django.db import transaction
 
     def send() -> None:
-        app.tasks[task_name].delay(*args, **kwargs)
+        enqueue(task_name, *args, **kwargs)
 
     # Django names a failing robust callback by its __qualname__ in the log line.
     send.__qualname__ = f"{task_name}.delay{args!r}"

@@ -310,6 +310,9 @@ INVOICE_PAID_AT_LEEWAY_SECONDS = int(env_str("INVOICE_PAID_AT_LEEWAY_SECONDS", "
 # error): older usage could no longer reach an invoice. Late usage of an invoiced month within
 # the horizon is billed on the tenant's next invoice (invoicing/invoices/late_usage.py).
 LATE_USAGE_HORIZON_DAYS = int(env_str("LATE_USAGE_HORIZON_DAYS", "62"))
+# The monthly rollup task fans the period's tenants out over the workers in chunks of this many
+# (invoicing/invoices/rollup/fanout.py); each chunk is one `invoicing.roll_up_chunk` task.
+ROLLUP_CHUNK_SIZE = int(env_str("ROLLUP_CHUNK_SIZE", "250"))
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 
@@ -29,6 +29,8 @@ from invoicing.invoices.selectors import invoice_lines, invoice_totals_by_curren
 from invoicing.models import (
     LLMUsageEvent,
     MeteringConfig,
+    RollupRun,
+    RollupRunChunk,
     TenantInvoice,
     TenantInvoiceEvent,
     TenantInvoiceLine,
@@ -79,6 +81,60 @@ class MeteringConfigAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         # A kind without a row falls back to the defaults; deleting one would silently reset it.
         return False
+
+
+class RollupRunChunkInline(ReadOnlyInline):
+    model = RollupRunChunk
+    fields = ("number", "tenants", "deliveries", "finished_at")
+    readonly_fields = fields
+
+    @admin.display(description="tenants")
+    def tenants(self, chunk: RollupRunChunk) -> int:
+        return len(chunk.tenant_ids)
+
+
+@admin.register(RollupRun)
+class RollupRunAdmin(ReadOnlyAdmin):
+    """The fanned-out month-end runs: how far each got and, once finished, its report."""
+
+    list_display = (
+        "period_start",
+        "force",
+        "tenants_total",
+        "chunks_done",
+        "started_at",
+        "finished_at",
+        "counts",
+    )
+    list_filter = ("force",)
+    date_hierarchy = "period_start"
+    inlines = (RollupRunChunkInline,)
+    exclude = ("report",)
+    readonly_fields = (
+        "period_start",
+        "force",
+        "actor",
+        "chunk_size",
+        "chunks_total",
+        "tenants_total",
+        "started_at",
+        "finished_at",
+        "counts",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RollupRun]:
+        done = Count("chunks", filter=Q(chunks__finished_at__isnull=False))
+        return super().get_queryset(request).annotate(done=done)
+
+    @admin.display(description="chunks done")
+    def chunks_done(self, run: RollupRun) -> str:
+        return f"{run.done} / {run.chunks_total}"
+
+    @admin.display(description="outcomes")
+    def counts(self, run: RollupRun) -> str:
+        if run.report is None:
+            return "running"
+        return ", ".join(f"{n} {outcome}" for outcome, n in run.report["counts"].items() if n)
 
 
 @admin.register(LLMUsageEvent)

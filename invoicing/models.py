@@ -447,3 +447,54 @@ class TenantInvoiceEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.type} invoice {self.invoice_id} by {self.actor}"
+
+
+class RollupRun(models.Model):
+    """One month-end rollup fanned out over Celery workers: the period's tenants split into
+    chunks (`RollupRunChunk`), each chunk a task any worker may take. The chunk that finishes
+    last writes the run's report (`report`, the `RollupReport` as a dict), so the report of a
+    run is complete however its chunks were delivered. Written by the rollup only."""
+
+    period_start = models.DateField(help_text="The first day of the month rolled up.")
+    force = models.BooleanField(default=False)
+    actor = models.CharField(max_length=200)
+    chunk_size = models.PositiveIntegerField()
+    chunks_total = models.PositiveIntegerField()
+    tenants_total = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    report = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        db_table = "rollup_runs"
+        ordering = ["-started_at", "-id"]
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["period_start", "started_at"], name="rollup_run_by_period")]
+
+    def __str__(self) -> str:
+        return f"rollup {self.period_start:%Y-%m} run {self.pk}"
+
+
+class RollupRunChunk(models.Model):
+    """Some of a run's tenants, rolled up by one task; `results` (the tenants' results as
+    dicts) and `finished_at` are written once, by the first delivery that completes it."""
+
+    run = models.ForeignKey(RollupRun, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    tenant_ids = models.JSONField()
+    results = models.JSONField(null=True, blank=True)
+    deliveries = models.PositiveIntegerField(
+        default=0, help_text="How many times a worker started it (more than 1: redelivered)."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "rollup_run_chunks"
+        ordering = ["run", "number"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="rollup_run_chunk_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} chunk {self.number}"

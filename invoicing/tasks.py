@@ -10,7 +10,7 @@ from django.db import InterfaceError, OperationalError
 
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import parse_period, previous_month
-from invoicing.invoices.rollup import roll_up_period as roll_up
+from invoicing.invoices.rollup.fanout import rollup_chunk_complete, rollup_run_start
 from invoicing.usage.metering import meter_day as meter_one_day
 from invoicing.usage.metering import usage_records_purge_expired
 
@@ -48,19 +48,48 @@ def last_month_utc() -> dt.date:
 
 @shared_task(
     name="invoicing.roll_up_period",
-    time_limit=3 * 60 * 60,
-    soft_time_limit=170 * 60,
+    time_limit=10 * 60,
+    soft_time_limit=9 * 60,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=300,
     retry_backoff_max=1800,
     max_retries=3,
 )
-def roll_up_period(period_iso: str | None = None, force: bool = False) -> dict:
-    """Invoice a month (`YYYY-MM` or `YYYY-MM-01`; default: the month just ended, UTC).
+def roll_up_period(
+    period_iso: str | None = None, force: bool = False, chunk_size: int | None = None
+) -> dict:
+    """Invoice a month (`YYYY-MM` or `YYYY-MM-01`; default: the month just ended, UTC), fanned
+    out over the workers: the tenants are split into chunks of `chunk_size` (default
+    ROLLUP_CHUNK_SIZE), one `invoicing.roll_up_chunk` task each; the last chunk to finish
+    writes the run's report (`RollupRun.report`).
 
-    Idempotent: tenants already invoiced are skipped, so a retry after a lost database
-    connection only finishes what is missing. A tenant that fails is in the result (and the
-    log) with its reason, not a task failure: the others' invoices stand.
+    Returns the run's report when it is already finished (no broker: the chunks ran in-process),
+    else the run's id and size. Idempotent: tenants already invoiced are skipped, so a retry
+    (or a second run) only finishes what is missing.
     """
     period_start = parse_period(period_iso) if period_iso else last_month_utc()
-    return roll_up(period_start, force=force, actor="task:invoicing.roll_up_period").as_dict()
+    run = rollup_run_start(
+        period_start, force=force, chunk_size=chunk_size, actor="task:invoicing.roll_up_period"
+    )
+    run.refresh_from_db()
+    if run.report is not None:
+        return {"run": run.pk, **run.report}
+    return {"run": run.pk, "chunks": run.chunks_total, "tenants": run.tenants_total}
+
+
+@shared_task(
+    name="invoicing.roll_up_chunk",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=3 * 60 * 60,
+    soft_time_limit=170 * 60,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=60,
+    retry_backoff_max=900,
+    max_retries=5,
+)
+def roll_up_chunk(chunk_id: int) -> dict:
+    """Roll up one chunk of a fanned-out run. `acks_late`: a worker that dies mid-chunk never
+    acknowledges it, so the broker redelivers it to another worker; any delivery of a chunk
+    writes each tenant's invoice at most once (one transaction and lock per tenant)."""
+    return rollup_chunk_complete(chunk_id)

@@ -18,6 +18,7 @@ from catalog.seed import catalog_seed
 from drift.services import drift_detect_all
 from inventory.services import mark_stale, projects_upsert, upsert_resources
 from invoicing.invoices.rollup import roll_up_period
+from invoicing.invoices.rollup.fanout import rollup_run_start
 from invoicing.usage.metering import meter_day, usage_records_purge_expired
 from tests.invoicing.factories import seed_catalog, subscriber
 
@@ -36,6 +37,7 @@ ENTRY_POINTS = {
     "billing: ingest lines": lambda: _replace_lines(None, [], period=None, push_to_finance=False),
     "drift sweep": drift_detect_all,
     "metering: a day": lambda: meter_day(dt.date(2026, 4, 1)),
+    "rollup: a fanned-out run": lambda: rollup_run_start(dt.date(2026, 4, 1), actor="test"),
     "metering: retention": usage_records_purge_expired,
     "setup_schedules": install_schedules,
     "seed_catalog": catalog_seed,

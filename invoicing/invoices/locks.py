@@ -6,7 +6,8 @@ the invoice row), and first the tenant's late-usage lock when the invoice carrie
 earlier months; the status services
 take the invoice row and, to issue, the counter. Subscriptions, usage and catalog rows are only
 read (committed state), so nothing here waits on the deployments domain's locks and no cycle can
-form.
+form. A fanned-out run's chunk row and then its run row are locked on their own, after the
+chunk's tenants are written (their own transactions).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 from arcadia_cloud.locks import advisory_xact_lock
-from invoicing.models import InvoiceNumberCounter, TenantInvoice
+from invoicing.models import InvoiceNumberCounter, RollupRun, RollupRunChunk, TenantInvoice
 
 
 def lock_tenant_period(tenant_id: str, period_start: dt.date) -> None:
@@ -58,3 +59,19 @@ def lock_number_counter(prefix: str, year: int) -> InvoiceNumberCounter:
         [InvoiceNumberCounter(prefix=prefix, year=year, last_number=0)], ignore_conflicts=True
     )
     return InvoiceNumberCounter.objects.select_for_update().get(prefix=prefix, year=year)
+
+
+def lock_rollup_chunk(chunk_id: int) -> RollupRunChunk:
+    """A fanned-out run's chunk row, to record its results once (after its tenants' own
+    transactions, never inside them)."""
+    return (
+        RollupRunChunk.objects.select_for_update(of=("self",))
+        .select_related("run")
+        .get(pk=chunk_id)
+    )
+
+
+def lock_rollup_run(run_id: int) -> RollupRun:
+    """A fanned-out run's row, after one of its chunks (the chunk that finds none left
+    unfinished writes the run's report)."""
+    return RollupRun.objects.select_for_update().get(pk=run_id)

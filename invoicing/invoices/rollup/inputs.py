@@ -55,12 +55,22 @@ def existing_invoices(month: Month, tenant_ids: Iterable[str]) -> dict[str, Tena
     return {invoice.tenant_id: invoice for invoice in invoices}
 
 
-def already_invoiced(existing: dict[str, TenantInvoice], *, force: bool) -> dict[str, TenantResult]:
+def already_invoiced(
+    existing: dict[str, TenantInvoice], *, force: bool, written_since: dt.datetime | None = None
+) -> dict[str, TenantResult]:
     """Tenants this run will not price: skipped (an invoice exists), or with `force` left
-    alone (their invoice is no longer a draft). Forced drafts are priced and regenerated."""
+    alone (their invoice is no longer a draft). Forced drafts are priced and regenerated.
+
+    An invoice created at or after `written_since` (the start of the fanned-out run this call
+    is a chunk of) was written by an earlier delivery of the same chunk: it counts as invoiced
+    by this run, so the run's report is the same however often a chunk was delivered."""
     results: dict[str, TenantResult] = {}
     for tenant_id, invoice in existing.items():
-        if not force:
+        if not force and written_since is not None and invoice.created_at >= written_since:
+            results[tenant_id] = found(
+                RollupOutcome.INVOICED, invoice, "written by an earlier delivery of this run"
+            )
+        elif not force:
             results[tenant_id] = found(RollupOutcome.SKIPPED, invoice, "already invoiced")
         elif invoice.status != InvoiceStatus.DRAFT:
             results[tenant_id] = found(

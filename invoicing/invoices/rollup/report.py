@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,17 @@ class TenantResult:
             "warnings": list(self.warnings),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TenantResult:
+        """The inverse of `as_dict` (a fanned-out run stores its chunks' results as dicts)."""
+        return cls(
+            **{
+                **data,
+                "outcome": RollupOutcome(data["outcome"]),
+                "warnings": tuple(data["warnings"]),
+            }
+        )
+
 
 @dataclass(frozen=True)
 class CurrencyTotals:
@@ -69,6 +81,24 @@ class RollupReport:
     period_end: dt.date
     force: bool
     results: tuple[TenantResult, ...]
+
+    @classmethod
+    def of(
+        cls,
+        month_start: dt.date,
+        month_end: dt.date,
+        *,
+        force: bool,
+        results: Iterable[TenantResult],
+    ) -> RollupReport:
+        """A report of these results in tenant order (a tenant's result once)."""
+        by_tenant = {result.tenant_id: result for result in results}
+        return cls(
+            period_start=month_start,
+            period_end=month_end,
+            force=force,
+            results=tuple(by_tenant[tenant_id] for tenant_id in sorted(by_tenant)),
+        )
 
     def with_outcome(self, outcome: RollupOutcome) -> tuple[TenantResult, ...]:
         return tuple(result for result in self.results if result.outcome == outcome)

@@ -43,7 +43,7 @@ from invoicing.invoices.rollup.report import RollupOutcome, RollupReport, Tenant
 from invoicing.invoices.rollup.writing import write_invoice
 from invoicing.pricing_inputs import PricingInputs, load_pricing_inputs
 from pricing.engine import QuoteInputError
-from pricing.invoice import PricingError
+from pricing.invoice import Month, PricingError
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +60,17 @@ def roll_up_period(
     force: bool = False,
     tenant_ids: Iterable[str] | None = None,
     actor: str = "system",
+    written_since: dt.datetime | None = None,
 ) -> RollupReport:
     """Invoice every tenant with a subscription active in the month starting `period_start`
     (or with late usage of an earlier month to bill).
 
     - idempotent: a tenant with an invoice for the period is skipped; `force=True` regenerates
       DRAFT invoices only and reports issued, paid and void ones as left alone;
-    - `tenant_ids` limits the run to those tenants (a retry, a fix-up);
+    - `tenant_ids` limits the run to those tenants (a retry, a fix-up, a fanned-out chunk);
+    - `written_since`: the start of the run this call is part of (a redelivered chunk): an
+      invoice created since then was written by an earlier delivery of the same run and is
+      reported as invoiced, not skipped;
     - the month must be over (its last day complete in UTC): 400 naming `period` otherwise.
 
     Deliberately NOT one transaction: each tenant is written in its own, so one tenant's
@@ -78,7 +82,9 @@ def roll_up_period(
     subjects = inputs.subjects_by_tenant(month, wanted)
     owing = pricing.tenants_owing_late_usage(month, wanted)
     tenants = sorted(set(subjects) | owing)
-    results = inputs.already_invoiced(inputs.existing_invoices(month, tenants), force=force)
+    results = inputs.already_invoiced(
+        inputs.existing_invoices(month, tenants), force=force, written_since=written_since
+    )
     to_price = [tenant_id for tenant_id in tenants if tenant_id not in results]
 
     loaded = load_pricing_inputs(
@@ -97,14 +103,17 @@ def roll_up_period(
             ),
         )
 
-    report = RollupReport(
-        period_start=month.start,
-        period_end=month.end,
-        force=force,
-        results=tuple(results[tenant_id] for tenant_id in sorted(results)),
-    )
+    report = RollupReport.of(month.start, month.end, force=force, results=results.values())
     logger.info(report.summary())
     return report
+
+
+def period_tenants(period_start: dt.date) -> tuple[Month, list[str]]:
+    """The month (once it is over; 400 naming `period` otherwise) and every tenant a rollup of
+    it considers: a subscription active in it, or late usage of an earlier month to bill."""
+    month = inputs.billable_month(period_start, today=utc_today())
+    subjects = inputs.subjects_by_tenant(month, None)
+    return month, sorted(set(subjects) | pricing.tenants_owing_late_usage(month, None))
 
 
 def _roll_up_tenant(

@@ -620,10 +620,12 @@ def subscription_change_plan(
     on: dt.date | None = None,
     not_before: dt.date | None = None,
     actor: str,
+    details: dict | None = None,
 ) -> Subscription:
     """Change a subscription's plan and add-ons now (splitting the month into segments) or at
     the period end (scheduled). Checked under the deployment and subscription locks, so of two
-    racing changes one wins and the other is refused (`subscription_change_check`)."""
+    racing changes one wins and the other is refused (`subscription_change_check`). `details`
+    go into the event (a version migration names itself there)."""
     lock_deployment(subscription.deployment_id)
     locked = lock_subscription(subscription.pk)
     change = subscription_change_check(
@@ -652,10 +654,11 @@ def subscription_change_plan(
                 "to": _version_ref(change.version),
                 "addons": scheduled.addon_codes,
                 "effective_on": change.on.isoformat(),
+                **(details or {}),
             },
         )
         return locked
-    return _apply_change(change, actor=actor)
+    return _apply_change(change, actor=actor, details=details)
 
 
 def _apply_change(change: PlanChange, *, actor: str, details: dict | None = None) -> Subscription:

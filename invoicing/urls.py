@@ -22,6 +22,11 @@ urlpatterns = [
         change_views.ChangePlanPreviewView.as_view(),
         name="deployment-change-plan-preview",
     ),
+    path(
+        "catalog/versions/<int:version_id>/migrate",
+        change_views.VersionMigrateView.as_view(),
+        name="version-migrate",
+    ),
     path("invoices", invoice_views.InvoiceListView.as_view(), name="invoices"),
     path("invoices/export", invoice_views.InvoiceExportView.as_view(), name="invoice-export"),
     path("invoices/<int:pk>", invoice_views.InvoiceDetailView.as_view(), name="invoice-detail"),

@@ -20,11 +20,17 @@ from typing import Any
 from django.db import transaction
 
 from arcadia_cloud.clock import utc_today
-from arcadia_cloud.errors import Conflict, Forbidden, field_error
+from arcadia_cloud.errors import CALLER_ERRORS, Conflict, Forbidden, field_error
 from arcadia_cloud.periods import month_end, month_start
+from arcadia_cloud.validation import clean_choice
+from catalog.models import PlanVersion, PlanVersionStatus
 from deployments.models import Deployment, Subscription
 from deployments.selectors import pricing_subjects_active_between
-from deployments.services import ChangeEffective, subscription_change_plan
+from deployments.services import (
+    ChangeEffective,
+    scheduled_changes_apply_due,
+    subscription_change_plan,
+)
 from invoicing.models import InvoiceStatus, TenantInvoice
 from invoicing.pricing_inputs import load_pricing_inputs
 from pricing.invoice import PricingError, TenantPrice
@@ -170,6 +176,8 @@ def deployment_change_plan_preview(
                 by_operator=by_operator,
             )
             effective_on = _effective_on(subscription, effective, on, today)
+            if effective == ChangeEffective.PERIOD_END:  # as the 1st will, inside the savepoint
+                scheduled_changes_apply_due(through=effective_on, actor=actor, durable=False)
             month = month_start(effective_on)
             through = min(today, month_end(month)) if month <= today else month
             outcome["after"] = price_month_of_tenant(deployment.tenant_id, month, through)
@@ -190,3 +198,170 @@ def _effective_on(
             raise field_error("effective", "no change was scheduled")
         return pending.effective_on
     return today if on is None else on
+
+
+# ---------------------------------------------------------------------------------------------
+# Moving every subscriber of a version to another version of the same plan
+# ---------------------------------------------------------------------------------------------
+
+MIGRATION_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    from_version: PlanVersion
+    to_version: PlanVersion
+    effective: str
+    effective_on: dt.date
+    preview: bool
+    moved: tuple[dict[str, Any], ...]
+    failed: tuple[dict[str, Any], ...]
+    tenants: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "from_version": self.from_version.pk,
+            "to_version": self.to_version.pk,
+            "effective": self.effective,
+            "effective_on": self.effective_on.isoformat(),
+            "preview": self.preview,
+            "moved": list(self.moved),
+            "failed": list(self.failed),
+            "tenants": list(self.tenants),
+        }
+
+
+def _migration_target(from_version: PlanVersion, to_version_id: object) -> PlanVersion:
+    if isinstance(to_version_id, bool) or not isinstance(to_version_id, int):
+        raise field_error("to_version", "must be the id of a plan version")
+    target = PlanVersion.objects.select_related("plan").filter(pk=to_version_id).first()
+    if target is None:
+        raise field_error("to_version", f"no plan version with id {to_version_id}")
+    if target.plan_id != from_version.plan_id:
+        raise field_error(
+            "to_version",
+            f"{target.plan.code} v{target.number} is another plan's version; a migration moves "
+            f"subscribers between versions of {from_version.plan.code}",
+        )
+    if target.pk == from_version.pk:
+        raise field_error("to_version", "is the version the subscribers are already on")
+    if target.status != PlanVersionStatus.ACTIVE:
+        raise field_error(
+            "to_version",
+            f"{target.plan.code} v{target.number} is {target.status}; subscribers move only to "
+            "the active (published) version",
+        )
+    return target
+
+
+def plan_version_migrate(
+    *,
+    from_version: PlanVersion,
+    to_version_id: object,
+    effective: str,
+    on: dt.date | None = None,
+    actor: str,
+    preview: bool = False,
+) -> MigrationResult:
+    """Move every subscription on `from_version` to `to_version` (same plan, active), now from
+    `on` (default today: each month split into segments) or from the next period (scheduled),
+    keeping each subscription's add-ons. In chunks of MIGRATION_CHUNK, each subscription in its
+    own savepoint and audited (its event names the migration); one that cannot move (an
+    invoiced period, add-ons the version cannot carry, a change already scheduled) is reported
+    in `failed` and the others carry on. Idempotent: a re-run finds only the subscriptions still
+    on the old version. With `preview`, everything is done, priced per tenant (the month the
+    move takes effect in, before and after, through the rollup's path) and rolled back."""
+    target = _migration_target(from_version, to_version_id)
+    effective = clean_choice("effective", effective, ChangeEffective.CHOICES)
+    today = utc_today()
+    if effective == ChangeEffective.PERIOD_END:
+        if on is not None:
+            raise field_error("on", "a move at the period end takes effect on the 1st; omit on")
+        effective_on = month_end(today) + dt.timedelta(days=1)
+    else:
+        effective_on = today if on is None else on
+    month = month_start(effective_on)
+    through = min(today, month_end(month)) if month <= today else month
+    outcome: dict[str, Any] = {}
+    try:
+        with transaction.atomic():
+            moved, failed = _move_all(from_version, target, effective, on, actor)
+            tenants = sorted({row["tenant_id"] for row in moved})
+            if preview:
+                if effective == ChangeEffective.PERIOD_END:
+                    scheduled_changes_apply_due(through=effective_on, actor=actor, durable=False)
+                outcome["after"] = {t: price_month_of_tenant(t, month, through) for t in tenants}
+                raise _Rollback
+    except _Rollback:
+        pass
+    tenant_rows: list[dict[str, Any]] = []
+    if preview:
+        for tenant_id in tenants:
+            before = price_month_of_tenant(tenant_id, month, through)
+            after = outcome["after"][tenant_id]
+            tenant_rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "month": f"{month:%Y-%m}",
+                    "before_total_cents": _total(before),
+                    "after_total_cents": _total(after),
+                    "difference_cents": _total(after) - _total(before),
+                }
+            )
+    return MigrationResult(
+        from_version=from_version,
+        to_version=target,
+        effective=effective,
+        effective_on=effective_on,
+        preview=preview,
+        moved=tuple(moved),
+        failed=tuple(failed),
+        tenants=tuple(tenant_rows),
+    )
+
+
+def _move_all(
+    from_version: PlanVersion, target: PlanVersion, effective: str, on, actor: str
+) -> tuple[list[dict], list[dict]]:
+    moved: list[dict] = []
+    failed: list[dict] = []
+    pending_elsewhere = Subscription.objects.filter(
+        scheduled_changes__status="pending", scheduled_changes__plan_version=target
+    ).values_list("pk", flat=True)
+    ids = list(
+        Subscription.objects.filter(plan_version=from_version)
+        .exclude(status="cancelled")
+        .exclude(pk__in=pending_elsewhere)  # already scheduled by an earlier run: idempotent
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    details = {
+        "migration": {"from_version_id": from_version.pk, "to_version_id": target.pk},
+    }
+    for offset in range(0, len(ids), MIGRATION_CHUNK):
+        chunk = Subscription.objects.select_related("deployment", "plan_version__plan").filter(
+            pk__in=ids[offset : offset + MIGRATION_CHUNK]
+        )
+        for subscription in chunk.order_by("pk"):
+            row = {
+                "subscription_id": subscription.pk,
+                "tenant_id": subscription.deployment.tenant_id,
+                "deployment": subscription.deployment.slug,
+            }
+            try:
+                with transaction.atomic():
+                    subscription_change_plan(
+                        subscription=subscription,
+                        plan_code=target.plan.code,
+                        addon_codes=None,
+                        effective=effective,
+                        on=on,
+                        not_before=first_uninvoiced_day(subscription.deployment.tenant_id),
+                        actor=actor,
+                        details=details,
+                    )
+            except CALLER_ERRORS as exc:
+                failed.append({**row, "reason": str(getattr(exc, "message", exc))})
+                continue
+            moved.append(row)
+    return moved, failed

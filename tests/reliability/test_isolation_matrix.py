@@ -376,6 +376,16 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
         MISSING_PK,
         body=lambda w, r, k: {"plan_code": "studio", "addons": []},
     ),
+    ("invoicing:version-migrate", "POST"): Expect(
+        ADMIN_ONLY,
+        Scope.ADMIN,
+        draft_version,
+        {"version_id": MISSING_ID},
+        body=lambda w, r, k: {"to_version": w.active_version.pk, "preview": True},
+    ),
+    ("invoicing:version-migrate", "OPTIONS"): Expect(
+        ADMIN_ONLY, Scope.ADMIN, draft_version, {"version_id": MISSING_ID}
+    ),
     ("invoicing:deployment-change-plan-preview", "OPTIONS"): Expect(
         ANY_CALLER, Scope.SHARED, a_deployment, MISSING_PK
     ),

@@ -44,3 +44,46 @@ class ChangePreviewSerializer(serializers.Serializer):
     before = PriceSerializer(allow_null=True)
     after = PriceSerializer(allow_null=True)
     difference_cents = serializers.IntegerField()
+
+
+class MigrateSerializer(serializers.Serializer):
+    to_version = serializers.IntegerField(min_value=1, help_text="an active version of the plan")
+    effective = serializers.ChoiceField(
+        choices=[(value, value) for value in ChangeEffective.CHOICES],
+        default=ChangeEffective.PERIOD_END,
+    )
+    on = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="for an immediate move: the day it takes effect (default today)",
+    )
+    preview = serializers.BooleanField(
+        default=False, help_text="do it, price the per-tenant effect, roll back"
+    )
+
+
+class MigratedSerializer(serializers.Serializer):
+    subscription_id = serializers.IntegerField()
+    tenant_id = serializers.CharField()
+    deployment = serializers.CharField()
+    reason = serializers.CharField(required=False)
+
+
+class TenantEffectSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField()
+    month = serializers.CharField()
+    before_total_cents = serializers.IntegerField()
+    after_total_cents = serializers.IntegerField()
+    difference_cents = serializers.IntegerField()
+
+
+class MigrationSerializer(serializers.Serializer):
+    from_version = serializers.IntegerField()
+    to_version = serializers.IntegerField()
+    effective = serializers.CharField()
+    effective_on = serializers.DateField()
+    preview = serializers.BooleanField()
+    moved = MigratedSerializer(many=True)
+    failed = MigratedSerializer(many=True)
+    tenants = TenantEffectSerializer(many=True)

@@ -8,12 +8,18 @@ from rest_framework import generics
 from rest_framework.response import Response
 
 from arcadia_cloud.parsing import parse_input
-from arcadia_cloud.permissions import TenantScopedMixin
+from arcadia_cloud.permissions import IsPlatformAdmin, TenantScopedMixin
+from catalog.selectors import version_get
 from deployments.api.serializers import DeploymentDetailSerializer
 from deployments.models import Deployment
 from deployments.selectors import deployments_with_details
 from invoicing.changes import services
-from invoicing.changes.api.serializers import ChangePlanSerializer, ChangePreviewSerializer
+from invoicing.changes.api.serializers import (
+    ChangePlanSerializer,
+    ChangePreviewSerializer,
+    MigrateSerializer,
+    MigrationSerializer,
+)
 
 ERRORS = {
     400: OpenApiResponse(description="Bad input, naming the field (`plan_code`, `addons`, `on`)."),
@@ -68,3 +74,32 @@ class ChangePlanPreviewView(_ChangeView):
     def post(self, request, pk: int):
         preview = services.deployment_change_plan_preview(**self._arguments(request))
         return Response(preview.to_dict())
+
+
+@extend_schema(tags=["catalog"])
+class VersionMigrateView(generics.GenericAPIView):
+    """Move every subscriber of this version to another version of the same plan (platform
+    admin): immediately (each month split) or from the next period. `preview` does it, prices
+    the per-tenant effect and rolls back. Re-running moves only who is still on the version."""
+
+    permission_classes = [IsPlatformAdmin]
+    serializer_class = MigrateSerializer
+
+    @extend_schema(
+        request=MigrateSerializer,
+        responses={
+            200: MigrationSerializer,
+            400: OpenApiResponse(description="Bad input naming the field (`to_version`, `on`)."),
+        },
+    )
+    def post(self, request, version_id: int):
+        data = parse_input(MigrateSerializer, request.data)
+        result = services.plan_version_migrate(
+            from_version=version_get(version_id=version_id),
+            to_version_id=data["to_version"],
+            effective=data["effective"],
+            on=data["on"],
+            preview=data["preview"],
+            actor=request.user.actor,
+        )
+        return Response(result.to_dict())

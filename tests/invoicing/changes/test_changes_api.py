@@ -26,7 +26,15 @@ from invoicing.pricing_inputs import load_pricing_inputs
 from tests.conftest import TENANT_A
 from tests.deployments.factories import make_deployment
 from tests.inventory.factories import make_resource
-from tests.invoicing.factories import APRIL, APRIL_END, at, make_invoice, meter, seed_catalog
+from tests.invoicing.factories import (
+    APRIL,
+    APRIL_END,
+    at,
+    cancel_on,
+    make_invoice,
+    meter,
+    seed_catalog,
+)
 from tests.invoicing.factories import subscriber as make_subscriber
 
 pytestmark = pytest.mark.django_db
@@ -363,3 +371,38 @@ class TestTrial:
         not_in_trial = admin_api.post(url(deployment, "extend-trial"), {"days": 3}, format="json")
         assert not_in_trial.status_code == 409
         assert "days" in not_in_trial.json()["error"]["fields"]
+
+
+def test_an_add_on_attached_mid_month_follows_the_segment_rule(admin_api):
+    deployment = subscriber("studio")
+    meter()
+    body = {"plan_code": "studio", "addons": ["storage_50gb"], "on": "2026-04-11"}
+    response = admin_api.post(url(deployment, "change-plan"), body, format="json")
+    assert response.status_code == 200, response.content
+    roll_up_period(APRIL)
+    lines = [
+        (line.kind, line.amount_cents) for line in invoice_of(APRIL).lines.order_by("position")
+    ]
+    # studio 1-10 April (5000 x 10/30), then studio + the add-on 11-30 (5000, 750 x 20/30);
+    # 480 h within 1488 x 10/30 = 496 h, 960 h within 992 h: no overage.
+    assert lines == [
+        ("plan_base", 1667),
+        ("plan_base", 3333),
+        ("addon", 500),
+        ("tax", 550),
+    ]
+
+
+def test_a_trial_cancelled_before_its_end_produces_no_invoice(admin_api):
+    seed_catalog()
+    deployment = make_deployment(tenant_id=TENANT_A)
+    admin_api.post(
+        url(deployment, "subscribe"),
+        {"plan_code": "studio", "starts_on": "2026-04-05", "trial_days": 14},
+        format="json",
+    )
+    make_resource("droplet", deployment=deployment, status="active")
+    meter()
+    cancel_on(deployment, dt.date(2026, 4, 10))
+    roll_up_period(APRIL)
+    assert not TenantInvoice.objects.filter(tenant_id=TENANT_A).exists()

@@ -349,7 +349,9 @@ def subscription_change_plan_version(
 ) -> Subscription:
     """Move a subscription to another ACTIVE version (a price change, upgrade or downgrade).
 
-    The version bound at rollup time prices the whole period. Drafts, retired versions, the
+    The version bound at rollup time prices the whole period (of a subscription split into
+    segments, the open segment's days); `subscription_change_plan` is the dated change that
+    splits the month instead. Drafts, retired versions, the
     current version and versions that cannot carry the attached add-ons are refused (400
     naming `version`).
     """
@@ -368,6 +370,8 @@ def subscription_change_plan_version(
     previous = locked.plan_version
     locked.plan_version = target
     locked.save(update_fields=["plan_version", "updated_at"])
+    # A subscription split into segments keeps its current version on the open one.
+    locked.segments.filter(ends_on__isnull=True).update(plan_version=target)
     _subscription_event(
         locked,
         SubscriptionEventType.PLAN_CHANGED,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from arcadia_cloud.parsing import object_id_field
+from catalog.models import PlanVersion
 from deployments.services import ChangeEffective
 
 
@@ -47,7 +49,7 @@ class ChangePreviewSerializer(serializers.Serializer):
 
 
 class MigrateSerializer(serializers.Serializer):
-    to_version = serializers.IntegerField(min_value=1, help_text="an active version of the plan")
+    to_version = object_id_field(PlanVersion, help_text="an active version of the plan")
     effective = serializers.ChoiceField(
         choices=[(value, value) for value in ChangeEffective.CHOICES],
         default=ChangeEffective.PERIOD_END,

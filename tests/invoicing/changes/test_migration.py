@@ -136,3 +136,23 @@ def test_ending_trials_is_an_entry_point_that_refuses_to_nest():
     )
     with transaction.atomic(), pytest.raises(RuntimeError, match="durable"):
         trials_end_due(now=at(dt.date(2026, 4, 20)))
+
+
+def test_the_daily_tasks_are_scheduled_and_do_their_work(monkeypatch):
+    from arcadia_cloud.schedules import declared_schedules
+    from deployments import tasks
+    from deployments.models import Deployment
+
+    declared = {spec.task: spec for spec in declared_schedules()}
+    assert {"deployments.end_trials", "deployments.apply_scheduled_changes"} <= set(declared)
+
+    seed_catalog()
+    deployment = make_deployment(tenant_id=TENANT_A)
+    from deployments.services import subscription_create
+
+    subscription_create(
+        deployment=deployment, plan_code="studio", starts_on=APRIL, trial_days=3, actor="t"
+    )
+    assert tasks.end_trials() == [deployment.pk]  # the clock (December) is past 4 April
+    assert Deployment.objects.get(pk=deployment.pk).state == "active"
+    assert tasks.apply_scheduled_changes() == []

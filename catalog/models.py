@@ -68,6 +68,8 @@ class PlanVersion(models.Model):
     )
     base_price_cents = models.IntegerField()
     currency = models.CharField(max_length=3)
+    # The free trial a subscription to this version gets when subscribing names none.
+    trial_days = models.PositiveSmallIntegerField(default=0)
     published_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True, default="")

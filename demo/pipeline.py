@@ -29,7 +29,13 @@ from arcadia_cloud.periods import iter_days, month_end, next_month
 from billing.models import CloudInvoice
 from billing.services import billing_history_sync, invoice_ingest
 from deployments.models import Deployment, Subscription
-from deployments.services import deployment_attach_resources, deployment_create, subscription_create
+from deployments.services import (
+    deployment_attach_resources,
+    deployment_create,
+    subscription_change_plan,
+    subscription_create,
+    trials_end_due,
+)
 from drift.selectors import drift_list
 from drift.services import drift_detect_all, provisioned_record
 from integrations.digitalocean import DigitalOceanClient
@@ -59,14 +65,32 @@ class DemoTenant:
     addons: tuple[str, ...] = ()
     start_day: int = 1
     llm_mode: str = "none"
+    trial_days: int = 0
+    upgrade: tuple[int, str] | None = None  # (day of the month, plan): an immediate change
 
 
 TENANTS = (
-    DemoTenant("acme", "Acme Corp", "acme-shop", "Acme web shop", "studio", ("storage_50gb",)),
+    DemoTenant(
+        "acme",
+        "Acme Corp",
+        "acme-shop",
+        "Acme web shop",
+        "studio",
+        ("storage_50gb",),
+        upgrade=(16, "pro"),
+    ),
     DemoTenant(
         "globex", "Globex", "globex-api", "Globex public API", "pro", llm_mode="passthrough"
     ),
-    DemoTenant("initech", "Initech", "initech-www", "Initech website", "starter", start_day=15),
+    DemoTenant(
+        "initech",
+        "Initech",
+        "initech-www",
+        "Initech website",
+        "starter",
+        start_day=15,
+        trial_days=7,
+    ),
 )
 LLM_EVENTS_PER_DAY = 12
 
@@ -171,8 +195,10 @@ class MonthDemo:
                 yesterday = day - dt.timedelta(days=1)
                 meter_day(yesterday, now=_at(day))
                 self.report_llm_usage(yesterday, now=_at(day))
+            trials_end_due(now=_at(day), actor="system")  # the daily task, at 00:05
             if day <= self.last_day:
                 self.onboard_tenants_starting(day)
+                self.change_plans_on(day)
             self.attach_new_resources()
             self.progress(f"  day {index:>2}/{len(days)}")
         live = CloudResource.objects.filter(deleted_at__isnull=True).count()
@@ -219,7 +245,23 @@ class MonthDemo:
                     plan_code=tenant.plan_code,
                     addon_codes=tenant.addons,
                     starts_on=day,
+                    trial_days=tenant.trial_days,
                     actor=ACTOR,
+                )
+
+    @staticmethod
+    def change_plans_on(day: dt.date) -> None:
+        """A tenant upgrading mid-month: the month splits into two segments, each priced on
+        its own days (the change-plan API's service)."""
+        for tenant in TENANTS:
+            if tenant.upgrade is None or tenant.upgrade[0] != day.day:
+                continue
+            subscription = Subscription.objects.select_related(
+                "deployment", "plan_version__plan"
+            ).get(deployment__tenant_id=tenant.tenant_id, deployment__slug=tenant.slug)
+            if subscription.plan_version.plan.code != tenant.upgrade[1]:
+                subscription_change_plan(
+                    subscription=subscription, plan_code=tenant.upgrade[1], on=day, actor=ACTOR
                 )
 
     @staticmethod

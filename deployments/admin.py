@@ -7,11 +7,15 @@ are read-only summaries (they change through the API and services, which audit e
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor, adopt_created
 from arcadia_cloud.errors import CALLER_ERRORS
@@ -25,6 +29,8 @@ from deployments.models import (
     Subscription,
     SubscriptionAddon,
     SubscriptionEvent,
+    SubscriptionScheduledChange,
+    SubscriptionSegment,
 )
 from inventory.admin import CloudResourceAdmin
 from inventory.models import CloudResource
@@ -60,6 +66,16 @@ class TransitionForm(forms.Form):
     )
 
 
+class ExtendTrialForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=366, label="Extend by (days)")
+
+
+def _extended(subscription: Subscription | None, days: int | None):
+    if subscription is None or subscription.trial_ends_at is None or days is None:
+        return None
+    return subscription.trial_ends_at + dt.timedelta(days=days)
+
+
 @admin.register(Deployment)
 class DeploymentAdmin(admin.ModelAdmin):
     list_display = (
@@ -76,7 +92,13 @@ class DeploymentAdmin(admin.ModelAdmin):
     list_select_related = ("subscription__plan_version__plan",)
     search_fields = ("slug", "tenant_id", "display_name")
     inlines = [SubscriptionInline, DeploymentEventInline]
-    actions = ["change_state", "suspend_billing_actions", "resume_billing_actions"]
+    actions = [
+        "change_state",
+        "suspend_billing_actions",
+        "resume_billing_actions",
+        "extend_trial",
+        "cancel_scheduled_change",
+    ]
     fields = (
         "tenant_id",
         "slug",
@@ -87,6 +109,7 @@ class DeploymentAdmin(admin.ModelAdmin):
         "billing_action_suspended",
         "template_code",
         "template_version",
+        "subscription_terms",
     )
 
     def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
@@ -97,7 +120,7 @@ class DeploymentAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Deployment | None = None):
         # State moves only by transition; the flag only by its audited actions.
-        always = ("state", "billing_action_suspended")
+        always = ("state", "billing_action_suspended", "subscription_terms")
         return ("tenant_id", "slug", *always) if obj else always
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -107,6 +130,91 @@ class DeploymentAdmin(admin.ModelAdmin):
     def plan(self, deployment: Deployment) -> str:
         subscription = getattr(deployment, "subscription", None)
         return str(subscription.plan_version) if subscription else "—"
+
+    @admin.display(description="segments, scheduled changes, trial")
+    def subscription_terms(self, deployment: Deployment) -> str:
+        """The subscription's segments (days on each version and add-on set), its scheduled
+        changes and its trial end, one per line."""
+        subscription = getattr(deployment, "subscription", None) if deployment.pk else None
+        if subscription is None:
+            return "—"
+        rows = []
+        if subscription.trial_ends_at is not None:
+            rows.append(f"trial ends {subscription.trial_ends_at:%Y-%m-%d %H:%M} UTC")
+        for segment in subscription.segments.select_related("plan_version__plan"):
+            addons = ", ".join(addon["code"] for addon in segment.addons) or "no add-ons"
+            rows.append(
+                f"segment {segment.starts_on} to {segment.ends_on or 'open'}: "
+                f"{segment.plan_version} ({addons})"
+            )
+        for change in subscription.scheduled_changes.select_related("plan_version__plan"):
+            rows.append(
+                f"change to {change.plan_version} on {change.effective_on}: {change.status} "
+                f"(asked by {change.requested_by})"
+            )
+        return format_html_join(mark_safe("<br>"), "{}", ((row,) for row in rows)) or "—"
+
+    @admin.action(description="Extend trial…", permissions=["change"])
+    def extend_trial(self, request: HttpRequest, queryset: QuerySet[Deployment]):
+        """Pick the days, see each trial's new end (the preview), then apply."""
+        form = ExtendTrialForm(request.POST if "days" in request.POST else None)
+        deployments = queryset.select_related("subscription").order_by("tenant_id", "slug")
+        if not form.is_valid() or "apply" not in request.POST:
+            days = form.cleaned_data["days"] if form.is_valid() else None
+            rows = [
+                (
+                    deployment,
+                    getattr(deployment, "subscription", None),
+                    _extended(getattr(deployment, "subscription", None), days),
+                )
+                for deployment in deployments
+            ]
+            return TemplateResponse(
+                request,
+                "admin/deployments/deployment/extend_trial.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Extend trial",
+                    "opts": self.model._meta,
+                    "form": form,
+                    "rows": rows,
+                    "previewed": days is not None,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        extended = 0
+        for deployment in deployments:
+            try:
+                subscription = Subscription.objects.get(deployment=deployment)
+                services.subscription_extend_trial(
+                    subscription=subscription,
+                    days=form.cleaned_data["days"],
+                    actor=admin_actor(request),
+                )
+            except Subscription.DoesNotExist:
+                self.message_user(request, f"{deployment} has no subscription", messages.ERROR)
+            except CALLER_ERRORS as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                extended += 1
+        if extended:
+            self.message_user(request, f"Extended the trial of {extended} deployment(s).")
+        return None
+
+    @admin.action(description="Cancel the scheduled plan change", permissions=["change"])
+    def cancel_scheduled_change(self, request: HttpRequest, queryset: QuerySet[Deployment]):
+        cancelled = 0
+        for subscription in Subscription.objects.filter(deployment__in=queryset).order_by("pk"):
+            try:
+                services.subscription_scheduled_change_cancel(
+                    subscription=subscription, actor=admin_actor(request)
+                )
+            except CALLER_ERRORS as exc:
+                self.message_user(request, f"{subscription.deployment}: {exc}", messages.ERROR)
+            else:
+                cancelled += 1
+        if cancelled:
+            self.message_user(request, f"Cancelled {cancelled} scheduled change(s).")
 
     def save_model(self, request: HttpRequest, obj: Deployment, form, change: bool) -> None:
         if change:
@@ -186,6 +294,18 @@ class SubscriptionAddonInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class SubscriptionSegmentInline(ReadOnlyInline):
+    model = SubscriptionSegment
+    fields = ("starts_on", "ends_on", "plan_version", "addons")
+    readonly_fields = fields
+
+
+class ScheduledChangeInline(ReadOnlyInline):
+    model = SubscriptionScheduledChange
+    fields = ("effective_on", "plan_version", "addon_codes", "status", "requested_by")
+    readonly_fields = fields
+
+
 class SubscriptionEventInline(ReadOnlyInline):
     model = SubscriptionEvent
     fields = ("occurred_at", "type", "actor", "details")
@@ -201,7 +321,12 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     list_select_related = ("deployment", "plan_version__plan")
     search_fields = ("deployment__slug", "deployment__tenant_id")
-    inlines = [SubscriptionAddonInline, SubscriptionEventInline]
+    inlines = [
+        SubscriptionAddonInline,
+        SubscriptionSegmentInline,
+        ScheduledChangeInline,
+        SubscriptionEventInline,
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

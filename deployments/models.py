@@ -174,6 +174,10 @@ class SubscriptionEventType(models.TextChoices):
     CREATED = "created"
     ADDON_ATTACHED = "addon_attached"
     PLAN_CHANGED = "plan_changed"
+    CHANGE_SCHEDULED = "change_scheduled"
+    CHANGE_CANCELLED = "change_cancelled"
+    TRIAL_EXTENDED = "trial_extended"
+    TRIAL_ENDED = "trial_ended"
     CANCELLED = "cancelled"
     PAUSED = "paused"
     RESUMED = "resumed"
@@ -198,3 +202,91 @@ class SubscriptionEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.type} {self.subscription_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class SubscriptionSegment(models.Model):
+    """A stretch of a subscription's days on one plan version and add-on set (issue 20).
+
+    A subscription that never changed has no segments: its one version and its add-on rows
+    price every month. The first change writes two: the days before the change on the old terms
+    (ends_on set) and the days from it on the new ones (ends_on null: the open segment, always
+    the subscription's current version). `addons` snapshots the attached add-ons' terms (code,
+    name, resource_kind, qty, price_cents, currency) as they were on the segment's days.
+    """
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="segments"
+    )
+    plan_version = models.ForeignKey(
+        "catalog.PlanVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    addons = models.JSONField(default=list, blank=True)
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "subscription_segments"
+        ordering = ["subscription_id", "starts_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "starts_on"], name="subscription_segment_start_once"
+            ),
+            models.UniqueConstraint(
+                fields=["subscription"],
+                condition=models.Q(ends_on__isnull=True),
+                name="subscription_one_open_segment",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="subscription_segment_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: v{self.plan_version_id} from {self.starts_on}"
+
+
+class ScheduledChangeStatus(models.TextChoices):
+    PENDING = "pending"
+    APPLIED = "applied"
+    CANCELLED = "cancelled"
+
+
+class SubscriptionScheduledChange(models.Model):
+    """A plan / add-on change asked for at the period end: applied on `effective_on` (the first
+    day of the next period) by the daily task or the rollup, cancellable until then."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="scheduled_changes"
+    )
+    plan_version = models.ForeignKey(
+        "catalog.PlanVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    addon_codes = models.JSONField(default=list, blank=True)
+    effective_on = models.DateField()
+    status = models.CharField(
+        max_length=16, choices=ScheduledChangeStatus.choices, default=ScheduledChangeStatus.PENDING
+    )
+    requested_by = models.CharField(max_length=200)
+    requested_at = models.DateTimeField(default=timezone.now)
+    resolved_by = models.CharField(max_length=200, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "subscription_scheduled_changes"
+        ordering = ["subscription_id", "effective_on", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription"],
+                condition=models.Q(status="pending"),
+                name="subscription_one_pending_change",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "effective_on"], name="scheduled_change_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} → v{self.plan_version_id} on {self.effective_on}"

@@ -12,13 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arcadia_cloud.clock import utc_today
-from arcadia_cloud.errors import Conflict, Forbidden, InvalidStateChange, field_error
-from arcadia_cloud.periods import month_end, month_start
+from arcadia_cloud.errors import (
+    CALLER_ERRORS,
+    Conflict,
+    Forbidden,
+    InvalidStateChange,
+    field_error,
+)
+from arcadia_cloud.periods import day_bounds, month_end, month_start
 from arcadia_cloud.tenancy import clean_tenant_id
 from arcadia_cloud.validation import (
     clean_choice,
@@ -36,10 +43,13 @@ from deployments.models import (
     DeploymentEvent,
     DeploymentState,
     LLMMode,
+    ScheduledChangeStatus,
     Subscription,
     SubscriptionAddon,
     SubscriptionEvent,
     SubscriptionEventType,
+    SubscriptionScheduledChange,
+    SubscriptionSegment,
     SubscriptionStatus,
 )
 from inventory.services import (
@@ -215,8 +225,14 @@ def subscription_create(
     starts_on: dt.date | None = None,
     actor: str,
     by_tenant: bool = False,
+    trial_days: int | None = None,
 ) -> Subscription:
     """Bind a deployment to the plan's ACTIVE version with add-ons snapshotted from the catalog.
+
+    `trial_days` (default: the version's `trial_days`, usually 0) starts a free trial: the
+    deployment enters `trial`, `trial_ends_at` is the first instant after the trial's last day
+    (00:00 UTC of the first billable day) and nothing of the trial days is billed. A trial is
+    only for a deployment that is active and has never subscribed.
 
     The current period is the calendar month containing `starts_on` (default: today, UTC). A
     tenant (`by_tenant=True`) cannot backdate a start — that would bill days already past;
@@ -231,10 +247,18 @@ def subscription_create(
         raise field_error(
             "starts_on", f"{starts_on} is in the past; a subscription starts today or later"
         )
+    trial_days = version.trial_days if trial_days is None else _clean_trial_days(trial_days)
 
     locked = lock_deployment(deployment.pk)
     if Subscription.objects.filter(deployment=locked).exists():
         raise _already_subscribed(locked)
+    if trial_days and locked.state != DeploymentState.ACTIVE:
+        raise Conflict(
+            f"deployment {locked} is {locked.state}; a trial starts only on an active "
+            "deployment that has never subscribed",
+            code="trial_not_allowed",
+            fields={"trial_days": ["the deployment is not eligible for a trial"]},
+        )
     if locked.state not in state_machine.SUBSCRIBABLE_STATES:
         raise Conflict(
             f"deployment {locked} is {locked.state}; only a trial or active deployment can "
@@ -248,6 +272,9 @@ def subscription_create(
         started_on=starts_on,
         current_period_start=month_start(starts_on),
         current_period_end=month_end(starts_on),
+        trial_ends_at=(
+            day_bounds(starts_on + dt.timedelta(days=trial_days))[0] if trial_days else None
+        ),
     )
     try:
         with transaction.atomic():
@@ -255,17 +282,44 @@ def subscription_create(
     except IntegrityError:
         raise _already_subscribed(locked) from None
     attached = _attach_snapshots(subscription, addons)
-    _subscription_event(
-        subscription,
-        SubscriptionEventType.CREATED,
-        actor,
-        {
-            **_version_ref(version),
-            "starts_on": starts_on.isoformat(),
-            "addons": [_snapshot_ref(snapshot) for snapshot in attached],
-        },
-    )
+    details = {
+        **_version_ref(version),
+        "starts_on": starts_on.isoformat(),
+        "addons": [_snapshot_ref(snapshot) for snapshot in attached],
+    }
+    if trial_days:
+        ends_at = subscription.trial_ends_at.isoformat()
+        details |= {"trial_days": trial_days, "trial_ends_at": ends_at}
+        _enter_trial(locked, trial_days, subscription.trial_ends_at, actor=actor)
+    _subscription_event(subscription, SubscriptionEventType.CREATED, actor, details)
     return subscription
+
+
+MAX_TRIAL_DAYS = 366
+
+
+def _clean_trial_days(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TRIAL_DAYS:
+        raise field_error(
+            "trial_days", f"must be a whole number of days from 0 to {MAX_TRIAL_DAYS}"
+        )
+    return value
+
+
+def _enter_trial(
+    deployment: Deployment, trial_days: int, ends_at: dt.datetime, *, actor: str
+) -> None:
+    """active → trial, the one edge only subscribing with a trial takes (state_machine)."""
+    from_state, to_state = state_machine.TRIAL_ENTRY
+    deployment.state = to_state
+    deployment.save(update_fields=["state", "updated_at"])
+    DeploymentEvent.objects.create(
+        deployment=deployment,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        reason=f"free trial of {trial_days} days, ends {ends_at.isoformat()}",
+    )
 
 
 @transaction.atomic
@@ -295,7 +349,9 @@ def subscription_change_plan_version(
 ) -> Subscription:
     """Move a subscription to another ACTIVE version (a price change, upgrade or downgrade).
 
-    The version bound at rollup time prices the whole period. Drafts, retired versions, the
+    The version bound at rollup time prices the whole period (of a subscription split into
+    segments, the open segment's days); `subscription_change_plan` is the dated change that
+    splits the month instead. Drafts, retired versions, the
     current version and versions that cannot carry the attached add-ons are refused (400
     naming `version`).
     """
@@ -314,6 +370,8 @@ def subscription_change_plan_version(
     previous = locked.plan_version
     locked.plan_version = target
     locked.save(update_fields=["plan_version", "updated_at"])
+    # A subscription split into segments keeps its current version on the open one.
+    locked.segments.filter(ends_on__isnull=True).update(plan_version=target)
     _subscription_event(
         locked,
         SubscriptionEventType.PLAN_CHANGED,
@@ -446,3 +504,372 @@ def deployment_detach_resources(
     ids = clean_resource_ids(resource_ids)
     locked = lock_deployment(deployment.pk)
     return resources_detach_from_deployment(resource_ids=ids, deployment_id=locked.pk, actor=actor)
+
+
+# ---------------------------------------------------------------------------------------------
+# Subscriptions that change (issue 20): segments, scheduled changes, trials
+# ---------------------------------------------------------------------------------------------
+
+
+class ChangeEffective:
+    NOW = "now"
+    PERIOD_END = "period_end"
+    CHOICES = (NOW, PERIOD_END)
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """A checked change, not yet written: the version and add-ons it moves to, from `on`."""
+
+    subscription: Subscription
+    version: PlanVersion
+    addons: tuple[Addon, ...]
+    on: dt.date
+    effective: str
+
+
+def subscription_change_check(
+    *,
+    subscription: Subscription,
+    plan_code: str,
+    addon_codes: Sequence[str] | None,
+    effective: str,
+    on: dt.date | None,
+    not_before: dt.date | None,
+    today: dt.date,
+) -> PlanChange:
+    """Check a plan / add-on change and say when it takes effect; writes nothing.
+
+    - `plan_code` names a plan whose ACTIVE version the subscription moves to (400 otherwise);
+      the same version with the same add-ons is no change (400 naming `plan_code`);
+    - `addon_codes` None keeps the attached add-ons' codes; each must fit the version;
+    - `effective` "now": from `on` (default today; a future day is refused — schedule it),
+      never before `not_before` (the first day after the tenant's last invoiced period) nor
+      the subscription's start, and after the day its current segment began (409: another
+      change took effect since — two racing changes, one wins);
+    - `effective` "period_end": from the first day of the next month; one pending change at a
+      time (409).
+    A cancelled subscription or deployment is a 409.
+    """
+    effective = clean_choice("effective", effective, ChangeEffective.CHOICES)
+    _refuse_if_cancelled(subscription)
+    if subscription.deployment.state in (DeploymentState.CANCELLED, DeploymentState.ARCHIVED):
+        raise Conflict(
+            f"deployment {subscription.deployment} is {subscription.deployment.state}; its "
+            "subscription can no longer change",
+            code="deployment_cancelled",
+        )
+    version = active_version_required(plan_code, field="plan_code")
+    version = _version_with_items(version.pk)
+    current_codes = sorted(subscription.addons.values_list("code", flat=True))
+    codes = current_codes if addon_codes is None else list(addon_codes)
+    addons = tuple(addons_for_plan_version(version=version, codes=codes, field="addons"))
+    if version.pk == subscription.plan_version_id and sorted(codes) == current_codes:
+        raise field_error(
+            "plan_code",
+            f"the subscription is already on {_version_label(version)} with these add-ons; "
+            "a change must change something",
+        )
+    if effective == ChangeEffective.PERIOD_END:
+        if on is not None:
+            raise field_error("on", "a change at the period end takes effect on the 1st; omit on")
+        day = month_end(max(today, subscription.started_on)) + dt.timedelta(days=1)
+        if subscription.scheduled_changes.filter(status=ScheduledChangeStatus.PENDING).exists():
+            raise Conflict(
+                "a change is already scheduled for this subscription; cancel it first",
+                code="change_already_scheduled",
+                fields={"effective": ["a change is already scheduled"]},
+            )
+        return PlanChange(subscription, version, addons, day, effective)
+
+    day = today if on is None else clean_date("on", on)
+    if day > today:
+        raise field_error(
+            "on", f"{day} is in the future; an immediate change takes effect today or earlier"
+        )
+    if day < subscription.started_on:
+        raise field_error(
+            "on", f"{day} is before the subscription started ({subscription.started_on})"
+        )
+    if not_before is not None and day < not_before:
+        raise field_error(
+            "on",
+            f"{day} is inside a period already invoiced; a change takes effect on "
+            f"{not_before} or later",
+        )
+    open_segment = _open_segment(subscription)
+    if open_segment is not None and day <= open_segment.starts_on:
+        raise Conflict(
+            f"the subscription changed on {open_segment.starts_on}; a change takes effect "
+            "after the last one",
+            code="change_conflict",
+            fields={"on": [f"must be after {open_segment.starts_on}"]},
+        )
+    if subscription.scheduled_changes.filter(status=ScheduledChangeStatus.PENDING).exists():
+        raise Conflict(
+            "a change is scheduled for the period end; cancel it before changing now",
+            code="change_already_scheduled",
+            fields={"effective": ["a change is already scheduled"]},
+        )
+    return PlanChange(subscription, version, addons, day, effective)
+
+
+@transaction.atomic
+def subscription_change_plan(
+    *,
+    subscription: Subscription,
+    plan_code: str,
+    addon_codes: Sequence[str] | None = None,
+    effective: str = ChangeEffective.NOW,
+    on: dt.date | None = None,
+    not_before: dt.date | None = None,
+    actor: str,
+    details: dict | None = None,
+) -> Subscription:
+    """Change a subscription's plan and add-ons now (splitting the month into segments) or at
+    the period end (scheduled). Checked under the deployment and subscription locks, so of two
+    racing changes one wins and the other is refused (`subscription_change_check`). `details`
+    go into the event (a version migration names itself there)."""
+    lock_deployment(subscription.deployment_id)
+    locked = lock_subscription(subscription.pk)
+    change = subscription_change_check(
+        subscription=locked,
+        plan_code=plan_code,
+        addon_codes=addon_codes,
+        effective=effective,
+        on=on,
+        not_before=not_before,
+        today=utc_today(),
+    )
+    if change.effective == ChangeEffective.PERIOD_END:
+        scheduled = SubscriptionScheduledChange.objects.create(
+            subscription=locked,
+            plan_version=change.version,
+            addon_codes=[addon.code for addon in change.addons],
+            effective_on=change.on,
+            requested_by=actor,
+        )
+        _subscription_event(
+            locked,
+            SubscriptionEventType.CHANGE_SCHEDULED,
+            actor,
+            {
+                "change_id": scheduled.pk,
+                "to": _version_ref(change.version),
+                "addons": scheduled.addon_codes,
+                "effective_on": change.on.isoformat(),
+                **(details or {}),
+            },
+        )
+        return locked
+    return _apply_change(change, actor=actor, details=details)
+
+
+def _apply_change(change: PlanChange, *, actor: str, details: dict | None = None) -> Subscription:
+    """Write an immediate change (subscription and deployment locked): close the current
+    segment the day before `on`, open one on `on`, move the current version and add-ons."""
+    subscription, on = change.subscription, change.on
+    previous = subscription.plan_version
+    before = [_segment_ref(snapshot) for snapshot in subscription.addons.order_by("code")]
+    kept = {snapshot.addon_id: snapshot for snapshot in subscription.addons.all()}
+    wanted = {addon.pk: addon for addon in change.addons}
+    if on == subscription.started_on and not subscription.segments.exists():
+        pass  # a change on the first day replaces the terms: there is nothing to split
+    else:
+        open_segment = _open_segment(subscription)
+        if open_segment is None:
+            SubscriptionSegment.objects.create(
+                subscription=subscription,
+                plan_version=previous,
+                addons=before,
+                starts_on=subscription.started_on,
+                ends_on=on - dt.timedelta(days=1),
+            )
+        else:
+            open_segment.ends_on = on - dt.timedelta(days=1)
+            open_segment.save(update_fields=["ends_on"])
+    SubscriptionAddon.objects.filter(
+        subscription=subscription, addon_id__in=set(kept) - set(wanted)
+    ).delete()
+    _attach_snapshots(subscription, [wanted[pk] for pk in sorted(set(wanted) - set(kept))])
+    after = [_segment_ref(snapshot) for snapshot in subscription.addons.order_by("code")]
+    if on != subscription.started_on or subscription.segments.exists():
+        SubscriptionSegment.objects.create(
+            subscription=subscription, plan_version=change.version, addons=after, starts_on=on
+        )
+    subscription.plan_version = change.version
+    subscription.save(update_fields=["plan_version", "updated_at"])
+    _subscription_event(
+        subscription,
+        SubscriptionEventType.PLAN_CHANGED,
+        actor,
+        {
+            "from": _version_ref(previous),
+            "to": _version_ref(change.version),
+            "on": on.isoformat(),
+            "addons_before": before,
+            "addons_after": after,
+            **(details or {}),
+        },
+    )
+    return subscription
+
+
+def _segment_ref(snapshot: SubscriptionAddon) -> dict:
+    return {**_snapshot_ref(snapshot), "name": snapshot.name}
+
+
+def _open_segment(subscription: Subscription) -> SubscriptionSegment | None:
+    return subscription.segments.filter(ends_on__isnull=True).first()
+
+
+@transaction.atomic
+def subscription_scheduled_change_cancel(
+    *, subscription: Subscription, actor: str
+) -> SubscriptionScheduledChange:
+    """Cancel the pending change of a subscription (404-like 409 when there is none)."""
+    locked = lock_subscription(subscription.pk)
+    pending = locked.scheduled_changes.filter(status=ScheduledChangeStatus.PENDING).first()
+    if pending is None:
+        raise Conflict("no change is scheduled for this subscription", code="no_scheduled_change")
+    _resolve(pending, ScheduledChangeStatus.CANCELLED, actor)
+    _subscription_event(
+        locked,
+        SubscriptionEventType.CHANGE_CANCELLED,
+        actor,
+        {"change_id": pending.pk, "effective_on": pending.effective_on.isoformat()},
+    )
+    return pending
+
+
+def _resolve(change: SubscriptionScheduledChange, status: str, actor: str) -> None:
+    change.status = status
+    change.resolved_by = actor
+    change.resolved_at = timezone.now()
+    change.save(update_fields=["status", "resolved_by", "resolved_at"])
+
+
+def scheduled_changes_apply_due(
+    *, through: dt.date, actor: str = "system", durable: bool = True
+) -> list[int]:
+    """Apply every pending change effective on or before `through`, each in its own
+    transaction under its locks; returns the ids applied. A change that can no longer apply
+    (the subscription was cancelled, the version retired) is cancelled with the reason in its
+    event. Safe with two workers: each change is re-read under the lock and applied once."""
+    due = list(
+        SubscriptionScheduledChange.objects.filter(
+            status=ScheduledChangeStatus.PENDING, effective_on__lte=through
+        )
+        .order_by("effective_on", "id")
+        .values_list("pk", "subscription_id", "subscription__deployment_id")
+    )
+    applied = []
+    for change_id, subscription_id, deployment_id in due:
+        with transaction.atomic(durable=durable):
+            if _apply_scheduled(change_id, subscription_id, deployment_id, actor=actor):
+                applied.append(change_id)
+    return applied
+
+
+def _apply_scheduled(change_id: int, subscription_id: int, deployment_id: int, *, actor: str):
+    lock_deployment(deployment_id)
+    locked = lock_subscription(subscription_id)
+    change = locked.scheduled_changes.filter(
+        pk=change_id, status=ScheduledChangeStatus.PENDING
+    ).first()
+    if change is None:
+        return False  # applied or cancelled meanwhile (another worker)
+    version = _version_with_items(change.plan_version_id)
+    wanted = list(change.addon_codes)
+    try:
+        _refuse_if_cancelled(locked)
+        if version.status != PlanVersionStatus.ACTIVE:
+            raise field_error("plan_code", f"{_version_label(version)} is {version.status}")
+        addons = tuple(addons_for_plan_version(version=version, codes=wanted, field="addons"))
+    except CALLER_ERRORS as exc:
+        _resolve(change, ScheduledChangeStatus.CANCELLED, actor)
+        _subscription_event(
+            locked,
+            SubscriptionEventType.CHANGE_CANCELLED,
+            actor,
+            {"change_id": change.pk, "reason": f"could not apply: {exc}"},
+        )
+        return False
+    on = max(change.effective_on, locked.started_on)
+    open_segment = _open_segment(locked)
+    if open_segment is not None and on <= open_segment.starts_on:
+        on = open_segment.starts_on + dt.timedelta(days=1)
+    _apply_change(
+        PlanChange(locked, version, addons, on, ChangeEffective.PERIOD_END),
+        actor=actor,
+        details={"scheduled_change_id": change.pk},
+    )
+    _resolve(change, ScheduledChangeStatus.APPLIED, actor)
+    return True
+
+
+# Trials
+
+
+@transaction.atomic
+def subscription_extend_trial(*, subscription: Subscription, days: int, actor: str) -> Subscription:
+    """Extend a running trial by `days` (operators); recorded. 409 unless the deployment is in
+    trial; 400 naming `days` for anything but 1..366."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_TRIAL_DAYS:
+        raise field_error("days", f"must be a whole number of days from 1 to {MAX_TRIAL_DAYS}")
+    deployment = lock_deployment(subscription.deployment_id)
+    locked = lock_subscription(subscription.pk)
+    if deployment.state != DeploymentState.TRIAL or locked.trial_ends_at is None:
+        raise Conflict(
+            f"deployment {deployment} is {deployment.state}, not in a trial; only a running "
+            "trial can be extended",
+            code="not_in_trial",
+            fields={"days": ["the subscription is not in a trial"]},
+        )
+    previous = locked.trial_ends_at
+    locked.trial_ends_at = previous + dt.timedelta(days=days)
+    locked.save(update_fields=["trial_ends_at", "updated_at"])
+    _subscription_event(
+        locked,
+        SubscriptionEventType.TRIAL_EXTENDED,
+        actor,
+        {
+            "days": days,
+            "from": previous.isoformat(),
+            "to": locked.trial_ends_at.isoformat(),
+        },
+    )
+    return locked
+
+
+def trials_end_due(*, now: dt.datetime, actor: str = "system") -> list[int]:
+    """Convert every trial that has ended by `now` to active (deployment event with `actor`,
+    subscription event `trial_ended`), each in its own transaction; returns the deployment ids
+    converted. Re-checked under the deployment lock, so two workers convert each once."""
+    due = list(
+        Subscription.objects.filter(deployment__state=DeploymentState.TRIAL, trial_ends_at__lte=now)
+        .order_by("deployment_id")
+        .values_list("pk", "deployment_id")
+    )
+    converted = []
+    for subscription_id, deployment_id in due:
+        with transaction.atomic(durable=True):
+            deployment = lock_deployment(deployment_id)
+            locked = lock_subscription(subscription_id)
+            if deployment.state != DeploymentState.TRIAL or locked.trial_ends_at > now:
+                continue  # converted (or extended) meanwhile
+            deployment_transition(
+                deployment=deployment,
+                to_state=DeploymentState.ACTIVE,
+                actor=actor,
+                reason=f"trial ended {locked.trial_ends_at.isoformat()}",
+                by_tenant=False,
+            )
+            _subscription_event(
+                locked,
+                SubscriptionEventType.TRIAL_ENDED,
+                actor,
+                {"trial_ends_at": locked.trial_ends_at.isoformat()},
+            )
+            converted.append(deployment_id)
+    return converted

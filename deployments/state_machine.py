@@ -36,6 +36,10 @@ TENANT_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+# Subscribing with a free trial moves a fresh deployment active → trial (not an edge anyone can
+# ask for: only `subscription_create` takes it, when it starts the trial).
+TRIAL_ENTRY: tuple[str, str] = (S.ACTIVE, S.TRIAL)
+
 # A new subscription starts active, so only a deployment in good standing can take one.
 SUBSCRIBABLE_STATES = frozenset({S.TRIAL, S.ACTIVE})
 

@@ -20,6 +20,16 @@ urlpatterns = [
         name="deployment-subscribe",
     ),
     path(
+        "deployments/<int:pk>/change-plan/cancel",
+        views.ScheduledChangeCancelView.as_view(),
+        name="deployment-change-plan-cancel",
+    ),
+    path(
+        "deployments/<int:pk>/extend-trial",
+        views.ExtendTrialView.as_view(),
+        name="deployment-extend-trial",
+    ),
+    path(
         "deployments/<int:pk>/resources",
         views.DeploymentResourcesView.as_view(),
         name="deployment-resources",

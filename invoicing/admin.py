@@ -22,6 +22,7 @@ from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor
 from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.money import cents_to_units, format_decimal
 from arcadia_cloud.periods import parse_period
+from invoicing.changes import admin as _changes_admin  # noqa: F401  (the change-plan action)
 from invoicing.invoices.exports import ExportFormat, export_filename, export_response
 from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid, invoice_void
 from invoicing.invoices.rollup import RollupOutcome, roll_up_period

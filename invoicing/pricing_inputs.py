@@ -28,20 +28,26 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from catalog.selectors import plan_terms_by_version_id, plan_version_ids, resource_price_book
-from deployments.selectors import addon_snapshot_terms, subscription_days
+from deployments.selectors import (
+    SegmentTerms,
+    addon_snapshot_terms,
+    segment_terms,
+    subscription_days,
+)
 from invoicing.invoices.late_usage import late_usage_claims
 from invoicing.usage.selectors import passthrough_llm_charges, usage_for_deployments
 from pricing.invoice import (
     LINE_QTY_PLACES,
     Month,
     PricingSubject,
+    Segment,
     SubscriptionInputs,
     TaxTerms,
     TenantPrice,
@@ -69,9 +75,11 @@ def tax_terms() -> TaxTerms:
 
 
 def prices_on(subject: PricingSubject, month: Month) -> dt.date:
-    """The day whose list prices price `subject`'s month: the first day it is billed in it."""
-    if subject.started_on is not None and subject.started_on > month.start:
-        return subject.started_on
+    """The day whose list prices price `subject`'s month: the first day it is billed in it (its
+    start, or the day after its trial)."""
+    first = subject.bills_from or subject.started_on
+    if first is not None and first > month.start:
+        return first
     return month.start
 
 
@@ -133,46 +141,161 @@ def _subscription_inputs(
     subjects: Sequence[PricingSubject], month: Month, through: dt.date
 ) -> tuple[SubscriptionInputs, ...]:
     """Each subject's inputs for the month: plan terms (two queries), snapshotted add-ons (one),
-    usage (one), LLM charges with their currency (one), the price book (one)."""
+    usage (one), LLM charges with their currency (one), the price book (one). A subject with
+    segments or a trial gives one input per segment of its billed days (`_pieces`): its
+    segments (one query) and the usage of each distinct span of days (two queries a span)."""
     if not subjects:
         return ()
+    segmented = [s.subscription_id for s in subjects if s.segmented and s.subscription_id]
+    segments = segment_terms(segmented, month.start, month.end) if segmented else {}
     plans = {s.plan_version_id: s.plan for s in subjects if s.plan is not None}
     plans |= plan_terms_by_version_id(
-        subject.plan_version_id for subject in subjects if subject.plan is None
+        [subject.plan_version_id for subject in subjects if subject.plan is None]
+        + [segment.plan_version_id for found in segments.values() for segment in found]
     )
     snapshots = addon_snapshot_terms(
         subject.subscription_id
         for subject in subjects
         if subject.addons is None and subject.subscription_id is not None
     )
-    deployment_ids = [s.deployment_id for s in subjects if s.deployment_id is not None]
-    usage = usage_for_deployments(deployment_ids, month.start, through)
-    llm = passthrough_llm_charges(deployment_ids, month.start, through)
+    pieces = [
+        _pieces(subject, segments.get(subject.subscription_id), month) for subject in subjects
+    ]
+    whole = [
+        s.deployment_id
+        for s, found in zip(subjects, pieces, strict=True)
+        if s.deployment_id is not None and found is None
+    ]
+    usage = usage_for_deployments(whole, month.start, through)
+    llm = passthrough_llm_charges(whole, month.start, through)
+    spans = _span_usage(subjects, pieces, through)
     book = resource_price_book(
         currencies={plan.currency for plan in plans.values()}, start=month.start, end=month.end
     )
     inputs = []
-    for subject in subjects:
-        plan = plans[subject.plan_version_id]
+    for subject, found in zip(subjects, pieces, strict=True):
         day = prices_on(subject, month)
-        inputs.append(
-            SubscriptionInputs(
-                subject=subject,
-                plan=plan,
-                addons=(
+        if found is None:
+            plan = plans[subject.plan_version_id]
+            inputs.append(
+                SubscriptionInputs(
+                    subject=subject,
+                    plan=plan,
+                    addons=(
+                        subject.addons
+                        if subject.addons is not None
+                        else snapshots.get(subject.subscription_id, ())
+                    ),
+                    starts_on=subject.started_on if day > month.start else None,
+                    ends_on=_ends_on(subject, month),
+                    usage=usage.get(subject.deployment_id, {}),
+                    llm=llm.get(subject.deployment_id),
+                    resource_prices=book.terms_on(day, plan.currency),
+                    prices_on=day,
+                )
+            )
+            continue
+        for piece in found:
+            plan = plans[piece.plan_version_id]
+            span_usage, span_llm = spans[(subject.deployment_id, *_usage_span(piece, through))]
+            addons = piece.addons
+            if addons is None:
+                addons = (
                     subject.addons
                     if subject.addons is not None
                     else snapshots.get(subject.subscription_id, ())
-                ),
-                starts_on=subject.started_on if day > month.start else None,
-                ends_on=_ends_on(subject, month),
-                usage=usage.get(subject.deployment_id, {}),
-                llm=llm.get(subject.deployment_id),
-                resource_prices=book.terms_on(day, plan.currency),
-                prices_on=day,
+                )
+            segment = piece.segment
+            inputs.append(
+                SubscriptionInputs(
+                    subject=replace(subject, plan_version_id=piece.plan_version_id),
+                    plan=plan,
+                    addons=addons,
+                    starts_on=segment.first_day if segment.first_day > month.start else None,
+                    ends_on=segment.last_day if segment.last_day < month.end else None,
+                    usage=span_usage,
+                    llm=span_llm,
+                    resource_prices=book.terms_on(day, plan.currency),
+                    prices_on=day,
+                    segment=segment,
+                )
             )
-        )
     return tuple(inputs)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One segment of a subject's billed days in the month: its version, its add-ons (None: the
+    subscription's own snapshots), and its days; `usage_last` is the last day its usage is
+    counted through (a cancelled subscription's usage is counted to the month end, as always)."""
+
+    plan_version_id: int
+    addons: tuple | None
+    segment: Segment
+    usage_last: dt.date
+
+
+def _pieces(
+    subject: PricingSubject, segments: list[SegmentTerms] | None, month: Month
+) -> list[_Piece] | None:
+    """The segments of `subject`'s billed days in the month, or None when it is priced whole
+    (no segments, no trial: today's rule, usage of the whole month)."""
+    if not segments and subject.bills_from is None:
+        return None
+    first = max(month.start, subject.bills_from or subject.started_on or month.start)
+    cancelled = subject.cancelled_on
+    last_billed = month.end if cancelled is None else min(month.end, cancelled)
+    spans = (
+        [(s.plan_version_id, s.addons, s.starts_on, s.ends_on) for s in segments]
+        if segments
+        else [(subject.plan_version_id, None, month.start, None)]
+    )
+    kept = []
+    for version_id, addons, starts_on, ends_on in spans:
+        lo = max(first, starts_on)
+        hi = month.end if ends_on is None else min(month.end, ends_on)
+        if min(hi, last_billed) < lo:
+            continue
+        kept.append((version_id, addons, lo, min(hi, last_billed), hi))
+    days = (month.end - month.start).days + 1
+    return [
+        _Piece(
+            plan_version_id=version_id,
+            addons=addons,
+            segment=Segment(
+                index=index,
+                count=len(kept),
+                first_day=lo,
+                last_day=hi,
+                days_in_month=days,
+            ),
+            usage_last=usage_last,
+        )
+        for index, (version_id, addons, lo, hi, usage_last) in enumerate(kept, start=1)
+    ]
+
+
+def _usage_span(piece: _Piece, through: dt.date) -> tuple[dt.date, dt.date]:
+    return piece.segment.first_day, min(piece.usage_last, through)
+
+
+def _span_usage(
+    subjects: Sequence[PricingSubject], pieces: Sequence[list[_Piece] | None], through: dt.date
+) -> dict[tuple, tuple[dict, object]]:
+    """{(deployment, first day, last day): (usage, LLM charges)} of every segment's days: one
+    usage and one LLM query per distinct span (segments of one month share few spans)."""
+    wanted: dict[tuple[dt.date, dt.date], set[int]] = defaultdict(set)
+    for subject, found in zip(subjects, pieces, strict=True):
+        for piece in found or ():
+            wanted[_usage_span(piece, through)].add(subject.deployment_id)
+    result: dict[tuple, tuple[dict, object]] = {}
+    for (start, end), ids in sorted(wanted.items()):
+        known = sorted(pk for pk in ids if pk is not None)
+        usage = usage_for_deployments(known, start, end) if end >= start else {}
+        llm = passthrough_llm_charges(known, start, end) if end >= start else {}
+        for pk in ids:
+            result[(pk, start, end)] = (usage.get(pk, {}), llm.get(pk))
+    return result
 
 
 def _ends_on(subject: PricingSubject, month: Month) -> dt.date | None:

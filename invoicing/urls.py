@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from invoicing.changes.api import views as change_views
 from invoicing.invoices.api import views as invoice_views
 from invoicing.quotes.api.views import QuoteView
 from invoicing.usage.api.views import LLMUsageView
@@ -11,6 +12,21 @@ app_name = "invoicing"
 urlpatterns = [
     path("integrations/llm-usage", LLMUsageView.as_view(), name="llm-usage"),
     path("quote", QuoteView.as_view(), name="quote"),
+    path(
+        "deployments/<int:pk>/change-plan",
+        change_views.ChangePlanView.as_view(),
+        name="deployment-change-plan",
+    ),
+    path(
+        "deployments/<int:pk>/change-plan/preview",
+        change_views.ChangePlanPreviewView.as_view(),
+        name="deployment-change-plan-preview",
+    ),
+    path(
+        "catalog/versions/<int:version_id>/migrate",
+        change_views.VersionMigrateView.as_view(),
+        name="version-migrate",
+    ),
     path("invoices", invoice_views.InvoiceListView.as_view(), name="invoices"),
     path("invoices/export", invoice_views.InvoiceExportView.as_view(), name="invoice-export"),
     path("invoices/<int:pk>", invoice_views.InvoiceDetailView.as_view(), name="invoice-detail"),

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from arcadia_cloud.money import CENTS_PER_UNIT, format_decimal, round_cents
@@ -98,6 +99,41 @@ class PricingSubject:
     status: str = "active"
     started_on: dt.date | None = None
     cancelled_on: dt.date | None = None
+    # Its first billable day when a trial delays it past `started_on` (None: `started_on`), and
+    # whether it has segments (the loader reads them): issue 20.
+    bills_from: dt.date | None = None
+    segmented: bool = False
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The days of a month one segment of a subscription prices (both ends inclusive, inside
+    the month): `index` of `count` segments in the month. A month's only segment keeps the
+    whole allowance (`share` None); each of several gets the allowance times its days over the
+    month's days."""
+
+    index: int
+    count: int
+    first_day: dt.date
+    last_day: dt.date
+    days_in_month: int
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+    @property
+    def share(self) -> tuple[int, int] | None:
+        return None if self.count == 1 else (self.days, self.days_in_month)
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "count": self.count,
+            "first_day": self.first_day.isoformat(),
+            "last_day": self.last_day.isoformat(),
+            "allowance_share": None if self.share is None else f"{self.days}/{self.days_in_month}",
+        }
 
 
 @dataclass(frozen=True)
@@ -118,6 +154,7 @@ class SubscriptionInputs:
     llm: LLMCharges | None
     resource_prices: Mapping[str, ResourcePriceTerms | None]
     prices_on: dt.date
+    segment: Segment | None = None
 
     @property
     def currency(self) -> str:
@@ -204,9 +241,10 @@ def price_subscription(inputs: SubscriptionInputs, month: Month) -> Subscription
     LLM charges in another currency than the plan's are a PricingError: currencies are never
     added.
     """
+    plan, addons = _segment_terms(inputs)
     priced = quote(
-        inputs.plan,
-        inputs.addons,
+        plan,
+        addons,
         inputs.usage,
         resource_prices=inputs.resource_prices,
         starts_on=inputs.starts_on,
@@ -228,12 +266,60 @@ def price_subscription(inputs: SubscriptionInputs, month: Month) -> Subscription
     llm_line = _llm_usage_line(inputs)
     if llm_line is not None:
         lines.append(llm_line)
+    if inputs.segment is not None:
+        lines = [_segment_line(line, inputs.segment) for line in lines]
     return SubscriptionPrice(
         inputs=inputs,
         quote=priced,
         lines=tuple(lines),
         warnings=tuple(f"{inputs.label}: {warning}" for warning in priced.warnings),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Segments (issue 20): a month split by plan / add-on changes, each part priced on its own
+# ---------------------------------------------------------------------------------------------
+
+ALLOWANCE_PLACES = LINE_QTY_PLACES
+
+
+def shared_allowance(qty: Decimal, share: tuple[int, int]) -> Decimal:
+    """`qty` x days / days_in_month, exact when it has at most 9 decimal places (744 x 10/30 =
+    248), else rounded half-up to 9 places (the precision of a line's qty)."""
+    days, month_days = share
+    exact = Fraction(qty) * days / month_days
+    scaled = exact * 10**9
+    if scaled.denominator == 1:
+        return Decimal(scaled.numerator).scaleb(-9).normalize()
+    return Decimal(int(scaled + Fraction(1, 2))).scaleb(-9).normalize()
+
+
+def _segment_terms(inputs: SubscriptionInputs) -> tuple[PlanTerms, tuple[AddonTerms, ...]]:
+    """The plan and add-ons a segment prices with: its allowances (plan items' and add-ons'
+    quantities) times its share of the month when the month has several segments."""
+    share = None if inputs.segment is None else inputs.segment.share
+    if share is None:
+        return inputs.plan, inputs.addons
+    items = tuple(
+        replace(item, included_qty=shared_allowance(item.included_qty, share))
+        for item in inputs.plan.items
+    )
+    addons = tuple(
+        replace(addon, qty=shared_allowance(addon.qty, share)) for addon in inputs.addons
+    )
+    return replace(inputs.plan, items=items), addons
+
+
+def _segment_line(line: PricedLine, segment: Segment) -> PricedLine:
+    """A line naming the segment it prices (meta `segment`); usage lines also say its days
+    (recurring lines already do, from their proration)."""
+    description = line.description
+    if line.kind not in RECURRING_LINE_KINDS and segment.count > 1:
+        description += f", {segment.first_day.day}-{segment.last_day.day} {segment.last_day:%B %Y}"
+    meta = {**line.meta, "segment": segment.to_meta()}
+    if "usage_period" in meta:
+        meta["usage_period"] = [segment.first_day.isoformat(), segment.last_day.isoformat()]
+    return replace(line, description=description, meta=meta)
 
 
 def _from_quote_line(

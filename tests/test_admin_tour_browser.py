@@ -45,7 +45,8 @@ def tour_pages() -> list[tuple[str, str, list[str]]]:
         (
             "tour-4-invoice",
             f"/admin/invoicing/tenantinvoice/{acme.pk}/change/",
-            ["Studio plan (version 1)", "Droplet hours beyond the 1488 hour allowance", "GST"],
+            # the demo's Acme upgrades to pro on the 16th: studio prices 1-15 with 15/31 of 1488 h
+            ["Studio plan (version 1)", "Droplet hours beyond the 720 hour allowance", "GST"],
         ),
         (
             "tour-5-drift",

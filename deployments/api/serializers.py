@@ -15,6 +15,8 @@ from deployments.models import (
     Subscription,
     SubscriptionAddon,
     SubscriptionEvent,
+    SubscriptionScheduledChange,
+    SubscriptionSegment,
 )
 from inventory.models import CloudResource
 from inventory.services import MAX_RESOURCES_PER_CALL
@@ -55,6 +57,38 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "current_period_end",
             "trial_ends_at",
             "addons",
+        ]
+        read_only_fields = fields
+
+
+class SubscriptionSegmentSerializer(serializers.ModelSerializer):
+    """A stretch of days on one version and add-on set (`ends_on` null: the current one)."""
+
+    plan_code = serializers.CharField(source="plan_version.plan.code")
+    plan_version = serializers.IntegerField(source="plan_version.number")
+
+    class Meta:
+        model = SubscriptionSegment
+        fields = ["plan_code", "plan_version", "plan_version_id", "addons", "starts_on", "ends_on"]
+        read_only_fields = fields
+
+
+class ScheduledChangeSerializer(serializers.ModelSerializer):
+    plan_code = serializers.CharField(source="plan_version.plan.code")
+    plan_version = serializers.IntegerField(source="plan_version.number")
+
+    class Meta:
+        model = SubscriptionScheduledChange
+        fields = [
+            "id",
+            "plan_code",
+            "plan_version",
+            "plan_version_id",
+            "addon_codes",
+            "effective_on",
+            "status",
+            "requested_by",
+            "requested_at",
         ]
         read_only_fields = fields
 
@@ -114,10 +148,33 @@ class DeploymentDetailSerializer(DeploymentSerializer):
 
     events = DeploymentEventSerializer(many=True, read_only=True)
     subscription_events = serializers.SerializerMethodField()
+    subscription_segments = serializers.SerializerMethodField()
+    scheduled_changes = serializers.SerializerMethodField()
 
     class Meta(DeploymentSerializer.Meta):
-        fields = [*DeploymentSerializer.Meta.fields, "events", "subscription_events"]
+        fields = [
+            *DeploymentSerializer.Meta.fields,
+            "events",
+            "subscription_events",
+            "subscription_segments",
+            "scheduled_changes",
+        ]
         read_only_fields = fields
+
+    @extend_schema_field(SubscriptionSegmentSerializer(many=True))
+    def get_subscription_segments(self, deployment: Deployment) -> list[dict]:
+        subscription = _subscription_or_none(deployment)
+        if subscription is None:
+            return []
+        return SubscriptionSegmentSerializer(subscription.segments.all(), many=True).data
+
+    @extend_schema_field(ScheduledChangeSerializer(many=True))
+    def get_scheduled_changes(self, deployment: Deployment) -> list[dict]:
+        """Pending changes (at most one) and those applied or cancelled before, newest first."""
+        subscription = _subscription_or_none(deployment)
+        if subscription is None:
+            return []
+        return ScheduledChangeSerializer(subscription.scheduled_changes.all(), many=True).data
 
     @extend_schema_field(SubscriptionEventSerializer(many=True))
     def get_subscription_events(self, deployment: Deployment) -> list[dict]:
@@ -178,6 +235,18 @@ class SubscribeSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=50), required=False, default=list, max_length=50
     )
     starts_on = serializers.DateField(required=False, allow_null=True, default=None)
+    trial_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=366,
+        help_text="a free trial of this many days (default: the plan version's)",
+    )
+
+
+class ExtendTrialSerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=366)
 
 
 class AttachResourcesSerializer(serializers.Serializer):

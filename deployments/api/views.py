@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import generics, status
 from rest_framework.response import Response
 
+from arcadia_cloud.errors import Conflict
 from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.permissions import IsPlatformAdmin, TenantScopedMixin
 from deployments import selectors, services
@@ -17,10 +18,11 @@ from deployments.api.serializers import (
     DeploymentCreateSerializer,
     DeploymentDetailSerializer,
     DeploymentSerializer,
+    ExtendTrialSerializer,
     SubscribeSerializer,
     TransitionSerializer,
 )
-from deployments.models import Deployment, DeploymentState
+from deployments.models import Deployment, DeploymentState, Subscription
 
 
 class DeploymentFilter(filters.FilterSet):
@@ -118,10 +120,50 @@ class DeploymentSubscribeView(_DeploymentActionView):
             plan_code=data["plan_code"],
             addon_codes=data["addons"],
             starts_on=data["starts_on"],
+            trial_days=data["trial_days"],
             actor=request.user.actor,
             by_tenant=not self.principal.is_platform_admin,
         )
         return Response(_detail_body(deployment.pk), status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["deployments"])
+class ScheduledChangeCancelView(_DeploymentActionView):
+    """Cancel the plan change scheduled for the period end (409 when none is pending)."""
+
+    @extend_schema(request=None, responses={200: DeploymentDetailSerializer})
+    def post(self, request, pk: int):
+        deployment = self.get_object()
+        subscription = _subscription_required(deployment)
+        services.subscription_scheduled_change_cancel(
+            subscription=subscription, actor=request.user.actor
+        )
+        return Response(_detail_body(deployment.pk))
+
+
+@extend_schema(tags=["deployments"])
+class ExtendTrialView(_DeploymentActionView):
+    """Extend a running trial by some days (platform_admin); recorded on the subscription."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    @extend_schema(request=ExtendTrialSerializer, responses={200: DeploymentDetailSerializer})
+    def post(self, request, pk: int):
+        data = parse_input(ExtendTrialSerializer, request.data)
+        deployment = self.get_object()
+        services.subscription_extend_trial(
+            subscription=_subscription_required(deployment),
+            days=data["days"],
+            actor=request.user.actor,
+        )
+        return Response(_detail_body(deployment.pk))
+
+
+def _subscription_required(deployment: Deployment) -> Subscription:
+    subscription = Subscription.objects.filter(deployment=deployment).first()
+    if subscription is None:
+        raise Conflict(f"deployment {deployment} has no subscription", code="not_subscribed")
+    return subscription
 
 
 @extend_schema(tags=["deployments"])

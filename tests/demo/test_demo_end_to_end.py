@@ -40,11 +40,20 @@ LIST_PRICES = {
     "load_balancer_hours": 2,
     "floating_ip_hours": 1,
 }
-# The demo's tenants: (tenant, DigitalOcean project, plan, add-on cents, first day).
+# The demo's tenants: (tenant, DigitalOcean project, segments of the month it is billed for:
+# (plan, add-on cents, first day, last day)). Acme upgrades studio → pro on the 16th (two
+# segments, each with its share of the allowance); Initech starts on the 15th with a 7-day
+# trial, billed from the 22nd.
+ACME_UPGRADE_DAY = 16
+INITECH_START, INITECH_TRIAL_DAYS = 15, 7
 TENANTS = [
-    ("acme", "Acme Corp", "studio", 750, 1),
-    ("globex", "Globex", "pro", 0, 1),
-    ("initech", "Initech", "starter", 0, 15),
+    (
+        "acme",
+        "Acme Corp",
+        (("studio", 750, 1, ACME_UPGRADE_DAY - 1), ("pro", 750, ACME_UPGRADE_DAY, DAYS)),
+    ),
+    ("globex", "Globex", (("pro", 0, 1, DAYS),)),
+    ("initech", "Initech", (("starter", 0, INITECH_START + INITECH_TRIAL_DAYS, DAYS),)),
 ]
 
 
@@ -56,12 +65,12 @@ def frac_cents(value: Fraction) -> int:
     return cents(Decimal(value.numerator) / Decimal(value.denominator))
 
 
-def alive_days(obj: dict, first_day: int) -> range:
-    """Days of the month a fixture object existed and was attached (from the tenant's first
-    day). Destroyed on day d means gone from 00:00 that day: last billed day d-1."""
+def alive_days(obj: dict, first_day: int, last_day: int = DAYS) -> range:
+    """Days of [first_day, last_day] a fixture object existed and was attached. Destroyed on
+    day d means gone from 00:00 that day: last billed day d-1."""
     lifetime = obj.get("_lifetime") or {}
     start = max(first_day, lifetime.get("created_day", 1))
-    end = lifetime.get("destroyed_day", DAYS + 1) - 1
+    end = min(last_day, lifetime.get("destroyed_day", DAYS + 1) - 1)
     return range(start, end + 1)
 
 
@@ -71,27 +80,44 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
     assigned = {a["urn"]: project_of[a["project_id"]] for a in fixture["project_resources"]}
     droplets = {str(d["id"]): d for d in fixture["droplets"]}
     result = {}
-    for tenant, project, plan_code, addon, first_day in TENANTS:
-        plan = PLANS[plan_code]
+    for tenant, project, segments in TENANTS:
         mine = [d for d in droplets.values() if assigned.get(f"do:droplet:{d['id']}") == project]
-        hours = sum(24 * len(alive_days(d, first_day)) for d in mine if d["status"] == "active")
-        backup_gb_days = Fraction(0)
-        for droplet in mine:
-            for backup in droplet.get("_backups", []):
-                days = len(alive_days(backup, first_day))
-                backup_gb_days += Fraction(str(backup["size_gigabytes"])) * days
-        subtotal = frac_cents(Fraction(plan["base"] + addon) * (DAYS - first_day + 1) / DAYS)
-        subtotal += max(0, hours - plan["droplet_hours"]) * DROPLET_HOUR_OVERAGE
-        subtotal += frac_cents(backup_gb_days / DAYS * LIST_PRICES["backup_gb_month"])
-        for volume in fixture["volumes"]:
-            if assigned.get(f"do:volume:{volume['id']}") == project:
-                subtotal += volume["size_gigabytes"] * LIST_PRICES["volume_gb_month"]
-        for lb in fixture["load_balancers"]:
-            if assigned.get(f"do:loadbalancer:{lb['id']}") == project:
-                subtotal += 24 * DAYS * LIST_PRICES["load_balancer_hours"]
-        for ip in fixture["reserved_ips"]:
-            if assigned.get(f"do:reservedip:{ip['ip']}") == project and not ip.get("_droplet_id"):
-                subtotal += 24 * DAYS * LIST_PRICES["floating_ip_hours"]
+        subtotal = 0
+        for plan_code, addon, first_day, last_day in segments:
+            plan = PLANS[plan_code]
+            days = last_day - first_day + 1
+            # A month of several segments shares each allowance by days; one keeps it whole.
+            share = Fraction(days, DAYS) if len(segments) > 1 else Fraction(1)
+
+            def alive(obj, first_day=first_day, last_day=last_day) -> int:
+                return len(alive_days(obj, first_day, last_day))
+
+            hours = sum(24 * alive(d) for d in mine if d["status"] == "active")
+            backup_gb_days = sum(
+                (
+                    Fraction(str(backup["size_gigabytes"])) * alive(backup)
+                    for droplet in mine
+                    for backup in droplet.get("_backups", [])
+                ),
+                Fraction(0),
+            )
+            # Each recurring line (plan, add-on) is prorated and rounded on its own.
+            subtotal += frac_cents(Fraction(plan["base"] * days, DAYS))
+            subtotal += frac_cents(Fraction(addon * days, DAYS)) if addon else 0
+            over = max(Fraction(0), hours - plan["droplet_hours"] * share)
+            subtotal += frac_cents(over * DROPLET_HOUR_OVERAGE)
+            subtotal += frac_cents(backup_gb_days / DAYS * LIST_PRICES["backup_gb_month"])
+            for volume in fixture["volumes"]:
+                if assigned.get(f"do:volume:{volume['id']}") == project:
+                    gb_months = Fraction(volume["size_gigabytes"] * days, DAYS)
+                    subtotal += frac_cents(gb_months * LIST_PRICES["volume_gb_month"])
+            for lb in fixture["load_balancers"]:
+                if assigned.get(f"do:loadbalancer:{lb['id']}") == project:
+                    subtotal += 24 * days * LIST_PRICES["load_balancer_hours"]
+            for ip in fixture["reserved_ips"]:
+                attached = ip.get("_droplet_id")
+                if assigned.get(f"do:reservedip:{ip['ip']}") == project and not attached:
+                    subtotal += 24 * days * LIST_PRICES["floating_ip_hours"]
         subtotal += llm_cents.get(tenant, 0)
         tax = cents(Decimal(subtotal) * GST)
         result[tenant] = {"subtotal": subtotal, "tax": tax, "total": subtotal + tax}
@@ -169,6 +195,10 @@ def check_figures(output: str, llm_cents: dict[str, int]) -> None:
             "margin": revenue - cogs_aud,
         }, tenant
     assert set(margins) == {"acme", "globex", "initech", "TOTAL"}
+    # The mid-month upgrade and the trial are in the printed lines, with their days.
+    assert "Studio plan (version 1), 1-15 October 2026" in output
+    assert "Pro plan (version 1), 16-31 October 2026" in output
+    assert "Starter plan (version 1), 22-31 October 2026" in output
     assert "acme-db-1      size_slug  expected s-4vcpu-8gb    actual s-2vcpu-4gb" in output
 
 

@@ -101,7 +101,8 @@ class TestDetail:
     ):
         deployment = make_deployment()
         subscription_create(deployment=deployment, plan_code="studio", actor="t")
-        with django_assert_max_num_queries(4):
+        # + the subscription's segments and scheduled changes (issue 20): one query each.
+        with django_assert_max_num_queries(6):
             assert tenant_a_api.get(url(deployment)).status_code == 200
 
 

@@ -187,3 +187,34 @@ def test_two_accepts_of_one_drift_through_the_api_accept_once():
     provisioned = CloudProvisioned.objects.get(pk=provisioned.pk)
     assert provisioned.spec_version == 2
     assert provisioned.spec["size_slug"] == "s-1vcpu-1gb"
+
+
+def test_two_plan_changes_of_one_deployment_at_once_one_wins():
+    """Both take the deployment and subscription locks; the second sees the first's segment
+    starting on its day and is refused (409 naming `on`), so the month splits once."""
+    from deployments.models import SubscriptionSegment
+    from deployments.services import subscription_create
+
+    seed_catalog()
+    deployment = make_deployment(tenant_id=TENANT_A)
+    subscription_create(
+        deployment=deployment, plan_code="starter", starts_on=dt.date(2026, 4, 1), actor="t"
+    )
+
+    def change(plan):
+        client = admin()
+        return lambda: post(
+            client,
+            f"/api/v1/deployments/{deployment.pk}/change-plan",
+            {"plan_code": plan, "addons": [], "on": "2026-04-11"},
+        )
+
+    results = run_concurrently(change("studio"), change("pro"))
+
+    assert statuses(results) == {200: 1, 409: 1}
+    loser = next(r for r in results if r.status_code == 409).json()
+    assert "on" in loser["error"]["fields"]
+    winner = next(r for r in results if r.status_code == 200).json()
+    subscription = Subscription.objects.get(deployment=deployment)
+    assert winner["subscription"]["plan_code"] == subscription.plan_version.plan.code
+    assert SubscriptionSegment.objects.filter(subscription=subscription).count() == 2

@@ -37,6 +37,7 @@ from rest_framework.test import APIClient
 
 from arcadia_cloud.errors import api_route_not_found
 from deployments.models import Deployment
+from deployments.services import subscription_change_plan, subscription_create
 from tests.conftest import TENANT_A, TENANT_B, make_api_client
 from tests.reliability.world import World, build_world, fresh, llm_event
 
@@ -190,6 +191,31 @@ def is_subscribed(world: World, role: str, body: Any) -> None:
     assert body["subscription"]["plan_code"] == "starter"
 
 
+def fresh_a_subscribed(world: World, role: str) -> dict:
+    return {"pk": world.fresh_subscribed_deployment().pk}
+
+
+def fresh_a_scheduled_change(world: World, role: str) -> dict:
+    deployment = world.fresh_subscribed_deployment()
+    subscription_change_plan(
+        subscription=deployment.subscription,
+        plan_code="studio",
+        effective="period_end",
+        actor="matrix",
+    )
+    return {"pk": deployment.pk}
+
+
+def fresh_a_trial(world: World, role: str) -> dict:
+    deployment = world.fresh_deployment()
+    subscription_create(deployment=deployment, plan_code="studio", trial_days=14, actor="matrix")
+    return {"pk": deployment.pk}
+
+
+def is_on_studio(world: World, role: str, body: Any) -> None:
+    assert body["subscription"]["plan_code"] == "studio"
+
+
 MISSING_PK = {"pk": MISSING_ID}
 
 EXPECTATIONS: dict[tuple[str, str], Expect] = {
@@ -319,6 +345,49 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ),
     ("deployments:deployment-resources", "OPTIONS"): Expect(
         ADMIN_ONLY, Scope.ADMIN, a_deployment, MISSING_PK
+    ),
+    ("deployments:deployment-change-plan-cancel", "POST"): Expect(
+        OWN_OBJECT, Scope.OBJECT, fresh_a_scheduled_change, MISSING_PK, body=lambda w, r, k: {}
+    ),
+    ("deployments:deployment-change-plan-cancel", "OPTIONS"): Expect(
+        ANY_CALLER, Scope.SHARED, a_deployment, MISSING_PK
+    ),
+    ("deployments:deployment-extend-trial", "POST"): Expect(
+        ADMIN_ONLY, Scope.ADMIN, fresh_a_trial, MISSING_PK, body=lambda w, r, k: {"days": 3}
+    ),
+    ("deployments:deployment-extend-trial", "OPTIONS"): Expect(
+        ADMIN_ONLY, Scope.ADMIN, a_deployment, MISSING_PK
+    ),
+    ("invoicing:deployment-change-plan", "POST"): Expect(
+        OWN_OBJECT,
+        Scope.OBJECT,
+        fresh_a_subscribed,
+        MISSING_PK,
+        body=lambda w, r, k: {"plan_code": "studio", "addons": []},
+        check=is_on_studio,
+    ),
+    ("invoicing:deployment-change-plan", "OPTIONS"): Expect(
+        ANY_CALLER, Scope.SHARED, a_deployment, MISSING_PK
+    ),
+    ("invoicing:deployment-change-plan-preview", "POST"): Expect(
+        OWN_OBJECT,
+        Scope.OBJECT,
+        fresh_a_subscribed,
+        MISSING_PK,
+        body=lambda w, r, k: {"plan_code": "studio", "addons": []},
+    ),
+    ("invoicing:version-migrate", "POST"): Expect(
+        ADMIN_ONLY,
+        Scope.ADMIN,
+        draft_version,
+        {"version_id": MISSING_ID},
+        body=lambda w, r, k: {"to_version": w.active_version.pk, "preview": True},
+    ),
+    ("invoicing:version-migrate", "OPTIONS"): Expect(
+        ADMIN_ONLY, Scope.ADMIN, draft_version, {"version_id": MISSING_ID}
+    ),
+    ("invoicing:deployment-change-plan-preview", "OPTIONS"): Expect(
+        ANY_CALLER, Scope.SHARED, a_deployment, MISSING_PK
     ),
     # -- invoicing -----------------------------------------------------------------------------
     ("invoicing:llm-usage", "POST"): Expect((401, 403, 403, 201, 201), Scope.ADMIN, body=llm_body),

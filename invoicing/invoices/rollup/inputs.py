@@ -9,8 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from django.db import transaction
+
 from arcadia_cloud.errors import field_error
 from deployments.selectors import pricing_subjects_active_between
+from deployments.services import scheduled_changes_apply_due
 from invoicing.invoices.rollup.report import RollupOutcome, TenantResult, found
 from invoicing.models import InvoiceStatus, TenantInvoice
 from pricing.invoice import Month, PricingSubject
@@ -33,6 +36,16 @@ def billable_month(period_start: object, *, today: dt.date) -> Month:
             "UTC); a month is invoiced after it ends",
         )
     return month
+
+
+def apply_scheduled_changes(month: Month) -> None:
+    """Period-end changes due by the month's end are applied before it is priced (the daily task
+    normally did it on their day), so the month is priced with its segments (issue 20)."""
+    scheduled_changes_apply_due(
+        through=month.end,
+        actor="system",
+        durable=not transaction.get_connection().in_atomic_block,
+    )
 
 
 def subjects_by_tenant(

@@ -79,6 +79,7 @@ def roll_up_period(
     """
     month = inputs.billable_month(period_start, today=utc_today())
     wanted = None if tenant_ids is None else sorted(set(tenant_ids))
+    inputs.apply_scheduled_changes(month)
     subjects = inputs.subjects_by_tenant(month, wanted)
     owing = pricing.tenants_owing_late_usage(month, wanted)
     tenants = sorted(set(subjects) | owing)

@@ -1,0 +1,37 @@
+"""Celery tasks of the deployments app: the daily end of trials and the period-end changes."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from arcadia_cloud.clock import utc_today
+from deployments.services import scheduled_changes_apply_due, trials_end_due
+
+
+@shared_task(
+    name="deployments.end_trials",
+    time_limit=30 * 60,
+    soft_time_limit=25 * 60,
+    autoretry_for=(OperationalError,),
+    retry_backoff=60,
+    max_retries=3,
+)
+def end_trials() -> list[int]:
+    """Convert every trial that has ended to active (actor `system`); each once, even with two
+    workers (re-checked under the deployment lock)."""
+    return trials_end_due(now=timezone.now(), actor="system")
+
+
+@shared_task(
+    name="deployments.apply_scheduled_changes",
+    time_limit=30 * 60,
+    soft_time_limit=25 * 60,
+    autoretry_for=(OperationalError,),
+    retry_backoff=60,
+    max_retries=3,
+)
+def apply_scheduled_changes() -> list[int]:
+    """Apply the period-end changes due today (UTC) or earlier; each once."""
+    return scheduled_changes_apply_due(through=utc_today(), actor="system")

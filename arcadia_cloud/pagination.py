@@ -1,4 +1,16 @@
+import base64
+import binascii
+import json
+
+from django.db import connection
+from django.db.models import AutoField, IntegerField
+from rest_framework.pagination import BasePagination
 from rest_framework.pagination import PageNumberPagination as DRFPageNumberPagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+from arcadia_cloud.errors import field_error
+from arcadia_cloud.text import text_problem
 
 
 class PageNumberPagination(DRFPageNumberPagination):
@@ -17,3 +29,120 @@ class PageNumberPagination(DRFPageNumberPagination):
                 bounds = {"minimum": 1, "maximum": self.max_page_size}
                 parameter["schema"] = {**parameter["schema"], **bounds}
         return parameters
+
+
+class KeysetPagination(BasePagination):
+    """`?page_size=M&cursor=…`: keyset pages for the large lists (docs/decisions.md).
+
+    The view names its order (`keyset_ordering`, ascending model fields ending in a unique one,
+    e.g. `("kind", "name", "id")`, served by an index in that order). A page is the first
+    `page_size` rows after the cursor's row — `WHERE (kind, name, id) > (…) ORDER BY … LIMIT
+    page_size + 1` — so page 500 costs what page 1 costs, and there is no `COUNT(*)`. The body is
+    `{"next": <url or null>, "results": [...]}`; `next` carries the last row's key, opaque to
+    clients (base64 of JSON). A cursor that is not one of ours is a 400 naming `cursor`.
+    """
+
+    page_size = PageNumberPagination.page_size
+    page_size_query_param = "page_size"
+    max_page_size = PageNumberPagination.max_page_size
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        ordering = tuple(view.keyset_ordering)
+        self.request = request
+        self.ordering = ordering
+        size = self._page_size(request)
+        queryset = queryset.order_by(*ordering)
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is not None:
+            key = self._decode(raw, queryset.model, ordering)
+            columns = ", ".join(_qualified_column(queryset.model, name) for name in ordering)
+            placeholders = ", ".join(["%s"] * len(ordering))
+            # A row comparison, which the ORM cannot spell; the columns are the model's own, the
+            # values are parameters.
+            after = f"({columns}) > ({placeholders})"
+            queryset = queryset.extra(where=[after], params=key)  # noqa: S610
+        rows = list(queryset[: size + 1])
+        self.has_next = len(rows) > size
+        rows = rows[:size]
+        self.last_key = [_key_value(rows[-1], name) for name in ordering] if rows else None
+        return rows
+
+    def get_paginated_response(self, data):
+        return Response({"next": self.get_next_link(), "results": data})
+
+    def get_next_link(self) -> str | None:
+        if not self.has_next or self.last_key is None:
+            return None
+        url = self.request.build_absolute_uri()
+        cursor = base64.urlsafe_b64encode(json.dumps(self.last_key).encode()).decode()
+        return replace_query_param(url, self.cursor_query_param, cursor.rstrip("="))
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["next", "results"],
+            "properties": {
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The next page (null on the last one).",
+                },
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Where the page starts: the `next` link of the previous page.",
+                "schema": {"type": "string", "maxLength": 2048},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Rows per page.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+            },
+        ]
+
+    def _page_size(self, request) -> int:
+        try:
+            size = int(request.query_params[self.page_size_query_param])
+        except (KeyError, ValueError):
+            return self.page_size  # as the page-number lists: an unusable size is the default
+        return min(size, self.max_page_size) if size > 0 else self.page_size
+
+    def _decode(self, raw: str, model, ordering: tuple[str, ...]) -> list:
+        """The cursor's key, each value checked against its field's type; 400 otherwise."""
+        problem = "is not a cursor of this list: use the `next` link of a page"
+        try:
+            if len(raw) > 2048:
+                raise ValueError
+            key = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        except (ValueError, TypeError, binascii.Error):
+            raise field_error(self.cursor_query_param, problem) from None
+        if not isinstance(key, list) or len(key) != len(ordering):
+            raise field_error(self.cursor_query_param, problem)
+        for value, name in zip(key, ordering, strict=True):
+            field = model._meta.get_field(name)
+            is_int = isinstance(field, IntegerField | AutoField)
+            if is_int and not (type(value) is int and -(2**63) <= value < 2**63):
+                raise field_error(self.cursor_query_param, problem)
+            if not is_int and not (isinstance(value, str) and text_problem(value) is None):
+                raise field_error(self.cursor_query_param, problem)
+        return key
+
+
+def _qualified_column(model, name: str) -> str:
+    quote = connection.ops.quote_name
+    return f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(name).column)}"
+
+
+def _key_value(row, name: str):
+    return getattr(row, row._meta.get_field(name).attname)

@@ -3,6 +3,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics
 
+from arcadia_cloud.pagination import KeysetPagination
 from arcadia_cloud.parsing import ObjectIdFilter
 from arcadia_cloud.permissions import TenantScopedMixin
 from inventory.api.serializers import ResourceDetailSerializer, ResourceSerializer
@@ -75,11 +76,16 @@ class InventoryScope(TenantScopedMixin):
 
 @extend_schema(tags=["inventory"])
 class ResourceListView(InventoryScope, generics.ListAPIView):
+    """Keyset pages in (kind, name, id) order (the `resource_list_order` index): the
+    inventory is the largest list (100,000 rows and more), so no `COUNT(*)` and no offset."""
+
     serializer_class = ResourceSerializer
     filterset_class = ResourceFilter
+    pagination_class = KeysetPagination
+    keyset_ordering = ("kind", "name", "id")
 
     def get_queryset(self):
-        return self.scope_queryset(resources_with_effective_tenant().order_by("kind", "name", "id"))
+        return self.scope_queryset(resources_with_effective_tenant())
 
 
 @extend_schema(tags=["inventory"])

@@ -49,6 +49,10 @@ def enqueue_on_commit(task_name: str, *args: object, **kwargs: object) -> None:
     from django.db import transaction
 
     def send() -> None:
+        if task_name not in app.tasks:
+            # autodiscover_tasks() is lazy: a web process has imported no tasks module until
+            # something asks, so load every app's tasks before looking the name up.
+            app.loader.import_default_modules()
         app.tasks[task_name].delay(*args, **kwargs)
 
     # Django names a failing robust callback by its __qualname__ in the log line.

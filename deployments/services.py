@@ -48,6 +48,7 @@ from inventory.services import (
     resources_attach_to_deployment,
     resources_detach_from_deployment,
 )
+from webhooks.services import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,18 @@ def deployment_transition(
         deployment=locked, from_state=from_state, to_state=to_state, actor=actor, reason=reason
     )
     _follow_with_subscription(locked, from_state, to_state, actor=actor, reason=reason)
+    webhook_event_emit(
+        tenant_id=locked.tenant_id,
+        event_type="deployment.state_changed",
+        data={
+            "deployment_id": locked.pk,
+            "slug": locked.slug,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor": actor,
+            "reason": reason,
+        },
+    )
     return locked
 
 

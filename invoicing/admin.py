@@ -217,6 +217,7 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
         "tax",
         "total",
         "issued_at",
+        "due_on",
         "paid_at",
     )
     list_filter = (PeriodListFilter, "status", "currency", TenantInputFilter)
@@ -229,7 +230,7 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
         ("tenant_id", "currency"),
         ("period_start", "period_end"),
         ("subtotal", "tax", "total"),
-        ("generated_at", "issued_at", "paid_at"),
+        ("generated_at", "issued_at", "due_on", "paid_at"),
         ("voided_at", "void_reason"),
     )
     readonly_fields = tuple(name for row in fields for name in row)

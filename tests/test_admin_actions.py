@@ -52,6 +52,8 @@ ALLOWED: dict[str, dict[str, frozenset[str]]] = {
         "suspend_billing_actions": OPS,
         "resume_billing_actions": OPS,
     },
+    "dunning.infrastructureaction": {"confirm_selected": OPS, "dismiss_selected": OPS},
+    "webhooks.webhookdelivery": {"redeliver_selected": OPS},
     "django_celery_beat.clockedschedule": {"delete_selected": OPS},
     "django_celery_beat.crontabschedule": {"delete_selected": OPS},
     "django_celery_beat.intervalschedule": {"delete_selected": OPS},

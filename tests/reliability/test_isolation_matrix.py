@@ -356,9 +356,7 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("webhooks:webhook-detail", "DELETE"): Expect(
         (401, 204, 404, 403, 204), Scope.OBJECT, fresh_a_webhook, MISSING_PK
     ),
-    ("webhooks:webhook-detail", "OPTIONS"): Expect(
-        ANY_CALLER, Scope.SHARED, a_webhook, MISSING_PK
-    ),
+    ("webhooks:webhook-detail", "OPTIONS"): Expect(ANY_CALLER, Scope.SHARED, a_webhook, MISSING_PK),
     ("dunning:receivables", "GET"): Expect(ADMIN_ONLY, Scope.ADMIN),
     ("dunning:receivables", "OPTIONS"): Expect(ADMIN_ONLY, Scope.ADMIN),
     # -- invoicing -----------------------------------------------------------------------------

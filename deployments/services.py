@@ -396,9 +396,21 @@ def _already_subscribed(deployment: Deployment) -> Conflict:
 def _subscription_event(
     subscription: Subscription, type_: str, actor: str, details: dict
 ) -> SubscriptionEvent:
-    return SubscriptionEvent.objects.create(
+    event = SubscriptionEvent.objects.create(
         subscription=subscription, type=type_, actor=actor, details=details
     )
+    webhook_event_emit(
+        tenant_id=subscription.deployment.tenant_id,
+        event_type="subscription.changed",
+        data={
+            "subscription_id": subscription.pk,
+            "deployment_id": subscription.deployment_id,
+            "change": type_,
+            "status": subscription.status,
+            "details": details,
+        },
+    )
+    return event
 
 
 def _version_ref(version: PlanVersion) -> dict:

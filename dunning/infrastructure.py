@@ -121,6 +121,7 @@ def infrastructure_actions_advance() -> dict[str, int]:
     client = client_for("provisioning")
     for action in actions:
         if client is None:
+            action.attempts += 1
             _failed(action, "no DigitalOcean provisioning token is configured")
             counts["failed"] += 1
             continue

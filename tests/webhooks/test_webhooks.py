@@ -12,11 +12,11 @@ import responses
 from standardwebhooks import Webhook
 
 from arcadia_cloud.validation import FieldError
-from deployments.services import deployment_transition
+from deployments.services import deployment_transition, subscription_create
 from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid
 from tests.conftest import TENANT_A, TENANT_B, make_api_client
 from tests.deployments.factories import make_deployment
-from tests.invoicing.factories import make_invoice
+from tests.invoicing.factories import make_invoice, seed_catalog
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.services import (
     backoff,
@@ -225,3 +225,21 @@ def test_a_paid_invoice_and_a_state_change_are_events(django_capture_on_commit_c
         "paused",
         "holiday",
     )
+
+
+def test_a_subscription_change_is_an_event():
+    endpoint(events=("subscription.changed",))
+    seed_catalog()
+    deployment = make_deployment(tenant_id=TENANT_A)
+    subscription_create(deployment=deployment, plan_code="studio", actor="ops")
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event_type == "subscription.changed"
+    assert delivery.payload["data"]["change"] == "created"
+    assert delivery.payload["data"]["deployment_id"] == deployment.pk
+
+
+def test_the_invoice_api_shows_the_due_date():
+    invoice = invoice_issue(invoice=make_invoice(TENANT_A), actor="ops")
+    api = make_api_client(TENANT_A, ["tenant_user"], sub="alice")
+    body = api.get(f"/api/v1/invoices/{invoice.pk}").json()
+    assert body["due_on"] == invoice.due_on.isoformat()

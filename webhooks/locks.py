@@ -1,10 +1,10 @@
-"""Locks of the webhooks domain, taken here and nowhere else. A delivery row is the only lock:
-taken alone (SKIP LOCKED), after the transaction that emitted the event has committed, so it
-never waits on, or holds up, any other domain's lock."""
+"""Locks of the webhooks domain, taken here and nowhere else: an endpoint row (changing it) and a
+delivery row (attempting it: SKIP LOCKED, after the transaction that emitted the event has
+committed). Each is taken alone, so neither waits on, or holds up, another domain's lock."""
 
 from __future__ import annotations
 
-from webhooks.models import WebhookDelivery
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 def lock_delivery_if_free(delivery_id: int) -> WebhookDelivery | None:
@@ -15,3 +15,7 @@ def lock_delivery_if_free(delivery_id: int) -> WebhookDelivery | None:
         .filter(pk=delivery_id)
         .first()
     )
+
+
+def lock_endpoint(endpoint_id: int) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)

@@ -34,7 +34,7 @@ from arcadia_cloud.celery import enqueue_on_commit
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.tenancy import clean_tenant_id
 from webhooks.events import EVENT_TYPES, PAYLOAD_VERSION
-from webhooks.locks import lock_delivery_if_free
+from webhooks.locks import lock_delivery_if_free, lock_endpoint
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.urls_check import clean_webhook_url, refusal_before_delivery
 
@@ -87,7 +87,7 @@ def webhook_endpoint_update(
 ) -> WebhookEndpoint:
     """Change the URL, the events or re-enable it (`is_active`: a re-enabled endpoint starts
     its failure count again)."""
-    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    endpoint = lock_endpoint(endpoint.pk)
     fields = ["updated_at"]
     if "url" in values:
         endpoint.url = clean_webhook_url(values["url"])

@@ -243,3 +243,31 @@ def test_the_invoice_api_shows_the_due_date():
     api = make_api_client(TENANT_A, ["tenant_user"], sub="alice")
     body = api.get(f"/api/v1/invoices/{invoice.pk}").json()
     assert body["due_on"] == invoice.due_on.isoformat()
+
+
+@pytest.mark.parametrize("url", [123, None, ["https://x.example"], "https://10.0.0.1/x"])
+def test_changing_the_url_to_a_bad_one_is_a_400_naming_url_and_changes_nothing(settings, url):
+    settings.WEBHOOKS_ALLOW_PRIVATE = False
+    hook = endpoint()
+    api = make_api_client(TENANT_A, ["tenant_user"], sub="alice")
+    response = api.patch(f"/api/v1/webhooks/{hook.pk}", {"url": url}, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()["error"]["fields"]) == ["url"]
+    hook.refresh_from_db()
+    assert hook.url == URL
+
+
+def test_re_enabling_an_endpoint_clears_its_notice():
+    hook = endpoint()
+    WebhookEndpoint.objects.filter(pk=hook.pk).update(
+        is_active=False,
+        disabled_reason="disabled after 5 failed deliveries",
+        failed_deliveries_in_a_row=5,
+    )
+    api = make_api_client(TENANT_A, ["tenant_user"], sub="alice")
+    body = api.patch(f"/api/v1/webhooks/{hook.pk}", {"is_active": True}, format="json").json()
+    assert (body["is_active"], body["disabled_reason"], body["failed_deliveries_in_a_row"]) == (
+        True,
+        "",
+        0,
+    )

@@ -42,6 +42,10 @@ def enqueue(task_name: str, *args: object, **kwargs: object) -> None:
     """Queue the task named `task_name` now (eager mode: run it now). For a caller whose writes
     the task reads are already committed — after a durable block; otherwise use
     `enqueue_on_commit`."""
+    if task_name not in app.tasks:
+        # autodiscover_tasks() is lazy: a web process has imported no tasks module until
+        # something asks, so load every app's tasks before looking the name up.
+        app.loader.import_default_modules()
     app.tasks[task_name].delay(*args, **kwargs)
 
 

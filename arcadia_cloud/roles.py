@@ -19,9 +19,11 @@ OPERATOR_APPS = (
     "invoicing",
     "analytics",
     "drift",
+    "dunning",
+    "webhooks",
     "django_celery_beat",
 )
-FINANCE_VIEW_APPS = ("invoicing", "billing", "analytics", "catalog")
+FINANCE_VIEW_APPS = ("invoicing", "billing", "analytics", "catalog", "dunning")
 # Custom permissions (declared in model Meta) finance also holds, as "app_label.codename".
 FINANCE_EXTRA_PERMISSIONS = (
     "invoicing.mark_invoice_paid",

@@ -100,6 +100,8 @@ LOCAL_APPS = [
     "invoicing",
     "analytics",
     "drift",
+    "dunning",
+    "webhooks",
     "demo",
     "arcadia_cloud",
 ]
@@ -306,6 +308,22 @@ INVOICE_TAX_LABEL = env_str("INVOICE_TAX_LABEL", "GST")
 INVOICE_NUMBER_PREFIX = env_str("INVOICE_NUMBER_PREFIX", "ARC")
 # A payment may be recorded this far ahead of the server clock (another system's clock), not more.
 INVOICE_PAID_AT_LEEWAY_SECONDS = int(env_str("INVOICE_PAID_AT_LEEWAY_SECONDS", "300"))
+# Days to pay an issued invoice (due_on = issue day + this); invoicing.invoices.terms decides.
+ARCADIA_PAYMENT_TERMS_DAYS = env_positive_int("ARCADIA_PAYMENT_TERMS_DAYS", 14)
+# Where payment reminders go when a tenant has no billing contact (empty: reminders not emailed).
+ARCADIA_BILLING_FALLBACK_EMAIL = env_str("ARCADIA_BILLING_FALLBACK_EMAIL")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "billing@arcadia.invalid")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Webhooks: receivers must be https and public in production (SSRF); development allows
+# http and loopback/private addresses (the demo's local receiver).
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", default=not IS_PRODUCTION)
+WEBHOOK_TIMEOUT_SECONDS = env_positive_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+# A delivery is retried with exponential backoff (30 s doubling, at most an hour apart) until
+# this many attempts; an endpoint whose deliveries fail this many times in a row is disabled.
+WEBHOOK_MAX_ATTEMPTS = env_positive_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES = env_positive_int(
+    "WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES", 5
+)
 # Usage dated more than this many days ago is refused (LLM events: 422; metering backfills: an
 # error): older usage could no longer reach an invoice. Late usage of an invoiced month within
 # the horizon is billed on the tenant's next invoice (invoicing/invoices/late_usage.py).

@@ -24,6 +24,8 @@ api_v1 = [
     path("", include("invoicing.urls")),
     path("", include("analytics.urls")),
     path("", include("drift.urls")),
+    path("", include("dunning.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 urlpatterns = [

@@ -28,6 +28,7 @@ from arcadia_cloud.money import cents_to_units
 from arcadia_cloud.periods import iter_days, month_end, next_month
 from billing.models import CloudInvoice
 from billing.services import billing_history_sync, invoice_ingest
+from demo.webhook_receiver import run_receiver
 from deployments.models import Deployment, Subscription
 from deployments.services import (
     deployment_attach_resources,
@@ -38,15 +39,27 @@ from deployments.services import (
 )
 from drift.selectors import drift_list
 from drift.services import drift_detect_all, provisioned_record
+from dunning.models import DunningStep, InfrastructureAction
+from dunning.policy import default_policy, dunning_policy_save
+from dunning.selectors import aged_receivables
+from dunning.services import dunning_run
 from integrations.digitalocean import DigitalOceanClient
 from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
 from inventory.models import CloudProject, CloudResource, ResourceKind
 from inventory.services import project_classify
 from inventory.sync import sync_all
+from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid
 from invoicing.invoices.rollup import roll_up_period
 from invoicing.invoices.selectors import invoices_list, invoices_with_lines
+from invoicing.models import InvoiceStatus, TenantInvoice
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from invoicing.usage.metering import meter_day
+from webhooks.events import EVENT_TYPES
+from webhooks.services import (
+    webhook_deliveries_due,
+    webhook_delivery_attempt,
+    webhook_endpoint_create,
+)
 
 ACTOR = "demo"
 DEMO_USD_AUD = Decimal("1.5500")
@@ -93,6 +106,8 @@ TENANTS = (
     ),
 )
 LLM_EVENTS_PER_DAY = 12
+# The tenant that pays late in the "getting paid" story; the others pay on time.
+LATE_PAYER = "acme"
 
 
 def _at(day: dt.date, minute: int = 0) -> dt.datetime:
@@ -179,6 +194,7 @@ class MonthDemo:
         self.step("rollup", f"rolling up tenant invoices for {self.period:%B %Y}", self.roll_up)
         self.step("fx", f"entering the USD→AUD rate for {self.period:%B %Y}", self.enter_fx_rate)
         self.step("drift", "recording desired state and detecting drift", self.detect_drift)
+        self.step("paid", "getting paid: issuing, dunning one late payer, payment", self.get_paid)
         self.print_invoices()
         self.print_margin()
         self.print_drift_inbox()
@@ -404,6 +420,78 @@ class MonthDemo:
                 f"actual {drift.actual!s:<14} since {drift.detected_at:%Y-%m-%d %H:%M}"
             )
 
+    def get_paid(self) -> str:
+        """Issue the month's invoices; two tenants pay on time, acme does not: the clock runs
+        past its due date through the default policy (reminders, past_due, suspended with its
+        droplets' power-off waiting for an operator), then acme pays and is reinstated. acme's
+        tenant app hears it all on a local webhook receiver."""
+        with run_receiver() as receiver:
+            hook = webhook_endpoint_create(
+                tenant_id=LATE_PAYER, url=receiver.url, events=list(EVENT_TYPES), actor=ACTOR
+            )
+            receiver.secret = hook.secret
+            dunning_policy_save(
+                policy=default_policy(), values={"power_off_on_suspend": True}, actor=ACTOR
+            )
+            month = TenantInvoice.objects.filter(period_start=self.period)
+            for invoice in month.filter(status=InvoiceStatus.DRAFT).order_by("tenant_id"):
+                invoice_issue(invoice=invoice, actor=ACTOR)
+            for invoice in month.exclude(tenant_id=LATE_PAYER).order_by("tenant_id"):
+                invoice_mark_paid(invoice=invoice, actor="demo:finance")
+            late = month.get(tenant_id=LATE_PAYER)
+            self.write(
+                f"  {late.number} ({LATE_PAYER}) issued, due {late.due_on}; policy: "
+                f"{_policy_text(default_policy())}"
+            )
+            self._deliver_due()
+            for offset in sorted({*default_policy().reminder_offsets, 3, 14}):
+                today = late.due_on + dt.timedelta(days=offset)
+                report = dunning_run(today=today)
+                self._deliver_due()
+                done = ", ".join(_step_name(key) for key in report.applied) or "nothing due"
+                self.write(f"  {today} (due {offset:+d} days): {done}")
+            pending = InfrastructureAction.objects.filter(
+                deployment__tenant_id=LATE_PAYER, status="pending"
+            )
+            self.write(
+                f"  power-off of {pending.count()} droplet(s) waiting for an operator's Confirm "
+                "(admin: Dunning and receivables > Infrastructure actions)"
+            )
+            for row in aged_receivables(today=late.due_on + dt.timedelta(days=14)):
+                self.write(
+                    f"  owed by {row.tenant_id}: {_money(row.total, row.currency)} "
+                    f"({_money(row.days_1_30, row.currency)} 1-30 days overdue)"
+                )
+            invoice_mark_paid(invoice=late, actor="demo:finance")
+            # The payment's settlement runs after its commit; the next daily run finishes it
+            # where that has not happened (so also here).
+            dunning_run(today=late.due_on + dt.timedelta(days=15))
+            self._deliver_due()
+            reinstated = DunningStep.objects.filter(invoice=late, kind="reinstated")
+            dismissed = InfrastructureAction.objects.filter(
+                deployment__tenant_id=LATE_PAYER, status="dismissed"
+            ).count()
+            self.write(
+                f"  paid: {', '.join(_reinstated(s) for s in reinstated)}; "
+                f"{dismissed} power-off(s) dismissed, nothing was switched off"
+            )
+            self.write(f"  webhooks received by {LATE_PAYER}'s app at {receiver.url}:")
+            for item in receiver.received:
+                check = "signature verified" if item.verified else "SIGNATURE FAILED"
+                self.write(f"    {item.event_type:<26} {item.summary:<44} {check}")
+        verified = sum(1 for item in receiver.received if item.verified)
+        return (
+            f"{month.filter(status=InvoiceStatus.PAID).count()} invoices paid, {LATE_PAYER} "
+            f"reminded, past_due, suspended and reinstated; {verified} signed webhooks verified"
+        )
+
+    @staticmethod
+    def _deliver_due() -> None:
+        """The webhooks sweep (what `webhooks.retry_due` does each minute): sends what the
+        on-commit queue has not already delivered."""
+        for delivery_id in webhook_deliveries_due():
+            webhook_delivery_attempt(delivery_id=delivery_id)
+
     def ingest_cogs(self) -> str:
         billing_history_sync(client=self.client, enqueue_ingest=False)
         invoice = CloudInvoice.objects.get(period=self.period)
@@ -418,13 +506,36 @@ class MonthDemo:
 @contextlib.contextmanager
 def _quiet_logs():
     """The services log every sync and metering run; the demo prints its own summaries."""
-    root = logging.getLogger()
-    previous = root.level
-    root.setLevel(logging.ERROR)
+    # Not only the root's level: Celery, running tasks eagerly, sets up its own loggers.
+    logging.disable(logging.WARNING)
     try:
         yield
     finally:
-        root.setLevel(previous)
+        logging.disable(logging.NOTSET)
+
+
+def _policy_text(policy) -> str:
+    reminders = ", ".join(f"{o:+d}" for o in policy.reminder_offsets)
+    return (
+        f"reminders at {reminders} days, past_due after {policy.past_due_after_days}, "
+        f"suspended after {policy.suspend_after_days}"
+        f"{', power-off on suspension' if policy.power_off_on_suspend else ''}"
+    )
+
+
+def _reinstated(step) -> str:
+    if step.outcome == "applied":
+        return f"{step.deployment} reinstated"
+    return f"{step.deployment} reinstatement {step.outcome}"
+
+
+def _step_name(key: str) -> str:
+    """`12:-:reminder-3` → `reminder -3`, `12:4:past_due` → `past_due`."""
+    step = key.split(":", 2)[2]
+    for sign in "+-":
+        if step.startswith("reminder") and sign in step:
+            return f"reminder {step[len('reminder') :]}"
+    return step
 
 
 def _money(cents: int, currency: str) -> str:

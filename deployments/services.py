@@ -58,6 +58,7 @@ from inventory.services import (
     resources_attach_to_deployment,
     resources_detach_from_deployment,
 )
+from webhooks.services import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,18 @@ def deployment_transition(
         deployment=locked, from_state=from_state, to_state=to_state, actor=actor, reason=reason
     )
     _follow_with_subscription(locked, from_state, to_state, actor=actor, reason=reason)
+    webhook_event_emit(
+        tenant_id=locked.tenant_id,
+        event_type="deployment.state_changed",
+        data={
+            "deployment_id": locked.pk,
+            "slug": locked.slug,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor": actor,
+            "reason": reason,
+        },
+    )
     return locked
 
 
@@ -441,9 +454,21 @@ def _already_subscribed(deployment: Deployment) -> Conflict:
 def _subscription_event(
     subscription: Subscription, type_: str, actor: str, details: dict
 ) -> SubscriptionEvent:
-    return SubscriptionEvent.objects.create(
+    event = SubscriptionEvent.objects.create(
         subscription=subscription, type=type_, actor=actor, details=details
     )
+    webhook_event_emit(
+        tenant_id=subscription.deployment.tenant_id,
+        event_type="subscription.changed",
+        data={
+            "subscription_id": subscription.pk,
+            "deployment_id": subscription.deployment_id,
+            "change": type_,
+            "status": subscription.status,
+            "details": details,
+        },
+    )
+    return event
 
 
 def _version_ref(version: PlanVersion) -> dict:

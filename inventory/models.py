@@ -115,6 +115,7 @@ class ResourceEventType(models.TextChoices):
     ATTRIBUTED = "attributed"
     TAGGED = "tagged"
     DRIFT_DETECTED = "drift_detected"
+    POWER_ACTION = "power_action"
 
 
 class CloudResourceEvent(AppendOnlyModel):

@@ -523,3 +523,16 @@ def resource_events_record_drift(
         for drift in drifts
     )
     return len(drifts)
+
+
+def resource_event_record_power_action(
+    *, resource_id: int, action: str, status: str, details: Mapping[str, Any], actor: str
+) -> CloudResourceEvent:
+    """A power action on a droplet (dunning's power-off / power-on), as the resource's event.
+    The resource's own status is the sync's to mirror; only the event is written here."""
+    return CloudResourceEvent.objects.create(
+        resource_id=resource_id,
+        type=ResourceEventType.POWER_ACTION,
+        changes={"action": action, "status": status, **details},
+        actor=actor,
+    )

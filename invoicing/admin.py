@@ -274,6 +274,7 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
         "tax",
         "total",
         "issued_at",
+        "due_on",
         "paid_at",
     )
     list_filter = (PeriodListFilter, "status", "currency", TenantInputFilter)
@@ -286,7 +287,7 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
         ("tenant_id", "currency"),
         ("period_start", "period_end"),
         ("subtotal", "tax", "total"),
-        ("generated_at", "issued_at", "paid_at"),
+        ("generated_at", "issued_at", "due_on", "paid_at"),
         ("voided_at", "void_reason"),
     )
     readonly_fields = tuple(name for row in fields for name in row)

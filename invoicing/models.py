@@ -264,6 +264,9 @@ class TenantInvoice(models.Model):
     )
     number = models.CharField(max_length=40, null=True, blank=True, unique=True)
     issued_at = models.DateTimeField(null=True, blank=True)
+    due_on = models.DateField(
+        null=True, blank=True, help_text="Issue day (UTC) + the tenant's payment terms."
+    )
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True, default="")

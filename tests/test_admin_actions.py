@@ -55,6 +55,8 @@ ALLOWED: dict[str, dict[str, frozenset[str]]] = {
         "cancel_scheduled_change": OPS,
         "change_plan": OPS,
     },
+    "dunning.infrastructureaction": {"confirm_selected": OPS, "dismiss_selected": OPS},
+    "webhooks.webhookdelivery": {"redeliver_selected": OPS},
     "django_celery_beat.clockedschedule": {"delete_selected": OPS},
     "django_celery_beat.crontabschedule": {"delete_selected": OPS},
     "django_celery_beat.intervalschedule": {"delete_selected": OPS},

@@ -16,11 +16,13 @@ from billing.services.ingest import _replace_lines
 from catalog.models import Plan
 from catalog.seed import catalog_seed
 from drift.services import drift_detect_all
+from dunning.infrastructure import infrastructure_actions_advance
 from inventory.services import mark_stale, projects_upsert, upsert_resources
 from invoicing.invoices.rollup import roll_up_period
 from invoicing.invoices.rollup.fanout import rollup_run_start
 from invoicing.usage.metering import meter_day, usage_records_purge_expired
 from tests.invoicing.factories import seed_catalog, subscriber
+from webhooks.services import webhook_delivery_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +43,8 @@ ENTRY_POINTS = {
     "metering: retention": usage_records_purge_expired,
     "setup_schedules": install_schedules,
     "seed_catalog": catalog_seed,
+    "dunning: infrastructure actions": infrastructure_actions_advance,
+    "webhooks: one delivery attempt": lambda: webhook_delivery_attempt(delivery_id=0),
 }
 
 

@@ -133,3 +133,22 @@ def test_demo_no_serve_prints_a_working_admin_login(client, settings, tmp_path):
     again = StringIO()
     call_command("demo", "--no-serve", "--period", "2026-04", stdout=again)
     assert f"Admin login (reused): {username} / {password}" in again.getvalue()
+
+
+def test_a_task_queued_by_name_runs_in_a_process_that_imported_no_tasks_module():
+    """A web process imports no `tasks` module (autodiscovery is lazy): queuing by name must
+    still find the task — it was a NotRegistered error in the robust on-commit callback."""
+    script = (
+        "import django; django.setup()\n"
+        "from arcadia_cloud.celery import app, enqueue_on_commit\n"
+        "assert 'dunning.advance_infrastructure_actions' not in app.tasks\n"
+        "enqueue_on_commit('webhooks.retry_due')\n"  # outside a transaction: sent at once
+        "print('ran')\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "arcadia_cloud.settings"}
+    env.pop("CELERY_BROKER_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ran" in result.stdout and "NotRegistered" not in result.stderr

@@ -155,6 +155,18 @@ class DigitalOceanClient:
         payload = self._json("POST", self._url("/v2/projects"), body=body, expected_key="project")
         return payload["project"]
 
+    def droplet_action(self, droplet_id: int | str, action_type: str) -> JSON:
+        """Ask for a droplet action (`power_off`, `power_on`); returns DO's action object,
+        to follow with `get_action`. A POST: not resent on a 5xx (it may have been taken)."""
+        path = f"/v2/droplets/{_segment(droplet_id)}/actions"
+        body = {"type": action_type}
+        payload = self._json("POST", self._url(path), body=body, expected_key="action")
+        return payload["action"]
+
+    def get_action(self, action_id: int | str) -> JSON:
+        path = f"/v2/actions/{_segment(action_id)}"
+        return self._json("GET", self._url(path), expected_key="action")["action"]
+
     def get_balance(self) -> JSON:
         return self._json(
             "GET", self._url("/v2/customers/my/balance"), expected_key="month_to_date_balance"

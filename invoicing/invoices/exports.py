@@ -38,6 +38,7 @@ INVOICE_COLUMNS = (
     "tax",
     "total",
     "issued_at",
+    "due_on",
     "paid_at",
 )
 LINE_COLUMNS = (
@@ -91,6 +92,7 @@ def _invoice_values(invoice: TenantInvoice) -> list[Value]:
         cents_to_units(invoice.tax_cents),
         cents_to_units(invoice.total_cents),
         _utc(invoice.issued_at),
+        invoice.due_on.isoformat() if invoice.due_on else None,
         _utc(invoice.paid_at),
     ]
 

@@ -21,9 +21,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from arcadia_cloud.celery import enqueue_on_commit
 from arcadia_cloud.errors import InvalidStateChange, field_error
 from invoicing.invoices.locks import lock_invoice, lock_number_counter
+from invoicing.invoices.terms import due_on_for
 from invoicing.models import InvoiceEventType, InvoiceStatus, TenantInvoice, TenantInvoiceEvent
+from webhooks.services import webhook_event_emit
 
 ISSUE = "issue"
 MARK_PAID = "mark_paid"
@@ -50,8 +53,15 @@ def invoice_issue(*, invoice: TenantInvoice, actor: str) -> TenantInvoice:
     locked.number = _next_number(now)
     locked.status = InvoiceStatus.ISSUED
     locked.issued_at = now
-    locked.save(update_fields=["number", "status", "issued_at", "updated_at"])
-    _event(locked, InvoiceEventType.ISSUED, actor, {"number": locked.number})
+    locked.due_on = due_on_for(tenant_id=locked.tenant_id, issued_on=now.astimezone(dt.UTC).date())
+    locked.save(update_fields=["number", "status", "issued_at", "due_on", "updated_at"])
+    _event(
+        locked,
+        InvoiceEventType.ISSUED,
+        actor,
+        {"number": locked.number, "due_on": locked.due_on.isoformat()},
+    )
+    _announce(locked, "invoice.issued")
     return locked
 
 
@@ -74,7 +84,16 @@ def invoice_mark_paid(
     locked.paid_at = paid_at
     locked.save(update_fields=["status", "paid_at", "updated_at"])
     _event(locked, InvoiceEventType.PAID, actor, {"paid_at": paid_at.isoformat()})
+    _announce(locked, "invoice.paid")
+    invoice_settled(invoice=locked, actor=actor)
     return locked
+
+
+def invoice_settled(*, invoice: TenantInvoice, actor: str) -> None:
+    """The ONE hook for "this invoice is settled": mark paid calls it, and so must a credit
+    that brings the balance to zero once credits exist. Dunning (a floor above) reinstates what
+    it moved, after the commit, by task name."""
+    enqueue_on_commit("dunning.invoice_settled", invoice.pk, actor=actor)
 
 
 @transaction.atomic
@@ -89,6 +108,7 @@ def invoice_void(*, invoice: TenantInvoice, actor: str, reason: str) -> TenantIn
     locked.void_reason = reason
     locked.save(update_fields=["status", "voided_at", "void_reason", "updated_at"])
     _event(locked, InvoiceEventType.VOIDED, actor, {"reason": reason, "was": previous})
+    _announce(locked, "invoice.voided")
     return locked
 
 
@@ -168,6 +188,24 @@ def _reason(value: object) -> str:
     if len(reason) > MAX_REASON_LENGTH:
         raise field_error("reason", f"must be at most {MAX_REASON_LENGTH} characters")
     return reason
+
+
+def _announce(invoice: TenantInvoice, event_type: str) -> None:
+    """The tenant's webhooks hear of the change once it commits (payload version in
+    webhooks.events)."""
+    webhook_event_emit(
+        tenant_id=invoice.tenant_id,
+        event_type=event_type,
+        data={
+            "invoice_id": invoice.pk,
+            "number": invoice.number,
+            "status": invoice.status,
+            "period_start": invoice.period_start.isoformat(),
+            "currency": invoice.currency,
+            "total_cents": invoice.total_cents,
+            "due_on": invoice.due_on.isoformat() if invoice.due_on else None,
+        },
+    )
 
 
 def _event(invoice: TenantInvoice, type_: str, actor: str, details: dict) -> None:

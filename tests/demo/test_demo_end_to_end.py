@@ -180,6 +180,29 @@ def llm_passthrough_cents() -> dict[str, int]:
     return {"globex": cents(total * 100)}
 
 
+def check_getting_paid(output: str) -> None:
+    """The dunning story: acme walks every step once, is reinstated on payment, and its app
+    received every event signed (the receiver checks with the reference verifier)."""
+    story = output.split("getting paid", 1)[1].split("Tenant invoices", 1)[0]
+    for step in ("reminder -3", "reminder +1", "past_due", "reminder +7", "suspended"):
+        assert len(re.findall(rf": {re.escape(step)}$", story, re.M)) == 1, step
+    assert "power-off of 3 droplet(s) waiting for an operator's Confirm" in story
+    assert "paid: acme/acme-shop reinstated; 3 power-off(s) dismissed" in story
+    received = re.findall(r"^    ([a-z_.]+)\s.*signature verified$", story, re.M)
+    assert received == [
+        "invoice.issued",
+        "invoice.payment_reminder",
+        "invoice.payment_reminder",
+        "deployment.state_changed",
+        "invoice.payment_reminder",
+        "deployment.state_changed",
+        "invoice.paid",
+        "deployment.state_changed",
+    ]
+    assert "SIGNATURE FAILED" not in story
+    assert re.findall(r"^  acme\s+paid\s+subtotal", output, re.M)
+
+
 def check_figures(output: str, llm_cents: dict[str, int]) -> None:
     invoices, margins = parse_output(output)
     assert invoices == expected_invoices(llm_cents)
@@ -199,6 +222,7 @@ def check_figures(output: str, llm_cents: dict[str, int]) -> None:
     assert "Studio plan (version 1), 1-15 October 2026" in output
     assert "Pro plan (version 1), 16-31 October 2026" in output
     assert "Starter plan (version 1), 22-31 October 2026" in output
+    check_getting_paid(output)
     assert "acme-db-1      size_slug  expected s-4vcpu-8gb    actual s-2vcpu-4gb" in output
 
 

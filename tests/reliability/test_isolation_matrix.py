@@ -133,6 +133,25 @@ def a_cost_invoice(world: World, role: str) -> dict:
     return {"invoice_uuid": world.cost_invoice.invoice_uuid}
 
 
+def a_webhook(world: World, role: str) -> dict:
+    return {"pk": world.webhook.pk}
+
+
+def fresh_a_webhook(world: World, role: str) -> dict:
+    return {"pk": world.fresh_webhook().pk}
+
+
+def webhook_body(world, role, kwargs) -> dict:
+    body = {"url": "https://hooks.example.com/in", "events": ["invoice.paid"]}
+    return {**body, "tenant_id": TENANT_A} if role == "platform_admin" else body
+
+
+def webhook_created_in_own_tenant(world: World, role: str, body: Any) -> None:
+    assert body["secret"].startswith("whsec_")  # shown once, at creation
+    expected = {"tenant_a": TENANT_A, "tenant_b": TENANT_B, "platform_admin": TENANT_A}[role]
+    assert body["tenant_id"] == expected
+
+
 def items_body(world, role, kwargs) -> dict:
     return {
         "items": [
@@ -389,6 +408,26 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("invoicing:deployment-change-plan-preview", "OPTIONS"): Expect(
         ANY_CALLER, Scope.SHARED, a_deployment, MISSING_PK
     ),
+    # -- webhooks and dunning --------------------------------------------------------------------
+    ("webhooks:webhooks", "GET"): Expect(ANY_CALLER, Scope.LIST),
+    ("webhooks:webhooks", "POST"): Expect(
+        CREATED_BY_ANY_CALLER, Scope.SHARED, body=webhook_body, check=webhook_created_in_own_tenant
+    ),
+    ("webhooks:webhooks", "OPTIONS"): Expect(ANY_CALLER, Scope.SHARED),
+    ("webhooks:webhook-detail", "GET"): Expect(OWN_OBJECT, Scope.OBJECT, a_webhook, MISSING_PK),
+    ("webhooks:webhook-detail", "PATCH"): Expect(
+        OWN_OBJECT,
+        Scope.OBJECT,
+        fresh_a_webhook,
+        MISSING_PK,
+        body=lambda w, r, k: {"events": ["invoice.paid", "invoice.voided"]},
+    ),
+    ("webhooks:webhook-detail", "DELETE"): Expect(
+        (401, 204, 404, 403, 204), Scope.OBJECT, fresh_a_webhook, MISSING_PK
+    ),
+    ("webhooks:webhook-detail", "OPTIONS"): Expect(ANY_CALLER, Scope.SHARED, a_webhook, MISSING_PK),
+    ("dunning:receivables", "GET"): Expect(ADMIN_ONLY, Scope.ADMIN),
+    ("dunning:receivables", "OPTIONS"): Expect(ADMIN_ONLY, Scope.ADMIN),
     # -- invoicing -----------------------------------------------------------------------------
     ("invoicing:llm-usage", "POST"): Expect((401, 403, 403, 201, 201), Scope.ADMIN, body=llm_body),
     ("invoicing:llm-usage", "OPTIONS"): Expect((401, 403, 403, 200, 200), Scope.ADMIN),

@@ -36,6 +36,8 @@ from tests.billing.factories import make_invoice as make_cost_invoice
 from tests.billing.factories import make_line
 from tests.conftest import TENANT_A, TENANT_B
 from tests.invoicing.factories import at, make_invoice
+from webhooks.models import WebhookEndpoint
+from webhooks.services import webhook_endpoint_create
 
 ACTOR = "test:reliability"
 APRIL = dt.date(2026, 4, 1)
@@ -47,6 +49,7 @@ A_SLUG = "a-orchid-shop"
 A_DROPLET = "a-orchid-web-1"
 A_VOLUME = "a-orchid-vol-1"
 A_LLM_REQUEST = "a-orchid-req-1"
+A_WEBHOOK = "https://hooks.a-orchid.example/arcadia"
 B_SLUG = "b-own-app"
 B_DROPLET = "b-own-web-1"
 
@@ -72,6 +75,7 @@ class World:
     b_deployment: Deployment
     b_invoice: TenantInvoice
     markers: tuple[str, ...] = field(default=())
+    webhook: WebhookEndpoint | None = None  # A's endpoint
 
     # -- fresh objects for writes that succeed (so each role acts on its own target) --------
 
@@ -96,6 +100,11 @@ class World:
         """A draft for a month of its own (invoices are unique per tenant and month)."""
         n = next(_months)
         return make_invoice(tenant_id, period_start=dt.date(1900 + n // 12, n % 12 + 1, 1))
+
+    def fresh_webhook(self) -> WebhookEndpoint:
+        return webhook_endpoint_create(
+            tenant_id=TENANT_A, url=A_WEBHOOK, events=["invoice.paid"], actor=ACTOR
+        )
 
     def fresh_issued_invoice(self) -> TenantInvoice:
         return invoice_issue(invoice=self.fresh_draft_invoice(), actor=ACTOR)
@@ -208,6 +217,9 @@ def build_world() -> World:
     provisioned_record(resource=droplet, spec={"size_slug": "s-8vcpu-16gb"}, actor=ACTOR)
     drift_detect_all()
     drift = CloudDrift.objects.get(resource=droplet, status="open")
+    webhook = webhook_endpoint_create(
+        tenant_id=TENANT_A, url=A_WEBHOOK, events=["invoice.issued"], actor=ACTOR
+    )
 
     return World(
         deployment=deployment,
@@ -221,5 +233,15 @@ def build_world() -> World:
         active_version=active_version,
         b_deployment=b_deployment,
         b_invoice=b_invoice,
-        markers=(TENANT_A, A_SLUG, A_DROPLET, A_VOLUME, A_PROJECT, A_LLM_REQUEST, invoice.number),
+        markers=(
+            TENANT_A,
+            A_SLUG,
+            A_DROPLET,
+            A_VOLUME,
+            A_PROJECT,
+            A_LLM_REQUEST,
+            invoice.number,
+            A_WEBHOOK,
+        ),
+        webhook=webhook,
     )

@@ -104,6 +104,11 @@ ERROR_MESSAGES = {
 }
 
 
+# What a droplet's status becomes once each power action completes, and how long one takes.
+DROPLET_ACTION_STATUS = {"power_off": "off", "power_on": "active"}
+ACTION_DELAY_SECONDS = 5
+
+
 class RequestRecord(NamedTuple):
     """One served request, as `emulator.request_log` keeps it."""
 
@@ -209,6 +214,11 @@ class DigitalOceanEmulator:
         self._cache: dict[Any, tuple[Any, Any]] = {}
         self._boundaries: tuple[int, list[dt.datetime]] = (-1, [])
         self._routes = self._build_routes()
+        # Droplet power actions (POST /v2/droplets/{id}/actions): each completes, and changes
+        # its droplet's status, `action_delay` after it was asked for (on the emulator's clock).
+        self.action_delay = dt.timedelta(seconds=ACTION_DELAY_SECONDS)
+        self.actions: dict[int, JSON] = {}
+        self._next_action_id = 900_000_001
 
     # -- test and demo controls -----------------------------------------------------------
 
@@ -305,7 +315,9 @@ class DigitalOceanEmulator:
             )
 
         routes: list[tuple[str, str, Handler]] = [
-            ("GET", r"/v2/droplets", listing("droplets")),
+            ("GET", r"/v2/droplets", self._droplets),
+            ("POST", r"/v2/droplets/(?P<id>[^/]+)/actions", self._droplet_action),
+            ("GET", r"/v2/actions/(?P<id>[^/]+)", self._action),
             ("GET", r"/v2/droplets/(?P<id>[^/]+)/backups", self._droplet_backups),
             ("GET", r"/v2/domains", listing("domains")),
             ("GET", r"/v2/volumes", listing("volumes")),
@@ -375,6 +387,63 @@ class DigitalOceanEmulator:
                 raise BadRequest(409, f"a project named {name!r} already exists")
             project = self.state.add("projects", self._new_project(body, request.now))
         return _json_response(201, {"project": project})
+
+    def _droplets(self, request: Request, _: re.Match[str]) -> Response:
+        droplets = self._alive("droplets", request.now)
+        power = self._power_states(request.now)
+        if power:
+            droplets = [
+                {**d, "status": power[str(d["id"])]} if str(d["id"]) in power else d
+                for d in droplets
+            ]
+        return self._paginate(request, "droplets", droplets)
+
+    def _droplet_action(self, request: Request, match: re.Match[str]) -> Response:
+        droplet_id = match["id"]
+        if droplet_id not in self._alive_index("droplets", request.now):
+            raise BadRequest(404, f"droplet {droplet_id} does not exist")
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            raise BadRequest(400, "the request body is not valid JSON") from None
+        kind = body.get("type") if isinstance(body, dict) else None
+        if kind not in DROPLET_ACTION_STATUS:
+            raise BadRequest(422, f"type must be one of {', '.join(DROPLET_ACTION_STATUS)}")
+        with self.state.lock:
+            action_id = self._next_action_id
+            self._next_action_id += 1
+            self.actions[action_id] = {
+                "id": action_id,
+                "status": "in-progress",
+                "type": kind,
+                "started_at": iso(request.now),
+                "completed_at": None,
+                "resource_id": _int_if_numeric(droplet_id),
+                "resource_type": "droplet",
+                "_done_at": request.now + self.action_delay,
+            }
+        return _json_response(201, {"action": self._action_view(action_id, request.now)})
+
+    def _action(self, request: Request, match: re.Match[str]) -> Response:
+        action_id = _int_if_numeric(match["id"])
+        if action_id not in self.actions:
+            raise BadRequest(404, f"action {match['id']} does not exist")
+        return _json_response(200, {"action": self._action_view(action_id, request.now)})
+
+    def _action_view(self, action_id: int, now: dt.datetime) -> JSON:
+        action = dict(self.actions[action_id])
+        done_at = action.pop("_done_at")
+        if now >= done_at:
+            action["status"], action["completed_at"] = "completed", iso(done_at)
+        return action
+
+    def _power_states(self, now: dt.datetime) -> dict[str, str]:
+        """Each droplet's status after its last completed power action."""
+        power: dict[str, str] = {}
+        for action in sorted(self.actions.values(), key=lambda a: a["_done_at"]):
+            if now >= action["_done_at"]:
+                power[str(action["resource_id"])] = DROPLET_ACTION_STATUS[action["type"]]
+        return power
 
     def _balance(self, request: Request, _: re.Match[str]) -> Response:
         return _json_response(200, {**self.balance, "generated_at": iso(request.now)})

@@ -65,6 +65,7 @@ class TenantInvoiceSerializer(serializers.ModelSerializer):
             "tax_cents",
             "total_cents",
             "issued_at",
+            "due_on",
             "paid_at",
             "voided_at",
             "void_reason",

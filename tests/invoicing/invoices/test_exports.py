@@ -84,6 +84,7 @@ def test_csv_has_one_row_per_invoice_equal_to_the_database(admin_api, april):
         "tax": "6.42",
         "total": "70.64",
         "issued_at": april[TENANT_A].issued_at.isoformat(),
+        "due_on": april[TENANT_A].due_on.isoformat(),
         "paid_at": april[TENANT_A].paid_at.isoformat(),
     }
     for tenant, invoice in april.items():

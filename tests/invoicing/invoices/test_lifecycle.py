@@ -35,7 +35,7 @@ def test_issue_assigns_the_next_number_of_the_year_and_records_who(settings):
     assert (event.type, event.actor, event.details) == (
         "issued",
         "ops:alice",
-        {"number": f"ARC-{year}-000001"},
+        {"number": f"ARC-{year}-000001", "due_on": first.due_on.isoformat()},
     )
     assert InvoiceNumberCounter.objects.get(prefix="ARC", year=year).last_number == 2
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0004_freeze_issued_invoices'),
+        ('invoicing', '0005_tenantinvoice_due_on'),
     ]
 
     operations = [

@@ -22,6 +22,7 @@ from dunning.models import (
 )
 from dunning.policy import EDITABLE, dunning_policy_save
 from dunning.selectors import aged_receivables
+from invoicing.changes.admin import DeploymentWithChangesAdmin
 
 
 class DunningPolicyChangeInline(admin.TabularInline):
@@ -171,9 +172,9 @@ class DunningStepInline(admin.TabularInline):
         return False
 
 
-class DeploymentWithDunningAdmin(DeploymentAdmin):
-    """Deployments' admin with their dunning history. Registered here, the floor above
-    deployments, so the deployments app never imports dunning."""
+class DeploymentWithDunningAdmin(DeploymentWithChangesAdmin):
+    """Deployments' admin with their dunning history, on top of invoicing's (its plan-change
+    actions). Registered here, the floor above both, so neither imports dunning."""
 
     inlines = [*DeploymentAdmin.inlines, DunningStepInline]
 

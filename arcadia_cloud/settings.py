@@ -331,6 +331,8 @@ LATE_USAGE_HORIZON_DAYS = int(env_str("LATE_USAGE_HORIZON_DAYS", "62"))
 # The monthly rollup task fans the period's tenants out over the workers in chunks of this many
 # (invoicing/invoices/rollup/fanout.py); each chunk is one `invoicing.roll_up_chunk` task.
 ROLLUP_CHUNK_SIZE = int(env_str("ROLLUP_CHUNK_SIZE", "250"))
+# A tenant is told (`trial.ending` webhook) this many days before its trial ends, once.
+TRIAL_ENDING_NOTICE_DAYS = int(env_str("TRIAL_ENDING_NOTICE_DAYS", "3"))
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -177,6 +177,7 @@ class SubscriptionEventType(models.TextChoices):
     CHANGE_SCHEDULED = "change_scheduled"
     CHANGE_CANCELLED = "change_cancelled"
     TRIAL_EXTENDED = "trial_extended"
+    TRIAL_ENDING = "trial_ending"  # the tenant was told its trial ends soon (`trial.ending`)
     TRIAL_ENDED = "trial_ended"
     CANCELLED = "cancelled"
     PAUSED = "paused"

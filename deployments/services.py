@@ -867,6 +867,55 @@ def subscription_extend_trial(*, subscription: Subscription, days: int, actor: s
     return locked
 
 
+def trials_notify_ending(
+    *, now: dt.datetime, within: dt.timedelta, actor: str = "system"
+) -> list[int]:
+    """Tell each tenant whose trial ends within `within` of `now` (the `trial.ending` webhook),
+    once per trial end: the notice is a subscription event naming the end it announced, so a
+    re-run (or a second worker) says nothing again, and an extended trial is announced anew.
+    Each in its own transaction; returns the subscription ids told."""
+    due = list(
+        Subscription.objects.filter(
+            deployment__state=DeploymentState.TRIAL,
+            trial_ends_at__gt=now,
+            trial_ends_at__lte=now + within,
+        )
+        .order_by("deployment_id")
+        .values_list("pk", "deployment_id")
+    )
+    told = []
+    for subscription_id, deployment_id in due:
+        with transaction.atomic(durable=True):
+            deployment = lock_deployment(deployment_id)
+            locked = lock_subscription(subscription_id)
+            ends_at = locked.trial_ends_at.isoformat()
+            announced = SubscriptionEvent.objects.filter(
+                subscription=locked,
+                type=SubscriptionEventType.TRIAL_ENDING,
+                details__trial_ends_at=ends_at,
+            ).exists()
+            if deployment.state != DeploymentState.TRIAL or announced:
+                continue
+            SubscriptionEvent.objects.create(
+                subscription=locked,
+                type=SubscriptionEventType.TRIAL_ENDING,
+                actor=actor,
+                details={"trial_ends_at": ends_at},
+            )
+            webhook_event_emit(
+                tenant_id=deployment.tenant_id,
+                event_type="trial.ending",
+                data={
+                    "subscription_id": locked.pk,
+                    "deployment_id": deployment.pk,
+                    "plan_code": locked.plan_version.plan.code,
+                    "trial_ends_at": ends_at,
+                },
+            )
+            told.append(locked.pk)
+    return told
+
+
 def trials_end_due(*, now: dt.datetime, actor: str = "system") -> list[int]:
     """Convert every trial that has ended by `now` to active (deployment event with `actor`,
     subscription event `trial_ended`), each in its own transaction; returns the deployment ids

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
 from arcadia_cloud.clock import utc_today
-from deployments.services import scheduled_changes_apply_due, trials_end_due
+from deployments.services import (
+    scheduled_changes_apply_due,
+    trials_end_due,
+    trials_notify_ending,
+)
 
 
 @shared_task(
@@ -19,9 +26,13 @@ from deployments.services import scheduled_changes_apply_due, trials_end_due
     max_retries=3,
 )
 def end_trials() -> list[int]:
-    """Convert every trial that has ended to active (actor `system`); each once, even with two
-    workers (re-checked under the deployment lock)."""
-    return trials_end_due(now=timezone.now(), actor="system")
+    """Tell tenants whose trial ends within TRIAL_ENDING_NOTICE_DAYS (`trial.ending`, once per
+    trial end), then convert every trial that has ended to active (actor `system`); each once,
+    even with two workers (re-checked under the deployment lock)."""
+    now = timezone.now()
+    within = dt.timedelta(days=settings.TRIAL_ENDING_NOTICE_DAYS)
+    trials_notify_ending(now=now, within=within, actor="system")
+    return trials_end_due(now=now, actor="system")
 
 
 @shared_task(

@@ -15,13 +15,14 @@ OPERATOR_APPS = (
     "inventory",
     "billing",
     "catalog",
+    "customers",
     "deployments",
     "invoicing",
     "analytics",
     "drift",
     "django_celery_beat",
 )
-FINANCE_VIEW_APPS = ("invoicing", "billing", "analytics", "catalog")
+FINANCE_VIEW_APPS = ("invoicing", "billing", "analytics", "catalog", "customers")
 # Custom permissions (declared in model Meta) finance also holds, as "app_label.codename".
 FINANCE_EXTRA_PERMISSIONS = (
     "invoicing.mark_invoice_paid",

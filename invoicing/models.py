@@ -241,6 +241,8 @@ class InvoiceLineKind(models.TextChoices):
     USAGE = "usage"
     LLM_USAGE = "llm_usage"
     TAX = "tax"
+    # Credit of adjustment notes consumed after tax (`pricing.credit`): a negative amount.
+    CREDIT = "credit"
 
 
 class TenantInvoice(models.Model):
@@ -268,6 +270,13 @@ class TenantInvoice(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True, default="")
     generated_at = models.DateTimeField(help_text="When the rollup last wrote the lines.")
+    # Credit of the tenant's adjustment notes this invoice consumes, after tax (its `credit`
+    # lines): what the tenant pays is total - credit (`amount_due_cents`).
+    credit_cents = models.BigIntegerField(default=0)
+    # Frozen when issued: the seller and the buyer as the tax invoice names them
+    # (`invoicing.documents.parties`), and the due date from the payment terms then.
+    parties = models.JSONField(default=dict, blank=True)
+    due_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -295,6 +304,10 @@ class TenantInvoice(models.Model):
             models.CheckConstraint(
                 condition=Q(subtotal_cents__gte=0, tax_cents__gte=0),
                 name="tenant_invoice_amounts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_cents__gte=0, credit_cents__lte=F("total_cents")),
+                name="tenant_invoice_credit_within_total",
             ),
             models.CheckConstraint(
                 condition=Q(period_start__day=1, period_end__gte=F("period_start")),
@@ -331,6 +344,10 @@ class TenantInvoice(models.Model):
     def __str__(self) -> str:
         label = self.number or f"draft #{self.pk}"
         return f"{label} {self.tenant_id} {self.period_start:%Y-%m}"
+
+    @property
+    def amount_due_cents(self) -> int:
+        return self.total_cents - self.credit_cents
 
 
 class TenantInvoiceLine(models.Model):
@@ -382,12 +399,22 @@ class TenantInvoiceLine(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=InvoiceLineKind.values), name="tenant_invoice_line_kind_known"
             ),
+            # Every line is non-negative but a credit line, which is never positive.
             models.CheckConstraint(
-                condition=Q(qty__gte=0, unit_price_cents__gte=0, amount_cents__gte=0),
-                name="tenant_invoice_line_non_negative",
+                condition=(
+                    ~Q(kind=InvoiceLineKind.CREDIT)
+                    & Q(qty__gte=0, unit_price_cents__gte=0, amount_cents__gte=0)
+                )
+                | Q(
+                    kind=InvoiceLineKind.CREDIT,
+                    qty__gte=0,
+                    unit_price_cents__lte=0,
+                    amount_cents__lte=0,
+                ),
+                name="tenant_invoice_line_sign",
             ),
             models.CheckConstraint(
-                condition=~Q(kind=InvoiceLineKind.TAX)
+                condition=~Q(kind__in=[InvoiceLineKind.TAX, InvoiceLineKind.CREDIT])
                 | Q(deployment__isnull=True, subscription__isnull=True),
                 name="tenant_invoice_line_tax_is_tenant_level",
             ),
@@ -426,6 +453,7 @@ class InvoiceEventType(models.TextChoices):
     ISSUED = "issued"
     PAID = "paid"
     VOIDED = "voided"
+    CREDITED = "credited"  # an adjustment note was issued against it
 
 
 class TenantInvoiceEvent(AppendOnlyModel):
@@ -447,3 +475,99 @@ class TenantInvoiceEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.type} invoice {self.invoice_id} by {self.actor}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Adjustment notes (credit notes)
+# ---------------------------------------------------------------------------------------------
+
+
+class CreditNoteSettlement(models.TextChoices):
+    """What the note gives the tenant back: credit on its balance (consumed by its next
+    invoices as a `credit` line) or a refund paid outside (amount, date, reference)."""
+
+    CREDIT = "credit"
+    REFUND = "refund"
+
+
+class CreditNote(models.Model):
+    """An adjustment note against an issued or paid invoice (`invoicing.credit_notes`).
+
+    Issued when created — numbered from its own gapless per-year counter
+    (`ARC-CN-2026-000001`), the parties frozen — and immutable from then on (a database
+    trigger refuses any change to its content or lines, see migration 0005). `subtotal_cents`
+    is the credited amount ex-GST, `tax_cents` the GST adjusted half-up on it.
+    """
+
+    number = models.CharField(max_length=40, unique=True)
+    invoice = models.ForeignKey(
+        TenantInvoice, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    tenant_id = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    reason = models.TextField()
+    settlement = models.CharField(max_length=8, choices=CreditNoteSettlement.choices)
+    subtotal_cents = models.BigIntegerField()
+    tax_cents = models.BigIntegerField()
+    total_cents = models.BigIntegerField()
+    refund_reference = models.CharField(max_length=200, blank=True, default="")
+    refunded_on = models.DateField(null=True, blank=True)
+    parties = models.JSONField(default=dict, blank=True)
+    issued_at = models.DateTimeField()
+    created_by = models.CharField(max_length=200)
+
+    class Meta:
+        db_table = "credit_notes"
+        ordering = ["-issued_at", "-id"]
+        verbose_name = "adjustment note"
+        default_permissions = ("view",)
+        permissions = [("create_credit_note", "Can issue adjustment notes")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_cents=F("subtotal_cents") + F("tax_cents")),
+                name="credit_note_total_is_subtotal_plus_tax",
+            ),
+            models.CheckConstraint(
+                condition=Q(subtotal_cents__gt=0, tax_cents__gte=0),
+                name="credit_note_amounts_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(settlement__in=CreditNoteSettlement.values),
+                name="credit_note_settlement_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(settlement=CreditNoteSettlement.CREDIT)
+                | (Q(refunded_on__isnull=False) & ~Q(refund_reference="")),
+                name="credit_note_refund_has_date_and_reference",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant_id", "issued_at"], name="credit_note_by_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.number} on {self.invoice_id} ({self.total_cents}c)"
+
+
+class CreditNoteLine(models.Model):
+    """What one note credits of one invoice line, ex-GST."""
+
+    note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveIntegerField()
+    invoice_line = models.ForeignKey(
+        TenantInvoiceLine, on_delete=models.PROTECT, related_name="credited_by"
+    )
+    description = models.CharField(max_length=300)
+    amount_cents = models.BigIntegerField()
+
+    class Meta:
+        db_table = "credit_note_lines"
+        ordering = ["note_id", "position"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["note", "position"], name="credit_note_line_position"),
+            models.CheckConstraint(
+                condition=Q(amount_cents__gt=0), name="credit_note_line_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_cents}c of line {self.invoice_line_id}"

@@ -11,7 +11,9 @@ whatever the number of subscriptions, usage rows or tenants:
 - the fallback resource prices, by ONE rule for which day's prices apply (below);
 - the tax terms from settings;
 - on request, the late usage of earlier invoiced months each tenant's invoice will carry,
-  each of those months read by the same path with its own invoice's terms.
+  each of those months read by the same path with its own invoice's terms;
+- on request, the credit each tenant's adjustment notes still have to give (consumed after
+  tax by `pricing.credit`, through `pricing.tenant.price_tenant`).
 
 The kernel prices what this returns (`pricing.invoice.price_subscription`,
 `pricing.tenant.price_tenant`); the callers do nothing else.
@@ -28,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -36,8 +38,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from catalog.selectors import plan_terms_by_version_id, plan_version_ids, resource_price_book
 from deployments.selectors import addon_snapshot_terms, subscription_days
+from invoicing.credit_notes.selectors import credit_available
 from invoicing.invoices.late_usage import late_usage_claims
 from invoicing.usage.selectors import passthrough_llm_charges, usage_for_deployments
+from pricing.credit import CreditAvailable
 from pricing.invoice import (
     LINE_QTY_PLACES,
     Month,
@@ -78,13 +82,14 @@ def prices_on(subject: PricingSubject, month: Month) -> dt.date:
 @dataclass(frozen=True)
 class PricingInputs:
     """What pricing a month needs, as loaded: each subscription's inputs (in subject order), the
-    late usage each tenant's invoice carries, and the tax terms."""
+    late usage each tenant's invoice carries, the tax terms, and the credit each tenant has."""
 
     month: Month
     through: dt.date
     tax: TaxTerms
     subscriptions: tuple[SubscriptionInputs, ...]
     late: dict[str, tuple[LateSource, ...]]
+    credits: dict[str, tuple[CreditAvailable, ...]] = field(default_factory=dict)
 
     def tenant_ids(self) -> list[str]:
         """Every tenant with something to price: a subscription, or late usage."""
@@ -101,6 +106,7 @@ class PricingInputs:
             self.month,
             self.tax,
             self.late.get(tenant_id, ()),
+            self.credits.get(tenant_id, ()),
         )
 
 
@@ -110,12 +116,16 @@ def load_pricing_inputs(
     month: dt.date,
     through: dt.date | None = None,
     late_usage_of: Collection[str] | str | None = None,
+    credit_of: Collection[str] | str | None = None,
 ) -> PricingInputs:
     """Everything pricing `subjects` over the month starting `month` needs, usage counted from
     its first day through `through` (default: its last day; live accrual passes today).
 
     `late_usage_of` adds the late usage of earlier invoiced months the month's invoice carries:
     `ALL_TENANTS`, or the tenants to read it for; None (a quote) reads none.
+
+    `credit_of` likewise adds the credit of the tenants' adjustment notes not yet consumed by
+    another invoice (the month's own invoice, being regenerated, excepted).
     """
     period = Month.of(month)
     through = period.end if through is None else through
@@ -124,8 +134,17 @@ def load_pricing_inputs(
     if late_usage_of is not None:
         wanted = None if late_usage_of == ALL_TENANTS else sorted(late_usage_of)
         late = _late_sources(late_usage_claims(period.start, tenant_ids=wanted))
+    credits: dict[str, tuple[CreditAvailable, ...]] = {}
+    if credit_of is not None:
+        wanted = None if credit_of == ALL_TENANTS else sorted(credit_of)
+        credits = credit_available(wanted, except_period_start=period.start)
     return PricingInputs(
-        month=period, through=through, tax=tax_terms(), subscriptions=subscriptions, late=late
+        month=period,
+        through=through,
+        tax=tax_terms(),
+        subscriptions=subscriptions,
+        late=late,
+        credits=credits,
     )
 
 

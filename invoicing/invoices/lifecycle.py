@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from arcadia_cloud.errors import InvalidStateChange, field_error
+from invoicing.documents.parties import due_on, frozen_parties
 from invoicing.invoices.locks import lock_invoice, lock_number_counter
 from invoicing.models import InvoiceEventType, InvoiceStatus, TenantInvoice, TenantInvoiceEvent
 
@@ -44,13 +45,16 @@ NUMBER_DIGITS = 6
 
 @transaction.atomic
 def invoice_issue(*, invoice: TenantInvoice, actor: str) -> TenantInvoice:
-    """Issue a draft: the next number of the year (UTC) is assigned and the content frozen."""
+    """Issue a draft: the next number of the year (UTC) is assigned and the content frozen,
+    with the seller's and the buyer's details as they are now and the due date."""
     locked = _locked_for(invoice, ISSUE)
     now = timezone.now()
     locked.number = _next_number(now)
     locked.status = InvoiceStatus.ISSUED
     locked.issued_at = now
-    locked.save(update_fields=["number", "status", "issued_at", "updated_at"])
+    locked.parties = frozen_parties(locked.tenant_id)
+    locked.due_on = due_on(locked.tenant_id, now.astimezone(dt.UTC).date())
+    locked.save(update_fields=["number", "status", "issued_at", "parties", "due_on", "updated_at"])
     _event(locked, InvoiceEventType.ISSUED, actor, {"number": locked.number})
     return locked
 

@@ -320,6 +320,17 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("deployments:deployment-resources", "OPTIONS"): Expect(
         ADMIN_ONLY, Scope.ADMIN, a_deployment, MISSING_PK
     ),
+    # -- customers: each tenant its own billing profile; the admin names the tenant ------------
+    ("customers:billing-profile", "GET"): Expect(
+        ANY_CALLER, Scope.LIST, query={"tenant_id": TENANT_A}
+    ),
+    ("customers:billing-profile", "PUT"): Expect(
+        ANY_CALLER,
+        Scope.SHARED,
+        query={"tenant_id": TENANT_A},
+        body=lambda w, r, k: {"legal_name": f"Written by {r}", "abn": "51 824 753 556"},
+    ),
+    ("customers:billing-profile", "OPTIONS"): Expect(ANY_CALLER, Scope.SHARED),
     # -- invoicing -----------------------------------------------------------------------------
     ("invoicing:llm-usage", "POST"): Expect((401, 403, 403, 201, 201), Scope.ADMIN, body=llm_body),
     ("invoicing:llm-usage", "OPTIONS"): Expect((401, 403, 403, 200, 200), Scope.ADMIN),

@@ -36,3 +36,7 @@ class BillingProfileSerializer(serializers.Serializer):
         help_text="Days from issue to due date; null: the platform's default.",
     )
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class BillingProfileQuerySerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(max_length=200, required=False, allow_blank=True)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.permissions import TenantScopedMixin
-from customers.api.serializers import BillingProfileSerializer
+from customers.api.serializers import BillingProfileQuerySerializer, BillingProfileSerializer
 from customers.models import BillingProfile
 from customers.selectors import billing_profile_of
 from customers.services import billing_profile_save
@@ -60,11 +60,11 @@ class BillingProfileView(TenantScopedMixin, generics.GenericAPIView):
         principal = self.principal
         if not principal.is_platform_admin:
             return principal.tenant_id
-        requested = (self.request.query_params.get("tenant_id") or "").strip()
+        # Parsed like every input (a NUL or an over-long id is a 400 naming it, never a 500).
+        query = parse_input(BillingProfileQuerySerializer, self.request.query_params)
+        requested = (query.get("tenant_id") or "").strip()
         if not requested:
             raise field_error("tenant_id", "a platform_admin names the tenant: ?tenant_id=...")
-        if len(requested) > 200:
-            raise field_error("tenant_id", "must be at most 200 characters")
         return requested
 
     @extend_schema(responses={200: BillingProfileSerializer})

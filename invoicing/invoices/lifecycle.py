@@ -21,10 +21,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from arcadia_cloud.errors import InvalidStateChange, field_error
+from arcadia_cloud.errors import Conflict, InvalidStateChange, field_error
 from invoicing.documents.parties import due_on, frozen_parties
 from invoicing.invoices.locks import lock_invoice, lock_number_counter
-from invoicing.models import InvoiceEventType, InvoiceStatus, TenantInvoice, TenantInvoiceEvent
+from invoicing.models import (
+    CreditNote,
+    InvoiceEventType,
+    InvoiceStatus,
+    TenantInvoice,
+    TenantInvoiceEvent,
+)
 
 ISSUE = "issue"
 MARK_PAID = "mark_paid"
@@ -87,6 +93,11 @@ def invoice_void(*, invoice: TenantInvoice, actor: str, reason: str) -> TenantIn
     (numbers stay gapless: a void invoice is still accounted for)."""
     reason = _reason(reason)
     locked = _locked_for(invoice, VOID)
+    if CreditNote.objects.filter(invoice=locked).exists():
+        raise Conflict(
+            f"invoice {locked.number} has adjustment notes: it is corrected by notes, not "
+            "voided (void is for an invoice sent in error before any note or payment)"
+        )
     previous = locked.status
     locked.status = InvoiceStatus.VOID
     locked.voided_at = timezone.now()

@@ -12,9 +12,16 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
-from invoicing.models import InvoiceStatus, TenantInvoice, TenantInvoiceEvent, TenantInvoiceLine
+from invoicing.models import (
+    CreditNote,
+    InvoiceStatus,
+    TenantInvoice,
+    TenantInvoiceEvent,
+    TenantInvoiceLine,
+)
 
 EXPORT_CHUNK_SIZE = 2000
 # Newest period first, then by tenant: the order of lists and exports.
@@ -28,8 +35,11 @@ def invoices_list(
     status: str | None = None,
     tenant_id: str | None = None,
 ) -> QuerySet[TenantInvoice]:
-    """Invoices, newest period first, then by tenant; each filter applies when given."""
-    invoices = TenantInvoice.objects.order_by(*INVOICE_ORDER)
+    """Invoices, newest period first, then by tenant; each filter applies when given. Each
+    carries `credited_cents`: what its adjustment notes credit (GST-inclusive), in the query."""
+    invoices = TenantInvoice.objects.order_by(*INVOICE_ORDER).annotate(
+        credited_cents=with_credited_cents()
+    )
     if period_start is not None:
         invoices = invoices.filter(period_start=period_start)
     if status is not None:
@@ -37,6 +47,18 @@ def invoices_list(
     if tenant_id is not None:
         invoices = invoices.filter(tenant_id=tenant_id)
     return invoices
+
+
+def with_credited_cents() -> Coalesce:
+    """What the invoice's adjustment notes credit, GST-inclusive: a subquery, no extra query."""
+    notes = (
+        CreditNote.objects.filter(invoice=OuterRef("pk"))
+        .order_by()
+        .values("invoice")
+        .annotate(total=Sum("total_cents"))
+        .values("total")
+    )
+    return Coalesce(Subquery(notes), 0)
 
 
 def visible_to_tenant(invoices: QuerySet[TenantInvoice], tenant_id: str) -> QuerySet[TenantInvoice]:

@@ -70,3 +70,9 @@ def test_an_admin_names_the_tenant(admin_api):
     )
     assert response.status_code == 200
     assert BillingProfile.objects.get(tenant_id=TENANT_B).legal_name == "B renamed"
+
+
+def test_a_nul_in_the_admins_tenant_id_is_a_400_not_a_500(admin_api):
+    response = admin_api.get(URL, {"tenant_id": "a\x00b"})
+    assert response.status_code == 400
+    assert "tenant_id" in response.json()["error"]["fields"]

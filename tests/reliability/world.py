@@ -28,9 +28,10 @@ from deployments.services import (
 from drift.models import CloudDrift
 from drift.services import drift_detect_all, provisioned_record
 from inventory.models import CloudProject, CloudResource
+from invoicing.credit_notes.services import credit_note_issue
 from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.invoices.rollup import roll_up_period
-from invoicing.models import InvoiceStatus, TenantInvoice
+from invoicing.models import CreditNote, InvoiceStatus, TenantInvoice
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from tests.billing.factories import make_invoice as make_cost_invoice
 from tests.billing.factories import make_line
@@ -71,6 +72,7 @@ class World:
     active_version: PlanVersion  # `studio`'s active version
     b_deployment: Deployment
     b_invoice: TenantInvoice
+    credit_note: CreditNote | None = None  # on A's issued April invoice
     markers: tuple[str, ...] = field(default=())
 
     # -- fresh objects for writes that succeed (so each role acts on its own target) --------
@@ -180,6 +182,13 @@ def build_world() -> World:
     invoices = {r.tenant_id: TenantInvoice.objects.get(pk=r.invoice_id) for r in report.results}
     invoice = invoice_issue(invoice=invoices[TENANT_A], actor=ACTOR)
     b_invoice = invoice_issue(invoice=invoices[TENANT_B], actor=ACTOR)
+    first_line = invoice.lines.exclude(kind="tax").order_by("position").first()
+    credit_note = credit_note_issue(
+        invoice=invoice,
+        reason="a-orchid goodwill credit",
+        lines=[{"line_id": first_line.pk, "amount_cents": 100}],
+        actor=ACTOR,
+    )
 
     march = deployment_create(
         tenant_id=TENANT_A, slug="a-orchid-march", display_name="March", actor=ACTOR
@@ -221,5 +230,15 @@ def build_world() -> World:
         active_version=active_version,
         b_deployment=b_deployment,
         b_invoice=b_invoice,
-        markers=(TENANT_A, A_SLUG, A_DROPLET, A_VOLUME, A_PROJECT, A_LLM_REQUEST, invoice.number),
+        credit_note=credit_note,
+        markers=(
+            TENANT_A,
+            A_SLUG,
+            A_DROPLET,
+            A_VOLUME,
+            A_PROJECT,
+            A_LLM_REQUEST,
+            invoice.number,
+            credit_note.number,
+        ),
     )

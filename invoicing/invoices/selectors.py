@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 
 from invoicing.models import (
     CreditNote,
+    CreditNoteLine,
     InvoiceStatus,
     TenantInvoice,
     TenantInvoiceEvent,
@@ -115,6 +116,26 @@ def invoice_totals_by_currency(invoices: QuerySet[TenantInvoice]) -> list[Invoic
 def invoices_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[TenantInvoice]:
     """The invoices in list order, streamed from the database in chunks (one query)."""
     return invoices.order_by(*INVOICE_ORDER).iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+
+def credit_notes_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[CreditNote]:
+    """The adjustment notes of the invoices, with their invoice, oldest first (one query)."""
+    return (
+        CreditNote.objects.filter(invoice__in=invoices.order_by().values("pk"))
+        .select_related("invoice")
+        .order_by("issued_at", "id")
+        .iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    )
+
+
+def credit_note_lines_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[CreditNoteLine]:
+    """Every line of the invoices' notes, with its note, invoice and invoice line (one query)."""
+    return (
+        CreditNoteLine.objects.filter(note__invoice__in=invoices.order_by().values("pk"))
+        .select_related("note__invoice", "invoice_line__deployment")
+        .order_by("note__issued_at", "note_id", "position")
+        .iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    )
 
 
 def lines_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[TenantInvoiceLine]:

@@ -27,6 +27,10 @@ FINANCE_VIEW_APPS = ("invoicing", "billing", "analytics", "catalog", "customers"
 FINANCE_EXTRA_PERMISSIONS = (
     "invoicing.mark_invoice_paid",
     "invoicing.export_invoices",
+    # Finance issues adjustment notes (never voids invoices) and delivers documents again.
+    "invoicing.create_credit_note",
+    "invoicing.push_receivable",
+    "invoicing.resend_document_email",
 )
 
 

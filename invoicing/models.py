@@ -571,3 +571,127 @@ class CreditNoteLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount_cents}c of line {self.invoice_line_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery of documents: receivables pushed to finance, documents emailed
+# ---------------------------------------------------------------------------------------------
+
+
+class DocumentType(models.TextChoices):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class ReceivableStatus(models.TextChoices):
+    PENDING = "pending"  # queued, or waiting for a retry (last_error says why)
+    PUSHED = "pushed"  # finance accepted it (finance_status: created / updated)
+    REJECTED = "rejected"  # finance answered 4xx: an operator pushes again once fixed
+    SKIPPED = "skipped"  # FINANCE_URL is not set
+
+
+class ReceivablePush(models.Model):
+    """One issued document as a receivable in finance (`invoicing.receivables`): exactly one
+    row per document, so retries and "Push again" update it, never add another."""
+
+    document_type = models.CharField(max_length=16, choices=DocumentType.choices)
+    invoice = models.OneToOneField(
+        TenantInvoice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="receivable_push",
+    )
+    credit_note = models.OneToOneField(
+        CreditNote,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="receivable_push",
+    )
+    external_id = models.CharField(max_length=40, unique=True, help_text="The number.")
+    status = models.CharField(
+        max_length=16, choices=ReceivableStatus.choices, default=ReceivableStatus.PENDING
+    )
+    finance_status = models.CharField(max_length=32, blank=True, default="")
+    finance_id = models.CharField(max_length=100, blank=True, default="")
+    payload_hash = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "receivable_pushes"
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("view",)
+        permissions = [("push_receivable", "Can push receivables to finance again")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(document_type=DocumentType.INVOICE, invoice__isnull=False)
+                    & Q(credit_note__isnull=True)
+                )
+                | (
+                    Q(document_type=DocumentType.CREDIT_NOTE, credit_note__isnull=False)
+                    & Q(invoice__isnull=True)
+                ),
+                name="receivable_push_one_document",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_type} {self.external_id}: {self.status}"
+
+
+class EmailStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"  # retried by the task; last_error says why
+    SKIPPED = "skipped"  # no billing email on the tenant's profile
+
+
+class DocumentEmail(models.Model):
+    """One emailing of an issued document's PDF to the tenant's billing emails: a row per
+    sending (issue, each *Resend*), with who it went to, when and what came of it."""
+
+    document_type = models.CharField(max_length=16, choices=DocumentType.choices)
+    invoice = models.ForeignKey(
+        TenantInvoice, null=True, blank=True, on_delete=models.PROTECT, related_name="emails"
+    )
+    credit_note = models.ForeignKey(
+        CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="emails"
+    )
+    recipients = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=16, choices=EmailStatus.choices, default=EmailStatus.QUEUED
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "document_emails"
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("view",)
+        permissions = [("resend_document_email", "Can resend documents by email")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(document_type=DocumentType.INVOICE, invoice__isnull=False)
+                    & Q(credit_note__isnull=True)
+                )
+                | (
+                    Q(document_type=DocumentType.CREDIT_NOTE, credit_note__isnull=False)
+                    & Q(invoice__isnull=True)
+                ),
+                name="document_email_one_document",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_type} email to {', '.join(self.recipients)}: {self.status}"

@@ -29,6 +29,7 @@ from django.utils import timezone
 from arcadia_cloud.errors import Conflict, InvalidStateChange, field_error
 from arcadia_cloud.money import round_cents
 from arcadia_cloud.validation import clean_cents, clean_choice, clean_date, clean_text
+from invoicing.documents.email import document_email_queue
 from invoicing.documents.parties import frozen_parties
 from invoicing.invoices.locks import lock_invoice, lock_number_counter
 from invoicing.models import (
@@ -42,6 +43,7 @@ from invoicing.models import (
     TenantInvoiceEvent,
     TenantInvoiceLine,
 )
+from invoicing.receivables.services import receivable_queue
 
 CREDITABLE_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
 # Lines a note may credit: the supplies (never the tax line, whose adjustment follows from the
@@ -129,6 +131,8 @@ def credit_note_issue(
             "total_cents": note.total_cents,
         },
     )
+    receivable_queue(credit_note=note)
+    document_email_queue(credit_note=note, actor=actor)
     return note
 
 

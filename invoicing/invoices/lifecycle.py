@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, InvalidStateChange, field_error
+from invoicing.documents.email import document_email_queue
 from invoicing.documents.parties import due_on, frozen_parties
 from invoicing.invoices.locks import lock_invoice, lock_number_counter
 from invoicing.models import (
@@ -31,6 +32,7 @@ from invoicing.models import (
     TenantInvoice,
     TenantInvoiceEvent,
 )
+from invoicing.receivables.services import receivable_queue
 
 ISSUE = "issue"
 MARK_PAID = "mark_paid"
@@ -52,7 +54,8 @@ NUMBER_DIGITS = 6
 @transaction.atomic
 def invoice_issue(*, invoice: TenantInvoice, actor: str) -> TenantInvoice:
     """Issue a draft: the next number of the year (UTC) is assigned and the content frozen,
-    with the seller's and the buyer's details as they are now and the due date."""
+    with the seller's and the buyer's details as they are now and the due date. Its receivable
+    push and its email are queued for when the issue commits."""
     locked = _locked_for(invoice, ISSUE)
     now = timezone.now()
     locked.number = _next_number(now)
@@ -62,6 +65,9 @@ def invoice_issue(*, invoice: TenantInvoice, actor: str) -> TenantInvoice:
     locked.due_on = due_on(locked.tenant_id, now.astimezone(dt.UTC).date())
     locked.save(update_fields=["number", "status", "issued_at", "parties", "due_on", "updated_at"])
     _event(locked, InvoiceEventType.ISSUED, actor, {"number": locked.number})
+    # Delivered once the issue commits: a receivable to finance, the PDF by email.
+    receivable_queue(invoice=locked)
+    document_email_queue(invoice=locked, actor=actor)
     return locked
 
 

@@ -38,6 +38,15 @@ app.conf.task_routes = TASK_ROUTES
 app.autodiscover_tasks()
 
 
+def task_named(task_name: str):
+    """The registered task called `task_name`. The apps' tasks modules are imported first when
+    this process has not imported them yet (a web process, a command): autodiscovery is lazy,
+    and a name looked up before it ran would be a KeyError instead of a queued task."""
+    if task_name not in app.tasks:
+        app.loader.import_default_modules()
+    return app.tasks[task_name]
+
+
 def enqueue_on_commit(task_name: str, *args: object, **kwargs: object) -> None:
     """Queue the task named `task_name` once the current transaction commits (at once outside
     one). By name, from the app's registry, so a service can queue its app's task without
@@ -49,7 +58,7 @@ def enqueue_on_commit(task_name: str, *args: object, **kwargs: object) -> None:
     from django.db import transaction
 
     def send() -> None:
-        app.tasks[task_name].delay(*args, **kwargs)
+        task_named(task_name).delay(*args, **kwargs)
 
     # Django names a failing robust callback by its __qualname__ in the log line.
     send.__qualname__ = f"{task_name}.delay{args!r}"

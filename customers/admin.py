@@ -61,6 +61,9 @@ class BillingProfileAdmin(admin.ModelAdmin):
     def abn_grouped(self, profile: BillingProfile) -> str:
         return format_abn(profile.abn)
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a profile is edited, never deleted (documents froze their own copy)
+
     def save_model(self, request, obj, form, change):
         saved = billing_profile_save(
             tenant_id=obj.tenant_id,

@@ -4,31 +4,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='BillingProfile',
+            name="BillingProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tenant_id', models.CharField(max_length=200, unique=True)),
-                ('legal_name', models.CharField(max_length=200)),
-                ('abn', models.CharField(blank=True, default='', max_length=11, verbose_name='ABN')),
-                ('address', models.TextField(blank=True, default='')),
-                ('billing_emails', models.JSONField(blank=True, default=list, help_text='Where issued invoices and notes are emailed.')),
-                ('payment_terms_days', models.PositiveSmallIntegerField(blank=True, help_text='Days from issue to due date; empty: INVOICE_PAYMENT_TERMS_DAYS.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('updated_by', models.CharField(blank=True, default='', max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("tenant_id", models.CharField(max_length=200, unique=True)),
+                ("legal_name", models.CharField(max_length=200)),
+                (
+                    "abn",
+                    models.CharField(blank=True, default="", max_length=11, verbose_name="ABN"),
+                ),
+                ("address", models.TextField(blank=True, default="")),
+                (
+                    "billing_emails",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Where issued invoices and notes are emailed.",
+                    ),
+                ),
+                (
+                    "payment_terms_days",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="Days from issue to due date; empty: INVOICE_PAYMENT_TERMS_DAYS.",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("updated_by", models.CharField(blank=True, default="", max_length=200)),
             ],
             options={
-                'db_table': 'billing_profiles',
-                'ordering': ['tenant_id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('abn', ''), ('abn__regex', '^[0-9]{11}$'), _connector='OR'), name='billing_profile_abn_is_11_digits'), models.CheckConstraint(condition=models.Q(('payment_terms_days__isnull', True), ('payment_terms_days__lte', 365), _connector='OR'), name='billing_profile_payment_terms_bounded')],
+                "db_table": "billing_profiles",
+                "ordering": ["tenant_id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("abn", ""), ("abn__regex", "^[0-9]{11}$"), _connector="OR"
+                        ),
+                        name="billing_profile_abn_is_11_digits",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("payment_terms_days__isnull", True),
+                            ("payment_terms_days__lte", 365),
+                            _connector="OR",
+                        ),
+                        name="billing_profile_payment_terms_bounded",
+                    ),
+                ],
             },
         ),
     ]

@@ -89,7 +89,8 @@ def credit_note_issue(
     subtotal = sum(amount for _, amount in credited)
     if subtotal <= 0:
         raise Conflict(
-            f"invoice {locked.number} has nothing left to credit", fields={"lines": "empty"}
+            f"invoice {locked.number} has nothing left to credit",
+            fields={"lines": ["nothing left to credit"]},
         )
     tax = _tax(locked, subtotal, remaining)
     now = timezone.now()
@@ -211,7 +212,7 @@ def _credited(
             raise Conflict(
                 f"line {line_id} of invoice {invoice.number} has {left} cents left to credit "
                 f"ex-GST; {amount} asked",
-                fields={f"lines[{index}].amount_cents": f"at most {max(left, 0)}"},
+                fields={f"lines[{index}].amount_cents": [f"at most {max(left, 0)} cents"]},
                 extra={"creditable_cents": max(left, 0)},
             )
         credited.append((line, amount))

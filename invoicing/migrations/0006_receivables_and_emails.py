@@ -5,60 +5,178 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('invoicing', '0005_adjustment_notes'),
+        ("invoicing", "0005_adjustment_notes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DocumentEmail',
+            name="DocumentEmail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('document_type', models.CharField(choices=[('invoice', 'Invoice'), ('credit_note', 'Credit Note')], max_length=16)),
-                ('recipients', models.JSONField(blank=True, default=list)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='queued', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('requested_by', models.CharField(max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('credit_note', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='emails', to='invoicing.creditnote')),
-                ('invoice', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='emails', to='invoicing.tenantinvoice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "document_type",
+                    models.CharField(
+                        choices=[("invoice", "Invoice"), ("credit_note", "Credit Note")],
+                        max_length=16,
+                    ),
+                ),
+                ("recipients", models.JSONField(blank=True, default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("requested_by", models.CharField(max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "credit_note",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="emails",
+                        to="invoicing.creditnote",
+                    ),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="emails",
+                        to="invoicing.tenantinvoice",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'document_emails',
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('resend_document_email', 'Can resend documents by email')],
-                'default_permissions': ('view',),
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('document_type', 'invoice'), ('invoice__isnull', False), ('credit_note__isnull', True)), models.Q(('credit_note__isnull', False), ('document_type', 'credit_note'), ('invoice__isnull', True)), _connector='OR'), name='document_email_one_document')],
+                "db_table": "document_emails",
+                "ordering": ["-created_at", "-id"],
+                "permissions": [("resend_document_email", "Can resend documents by email")],
+                "default_permissions": ("view",),
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("document_type", "invoice"),
+                                ("invoice__isnull", False),
+                                ("credit_note__isnull", True),
+                            ),
+                            models.Q(
+                                ("credit_note__isnull", False),
+                                ("document_type", "credit_note"),
+                                ("invoice__isnull", True),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="document_email_one_document",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ReceivablePush',
+            name="ReceivablePush",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('document_type', models.CharField(choices=[('invoice', 'Invoice'), ('credit_note', 'Credit Note')], max_length=16)),
-                ('external_id', models.CharField(help_text='The number.', max_length=40, unique=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('pushed', 'Pushed'), ('rejected', 'Rejected'), ('skipped', 'Skipped')], default='pending', max_length=16)),
-                ('finance_status', models.CharField(blank=True, default='', max_length=32)),
-                ('finance_id', models.CharField(blank=True, default='', max_length=100)),
-                ('payload_hash', models.CharField(blank=True, default='', max_length=64)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('pushed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('credit_note', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='receivable_push', to='invoicing.creditnote')),
-                ('invoice', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='receivable_push', to='invoicing.tenantinvoice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "document_type",
+                    models.CharField(
+                        choices=[("invoice", "Invoice"), ("credit_note", "Credit Note")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(help_text="The number.", max_length=40, unique=True),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("pushed", "Pushed"),
+                            ("rejected", "Rejected"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("finance_status", models.CharField(blank=True, default="", max_length=32)),
+                ("finance_id", models.CharField(blank=True, default="", max_length=100)),
+                ("payload_hash", models.CharField(blank=True, default="", max_length=64)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("pushed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "credit_note",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="receivable_push",
+                        to="invoicing.creditnote",
+                    ),
+                ),
+                (
+                    "invoice",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="receivable_push",
+                        to="invoicing.tenantinvoice",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'receivable_pushes',
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('push_receivable', 'Can push receivables to finance again')],
-                'default_permissions': ('view',),
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('document_type', 'invoice'), ('invoice__isnull', False), ('credit_note__isnull', True)), models.Q(('credit_note__isnull', False), ('document_type', 'credit_note'), ('invoice__isnull', True)), _connector='OR'), name='receivable_push_one_document')],
+                "db_table": "receivable_pushes",
+                "ordering": ["-created_at", "-id"],
+                "permissions": [("push_receivable", "Can push receivables to finance again")],
+                "default_permissions": ("view",),
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("document_type", "invoice"),
+                                ("invoice__isnull", False),
+                                ("credit_note__isnull", True),
+                            ),
+                            models.Q(
+                                ("credit_note__isnull", False),
+                                ("document_type", "credit_note"),
+                                ("invoice__isnull", True),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="receivable_push_one_document",
+                    )
+                ],
             },
         ),
     ]

@@ -409,6 +409,12 @@ class MonthDemo:
         folder.mkdir(parents=True, exist_ok=True)
         self.write("")
         self.write(f"Documents (PDF; emails in {settings.VAR_DIR / OUTBOX_DIR})")
+        try:
+            import weasyprint  # noqa: F401  (its system libraries: Pango)
+        except (ImportError, OSError) as exc:
+            self.write(f"  PDFs not written: WeasyPrint cannot load Pango ({exc}); install")
+            self.write("  libpango-1.0-0 (bin/test does) — the HTML documents are in the admin")
+            return
         invoices = invoices_with_lines(invoices_list(period_start=self.period)).exclude(
             status=InvoiceStatus.DRAFT
         )

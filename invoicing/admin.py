@@ -22,7 +22,11 @@ from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor
 from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.money import cents_to_units, format_decimal
 from arcadia_cloud.periods import parse_period
-from invoicing.credit_notes.admin import install_invoice_document_urls, invoice_document_links
+from invoicing.credit_notes.admin import (
+    install_invoice_document_urls,
+    invoice_delivery,
+    invoice_document_links,
+)
 from invoicing.invoices.exports import ExportFormat, export_filename, export_response
 from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid, invoice_void
 from invoicing.invoices.rollup import RollupOutcome, roll_up_period
@@ -234,6 +238,7 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
         ("voided_at", "void_reason"),
         ("credit_cents", "due_on"),
         ("documents",),
+        ("delivery",),
     )
     readonly_fields = tuple(name for row in fields for name in row)
     actions = [
@@ -281,6 +286,10 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
     @admin.display(description="documents")
     def documents(self, invoice: TenantInvoice) -> str:
         return invoice_document_links(invoice)
+
+    @admin.display(description="delivery")
+    def delivery(self, invoice: TenantInvoice) -> str:
+        return invoice_delivery(invoice)
 
     # -- columns ----------------------------------------------------------------------------
 

@@ -156,6 +156,34 @@ def invoice_document_links(invoice: TenantInvoice) -> str:
     return links
 
 
+def invoice_delivery(invoice: TenantInvoice) -> str:
+    """The invoice's receivable push and email deliveries, as recorded."""
+    push = ReceivablePush.objects.filter(invoice=invoice).first()
+    parts = []
+    if push is not None:
+        error = f" — {push.last_error}" if push.last_error else ""
+        parts.append(
+            format_html(
+                '<a href="{}">finance: {}{}</a>',
+                reverse("admin:invoicing_receivablepush_change", args=[push.pk]),
+                push.status,
+                error,
+            )
+        )
+    for email in DocumentEmail.objects.filter(invoice=invoice).order_by("id"):
+        parts.append(
+            format_html(
+                "email to {}: {}{}",
+                ", ".join(email.recipients) or "nobody",
+                email.status,
+                f" {email.sent_at:%Y-%m-%d %H:%M}" if email.sent_at else "",
+            )
+        )
+    if not parts:
+        return "-"
+    return format_html("<br>".join(["{}"] * len(parts)), *parts)
+
+
 class _ViewOnly(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -102,3 +102,13 @@ def test_push_again_and_resend_actions(finance, settings, django_capture_on_comm
         )
     assert DocumentEmail.objects.filter(invoice=invoice).count() == 2
     assert len(mail.outbox) == 1
+
+
+def test_the_invoice_page_shows_its_finance_push_and_emails(finance, settings):
+    settings.FINANCE_URL = ""
+    make_profile(TENANT_A, billing_emails=["ap@orchid.example"])
+    invoice = issued_invoice(TENANT_A)
+    page = finance.get(reverse("admin:invoicing_tenantinvoice_change", args=[invoice.pk]))
+    text = page.content.decode()
+    assert "finance: pending" in text
+    assert "email to ap@orchid.example: queued" in text

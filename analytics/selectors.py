@@ -1,10 +1,13 @@
 """Reads of the analytics app (SPEC §14): margin, revenue and COGS by kind, live accrual.
 
 Revenue is what tenants are invoiced ex-tax: the lines of the period's non-void invoices minus
-the tax lines, in the invoice's currency (AUD). COGS is what DigitalOcean charges us: the
-period's cost lines minus the tax lines, in USD, attributed through the matched resource to
-COALESCE(its deployment's tenant, its own tenant); a line with no match or no tenant is
-`unattributed` (part of the overall COGS, shown apart).
+the tax lines, in the invoice's currency (AUD), net of adjustment notes in the period they are
+ISSUED (the ex-GST amount each note credits, on the deployment and kind of the line it
+credits; docs/decisions.md). The `credit` lines that consume a note's credit on a later
+invoice are a settlement, not revenue: they are left out, so a note is counted once. COGS is
+what DigitalOcean charges us: the period's cost lines minus the tax lines, in USD, attributed
+through the matched resource to COALESCE(its deployment's tenant, its own tenant); a line with
+no match or no tenant is `unattributed` (part of the overall COGS, shown apart).
 
 Every aggregation runs in the database (one grouped query for revenue, one for COGS, one per
 currency for the exchange rate), so the number of queries is the same for 2 tenants or 5,000;
@@ -37,7 +40,7 @@ from arcadia_cloud.periods import month_end, month_start
 from billing.models import CloudCostLine
 from billing.selectors import cost_lines_for_period, latest_balance
 from deployments.selectors import pricing_subjects_active_between
-from invoicing.models import InvoiceLineKind, InvoiceStatus, TenantInvoiceLine
+from invoicing.models import CreditNoteLine, InvoiceLineKind, InvoiceStatus, TenantInvoiceLine
 from invoicing.pricing_inputs import ALL_TENANTS, load_pricing_inputs
 from pricing.engine import QuoteInputError
 from pricing.invoice import PricingError
@@ -143,9 +146,18 @@ def _revenue_lines(period: dt.date) -> QuerySet[TenantInvoiceLine]:
     return (
         TenantInvoiceLine.objects.filter(invoice__period_start=period)
         .exclude(invoice__status=InvoiceStatus.VOID)
-        .exclude(kind=InvoiceLineKind.TAX)
+        .exclude(kind__in=[InvoiceLineKind.TAX, InvoiceLineKind.CREDIT])
         .order_by()
     )
+
+
+def _credited_lines(period: dt.date) -> QuerySet[CreditNoteLine]:
+    """What adjustment notes ISSUED in the period credit, ex-GST (subtracted from revenue)."""
+    start = dt.datetime.combine(period, dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(month_end(period) + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return CreditNoteLine.objects.filter(
+        note__issued_at__gte=start, note__issued_at__lt=end
+    ).order_by()
 
 
 def _cogs_lines(period: dt.date) -> QuerySet[CloudCostLine]:
@@ -187,16 +199,28 @@ class _PeriodSums:
 
 
 def _period_sums(period: dt.date) -> _PeriodSums:
-    """Revenue per (tenant, currency, deployment) and COGS per (tenant, deployment): 2 queries."""
+    """Revenue per (tenant, currency, deployment), net of the period's adjustment notes, and
+    COGS per (tenant, deployment): 2 queries."""
     sums = _PeriodSums({}, {}, defaultdict(int), Decimal(0), Decimal(0), 0)
-    revenue = _revenue_lines(period).values_list(
-        "invoice__tenant_id", "invoice__currency", "deployment_id", "deployment__slug"
+    revenue = (
+        _revenue_lines(period)
+        .values_list("invoice__tenant_id", "invoice__currency", "deployment_id", "deployment__slug")
+        .annotate(cents=Sum("amount_cents"))
     )
-    for tenant_id, currency, deployment_id, slug, cents in revenue.annotate(
-        cents=Sum("amount_cents")
-    ):
+    credited = (
+        _credited_lines(period)
+        .values_list(
+            "note__tenant_id",
+            "note__currency",
+            "invoice_line__deployment_id",
+            "invoice_line__deployment__slug",
+        )
+        .annotate(cents=Sum(-F("amount_cents")))
+    )
+    # One query: the invoiced lines and, negative, what the period's notes credit.
+    for tenant_id, currency, deployment_id, slug, cents in revenue.union(credited, all=True):
         tenant = sums.tenants.setdefault(tenant_id, _Row(tenant_id))
-        tenant.currency = currency
+        tenant.currency = tenant.currency or currency
         tenant.revenue_cents += cents
         sums.revenue_by_currency[currency] += cents
         if deployment_id is not None:  # tenant-level lines count for the tenant only
@@ -321,6 +345,14 @@ REVENUE_KIND = Case(
 )
 
 
+# The same, for the invoice line an adjustment note credits.
+CREDITED_KIND = Case(
+    When(invoice_line__kind__in=LINE_KIND_GROUPS, then=F("invoice_line__kind")),
+    default=Coalesce(F("invoice_line__resource_kind"), F("invoice_line__kind")),
+    output_field=CharField(),
+)
+
+
 def by_kind(period: dt.date) -> dict[str, Any]:
     """Revenue by billing kind and COGS by DigitalOcean kind, as two separate lists (the kinds
     do not map 1:1), in 2 grouped queries plus the rate lookup.
@@ -336,10 +368,22 @@ def by_kind(period: dt.date) -> dict[str, Any]:
         .values_list("invoice__currency", "group")
         .annotate(cents=Sum("amount_cents"), lines=Count("id"))
     )
-    revenue_rows = [
-        {"kind": kind, "currency": currency, "revenue_cents": cents, "lines": lines}
-        for currency, kind, cents, lines in revenue
-    ]
+    credited = (
+        _credited_lines(_month(period))
+        .annotate(group=CREDITED_KIND)
+        .values_list("note__currency", "group")
+        .annotate(cents=Sum(-F("amount_cents")), lines=Value(0))
+    )
+    # One query: the invoiced lines by kind and, negative, what the period's notes credit.
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for currency, kind, cents, lines in revenue.union(credited, all=True):
+        row = rows.setdefault(
+            (currency, kind),
+            {"kind": kind, "currency": currency, "revenue_cents": 0, "lines": 0},
+        )
+        row["revenue_cents"] += cents
+        row["lines"] += lines
+    revenue_rows = list(rows.values())
     revenue_rows.sort(key=lambda row: (row["currency"], -row["revenue_cents"], row["kind"]))
     currency = _reporting_currency(sorted({row["currency"] for row in revenue_rows}))
     fx = fx_conversion(from_currency=COGS_CURRENCY, to_currency=currency, period=period)

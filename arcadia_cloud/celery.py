@@ -38,15 +38,20 @@ app.conf.task_routes = TASK_ROUTES
 app.autodiscover_tasks()
 
 
+def task_named(task_name: str):
+    """The registered task called `task_name`. The apps' tasks modules are imported first when
+    this process has not imported them yet (a web process, a command): autodiscovery is lazy,
+    and a name looked up before it ran would be a KeyError instead of a queued task."""
+    if task_name not in app.tasks:
+        app.loader.import_default_modules()
+    return app.tasks[task_name]
+
+
 def enqueue(task_name: str, *args: object, **kwargs: object) -> None:
     """Queue the task named `task_name` now (eager mode: run it now). For a caller whose writes
     the task reads are already committed — after a durable block; otherwise use
     `enqueue_on_commit`."""
-    if task_name not in app.tasks:
-        # autodiscover_tasks() is lazy: a web process has imported no tasks module until
-        # something asks, so load every app's tasks before looking the name up.
-        app.loader.import_default_modules()
-    app.tasks[task_name].delay(*args, **kwargs)
+    task_named(task_name).delay(*args, **kwargs)
 
 
 def enqueue_on_commit(task_name: str, *args: object, **kwargs: object) -> None:

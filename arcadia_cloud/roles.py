@@ -15,6 +15,7 @@ OPERATOR_APPS = (
     "inventory",
     "billing",
     "catalog",
+    "customers",
     "deployments",
     "invoicing",
     "analytics",
@@ -23,11 +24,15 @@ OPERATOR_APPS = (
     "webhooks",
     "django_celery_beat",
 )
-FINANCE_VIEW_APPS = ("invoicing", "billing", "analytics", "catalog", "dunning")
+FINANCE_VIEW_APPS = ("invoicing", "billing", "analytics", "catalog", "customers", "dunning")
 # Custom permissions (declared in model Meta) finance also holds, as "app_label.codename".
 FINANCE_EXTRA_PERMISSIONS = (
     "invoicing.mark_invoice_paid",
     "invoicing.export_invoices",
+    # Finance issues adjustment notes (never voids invoices) and delivers documents again.
+    "invoicing.create_credit_note",
+    "invoicing.push_receivable",
+    "invoicing.resend_document_email",
 )
 
 

@@ -96,6 +96,7 @@ LOCAL_APPS = [
     "inventory",
     "billing",
     "catalog",
+    "customers",
     "deployments",
     "invoicing",
     "analytics",
@@ -308,12 +309,63 @@ INVOICE_TAX_LABEL = env_str("INVOICE_TAX_LABEL", "GST")
 INVOICE_NUMBER_PREFIX = env_str("INVOICE_NUMBER_PREFIX", "ARC")
 # A payment may be recorded this far ahead of the server clock (another system's clock), not more.
 INVOICE_PAID_AT_LEEWAY_SECONDS = int(env_str("INVOICE_PAID_AT_LEEWAY_SECONDS", "300"))
-# Days to pay an issued invoice (due_on = issue day + this); invoicing.invoices.terms decides.
-ARCADIA_PAYMENT_TERMS_DAYS = env_positive_int("ARCADIA_PAYMENT_TERMS_DAYS", 14)
+# Days from issue to the due date a tax invoice shows (a billing profile may override it).
+INVOICE_PAYMENT_TERMS_DAYS = env_positive_int("INVOICE_PAYMENT_TERMS_DAYS", 14)
+# Adjustment notes are numbered per year from their own counter: ARC-CN-2026-000001.
+CREDIT_NOTE_NUMBER_PREFIX = env_str("CREDIT_NOTE_NUMBER_PREFIX", f"{INVOICE_NUMBER_PREFIX}-CN")
+# The seller a tax invoice names (ATO: identity and ABN) and how to pay it. Development has
+# sandbox defaults; production refuses to start without real ones (below).
+SELLER_DEFAULTS = {
+    "SELLER_LEGAL_NAME": "Arcadia Cloud Pty Ltd (development)",
+    "SELLER_ABN": "51824753556",
+    "SELLER_ADDRESS": "Level 1, 1 Example Street, Sydney NSW 2000",
+    "SELLER_PAYMENT_INSTRUCTIONS": "Development only: do not pay.",
+}
+SELLER_LEGAL_NAME = env_str(
+    "SELLER_LEGAL_NAME", "" if IS_PRODUCTION else SELLER_DEFAULTS["SELLER_LEGAL_NAME"]
+)
+SELLER_ABN = env_str("SELLER_ABN", "" if IS_PRODUCTION else SELLER_DEFAULTS["SELLER_ABN"])
+SELLER_ADDRESS = env_str(
+    "SELLER_ADDRESS", "" if IS_PRODUCTION else SELLER_DEFAULTS["SELLER_ADDRESS"]
+)
+SELLER_PAYMENT_INSTRUCTIONS = env_str(
+    "SELLER_PAYMENT_INSTRUCTIONS",
+    "" if IS_PRODUCTION else SELLER_DEFAULTS["SELLER_PAYMENT_INSTRUCTIONS"],
+)
+if IS_PRODUCTION:
+    _missing = [
+        name
+        for name in SELLER_DEFAULTS
+        if not globals()[name].strip() or globals()[name] == SELLER_DEFAULTS[name]
+    ]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"ARCADIA_ENV=production but {', '.join(_missing)} not set (or left at the "
+            "development default): tax invoices must name the seller, its ABN, its address and "
+            "how to pay (set them in the environment)."
+        )
+    from stdnum.au import abn as _abn
+
+    if not _abn.is_valid(SELLER_ABN):
+        raise ImproperlyConfigured(f"SELLER_ABN={SELLER_ABN!r} is not a valid ABN")
+    SELLER_ABN = _abn.compact(SELLER_ABN)
+# Documents are emailed from here (Django's email framework: EMAIL_BACKEND chooses SMTP, a
+# provider's backend, or the console, which development and the demo use).
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if IS_PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_positive_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_positive_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "billing@arcadia-cloud.invalid")
 # Where payment reminders go when a tenant has no billing contact (empty: reminders not emailed).
 ARCADIA_BILLING_FALLBACK_EMAIL = env_str("ARCADIA_BILLING_FALLBACK_EMAIL")
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "billing@arcadia.invalid")
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 # Webhooks: receivers must be https and public in production (SSRF); development allows
 # http and loopback/private addresses (the demo's local receiver).
 WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", default=not IS_PRODUCTION)
@@ -358,5 +410,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # WeasyPrint logs every rendering step of every PDF at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("inventory.urls")),
     path("", include("billing.urls")),
     path("", include("catalog.urls")),
+    path("", include("customers.urls")),
     path("", include("deployments.urls")),
     path("", include("invoicing.urls")),
     path("", include("analytics.urls")),

@@ -24,10 +24,12 @@ from django.core.management import call_command
 from analytics.models import FxRate
 from analytics.selectors import margin_summary
 from analytics.services import fx_rate_save
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.money import cents_to_units
 from arcadia_cloud.periods import iter_days, month_end, next_month
 from billing.models import CloudInvoice
 from billing.services import billing_history_sync, invoice_ingest
+from customers.services import billing_profile_save
 from demo.webhook_receiver import run_receiver
 from deployments.models import Deployment, Subscription
 from deployments.services import (
@@ -48,10 +50,13 @@ from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
 from inventory.models import CloudProject, CloudResource, ResourceKind
 from inventory.services import project_classify
 from inventory.sync import sync_all
+from invoicing.credit_notes.selectors import credit_available
+from invoicing.credit_notes.services import credit_note_issue
+from invoicing.documents.render import invoice_context, note_context, render_pdf
 from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid
 from invoicing.invoices.rollup import roll_up_period
 from invoicing.invoices.selectors import invoices_list, invoices_with_lines
-from invoicing.models import InvoiceStatus, TenantInvoice
+from invoicing.models import CreditNote, InvoiceStatus, TenantInvoice
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from invoicing.usage.metering import meter_day
 from webhooks.events import EVENT_TYPES
@@ -108,6 +113,12 @@ TENANTS = (
 LLM_EVENTS_PER_DAY = 12
 # The tenant that pays late in the "getting paid" story; the others pay on time.
 LATE_PAYER = "acme"
+# The demo tenants' billing profiles (ABNs with valid checksums, not real businesses).
+BILLING_ABNS = {"acme": "33102417032", "globex": "33102417064", "initech": "33102417096"}
+CREDITED_TENANT = "acme"
+CREDIT_CENTS = 1_000  # ex-GST, credited on the first line of acme's invoice
+DOCUMENTS_DIR = "documents"
+OUTBOX_DIR = "outbox"
 
 
 def _at(day: dt.date, minute: int = 0) -> dt.datetime:
@@ -194,10 +205,17 @@ class MonthDemo:
         self.step("rollup", f"rolling up tenant invoices for {self.period:%B %Y}", self.roll_up)
         self.step("fx", f"entering the USD→AUD rate for {self.period:%B %Y}", self.enter_fx_rate)
         self.step("drift", "recording desired state and detecting drift", self.detect_drift)
-        self.step("paid", "getting paid: issuing, dunning one late payer, payment", self.get_paid)
+        self.step("profiles", "recording the tenants' billing profiles", self.save_profiles)
+        with _email_to_files():
+            self.step(
+                "paid", "getting paid: issuing, dunning one late payer, payment", self.get_paid
+            )
+            self.step("credit", f"crediting one line of {CREDITED_TENANT}'s invoice", self.credit)
         self.print_invoices()
+        self.print_documents()
         self.print_margin()
         self.print_drift_inbox()
+        self.print_next_month()
 
     def live_the_month(self) -> str:
         """Each day at 00:00: sync inventory, meter yesterday and record yesterday's LLM usage,
@@ -408,6 +426,102 @@ class MonthDemo:
                     f"{_money(line.amount_cents, invoice.currency):>14}"
                 )
 
+    # -- documents: issue, PDFs, an adjustment note, its credit consumed ----------------------
+
+    def save_profiles(self) -> str:
+        """Billing profiles for the tenants: what their tax invoices name (issuing, in the
+        getting-paid step, freezes them onto each invoice)."""
+        for tenant in TENANTS:
+            billing_profile_save(
+                tenant_id=tenant.tenant_id,
+                legal_name=f"{tenant.project} Pty Ltd",
+                abn=BILLING_ABNS[tenant.tenant_id],
+                address=f"1 {tenant.project} Way, Sydney NSW 2000",
+                billing_emails=[f"accounts@{tenant.tenant_id}.example"],
+                actor=ACTOR,
+            )
+        return f"{len(TENANTS)} billing profiles (legal name, ABN, address, billing email)"
+
+    def credit(self) -> str:
+        invoice = TenantInvoice.objects.get(tenant_id=CREDITED_TENANT, period_start=self.period)
+        line = invoice.lines.exclude(kind__in=["tax", "credit"]).order_by("position").first()
+        note = credit_note_issue(
+            invoice=invoice,
+            reason="Goodwill: the web shop was down for a day",
+            lines=[{"line_id": line.pk, "amount_cents": min(CREDIT_CENTS, line.amount_cents)}],
+            actor=ACTOR,
+        )
+        return (
+            f"{note.number}: {_money(note.subtotal_cents, note.currency)} + GST "
+            f"{_money(note.tax_cents, note.currency)} = {_money(note.total_cents, note.currency)}"
+            f" credited to {CREDITED_TENANT}'s balance"
+        )
+
+    def print_documents(self) -> None:
+        """Each issued document rendered to a PDF under var/documents/, and where it is."""
+        folder = settings.VAR_DIR / DOCUMENTS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        self.write("")
+        self.write(f"Documents (PDF; emails in {settings.VAR_DIR / OUTBOX_DIR})")
+        try:
+            import weasyprint  # noqa: F401  (its system libraries: Pango)
+        except (ImportError, OSError) as exc:
+            self.write(f"  PDFs not written: WeasyPrint cannot load Pango ({exc}); install")
+            self.write("  libpango-1.0-0 (bin/test does) — the HTML documents are in the admin")
+            return
+        invoices = invoices_with_lines(invoices_list(period_start=self.period)).exclude(
+            status=InvoiceStatus.DRAFT
+        )
+        for invoice in invoices:
+            path = folder / f"{invoice.number}.pdf"
+            path.write_bytes(render_pdf(invoice_context(invoice)))
+            net = invoice.total_cents - invoice.credited_cents
+            self.write(
+                f"  tax invoice {invoice.number} ({invoice.tenant_id}, net after notes "
+                f"{_money(net, invoice.currency)}): {path}"
+            )
+        for note in CreditNote.objects.filter(invoice__period_start=self.period).order_by("id"):
+            path = folder / f"{note.number}.pdf"
+            path.write_bytes(render_pdf(note_context(note)))
+            self.write(
+                f"  adjustment note {note.number} (against {note.invoice.number}, GST effect "
+                f"-{_money(note.tax_cents, note.currency)}): {path}"
+            )
+
+    def print_next_month(self) -> None:
+        """The credit consumed by the credited tenant's next invoice, once that month is over
+        (its recurring charges; its usage is metered when that month is lived)."""
+        following = next_month(self.period)
+        self.write("")
+        credits = credit_available([CREDITED_TENANT]).get(CREDITED_TENANT, ())
+        if month_end(following) >= utc_today():
+            waiting = sum(credit.available_cents for credit in credits)
+            self.write(
+                f"{CREDITED_TENANT}'s credit waiting for its {following:%B %Y} invoice: "
+                f"{_money(waiting, 'AUD')} (the rollup consumes it once {following:%B} is over)"
+            )
+            return
+        with _quiet_logs():
+            roll_up_period(following, tenant_ids=[CREDITED_TENANT], actor=ACTOR)
+        invoice = invoices_with_lines(
+            invoices_list(period_start=following, tenant_id=CREDITED_TENANT)
+        ).first()
+        if invoice is None:
+            return
+        self.write(
+            f"{CREDITED_TENANT}'s next invoice ({following:%B %Y}, recurring charges only: that "
+            f"month's usage is not metered by this demo), {invoice.status}"
+        )
+        for line in invoice.lines.all():
+            self.write(
+                f"      {line.kind:<9} {line.description[:52]:<52} "
+                f"{_money(line.amount_cents, invoice.currency):>14}"
+            )
+        self.write(
+            f"      amount due {_money(invoice.amount_due_cents, invoice.currency)} "
+            f"(credit {_money(invoice.credit_cents, invoice.currency)} consumed after GST)"
+        )
+
     def print_drift_inbox(self) -> None:
         self.write("")
         self.write("Drift inbox (open)")
@@ -501,6 +615,19 @@ class MonthDemo:
             f"{result.ambiguous} ambiguous; "
             f"USD {result.net_amount:,.2f} + tax {result.tax_amount:,.2f}"
         )
+
+
+@contextlib.contextmanager
+def _email_to_files():
+    """Documents are emailed through Django's email framework; the demo writes each message to
+    var/outbox/ (the file backend) instead of printing PDFs as base64 on the console."""
+    from django.test.utils import override_settings
+
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(settings.VAR_DIR / OUTBOX_DIR),
+    ):
+        yield
 
 
 @contextlib.contextmanager

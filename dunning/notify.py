@@ -1,8 +1,8 @@
 """Who hears about a payment reminder, and the email itself.
 
-`reminder_recipients` is the ONE place the addresses are decided: today the settings fallback
-(ARCADIA_BILLING_FALLBACK_EMAIL) or nobody; a tenant's billing profile supplies them here once
-billing profiles exist (docs/decisions.md, "Dunning").
+`reminder_recipients` is the ONE place the addresses are decided: the billing emails of the
+tenant's billing profile (`customers`), else the settings fallback
+(ARCADIA_BILLING_FALLBACK_EMAIL), else nobody (docs/decisions.md, "Dunning").
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from arcadia_cloud.money import cents_to_units
+from customers.selectors import billing_profile_of
 from invoicing.models import TenantInvoice
 
 logger = logging.getLogger(__name__)
 
 
 def reminder_recipients(tenant_id: str) -> list[str]:
+    profile = billing_profile_of(tenant_id)
+    if profile is not None and profile.billing_emails:
+        return list(profile.billing_emails)
     fallback = (settings.ARCADIA_BILLING_FALLBACK_EMAIL or "").strip()
     return [fallback] if fallback else []
 
@@ -31,7 +35,7 @@ def reminder_email_on_commit(*, invoice: TenantInvoice, offset_days: int) -> Non
     if not recipients:
         logger.info(
             "payment reminder for invoice %s (tenant %s) not emailed: no billing address "
-            "(set ARCADIA_BILLING_FALLBACK_EMAIL)",
+            "(no billing emails on its profile, no ARCADIA_BILLING_FALLBACK_EMAIL)",
             invoice.number,
             invoice.tenant_id,
         )
@@ -45,7 +49,7 @@ def reminder_email_on_commit(*, invoice: TenantInvoice, offset_days: int) -> Non
 
 
 def reminder_text(invoice: TenantInvoice, offset_days: int) -> tuple[str, str]:
-    amount = f"{cents_to_units(invoice.total_cents)} {invoice.currency}"
+    amount = f"{cents_to_units(invoice.amount_due_cents)} {invoice.currency}"
     if offset_days < 0:
         when = f"is due on {invoice.due_on.isoformat()}"
     elif offset_days == 0:

@@ -59,12 +59,13 @@ def aged_receivables(*, today: dt.date, tenant_id: str | None = None) -> list[Re
     if tenant_id is not None:
         invoices = invoices.filter(tenant_id=tenant_id)
     rows: dict[tuple[str, str], ReceivablesRow] = {}
-    for tenant, currency, due_on, period_end, total in invoices.values_list(
-        "tenant_id", "currency", "due_on", "period_end", "total_cents"
+    for tenant, currency, due_on, period_end, total, credit in invoices.values_list(
+        "tenant_id", "currency", "due_on", "period_end", "total_cents", "credit_cents"
     ).order_by("tenant_id", "currency"):
         row = rows.setdefault((tenant, currency), ReceivablesRow(tenant, currency))
         bucket = bucket_of((today - (due_on or period_end)).days)
-        setattr(row, bucket, getattr(row, bucket) + total)
+        # What is owed is the amount due: the total less the credit the invoice consumed.
+        setattr(row, bucket, getattr(row, bucket) + total - credit)
         row.invoices += 1
     return [rows[key] for key in sorted(rows)]
 

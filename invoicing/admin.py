@@ -23,6 +23,11 @@ from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.money import cents_to_units, format_decimal
 from arcadia_cloud.periods import parse_period
 from invoicing.changes import admin as _changes_admin  # noqa: F401  (the change-plan action)
+from invoicing.credit_notes.admin import (
+    install_invoice_document_urls,
+    invoice_delivery,
+    invoice_document_links,
+)
 from invoicing.invoices.exports import ExportFormat, export_filename, export_response
 from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid, invoice_void
 from invoicing.invoices.rollup import RollupOutcome, roll_up_period
@@ -289,6 +294,9 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
         ("subtotal", "tax", "total"),
         ("generated_at", "issued_at", "due_on", "paid_at"),
         ("voided_at", "void_reason"),
+        ("credit_cents",),
+        ("documents",),
+        ("delivery",),
     )
     readonly_fields = tuple(name for row in fields for name in row)
     actions = [
@@ -327,6 +335,19 @@ class TenantInvoiceAdmin(admin.ModelAdmin):
 
     def has_regenerate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("invoicing.regenerate_invoice")
+
+    # -- documents: the HTML / PDF document and the adjustment-note page ---------------------
+
+    def get_urls(self):
+        return [*install_invoice_document_urls(self), *super().get_urls()]
+
+    @admin.display(description="documents")
+    def documents(self, invoice: TenantInvoice) -> str:
+        return invoice_document_links(invoice)
+
+    @admin.display(description="delivery")
+    def delivery(self, invoice: TenantInvoice) -> str:
+        return invoice_delivery(invoice)
 
     # -- columns ----------------------------------------------------------------------------
 

@@ -241,6 +241,8 @@ class InvoiceLineKind(models.TextChoices):
     USAGE = "usage"
     LLM_USAGE = "llm_usage"
     TAX = "tax"
+    # Credit of adjustment notes consumed after tax (`pricing.credit`): a negative amount.
+    CREDIT = "credit"
 
 
 class TenantInvoice(models.Model):
@@ -271,6 +273,12 @@ class TenantInvoice(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True, default="")
     generated_at = models.DateTimeField(help_text="When the rollup last wrote the lines.")
+    # Credit of the tenant's adjustment notes this invoice consumes, after tax (its `credit`
+    # lines): what the tenant pays is total - credit (`amount_due_cents`).
+    credit_cents = models.BigIntegerField(default=0)
+    # Frozen when issued: the seller and the buyer as the tax invoice names them
+    # (`invoicing.documents.parties`); `due_on` too (the trigger of migration 0007).
+    parties = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -298,6 +306,10 @@ class TenantInvoice(models.Model):
             models.CheckConstraint(
                 condition=Q(subtotal_cents__gte=0, tax_cents__gte=0),
                 name="tenant_invoice_amounts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_cents__gte=0, credit_cents__lte=F("total_cents")),
+                name="tenant_invoice_credit_within_total",
             ),
             models.CheckConstraint(
                 condition=Q(period_start__day=1, period_end__gte=F("period_start")),
@@ -334,6 +346,10 @@ class TenantInvoice(models.Model):
     def __str__(self) -> str:
         label = self.number or f"draft #{self.pk}"
         return f"{label} {self.tenant_id} {self.period_start:%Y-%m}"
+
+    @property
+    def amount_due_cents(self) -> int:
+        return self.total_cents - self.credit_cents
 
 
 class TenantInvoiceLine(models.Model):
@@ -385,12 +401,22 @@ class TenantInvoiceLine(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=InvoiceLineKind.values), name="tenant_invoice_line_kind_known"
             ),
+            # Every line is non-negative but a credit line, which is never positive.
             models.CheckConstraint(
-                condition=Q(qty__gte=0, unit_price_cents__gte=0, amount_cents__gte=0),
-                name="tenant_invoice_line_non_negative",
+                condition=(
+                    ~Q(kind=InvoiceLineKind.CREDIT)
+                    & Q(qty__gte=0, unit_price_cents__gte=0, amount_cents__gte=0)
+                )
+                | Q(
+                    kind=InvoiceLineKind.CREDIT,
+                    qty__gte=0,
+                    unit_price_cents__lte=0,
+                    amount_cents__lte=0,
+                ),
+                name="tenant_invoice_line_sign",
             ),
             models.CheckConstraint(
-                condition=~Q(kind=InvoiceLineKind.TAX)
+                condition=~Q(kind__in=[InvoiceLineKind.TAX, InvoiceLineKind.CREDIT])
                 | Q(deployment__isnull=True, subscription__isnull=True),
                 name="tenant_invoice_line_tax_is_tenant_level",
             ),
@@ -429,6 +455,7 @@ class InvoiceEventType(models.TextChoices):
     ISSUED = "issued"
     PAID = "paid"
     VOIDED = "voided"
+    CREDITED = "credited"  # an adjustment note was issued against it
 
 
 class TenantInvoiceEvent(AppendOnlyModel):
@@ -501,3 +528,223 @@ class RollupRunChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} chunk {self.number}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Adjustment notes (credit notes)
+# ---------------------------------------------------------------------------------------------
+
+
+class CreditNoteSettlement(models.TextChoices):
+    """What the note gives the tenant back: credit on its balance (consumed by its next
+    invoices as a `credit` line) or a refund paid outside (amount, date, reference)."""
+
+    CREDIT = "credit"
+    REFUND = "refund"
+
+
+class CreditNote(models.Model):
+    """An adjustment note against an issued or paid invoice (`invoicing.credit_notes`).
+
+    Issued when created — numbered from its own gapless per-year counter
+    (`ARC-CN-2026-000001`), the parties frozen — and immutable from then on (a database
+    trigger refuses any change to its content or lines, see migration 0007). `subtotal_cents`
+    is the credited amount ex-GST, `tax_cents` the GST adjusted half-up on it.
+    """
+
+    number = models.CharField(max_length=40, unique=True)
+    invoice = models.ForeignKey(
+        TenantInvoice, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    tenant_id = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    reason = models.TextField()
+    settlement = models.CharField(max_length=8, choices=CreditNoteSettlement.choices)
+    subtotal_cents = models.BigIntegerField()
+    tax_cents = models.BigIntegerField()
+    total_cents = models.BigIntegerField()
+    refund_reference = models.CharField(max_length=200, blank=True, default="")
+    refunded_on = models.DateField(null=True, blank=True)
+    parties = models.JSONField(default=dict, blank=True)
+    issued_at = models.DateTimeField()
+    created_by = models.CharField(max_length=200)
+
+    class Meta:
+        db_table = "credit_notes"
+        ordering = ["-issued_at", "-id"]
+        verbose_name = "adjustment note"
+        default_permissions = ("view",)
+        permissions = [("create_credit_note", "Can issue adjustment notes")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_cents=F("subtotal_cents") + F("tax_cents")),
+                name="credit_note_total_is_subtotal_plus_tax",
+            ),
+            models.CheckConstraint(
+                condition=Q(subtotal_cents__gt=0, tax_cents__gte=0),
+                name="credit_note_amounts_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(settlement__in=CreditNoteSettlement.values),
+                name="credit_note_settlement_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(settlement=CreditNoteSettlement.CREDIT)
+                | (Q(refunded_on__isnull=False) & ~Q(refund_reference="")),
+                name="credit_note_refund_has_date_and_reference",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant_id", "issued_at"], name="credit_note_by_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.number} on {self.invoice_id} ({self.total_cents}c)"
+
+
+class CreditNoteLine(models.Model):
+    """What one note credits of one invoice line, ex-GST."""
+
+    note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveIntegerField()
+    invoice_line = models.ForeignKey(
+        TenantInvoiceLine, on_delete=models.PROTECT, related_name="credited_by"
+    )
+    description = models.CharField(max_length=300)
+    amount_cents = models.BigIntegerField()
+
+    class Meta:
+        db_table = "credit_note_lines"
+        ordering = ["note_id", "position"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["note", "position"], name="credit_note_line_position"),
+            models.CheckConstraint(
+                condition=Q(amount_cents__gt=0), name="credit_note_line_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_cents}c of line {self.invoice_line_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery of documents: receivables pushed to finance, documents emailed
+# ---------------------------------------------------------------------------------------------
+
+
+class DocumentType(models.TextChoices):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class ReceivableStatus(models.TextChoices):
+    PENDING = "pending"  # queued, or waiting for a retry (last_error says why)
+    PUSHED = "pushed"  # finance accepted it (finance_status: created / updated)
+    REJECTED = "rejected"  # finance answered 4xx: an operator pushes again once fixed
+    SKIPPED = "skipped"  # FINANCE_URL is not set
+
+
+class ReceivablePush(models.Model):
+    """One issued document as a receivable in finance (`invoicing.receivables`): exactly one
+    row per document, so retries and "Push again" update it, never add another."""
+
+    document_type = models.CharField(max_length=16, choices=DocumentType.choices)
+    invoice = models.OneToOneField(
+        TenantInvoice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="receivable_push",
+    )
+    credit_note = models.OneToOneField(
+        CreditNote,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="receivable_push",
+    )
+    external_id = models.CharField(max_length=40, unique=True, help_text="The number.")
+    status = models.CharField(
+        max_length=16, choices=ReceivableStatus.choices, default=ReceivableStatus.PENDING
+    )
+    finance_status = models.CharField(max_length=32, blank=True, default="")
+    finance_id = models.CharField(max_length=100, blank=True, default="")
+    payload_hash = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "receivable_pushes"
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("view",)
+        permissions = [("push_receivable", "Can push receivables to finance again")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(document_type=DocumentType.INVOICE, invoice__isnull=False)
+                    & Q(credit_note__isnull=True)
+                )
+                | (
+                    Q(document_type=DocumentType.CREDIT_NOTE, credit_note__isnull=False)
+                    & Q(invoice__isnull=True)
+                ),
+                name="receivable_push_one_document",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_type} {self.external_id}: {self.status}"
+
+
+class EmailStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"  # retried by the task; last_error says why
+    SKIPPED = "skipped"  # no billing email on the tenant's profile
+
+
+class DocumentEmail(models.Model):
+    """One emailing of an issued document's PDF to the tenant's billing emails: a row per
+    sending (issue, each *Resend*), with who it went to, when and what came of it."""
+
+    document_type = models.CharField(max_length=16, choices=DocumentType.choices)
+    invoice = models.ForeignKey(
+        TenantInvoice, null=True, blank=True, on_delete=models.PROTECT, related_name="emails"
+    )
+    credit_note = models.ForeignKey(
+        CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="emails"
+    )
+    recipients = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=16, choices=EmailStatus.choices, default=EmailStatus.QUEUED
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "document_emails"
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("view",)
+        permissions = [("resend_document_email", "Can resend documents by email")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(document_type=DocumentType.INVOICE, invoice__isnull=False)
+                    & Q(credit_note__isnull=True)
+                )
+                | (
+                    Q(document_type=DocumentType.CREDIT_NOTE, credit_note__isnull=False)
+                    & Q(invoice__isnull=True)
+                ),
+                name="document_email_one_document",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_type} email to {', '.join(self.recipients)}: {self.status}"

@@ -11,7 +11,9 @@ whatever the number of subscriptions, usage rows or tenants:
 - the fallback resource prices, by ONE rule for which day's prices apply (below);
 - the tax terms from settings;
 - on request, the late usage of earlier invoiced months each tenant's invoice will carry,
-  each of those months read by the same path with its own invoice's terms.
+  each of those months read by the same path with its own invoice's terms;
+- on request, the credit each tenant's adjustment notes still have to give (consumed after
+  tax by `pricing.credit`, through `pricing.tenant.price_tenant`).
 
 The kernel prices what this returns (`pricing.invoice.price_subscription`,
 `pricing.tenant.price_tenant`); the callers do nothing else.
@@ -27,8 +29,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -38,13 +40,17 @@ from catalog.selectors import plan_terms_by_version_id, plan_version_ids, resour
 from deployments.selectors import (
     SegmentTerms,
     addon_snapshot_terms,
+    pricing_subjects_active_between,
     segment_terms,
     subscription_days,
 )
+from invoicing.credit_notes.selectors import credit_available
 from invoicing.invoices.late_usage import late_usage_claims
 from invoicing.usage.selectors import passthrough_llm_charges, usage_for_deployments
+from pricing.credit import CreditAvailable
 from pricing.invoice import (
     LINE_QTY_PLACES,
+    LLMCharges,
     Month,
     PricingSubject,
     Segment,
@@ -86,13 +92,14 @@ def prices_on(subject: PricingSubject, month: Month) -> dt.date:
 @dataclass(frozen=True)
 class PricingInputs:
     """What pricing a month needs, as loaded: each subscription's inputs (in subject order), the
-    late usage each tenant's invoice carries, and the tax terms."""
+    late usage each tenant's invoice carries, the tax terms, and the credit each tenant has."""
 
     month: Month
     through: dt.date
     tax: TaxTerms
     subscriptions: tuple[SubscriptionInputs, ...]
     late: dict[str, tuple[LateSource, ...]]
+    credits: dict[str, tuple[CreditAvailable, ...]] = field(default_factory=dict)
 
     def tenant_ids(self) -> list[str]:
         """Every tenant with something to price: a subscription, or late usage."""
@@ -109,6 +116,7 @@ class PricingInputs:
             self.month,
             self.tax,
             self.late.get(tenant_id, ()),
+            self.credits.get(tenant_id, ()),
         )
 
 
@@ -118,12 +126,16 @@ def load_pricing_inputs(
     month: dt.date,
     through: dt.date | None = None,
     late_usage_of: Collection[str] | str | None = None,
+    credit_of: Collection[str] | str | None = None,
 ) -> PricingInputs:
     """Everything pricing `subjects` over the month starting `month` needs, usage counted from
     its first day through `through` (default: its last day; live accrual passes today).
 
     `late_usage_of` adds the late usage of earlier invoiced months the month's invoice carries:
     `ALL_TENANTS`, or the tenants to read it for; None (a quote) reads none.
+
+    `credit_of` likewise adds the credit of the tenants' adjustment notes not yet consumed by
+    another invoice (the month's own invoice, being regenerated, excepted).
     """
     period = Month.of(month)
     through = period.end if through is None else through
@@ -132,8 +144,17 @@ def load_pricing_inputs(
     if late_usage_of is not None:
         wanted = None if late_usage_of == ALL_TENANTS else sorted(late_usage_of)
         late = _late_sources(late_usage_claims(period.start, tenant_ids=wanted))
+    credits: dict[str, tuple[CreditAvailable, ...]] = {}
+    if credit_of is not None:
+        wanted = None if credit_of == ALL_TENANTS else sorted(credit_of)
+        credits = credit_available(wanted, except_period_start=period.start)
     return PricingInputs(
-        month=period, through=through, tax=tax_terms(), subscriptions=subscriptions, late=late
+        month=period,
+        through=through,
+        tax=tax_terms(),
+        subscriptions=subscriptions,
+        late=late,
+        credits=credits,
     )
 
 
@@ -313,41 +334,98 @@ def _late_sources(claims: Iterable[LateClaim]) -> dict[str, tuple[LateSource, ..
         return {}
     version_ids = plan_version_ids(claim.plan for claim in claims if claim.plan is not None)
     days = subscription_days(c.subscription_id for c in claims if c.subscription_id is not None)
-    by_month: dict[dt.date, list[tuple[LateClaim, PricingSubject | None]]] = defaultdict(list)
+    by_month: dict[dt.date, list[LateClaim]] = defaultdict(list)
     for claim in claims:
-        by_month[claim.month.start].append((claim, _late_subject(claim, version_ids, days)))
+        by_month[claim.month.start].append(claim)
 
     sources: dict[str, list[LateSource]] = defaultdict(list)
     for _, month_claims in sorted(by_month.items()):
-        month = month_claims[0][0].month
-        subjects = [subject for _, subject in month_claims if subject is not None]
-        inputs = iter(_subscription_inputs(subjects, month, month.end))
+        month = month_claims[0].month
+        # The subscriptions as that month's pricing took them (segments, a trial's first
+        # billed day): one query per earlier month.
+        as_priced = {
+            subject.subscription_id: subject
+            for subject in pricing_subjects_active_between(
+                month.start, month.end, tenant_ids=sorted({c.tenant_id for c in month_claims})
+            )
+        }
+        subjects = {
+            claim.deployment_id: _late_subject(
+                claim, version_ids, days, as_priced.get(claim.subscription_id)
+            )
+            for claim in month_claims
+        }
+        pieces: dict[int | None, list[SubscriptionInputs]] = defaultdict(list)
+        for item in _subscription_inputs(
+            [subject for subject in subjects.values() if subject is not None], month, month.end
+        ):
+            pieces[item.subject.deployment_id].append(item)
         recorded = _recorded_without_plan(
-            [claim for claim, subject in month_claims if subject is None], month
+            [claim for claim in month_claims if subjects[claim.deployment_id] is None], month
         )
-        for claim, subject in month_claims:
-            month_inputs = next(inputs) if subject is not None else None
-            usage, llm = (
-                (month_inputs.usage, month_inputs.llm)
-                if month_inputs is not None
-                else recorded[claim.deployment_id]
-            )
-            sources[claim.tenant_id].append(
-                LateSource(claim=claim, inputs=month_inputs, usage=usage, llm=llm)
-            )
+        for claim in month_claims:
+            found = pieces.get(claim.deployment_id, []) if subjects[claim.deployment_id] else []
+            if not found:
+                usage, llm = recorded[claim.deployment_id]
+                source = LateSource(claim=claim, inputs=None, usage=usage, llm=llm)
+            elif len(found) == 1 and found[0].segment is None:
+                whole = found[0]
+                source = LateSource(claim=claim, inputs=whole, usage=whole.usage, llm=whole.llm)
+            else:
+                source = LateSource(
+                    claim=claim,
+                    inputs=found[-1],
+                    usage=_added(piece.usage for piece in found),
+                    llm=_llm_added(piece.llm for piece in found),
+                    pieces=tuple(found),
+                )
+            sources[claim.tenant_id].append(source)
     return {tenant_id: tuple(found) for tenant_id, found in sorted(sources.items())}
+
+
+def _added(usages: Iterable[Mapping[str, Decimal]]) -> dict[str, Decimal]:
+    total: dict[str, Decimal] = defaultdict(Decimal)
+    for usage in usages:
+        for kind, qty in usage.items():
+            total[kind] += qty
+    return dict(total)
+
+
+def _llm_added(charges: Iterable[LLMCharges | None]) -> LLMCharges | None:
+    """The pieces' passthrough charges as one (they are summed exactly and rounded once, as
+    the month's invoice billed them)."""
+    found = [charge for charge in charges if charge is not None]
+    if not found:
+        return None
+    return replace(found[-1], total=sum((charge.total for charge in found), Decimal(0)))
 
 
 def _late_subject(
     claim: LateClaim,
     version_ids: dict[tuple[str, int], int],
     days: dict[int, tuple[dt.date, dt.date | None]],
+    as_priced: PricingSubject | None = None,
 ) -> PricingSubject | None:
     """The subscription as the claim's invoice priced it; None when the invoice names no plan
-    version that exists (a line written by hand): its metered usage cannot be re-priced."""
+    version that exists (a line written by hand): its metered usage cannot be re-priced.
+
+    A month its invoice priced in segments (a plan or add-on change) or from a trial's end
+    (`as_priced`: the subscription as that month's pricing took it) is re-priced the same way:
+    the segments' own terms (they never change once a month is invoiced) and the first billed
+    day, so neither the split nor the trial's days read as late usage."""
     version_id = version_ids.get(claim.plan) if claim.plan is not None else None
     if version_id is None:
         return None
+    if as_priced is not None and (as_priced.segmented or as_priced.bills_from is not None):
+        if as_priced.segmented:
+            return replace(as_priced, deployment_slug=claim.deployment_slug)
+        return replace(
+            as_priced,
+            plan_version_id=version_id,
+            plan=None,
+            addons=claim.addons,
+            deployment_slug=claim.deployment_slug,
+        )
     started_on, cancelled_on = days.get(claim.subscription_id, (None, None))
     return PricingSubject(
         tenant_id=claim.tenant_id,

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from smtplib import SMTPException
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import parse_period, previous_month
+from billing.services import FinanceUnavailable
+from invoicing.documents.email import document_email_send
 from invoicing.invoices.rollup.fanout import rollup_chunk_complete, rollup_run_start
+from invoicing.receivables.services import receivable_push
 from invoicing.usage.metering import meter_day as meter_one_day
 from invoicing.usage.metering import usage_records_purge_expired
 
@@ -93,3 +97,37 @@ def roll_up_chunk(chunk_id: int) -> dict:
     acknowledges it, so the broker redelivers it to another worker; any delivery of a chunk
     writes each tenant's invoice at most once (one transaction and lock per tenant)."""
     return rollup_chunk_complete(chunk_id)
+
+
+@shared_task(
+    name="invoicing.push_receivable",
+    time_limit=120,
+    soft_time_limit=100,
+    autoretry_for=(FinanceUnavailable,),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=8,
+)
+def push_receivable(push_id: int, force: bool = False) -> dict:
+    """Push one issued invoice or adjustment note to finance as a receivable (idempotent:
+    finance upserts on the number; a payload it has is not re-sent). 5xx / timeouts retry with
+    backoff; a 4xx is stored for *Push again*, not retried."""
+    push = receivable_push(push_id=push_id, force=force)
+    return {"external_id": push.external_id, "status": push.status, "error": push.last_error}
+
+
+@shared_task(
+    name="invoicing.email_document",
+    time_limit=120,
+    soft_time_limit=100,
+    autoretry_for=(OSError, SMTPException),
+    retry_backoff=60,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=5,
+)
+def email_document(email_id: int) -> dict:
+    """Email one issued document's PDF; a mail server that is down is retried with backoff."""
+    email = document_email_send(email_id=email_id)
+    return {"email_id": email.pk, "status": email.status, "to": email.recipients}

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from invoicing.changes.api import views as change_views
+from invoicing.credit_notes.api import views as note_views
 from invoicing.invoices.api import views as invoice_views
 from invoicing.quotes.api.views import QuoteView
 from invoicing.usage.api.views import LLMUsageView
@@ -37,4 +38,24 @@ urlpatterns = [
         name="invoice-mark-paid",
     ),
     path("invoices/<int:pk>/void", invoice_views.InvoiceVoidView.as_view(), name="invoice-void"),
+    path(
+        "invoices/<int:pk>/document",
+        invoice_views.InvoiceDocumentView.as_view(),
+        name="invoice-document",
+    ),
+    path("invoices/<int:pk>/pdf", invoice_views.InvoicePdfView.as_view(), name="invoice-pdf"),
+    path(
+        "invoices/<int:pk>/credit-notes",
+        note_views.InvoiceCreditNotesView.as_view(),
+        name="invoice-credit-notes",
+    ),
+    path("credit-notes", note_views.CreditNoteListView.as_view(), name="credit-notes"),
+    path(
+        "credit-notes/<int:pk>",
+        note_views.CreditNoteDetailView.as_view(),
+        name="credit-note-detail",
+    ),
+    path(
+        "credit-notes/<int:pk>/pdf", note_views.CreditNotePdfView.as_view(), name="credit-note-pdf"
+    ),
 ]

@@ -37,6 +37,7 @@ from pricing.engine import (
 LINE_QTY_PLACES = Decimal("1E-9")  # an invoice line's qty holds 9 decimal places
 LINE_LLM_USAGE = "llm_usage"
 LINE_TAX = "tax"
+LINE_CREDIT = "credit"  # credit of adjustment notes, after tax (`pricing.credit`)
 LLM_RESOURCE_KIND = "llm_tokens"
 TAX_UNIT = "rate"
 RECURRING_LINE_KINDS = ("plan_base", "addon")
@@ -196,7 +197,8 @@ class SubscriptionPrice:
 
 @dataclass(frozen=True)
 class TenantPrice:
-    """A tenant's invoice for the month, priced but not written; the tax line comes last."""
+    """A tenant's invoice for the month, priced but not written; the tax line comes after the
+    supplies, then any credit lines."""
 
     tenant_id: str
     currency: str
@@ -205,16 +207,22 @@ class TenantPrice:
     tax_cents: int
     subscription_ids: tuple[int, ...]
     warnings: tuple[str, ...] = field(default=())
+    # Credit of adjustment notes applied after tax (`pricing.credit`), as a positive amount.
+    credit_cents: int = 0
 
     @property
     def total_cents(self) -> int:
         return self.subtotal_cents + self.tax_cents
 
+    @property
+    def amount_due_cents(self) -> int:
+        return self.total_cents - self.credit_cents
+
     def cents_by_part(self) -> dict[str, int]:
         """Subtotal split as live accrual reports it: recurring, usage, LLM, late usage."""
         parts = dict.fromkeys(("recurring", "usage", "llm", "late_usage"), 0)
         for line in self.lines:
-            if line.kind == LINE_TAX:
+            if line.kind in (LINE_TAX, LINE_CREDIT):
                 continue
             if line.is_late:
                 parts["late_usage"] += line.amount_cents

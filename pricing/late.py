@@ -16,8 +16,8 @@ zero (the month's usage shrank) is reported, never credited automatically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -79,6 +79,10 @@ class LateSource:
     inputs: SubscriptionInputs | None
     usage: Mapping[str, Decimal]
     llm: LLMCharges | None
+    # The month's pieces when its invoice priced it in several or from a later first day (a
+    # plan change split it, a trial delayed billing): each re-priced with its own terms and the
+    # usage of its own days, and summed — as the month's invoice priced it (issue 20).
+    pieces: tuple[SubscriptionInputs, ...] = ()
 
 
 def late_usage_lines(
@@ -135,8 +139,34 @@ def _metered_due(source: LateSource, warnings: list[str]) -> dict[str, QuoteLine
                 "version, so its late metered usage cannot be priced; bill it by hand"
             )
         return {}
+    if source.pieces:
+        return _summed(
+            line
+            for piece in source.pieces
+            for line in price_subscription(piece, claim.month).quote.overage.lines
+        )
     priced = price_subscription(source.inputs, claim.month)
     return {line.resource_kind: line for line in priced.quote.overage.lines if line.resource_kind}
+
+
+def _summed(lines: Iterable[QuoteLine]) -> dict[str, QuoteLine]:
+    """The pieces' usage lines of each kind as one: quantities and cents added (each piece was
+    rounded on its own, as its invoice lines were), the unit price of the last piece."""
+    summed: dict[str, QuoteLine] = {}
+    for line in lines:
+        if not line.resource_kind:
+            continue
+        before = summed.get(line.resource_kind)
+        if before is None:
+            summed[line.resource_kind] = line
+            continue
+        summed[line.resource_kind] = replace(
+            line,
+            qty=before.qty + line.qty,
+            amount_cents=before.amount_cents + line.amount_cents,
+            meta={**line.meta, "pieces": before.meta.get("pieces", 1) + 1},
+        )
+    return summed
 
 
 def _describe(what: str, source: LateSource) -> str:

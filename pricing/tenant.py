@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from pricing.credit import CreditAvailable, credit_lines
 from pricing.invoice import (
     Month,
     PricedLine,
@@ -24,6 +25,7 @@ def price_tenant(
     month: Month,
     tax_terms: TaxTerms,
     late: Sequence[LateSource] = (),
+    credits: Sequence[CreditAvailable] = (),
 ) -> TenantPrice:
     """The tenant's invoice for the month, priced but not written.
 
@@ -44,12 +46,14 @@ def price_tenant(
     warnings.extend(late_warnings)
     subtotal = sum(line.amount_cents for line in lines)
     tax = tax_line(subtotal, tax_terms)
+    credit = credit_lines(credits, currency=currency, total_cents=subtotal + tax.amount_cents)
     return TenantPrice(
         tenant_id=tenant_id,
         currency=currency,
-        lines=(*lines, tax),
+        lines=(*lines, tax, *credit),
         subtotal_cents=subtotal,
         tax_cents=tax.amount_cents,
+        credit_cents=-sum(line.amount_cents for line in credit),
         subscription_ids=tuple(
             inputs.subject.subscription_id
             for inputs in subscriptions

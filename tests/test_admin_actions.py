@@ -70,6 +70,8 @@ ALLOWED: dict[str, dict[str, frozenset[str]]] = {
     },
     "drift.clouddrift": {"accept_selected": OPS},
     "inventory.cloudresource": {"attach_resources_action": OPS},
+    "invoicing.receivablepush": {"push_again_selected": OPS_AND_FINANCE},
+    "invoicing.documentemail": {"resend_selected": OPS_AND_FINANCE},
     "invoicing.tenantinvoice": {
         "issue_selected": OPS,
         "void_selected": OPS,

@@ -25,7 +25,7 @@ WINDOW = (1400, 1000)
 
 
 def tour_pages() -> list[tuple[str, str, list[str]]]:
-    acme = TenantInvoice.objects.get(tenant_id="acme")
+    acme = TenantInvoice.objects.get(tenant_id="acme", period_start="2026-10-01")
     return [
         (
             "tour-1-resources",
@@ -40,13 +40,18 @@ def tour_pages() -> list[tuple[str, str, list[str]]]:
         (
             "tour-3-invoices",
             "/admin/invoicing/tenantinvoice/?period=2026-10-01",
-            ["acme", "globex", "initech", "draft"],
+            ["acme", "globex", "initech", "ARC-2026-000001", "Issued"],
         ),
         (
             "tour-4-invoice",
             f"/admin/invoicing/tenantinvoice/{acme.pk}/change/",
             # the demo's Acme upgrades to pro on the 16th: studio prices 1-15 with 15/31 of 1488 h
             ["Studio plan (version 1)", "Droplet hours beyond the 720 hour allowance", "GST"],
+        ),
+        (
+            "tour-7-tax-invoice",
+            f"/admin/invoicing/tenantinvoice/{acme.pk}/document/",
+            ["Tax invoice", acme.number, "ABN 33 102 417 032", "Deployment acme-shop", "Net after"],
         ),
         (
             "tour-5-drift",

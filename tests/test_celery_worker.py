@@ -48,3 +48,24 @@ def test_tasks_are_routed_to_their_queue(task_name, queue):
 
     route = app.amqp.router.route({}, task_name)
     assert route["queue"].name == queue
+
+
+def test_a_fresh_process_finds_every_task_by_name():
+    """`enqueue_on_commit` looks tasks up by name; a process that never imported an app's
+    tasks module (a web worker, a command) must still find them (autodiscovery is lazy)."""
+    import subprocess
+    import sys
+
+    from tests.services import ROOT
+
+    code = (
+        "import django; django.setup()\n"
+        "from arcadia_cloud.celery import task_named\n"
+        "names = ('invoicing.push_receivable', 'billing.push_to_finance')\n"
+        "print(*(task_named(name).name for name in names))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["invoicing.push_receivable", "billing.push_to_finance"]

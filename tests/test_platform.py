@@ -20,7 +20,7 @@ def _boot(env_overrides: dict) -> subprocess.CompletedProcess:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "ARCADIA_JWT_SECRET", "DEBUG"}
+        if k not in {"SECRET_KEY", "ARCADIA_JWT_SECRET", "DEBUG"} and not k.startswith("SELLER_")
     }
     env.update(env_overrides)
     return subprocess.run(
@@ -45,16 +45,40 @@ def test_production_refuses_the_default_jwt_secret():
     assert "ARCADIA_JWT_SECRET is the development default" in result.stderr
 
 
+REAL_SECRETS = {
+    "ARCADIA_ENV": "production",
+    "SECRET_KEY": "s" * 64,
+    "ARCADIA_JWT_SECRET": "j" * 64,
+    "ALLOWED_HOSTS": "arcadia.example",
+}
+SELLER = {
+    "SELLER_LEGAL_NAME": "Arcadia Cloud Pty Ltd",
+    "SELLER_ABN": "53 004 085 616",
+    "SELLER_ADDRESS": "1 Harbour St, Sydney NSW 2000",
+    "SELLER_PAYMENT_INSTRUCTIONS": "BSB 062-000, account 1234 5678",
+}
+
+
 def test_production_boots_with_real_secrets():
-    result = _boot(
-        {
-            "ARCADIA_ENV": "production",
-            "SECRET_KEY": "s" * 64,
-            "ARCADIA_JWT_SECRET": "j" * 64,
-            "ALLOWED_HOSTS": "arcadia.example",
-        }
-    )
+    result = _boot({**REAL_SECRETS, **SELLER})
     assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_to_boot_without_the_seller():
+    result = _boot({**REAL_SECRETS, **SELLER, "SELLER_ADDRESS": ""})
+    assert result.returncode != 0
+    assert "SELLER_ADDRESS not set" in result.stderr
+    result = _boot(REAL_SECRETS)
+    assert "SELLER_LEGAL_NAME, SELLER_ABN, SELLER_ADDRESS, SELLER_PAYMENT_INSTRUCTIONS" in (
+        result.stderr
+    )
+
+
+def test_production_refuses_the_development_seller_and_a_bad_abn():
+    result = _boot({**REAL_SECRETS, **SELLER, "SELLER_ABN": "51824753556"})
+    assert result.returncode != 0 and "SELLER_ABN not set" in result.stderr
+    result = _boot({**REAL_SECRETS, **SELLER, "SELLER_ABN": "12 345 678 901"})
+    assert result.returncode != 0 and "is not a valid ABN" in result.stderr
 
 
 def test_debug_is_off_by_default():
@@ -82,10 +106,16 @@ def test_migrations_create_operator_and_finance_groups():
     assert ("arcadia_cloud", "view_idempotencykey") in operator_perms
     assert ("django_celery_beat", "change_periodictask") in operator_perms
     finance_perms = set(finance.permissions.values_list("codename", flat=True))
-    assert all(
-        code.startswith("view_") or code in {"mark_invoice_paid", "export_invoices"}
-        for code in finance_perms
-    )
+    extra = {
+        "mark_invoice_paid",
+        "export_invoices",
+        "create_credit_note",
+        "push_receivable",
+        "resend_document_email",
+    }
+    assert all(code.startswith("view_") or code in extra for code in finance_perms)
+    assert extra <= finance_perms
+    assert "void_invoice" not in finance_perms
 
 
 @pytest.mark.django_db

@@ -5,8 +5,12 @@ from billing.services.enqueue import finance_push_enqueue, invoice_ingest_enqueu
 from billing.services.finance import (
     FinancePushResult,
     FinanceUnavailable,
+    finance_base_url,
     finance_payload,
+    finance_post,
     finance_push,
+    payload_hash,
+    response_excerpt,
 )
 from billing.services.history import HistorySyncResult, billing_history_sync
 from billing.services.ingest import (
@@ -29,9 +33,13 @@ __all__ = [
     "balance_snapshot_fetch",
     "billing_history_sync",
     "cost_lines_build",
+    "finance_base_url",
     "finance_payload",
+    "finance_post",
     "finance_push",
     "finance_push_enqueue",
     "invoice_ingest",
     "invoice_ingest_enqueue",
+    "payload_hash",
+    "response_excerpt",
 ]

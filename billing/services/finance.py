@@ -86,7 +86,7 @@ def finance_push(*, invoice: CloudInvoice, force: bool = False) -> FinancePushRe
     status. Raises FinanceUnavailable when a retry may succeed, InvalidStateChange when the
     invoice has no lines yet.
     """
-    base_url = str(getattr(settings, "FINANCE_URL", "") or "").strip().rstrip("/")
+    base_url = finance_base_url()
     if not base_url:
         logger.info(
             "finance push of invoice %s skipped: FINANCE_URL is not set", invoice.invoice_uuid
@@ -125,9 +125,14 @@ def finance_push(*, invoice: CloudInvoice, force: bool = False) -> FinancePushRe
     return FinancePushResult(invoice.invoice_uuid, status, finance_id)
 
 
-def _post(
-    url: str, payload: dict[str, Any], invoice: CloudInvoice, digest: str
-) -> requests.Response:
+def finance_base_url() -> str:
+    """FINANCE_URL without its trailing slash; "" when finance is not configured."""
+    return str(getattr(settings, "FINANCE_URL", "") or "").strip().rstrip("/")
+
+
+def finance_post(url: str, payload: dict[str, Any], *, idempotency_key: str) -> requests.Response:
+    """POST to finance with the service JWT every push uses; a connection error or timeout is
+    FinanceUnavailable (retry later). The COGS push and the receivables push both send here."""
     token = mint_token(
         tenant_id=PLATFORM_TENANT_ID,
         roles=["admin"],
@@ -138,14 +143,29 @@ def _post(
         "Authorization": f"Bearer {token}",
         "Accept": "application/json",
         # The same payload is the same request: a finance that honours keys answers it once.
-        "Idempotency-Key": f"{SOURCE}:{invoice.invoice_uuid}:{digest[:16]}",
+        "Idempotency-Key": idempotency_key,
     }
     try:
         return requests.post(url, json=payload, headers=headers, timeout=TIMEOUT)
     except (requests.ConnectionError, requests.Timeout) as exc:
         message = f"{ERROR_PREFIX} push failed: {type(exc).__name__} reaching {url}; will retry"
-        invoice_error_record(invoice=invoice, message=message)
         raise FinanceUnavailable(message) from exc
+
+
+def response_excerpt(response: requests.Response) -> str:
+    return _excerpt(response)
+
+
+def _post(
+    url: str, payload: dict[str, Any], invoice: CloudInvoice, digest: str
+) -> requests.Response:
+    try:
+        return finance_post(
+            url, payload, idempotency_key=f"{SOURCE}:{invoice.invoice_uuid}:{digest[:16]}"
+        )
+    except FinanceUnavailable as exc:
+        invoice_error_record(invoice=invoice, message=str(exc))
+        raise
 
 
 def _accepted(response: requests.Response, invoice: CloudInvoice) -> tuple[str, str]:

@@ -2,7 +2,13 @@
 
 One row per invoice, or with `lines` one row per invoice line (the invoice's columns repeated,
 then the line's). Amounts are in currency units with two places (7064 cents → 70.64), times in
-UTC. The API and the admin both answer with `export_response`, so the two files are identical.
+UTC.
+
+The `type` column says what a row is: `invoice`, `credit_note` (an adjustment note against one
+of the exported invoices, its amounts negative: `invoice_number` is the invoice it adjusts,
+`credit_note_number` its own), and last one `total` row per currency: what the issued and paid
+invoices and their notes come to, net (drafts and void invoices are listed, never counted).
+The API and the admin both answer with `export_response`, so the two files are identical.
 
 CSV is streamed row by row (StreamingHttpResponse) straight from a database iterator, so a
 period of any size never sits in memory. XLSX is written by openpyxl's write-only workbook into
@@ -25,11 +31,22 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from arcadia_cloud.money import cents_to_units, format_decimal
-from invoicing.invoices.selectors import invoices_for_export, lines_for_export
-from invoicing.models import TenantInvoice, TenantInvoiceLine
+from invoicing.invoices.selectors import (
+    credit_note_lines_for_export,
+    credit_notes_for_export,
+    invoices_for_export,
+    lines_for_export,
+)
+from invoicing.models import CreditNote, CreditNoteLine, TenantInvoice, TenantInvoiceLine
 
+ROW_INVOICE = "invoice"
+ROW_CREDIT_NOTE = "credit_note"
+ROW_TOTAL = "total"
+COUNTED_STATUSES = frozenset({"issued", "paid"})
 INVOICE_COLUMNS = (
+    "type",
     "invoice_number",
+    "credit_note_number",
     "tenant_id",
     "period",
     "status",
@@ -72,18 +89,90 @@ def columns(*, lines: bool) -> tuple[str, ...]:
 
 
 def export_rows(invoices: QuerySet[TenantInvoice], *, lines: bool) -> Iterator[list[Value]]:
-    """The export's data rows as typed values (money as Decimal units, times as UTC datetimes)."""
+    """The export's data rows as typed values (money as Decimal units, times as UTC datetimes):
+    the invoices, their adjustment notes, then the per-currency totals."""
+    totals: dict[str, list[int]] = {}
     if not lines:
         for invoice in invoices_for_export(invoices):
+            _count(totals, invoice)
             yield _invoice_values(invoice)
-        return
-    for line in lines_for_export(invoices):
-        yield _invoice_values(line.invoice) + _line_values(line)
+        for note in credit_notes_for_export(invoices):
+            _count_note(totals, note)
+            yield _note_values(note)
+    else:
+        counted: set[int] = set()
+        for line in lines_for_export(invoices):
+            if line.invoice_id not in counted:
+                counted.add(line.invoice_id)
+                _count(totals, line.invoice)
+            yield _invoice_values(line.invoice) + _line_values(line)
+        seen_notes: set[int] = set()
+        for note_line in credit_note_lines_for_export(invoices):
+            if note_line.note_id not in seen_notes:
+                seen_notes.add(note_line.note_id)
+                _count_note(totals, note_line.note)
+            yield _note_values(note_line.note) + _note_line_values(note_line)
+    for currency in sorted(totals):
+        subtotal, tax, total = totals[currency]
+        row: list[Value] = [ROW_TOTAL, "", "", "", "", "", currency]
+        row += [cents_to_units(subtotal), cents_to_units(tax), cents_to_units(total)]
+        row += [None] * (len(INVOICE_COLUMNS) - len(row))  # issued_at, due_on, paid_at
+        if lines:
+            row += [None] * len(LINE_COLUMNS)
+        yield row
+
+
+def _count(totals: dict[str, list[int]], invoice: TenantInvoice) -> None:
+    if invoice.status in COUNTED_STATUSES:
+        sums = totals.setdefault(invoice.currency, [0, 0, 0])
+        sums[0] += invoice.subtotal_cents
+        sums[1] += invoice.tax_cents
+        sums[2] += invoice.total_cents
+
+
+def _count_note(totals: dict[str, list[int]], note: CreditNote) -> None:
+    sums = totals.setdefault(note.currency, [0, 0, 0])
+    sums[0] -= note.subtotal_cents
+    sums[1] -= note.tax_cents
+    sums[2] -= note.total_cents
+
+
+def _note_values(note: CreditNote) -> list[Value]:
+    return [
+        ROW_CREDIT_NOTE,
+        note.invoice.number or "",
+        note.number,
+        note.tenant_id,
+        f"{note.invoice.period_start:%Y-%m}",
+        note.settlement,
+        note.currency,
+        -cents_to_units(note.subtotal_cents),
+        -cents_to_units(note.tax_cents),
+        -cents_to_units(note.total_cents),
+        _utc(note.issued_at),
+        None,  # due_on: a note is not paid
+        None,
+    ]
+
+
+def _note_line_values(line: CreditNoteLine) -> list[Value]:
+    credited = line.invoice_line
+    return [
+        "credit_note",
+        credited.deployment.slug if credited.deployment else "",
+        line.description,
+        Decimal(1),
+        "adjustment",
+        -cents_to_units(line.amount_cents),
+        -cents_to_units(line.amount_cents),
+    ]
 
 
 def _invoice_values(invoice: TenantInvoice) -> list[Value]:
     return [
+        ROW_INVOICE,
         invoice.number or "",
+        "",
         invoice.tenant_id,
         f"{invoice.period_start:%Y-%m}",
         invoice.status,

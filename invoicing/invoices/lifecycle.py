@@ -22,10 +22,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from arcadia_cloud.celery import enqueue_on_commit
-from arcadia_cloud.errors import InvalidStateChange, field_error
+from arcadia_cloud.errors import Conflict, InvalidStateChange, field_error
+from invoicing.documents.email import document_email_queue
+from invoicing.documents.parties import frozen_parties
 from invoicing.invoices.locks import lock_invoice, lock_number_counter
 from invoicing.invoices.terms import due_on_for
-from invoicing.models import InvoiceEventType, InvoiceStatus, TenantInvoice, TenantInvoiceEvent
+from invoicing.models import (
+    CreditNote,
+    InvoiceEventType,
+    InvoiceStatus,
+    TenantInvoice,
+    TenantInvoiceEvent,
+)
+from invoicing.receivables.services import receivable_queue
 from webhooks.services import webhook_event_emit
 
 ISSUE = "issue"
@@ -47,14 +56,17 @@ NUMBER_DIGITS = 6
 
 @transaction.atomic
 def invoice_issue(*, invoice: TenantInvoice, actor: str) -> TenantInvoice:
-    """Issue a draft: the next number of the year (UTC) is assigned and the content frozen."""
+    """Issue a draft: the next number of the year (UTC) is assigned and the content frozen,
+    with the seller's and the buyer's details as they are now and the due date. Its receivable
+    push and its email are queued for when the issue commits."""
     locked = _locked_for(invoice, ISSUE)
     now = timezone.now()
     locked.number = _next_number(now)
     locked.status = InvoiceStatus.ISSUED
     locked.issued_at = now
+    locked.parties = frozen_parties(locked.tenant_id)
     locked.due_on = due_on_for(tenant_id=locked.tenant_id, issued_on=now.astimezone(dt.UTC).date())
-    locked.save(update_fields=["number", "status", "issued_at", "due_on", "updated_at"])
+    locked.save(update_fields=["number", "status", "issued_at", "parties", "due_on", "updated_at"])
     _event(
         locked,
         InvoiceEventType.ISSUED,
@@ -62,6 +74,11 @@ def invoice_issue(*, invoice: TenantInvoice, actor: str) -> TenantInvoice:
         {"number": locked.number, "due_on": locked.due_on.isoformat()},
     )
     _announce(locked, "invoice.issued")
+    # Delivered once the issue commits: a receivable to finance, the PDF by email.
+    receivable_queue(invoice=locked)
+    document_email_queue(invoice=locked, actor=actor)
+    if locked.amount_due_cents <= 0:
+        _settled_by_credit(locked, actor, now)
     return locked
 
 
@@ -89,10 +106,26 @@ def invoice_mark_paid(
     return locked
 
 
+def _settled_by_credit(invoice: TenantInvoice, actor: str, now: dt.datetime) -> None:
+    """An invoice whose adjustment-note credit covers it entirely has nothing left to pay: it is
+    paid when issued (event `paid`, settled by credit), so nothing dunns it."""
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = now
+    invoice.save(update_fields=["status", "paid_at", "updated_at"])
+    _event(
+        invoice,
+        InvoiceEventType.PAID,
+        actor,
+        {"paid_at": now.isoformat(), "settled_by": "credit", "credit_cents": invoice.credit_cents},
+    )
+    _announce(invoice, "invoice.paid")
+    invoice_settled(invoice=invoice, actor=actor)
+
+
 def invoice_settled(*, invoice: TenantInvoice, actor: str) -> None:
-    """The ONE hook for "this invoice is settled": mark paid calls it, and so must a credit
-    that brings the balance to zero once credits exist. Dunning (a floor above) reinstates what
-    it moved, after the commit, by task name."""
+    """The ONE hook for "this invoice is settled": mark paid calls it, and so does issuing an
+    invoice its credit covers entirely. Dunning (a floor above) reinstates what it moved, after
+    the commit, by task name."""
     enqueue_on_commit("dunning.invoice_settled", invoice.pk, actor=actor)
 
 
@@ -102,6 +135,11 @@ def invoice_void(*, invoice: TenantInvoice, actor: str, reason: str) -> TenantIn
     (numbers stay gapless: a void invoice is still accounted for)."""
     reason = _reason(reason)
     locked = _locked_for(invoice, VOID)
+    if CreditNote.objects.filter(invoice=locked).exists():
+        raise Conflict(
+            f"invoice {locked.number} has adjustment notes: it is corrected by notes, not "
+            "voided (void is for an invoice sent in error before any note or payment)"
+        )
     previous = locked.status
     locked.status = InvoiceStatus.VOID
     locked.voided_at = timezone.now()
@@ -203,6 +241,7 @@ def _announce(invoice: TenantInvoice, event_type: str) -> None:
             "period_start": invoice.period_start.isoformat(),
             "currency": invoice.currency,
             "total_cents": invoice.total_cents,
+            "amount_due_cents": invoice.amount_due_cents,
             "due_on": invoice.due_on.isoformat() if invoice.due_on else None,
         },
     )

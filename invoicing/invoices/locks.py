@@ -1,13 +1,15 @@
 """Locks of the tenant-invoice domain, taken here and nowhere else.
 
-Lock order: tenant late-usage advisory lock → (tenant, period) advisory lock → tenant_invoices
-row → invoice_number_counters row. The rollup takes the (tenant, period) lock (a forced one also
-the invoice row), and first the tenant's late-usage lock when the invoice carries late usage of
-earlier months; the status services
-take the invoice row and, to issue, the counter. Subscriptions, usage and catalog rows are only
-read (committed state), so nothing here waits on the deployments domain's locks and no cycle can
-form. A fanned-out run's chunk row and then its run row are locked on their own, after the
-chunk's tenants are written (their own transactions).
+Lock order: tenant late-usage advisory lock → tenant credit advisory lock → (tenant, period)
+advisory lock → tenant_invoices row → invoice_number_counters row. The rollup takes the
+(tenant, period) lock (a forced one also the invoice row), and first the tenant's late-usage
+lock when the invoice carries late usage of earlier months, then its credit lock when it
+consumes adjustment-note credit; the status services take the invoice row and, to issue, the
+counter; an adjustment note takes the invoice row it credits, then its own counter.
+Subscriptions, usage and catalog rows are only read (committed state), so nothing here waits on
+the deployments domain's locks and no cycle can form. A fanned-out run's chunk row and
+then its run row are locked on their own, after the chunk's tenants are written (their own
+transactions).
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ def lock_tenant_late_usage(tenant_id: str) -> None:
     second read what the first billed before it prices the difference.
     """
     advisory_xact_lock(f"invoicing:late-usage:{tenant_id}")
+
+
+def lock_tenant_credit(tenant_id: str) -> None:
+    """Serialize, per tenant, every rollup that consumes adjustment-note credit until the
+    transaction ends: two rollups of different months read what the other consumed, so a
+    note's credit is never spent twice."""
+    advisory_xact_lock(f"invoicing:credit:{tenant_id}")
 
 
 def lock_period_invoice(tenant_id: str, period_start: dt.date) -> TenantInvoice | None:

@@ -12,9 +12,17 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
-from invoicing.models import InvoiceStatus, TenantInvoice, TenantInvoiceEvent, TenantInvoiceLine
+from invoicing.models import (
+    CreditNote,
+    CreditNoteLine,
+    InvoiceStatus,
+    TenantInvoice,
+    TenantInvoiceEvent,
+    TenantInvoiceLine,
+)
 
 EXPORT_CHUNK_SIZE = 2000
 # Newest period first, then by tenant: the order of lists and exports.
@@ -28,8 +36,11 @@ def invoices_list(
     status: str | None = None,
     tenant_id: str | None = None,
 ) -> QuerySet[TenantInvoice]:
-    """Invoices, newest period first, then by tenant; each filter applies when given."""
-    invoices = TenantInvoice.objects.order_by(*INVOICE_ORDER)
+    """Invoices, newest period first, then by tenant; each filter applies when given. Each
+    carries `credited_cents`: what its adjustment notes credit (GST-inclusive), in the query."""
+    invoices = TenantInvoice.objects.order_by(*INVOICE_ORDER).annotate(
+        credited_cents=with_credited_cents()
+    )
     if period_start is not None:
         invoices = invoices.filter(period_start=period_start)
     if status is not None:
@@ -37,6 +48,18 @@ def invoices_list(
     if tenant_id is not None:
         invoices = invoices.filter(tenant_id=tenant_id)
     return invoices
+
+
+def with_credited_cents() -> Coalesce:
+    """What the invoice's adjustment notes credit, GST-inclusive: a subquery, no extra query."""
+    notes = (
+        CreditNote.objects.filter(invoice=OuterRef("pk"))
+        .order_by()
+        .values("invoice")
+        .annotate(total=Sum("total_cents"))
+        .values("total")
+    )
+    return Coalesce(Subquery(notes), 0)
 
 
 def visible_to_tenant(invoices: QuerySet[TenantInvoice], tenant_id: str) -> QuerySet[TenantInvoice]:
@@ -93,6 +116,26 @@ def invoice_totals_by_currency(invoices: QuerySet[TenantInvoice]) -> list[Invoic
 def invoices_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[TenantInvoice]:
     """The invoices in list order, streamed from the database in chunks (one query)."""
     return invoices.order_by(*INVOICE_ORDER).iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+
+def credit_notes_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[CreditNote]:
+    """The adjustment notes of the invoices, with their invoice, oldest first (one query)."""
+    return (
+        CreditNote.objects.filter(invoice__in=invoices.order_by().values("pk"))
+        .select_related("invoice")
+        .order_by("issued_at", "id")
+        .iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    )
+
+
+def credit_note_lines_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[CreditNoteLine]:
+    """Every line of the invoices' notes, with its note, invoice and invoice line (one query)."""
+    return (
+        CreditNoteLine.objects.filter(note__invoice__in=invoices.order_by().values("pk"))
+        .select_related("note__invoice", "invoice_line__deployment")
+        .order_by("note__issued_at", "note_id", "position")
+        .iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    )
 
 
 def lines_for_export(invoices: QuerySet[TenantInvoice]) -> Iterator[TenantInvoiceLine]:

@@ -224,6 +224,46 @@ def check_figures(output: str, llm_cents: dict[str, int]) -> None:
     assert "Starter plan (version 1), 22-31 October 2026" in output
     check_getting_paid(output)
     assert "acme-db-1      size_slug  expected s-4vcpu-8gb    actual s-2vcpu-4gb" in output
+    check_documents(output, invoices)
+
+
+def check_documents(output: str, invoices: dict) -> None:
+    """The month's invoices issued with their PDFs on disk, one line of acme's credited by an
+    adjustment note (1,000c ex-GST → GST 100c, 1,100c), and acme's next invoice (November,
+    over by the suite's clock) consuming that credit after its GST."""
+    from pypdf import PdfReader
+
+    # Issued, then paid in the getting-paid story (check_getting_paid); the note came after.
+    assert re.search(r"^  acme\s+paid\s+subtotal", output, re.M)
+    paths = re.findall(r"^  tax invoice (ARC-\d{4}-\d{6}) .*: (\S+\.pdf)$", output, re.M)
+    assert len(paths) == 3
+    for number, path in paths:
+        text = " ".join(PdfReader(path).pages[0].extract_text().split())
+        assert "Tax invoice" in text and number in text and "ABN" in text
+    note = re.search(
+        r"^  adjustment note (ARC-CN-\d{4}-\d{6}) \(against (ARC-\S+), GST effect -AUD 1\.00\): "
+        r"(\S+\.pdf)$",
+        output,
+        re.M,
+    )
+    assert note, output[-3000:]
+    note_text = " ".join(PdfReader(note[3]).pages[0].extract_text().split())
+    assert "Adjustment note" in note_text and note[2] in note_text
+    assert "Total credited (including GST) -AUD 11.00" in note_text
+    acme_net = parse_money(
+        re.search(rf"tax invoice {note[2]} \(acme, net after notes ({MONEY})\)", output)[1]
+    )
+    assert acme_net == invoices["acme"]["total"] - 1100
+    assert re.search(
+        rf"^      credit\s+Credit from adjustment note {note[1]}\s+-AUD 11\.00$", output, re.M
+    )
+    due = re.search(
+        rf"^      amount due ({MONEY}) \(credit AUD 11\.00 consumed after GST\)$", output, re.M
+    )
+    # November's recurring charges — acme is on pro since its October upgrade, with the storage
+    # add-on — plus GST, less the credit (consumed after GST).
+    recurring = PLANS["pro"]["base"] + 750
+    assert parse_money(due[1]) == recurring + cents(recurring * GST) - 1100
 
 
 @pytest.mark.django_db

@@ -36,7 +36,7 @@ def moves(deployment) -> list[tuple[str, str, str]]:
 
 
 def test_an_issued_invoice_is_due_after_the_payment_terms(settings):
-    settings.ARCADIA_PAYMENT_TERMS_DAYS = 30
+    settings.INVOICE_PAYMENT_TERMS_DAYS = 30
     invoice, _ = issued_invoice()
     assert payment_terms_days_for(TENANT_A) == 30
     assert invoice.due_on == invoice.issued_at.astimezone(dt.UTC).date() + dt.timedelta(days=30)

@@ -443,6 +443,11 @@ def test_every_operation_that_answers_422_documents_it(client, admin_api, gatewa
             f"/api/v1/invoices/{paid.pk}/void",
             {"reason": "wrong customer"},
         ),
+        "/api/v1/invoices/{id}/credit-notes": (
+            admin_api,
+            f"/api/v1/invoices/{draft.pk}/credit-notes",
+            {"reason": "a draft is regenerated, not credited"},
+        ),
         "/api/v1/integrations/llm-usage": (
             gateway_api,
             "/api/v1/integrations/llm-usage",

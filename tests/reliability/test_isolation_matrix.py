@@ -109,6 +109,10 @@ def a_invoice(world: World, role: str) -> dict:
     return {"pk": world.invoice.pk}
 
 
+def a_credit_note(world: World, role: str) -> dict:
+    return {"pk": world.credit_note.pk}
+
+
 def plan_code(world: World, role: str) -> dict:
     return {"code": "studio"}
 
@@ -428,6 +432,17 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("webhooks:webhook-detail", "OPTIONS"): Expect(ANY_CALLER, Scope.SHARED, a_webhook, MISSING_PK),
     ("dunning:receivables", "GET"): Expect(ADMIN_ONLY, Scope.ADMIN),
     ("dunning:receivables", "OPTIONS"): Expect(ADMIN_ONLY, Scope.ADMIN),
+    # -- customers: each tenant its own billing profile; the admin names the tenant ------------
+    ("customers:billing-profile", "GET"): Expect(
+        ANY_CALLER, Scope.LIST, query={"tenant_id": TENANT_A}
+    ),
+    ("customers:billing-profile", "PUT"): Expect(
+        ANY_CALLER,
+        Scope.SHARED,
+        query={"tenant_id": TENANT_A},
+        body=lambda w, r, k: {"legal_name": f"Written by {r}", "abn": "51 824 753 556"},
+    ),
+    ("customers:billing-profile", "OPTIONS"): Expect(ANY_CALLER, Scope.SHARED),
     # -- invoicing -----------------------------------------------------------------------------
     ("invoicing:llm-usage", "POST"): Expect((401, 403, 403, 201, 201), Scope.ADMIN, body=llm_body),
     ("invoicing:llm-usage", "OPTIONS"): Expect((401, 403, 403, 200, 200), Scope.ADMIN),
@@ -465,6 +480,36 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
         body=lambda w, r, k: {"reason": "duplicate"},
     ),
     ("invoicing:invoice-void", "OPTIONS"): Expect(ADMIN_ONLY, Scope.ADMIN, a_invoice, MISSING_PK),
+    ("invoicing:invoice-document", "GET"): Expect(OWN_OBJECT, Scope.OBJECT, a_invoice, MISSING_PK),
+    ("invoicing:invoice-document", "OPTIONS"): Expect(
+        ANY_CALLER, Scope.SHARED, a_invoice, MISSING_PK
+    ),
+    ("invoicing:invoice-pdf", "GET"): Expect(OWN_OBJECT, Scope.OBJECT, a_invoice, MISSING_PK),
+    ("invoicing:invoice-pdf", "OPTIONS"): Expect(ANY_CALLER, Scope.SHARED, a_invoice, MISSING_PK),
+    ("invoicing:invoice-credit-notes", "POST"): Expect(
+        (401, 403, 403, 403, 201),
+        Scope.ADMIN,
+        fresh_issued_invoice,
+        MISSING_PK,
+        body=lambda w, r, k: {"reason": "credited in full"},
+    ),
+    ("invoicing:invoice-credit-notes", "OPTIONS"): Expect(
+        ADMIN_ONLY, Scope.ADMIN, a_invoice, MISSING_PK
+    ),
+    ("invoicing:credit-notes", "GET"): Expect(ANY_CALLER, Scope.LIST),
+    ("invoicing:credit-notes", "OPTIONS"): Expect(ANY_CALLER, Scope.SHARED),
+    ("invoicing:credit-note-detail", "GET"): Expect(
+        OWN_OBJECT, Scope.OBJECT, a_credit_note, MISSING_PK
+    ),
+    ("invoicing:credit-note-detail", "OPTIONS"): Expect(
+        ANY_CALLER, Scope.SHARED, a_credit_note, MISSING_PK
+    ),
+    ("invoicing:credit-note-pdf", "GET"): Expect(
+        OWN_OBJECT, Scope.OBJECT, a_credit_note, MISSING_PK
+    ),
+    ("invoicing:credit-note-pdf", "OPTIONS"): Expect(
+        ANY_CALLER, Scope.SHARED, a_credit_note, MISSING_PK
+    ),
     # -- analytics: platform_admin only ----------------------------------------------------------
     ("analytics:margin", "GET"): Expect(ADMIN_ONLY, Scope.ADMIN, query={"period": "2026-04"}),
     ("analytics:margin", "OPTIONS"): Expect(ADMIN_ONLY, Scope.ADMIN),

@@ -67,6 +67,14 @@ print(json.dumps({
 """
 
 
+SELLER = {
+    "SELLER_LEGAL_NAME": "Arcadia Cloud Pty Ltd",
+    "SELLER_ABN": "53 004 085 616",
+    "SELLER_ADDRESS": "1 Harbour St, Sydney NSW 2000",
+    "SELLER_PAYMENT_INSTRUCTIONS": "BSB 062-000, account 1234 5678",
+}
+
+
 def production_env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG"}}
     env.update(
@@ -75,6 +83,7 @@ def production_env(tmp_path) -> dict[str, str]:
         ARCADIA_JWT_SECRET=secrets.token_urlsafe(48),
         ALLOWED_HOSTS="arcadia.example",
         ARCADIA_VAR_DIR=str(tmp_path),
+        **SELLER,
         DJANGO_SETTINGS_MODULE="arcadia_cloud.settings",
     )
     return env

@@ -28,9 +28,10 @@ from deployments.services import (
 from drift.models import CloudDrift
 from drift.services import drift_detect_all, provisioned_record
 from inventory.models import CloudProject, CloudResource
+from invoicing.credit_notes.services import credit_note_issue
 from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.invoices.rollup import roll_up_period
-from invoicing.models import InvoiceStatus, TenantInvoice
+from invoicing.models import CreditNote, InvoiceStatus, TenantInvoice
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from tests.billing.factories import make_invoice as make_cost_invoice
 from tests.billing.factories import make_line
@@ -74,6 +75,7 @@ class World:
     active_version: PlanVersion  # `studio`'s active version
     b_deployment: Deployment
     b_invoice: TenantInvoice
+    credit_note: CreditNote | None = None  # on A's issued April invoice
     markers: tuple[str, ...] = field(default=())
     webhook: WebhookEndpoint | None = None  # A's endpoint
 
@@ -189,6 +191,13 @@ def build_world() -> World:
     invoices = {r.tenant_id: TenantInvoice.objects.get(pk=r.invoice_id) for r in report.results}
     invoice = invoice_issue(invoice=invoices[TENANT_A], actor=ACTOR)
     b_invoice = invoice_issue(invoice=invoices[TENANT_B], actor=ACTOR)
+    first_line = invoice.lines.exclude(kind="tax").order_by("position").first()
+    credit_note = credit_note_issue(
+        invoice=invoice,
+        reason="a-orchid goodwill credit",
+        lines=[{"line_id": first_line.pk, "amount_cents": 100}],
+        actor=ACTOR,
+    )
 
     march = deployment_create(
         tenant_id=TENANT_A, slug="a-orchid-march", display_name="March", actor=ACTOR
@@ -233,6 +242,7 @@ def build_world() -> World:
         active_version=active_version,
         b_deployment=b_deployment,
         b_invoice=b_invoice,
+        credit_note=credit_note,
         markers=(
             TENANT_A,
             A_SLUG,
@@ -242,6 +252,7 @@ def build_world() -> World:
             A_LLM_REQUEST,
             invoice.number,
             A_WEBHOOK,
+            credit_note.number,
         ),
         webhook=webhook,
     )

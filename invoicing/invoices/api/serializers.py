@@ -50,6 +50,15 @@ class TenantInvoiceSerializer(serializers.ModelSerializer):
     """An invoice with its lines (position order, the tax line last), in lists and alone."""
 
     lines = TenantInvoiceLineSerializer(many=True, read_only=True)
+    credited_cents = serializers.SerializerMethodField(
+        help_text="What the invoice's adjustment notes credit, GST-inclusive."
+    )
+    net_cents = serializers.SerializerMethodField(
+        help_text="total_cents less what its adjustment notes credit."
+    )
+    amount_due_cents = serializers.IntegerField(
+        read_only=True, help_text="total_cents less the credit it consumes (credit_cents)."
+    )
 
     class Meta:
         model = TenantInvoice
@@ -64,6 +73,11 @@ class TenantInvoiceSerializer(serializers.ModelSerializer):
             "subtotal_cents",
             "tax_cents",
             "total_cents",
+            "credit_cents",
+            "amount_due_cents",
+            "credited_cents",
+            "net_cents",
+            "due_on",
             "issued_at",
             "due_on",
             "paid_at",
@@ -73,6 +87,22 @@ class TenantInvoiceSerializer(serializers.ModelSerializer):
             "lines",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_credited_cents(self, invoice: TenantInvoice) -> int:
+        return _credited(invoice)
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_net_cents(self, invoice: TenantInvoice) -> int:
+        return invoice.total_cents - _credited(invoice)
+
+
+def _credited(invoice: TenantInvoice) -> int:
+    """From the list's annotation (`invoices_list`); one query when the invoice came without."""
+    credited = getattr(invoice, "credited_cents", None)
+    if credited is None:
+        credited = sum(invoice.credit_notes.values_list("total_cents", flat=True))
+    return credited
 
 
 class InvoiceVoidSerializer(serializers.Serializer):

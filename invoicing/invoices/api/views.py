@@ -19,6 +19,8 @@ from rest_framework.response import Response
 from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.periods import parse_period
 from arcadia_cloud.permissions import IsPlatformAdmin, TenantScopedMixin
+from invoicing.documents.api import HTML_RESPONSES, PDF_RESPONSES, DocumentResponseMixin
+from invoicing.documents.render import invoice_context
 from invoicing.invoices.api.serializers import (
     InvoiceExportOptionsSerializer,
     InvoiceMarkPaidSerializer,
@@ -96,6 +98,29 @@ class InvoiceDetailView(InvoiceScopedMixin, generics.RetrieveAPIView):
 
     def get_queryset(self):
         return self.scope_queryset(invoices_with_lines(invoices_list()))
+
+
+class _InvoiceDocumentView(DocumentResponseMixin, InvoiceScopedMixin, generics.GenericAPIView):
+    def get_queryset(self):
+        return self.scope_queryset(invoices_with_lines(invoices_list()))
+
+
+@extend_schema(tags=["invoices"])
+class InvoiceDocumentView(_InvoiceDocumentView):
+    """The tax invoice as an HTML document (a draft: DRAFT watermark, no number)."""
+
+    @extend_schema(responses=HTML_RESPONSES)
+    def get(self, request, pk: int):
+        return self.html_response(invoice_context(self.get_object()))
+
+
+@extend_schema(tags=["invoices"])
+class InvoicePdfView(_InvoiceDocumentView):
+    """The tax invoice as a PDF, from the same template as the HTML document."""
+
+    @extend_schema(responses=PDF_RESPONSES)
+    def get(self, request, pk: int):
+        return self.pdf_response(invoice_context(self.get_object()))
 
 
 EXPORT_FILE = "The file as an attachment: CSV (streamed) or XLSX, as `format` asks."

@@ -6,18 +6,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from invoicing.credit_notes.selectors import tenants_with_credit_notes
 from invoicing.pricing_inputs import ALL_TENANTS, PricingInputs, load_pricing_inputs
+from pricing.credit import CreditAvailable
 from pricing.engine import QuoteInputError
 from pricing.invoice import Month, PricingError
 from pricing.late import LateSource, late_usage_lines
 from pricing.tenant import TenantPrice, price_tenant
 
 
-def price(inputs: PricingInputs, tenant_id: str, late: Sequence[LateSource] = ()) -> TenantPrice:
+def price(
+    inputs: PricingInputs,
+    tenant_id: str,
+    late: Sequence[LateSource] = (),
+    credits: Sequence[CreditAvailable] = (),
+) -> TenantPrice:
     """The tenant's invoice for the month, priced but not written."""
     return price_tenant(
-        tenant_id, inputs.subscriptions_of(tenant_id), inputs.month, inputs.tax, late
+        tenant_id, inputs.subscriptions_of(tenant_id), inputs.month, inputs.tax, late, credits
     )
+
+
+def credit_now(month: Month, tenant_id: str) -> tuple[CreditAvailable, ...]:
+    """The tenant's unconsumed adjustment-note credit right now (call it under the lock)."""
+    return load_pricing_inputs([], month=month.start, credit_of=[tenant_id]).credits.get(
+        tenant_id, ()
+    )
+
+
+def tenants_with_credit(tenant_ids: list[str] | None) -> set[str]:
+    """Tenants that may have adjustment-note credit left (any crediting note), read once for
+    the run in one query; what is left is read under each one's credit lock."""
+    return tenants_with_credit_notes(tenant_ids)
 
 
 def late_usage_now(month: Month, tenant_id: str) -> tuple[LateSource, ...]:

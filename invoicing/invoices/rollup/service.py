@@ -37,7 +37,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError, transaction
 
 from arcadia_cloud.clock import utc_today
-from invoicing.invoices.locks import lock_tenant_late_usage
+from invoicing.invoices.locks import lock_tenant_credit, lock_tenant_late_usage
 from invoicing.invoices.rollup import inputs, pricing
 from invoicing.invoices.rollup.report import RollupOutcome, RollupReport, TenantResult
 from invoicing.invoices.rollup.writing import write_invoice
@@ -82,6 +82,7 @@ def roll_up_period(
     inputs.apply_scheduled_changes(month)
     subjects = inputs.subjects_by_tenant(month, wanted)
     owing = pricing.tenants_owing_late_usage(month, wanted)
+    with_credit = pricing.tenants_with_credit(wanted)
     tenants = sorted(set(subjects) | owing)
     results = inputs.already_invoiced(
         inputs.existing_invoices(month, tenants), force=force, written_since=written_since
@@ -94,7 +95,12 @@ def roll_up_period(
     )
     for tenant_id in to_price:
         results[tenant_id] = _roll_up_tenant(
-            tenant_id, loaded, owes_late_usage=tenant_id in owing, force=force, actor=actor
+            tenant_id,
+            loaded,
+            owes_late_usage=tenant_id in owing,
+            has_credit=tenant_id in with_credit,
+            force=force,
+            actor=actor,
         )
     for tenant_id in wanted or ():
         results.setdefault(
@@ -118,22 +124,40 @@ def period_tenants(period_start: dt.date) -> tuple[Month, list[str]]:
 
 
 def _roll_up_tenant(
-    tenant_id: str, loaded: PricingInputs, *, owes_late_usage: bool, force: bool, actor: str
+    tenant_id: str,
+    loaded: PricingInputs,
+    *,
+    owes_late_usage: bool,
+    has_credit: bool = False,
+    force: bool,
+    actor: str,
 ) -> TenantResult:
-    """Price and write one tenant; any failure is contained here, reported and logged."""
+    """Price and write one tenant; any failure is contained here, reported and logged.
+
+    A tenant owing late usage, or with adjustment-note credit to consume, is priced again
+    inside its late-usage / credit locks (in that order), so two rollups of different months
+    bill the late usage once and spend the credit once between them."""
     month = loaded.month
     try:
-        if not owes_late_usage:
+        if not owes_late_usage and not has_credit:
             priced = pricing.price(loaded, tenant_id)
             return write_invoice(priced, month, force=force, actor=actor)
         with transaction.atomic(durable=True):
-            lock_tenant_late_usage(tenant_id)
-            late = pricing.late_usage_now(month, tenant_id)
-            if not loaded.subscriptions_of(tenant_id) and not pricing.owes(late):
-                return TenantResult(
-                    tenant_id, RollupOutcome.NOTHING_TO_BILL, reason="its late usage was billed"
-                )
-            priced = pricing.price(loaded, tenant_id, late)
+            late = ()
+            if owes_late_usage:
+                lock_tenant_late_usage(tenant_id)
+                late = pricing.late_usage_now(month, tenant_id)
+                if not loaded.subscriptions_of(tenant_id) and not pricing.owes(late):
+                    return TenantResult(
+                        tenant_id,
+                        RollupOutcome.NOTHING_TO_BILL,
+                        reason="its late usage was billed",
+                    )
+            credits = ()
+            if has_credit:
+                lock_tenant_credit(tenant_id)
+                credits = pricing.credit_now(month, tenant_id)
+            priced = pricing.price(loaded, tenant_id, late, credits)
             return write_invoice(priced, month, force=force, actor=actor, durable=False)
     except (PricingError, QuoteInputError) as exc:
         logger.warning("rollup %s: tenant %s not invoiced: %s", month.label, tenant_id, exc)

@@ -73,6 +73,7 @@ def _create(priced: TenantPrice, month: Month, actor: str) -> TenantInvoice:
         subtotal_cents=priced.subtotal_cents,
         tax_cents=priced.tax_cents,
         total_cents=priced.total_cents,
+        credit_cents=priced.credit_cents,
         status=InvoiceStatus.DRAFT,
         generated_at=timezone.now(),
     )
@@ -88,12 +89,14 @@ def _regenerate(invoice: TenantInvoice, priced: TenantPrice, actor: str) -> Tena
         "subtotal_cents": invoice.subtotal_cents,
         "tax_cents": invoice.tax_cents,
         "total_cents": invoice.total_cents,
+        "credit_cents": invoice.credit_cents,
     }
     previous["lines"], _ = TenantInvoiceLine.objects.filter(invoice=invoice).delete()
     invoice.currency = priced.currency
     invoice.subtotal_cents = priced.subtotal_cents
     invoice.tax_cents = priced.tax_cents
     invoice.total_cents = priced.total_cents
+    invoice.credit_cents = priced.credit_cents
     invoice.generated_at = timezone.now()
     invoice.save(
         update_fields=[
@@ -101,6 +104,7 @@ def _regenerate(invoice: TenantInvoice, priced: TenantPrice, actor: str) -> Tena
             "subtotal_cents",
             "tax_cents",
             "total_cents",
+            "credit_cents",
             "generated_at",
             "updated_at",
         ]
@@ -148,6 +152,7 @@ def _summary(priced: TenantPrice) -> dict[str, Any]:
         "subtotal_cents": priced.subtotal_cents,
         "tax_cents": priced.tax_cents,
         "total_cents": priced.total_cents,
+        "credit_cents": priced.credit_cents,
         "lines": len(priced.lines),
         "subscription_ids": list(priced.subscription_ids),
         "warnings": list(priced.warnings),

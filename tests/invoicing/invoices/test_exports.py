@@ -11,6 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from arcadia_cloud.money import cents_to_units
+from invoicing.credit_notes.services import credit_note_issue
 from invoicing.invoices.exports import INVOICE_COLUMNS, LINE_COLUMNS
 from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid
 from invoicing.invoices.rollup import roll_up_period
@@ -59,6 +60,11 @@ def xlsx_rows(response) -> list[dict[str, object]]:
     return [dict(itertools.zip_longest(header, row)) for row in rows]
 
 
+def data_rows(rows: list[dict]) -> list[dict]:
+    """The invoice and note rows: without the per-currency `total` rows at the end."""
+    return [row for row in rows if row["type"] != "total"]
+
+
 def units(value: object) -> Decimal:
     """A money cell read back (text from CSV, a number from XLSX) as exact currency units."""
     return Decimal(str(value)).quantize(Decimal("0.01"))
@@ -70,12 +76,14 @@ def test_csv_has_one_row_per_invoice_equal_to_the_database(admin_api, april):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"] == 'attachment; filename="invoices-2026-04.csv"'
-    rows = streamed_csv(response)
+    rows = data_rows(streamed_csv(response))
     assert list(rows[0]) == list(INVOICE_COLUMNS)
     by_tenant = {row["tenant_id"]: row for row in rows}
     a = by_tenant[TENANT_A]
     assert a == {
+        "type": "invoice",
         "invoice_number": april[TENANT_A].number,
+        "credit_note_number": "",
         "tenant_id": TENANT_A,
         "period": "2026-04",
         "status": "paid",
@@ -100,7 +108,7 @@ def test_csv_has_one_row_per_invoice_equal_to_the_database(admin_api, april):
 def test_csv_with_lines_has_one_row_per_line_and_adds_up(admin_api, april):
     response = admin_api.get(EXPORT, {"format": "csv", "lines": "1", "tenant_id": TENANT_A})
 
-    rows = streamed_csv(response)
+    rows = data_rows(streamed_csv(response))
     assert list(rows[0]) == list(INVOICE_COLUMNS + LINE_COLUMNS)
     assert [(r["line_kind"], r["amount"]) for r in rows] == [
         ("plan_base", "50.00"),
@@ -121,7 +129,7 @@ def test_xlsx_carries_the_same_figures(admin_api, april):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
     assert 'filename="invoices-all-periods-issued.xlsx"' in response["Content-Disposition"]
-    rows = xlsx_rows(response)
+    rows = data_rows(xlsx_rows(response))
     assert [row["tenant_id"] for row in rows] == [TENANT_B]
     row = rows[0]
     invoice = april[TENANT_B]
@@ -135,7 +143,7 @@ def test_xlsx_carries_the_same_figures(admin_api, april):
 
 
 def test_xlsx_with_lines(admin_api, april):
-    rows = xlsx_rows(admin_api.get(EXPORT, {"format": "xlsx", "lines": "1"}))
+    rows = data_rows(xlsx_rows(admin_api.get(EXPORT, {"format": "xlsx", "lines": "1"})))
 
     lines = TenantInvoiceLine.objects.all()
     assert len(rows) == lines.count()
@@ -149,8 +157,8 @@ def test_xlsx_with_lines(admin_api, april):
 def test_a_tenants_export_holds_only_its_own_issued_invoices(tenant_b_api, april):
     make_invoice(TENANT_B, period_start=MARCH)  # its draft: not exported to the tenant
 
-    csv_rows = streamed_csv(tenant_b_api.get(EXPORT, {"format": "csv", "lines": "1"}))
-    xlsx = xlsx_rows(tenant_b_api.get(EXPORT, {"format": "xlsx"}))
+    csv_rows = data_rows(streamed_csv(tenant_b_api.get(EXPORT, {"format": "csv", "lines": "1"})))
+    xlsx = data_rows(xlsx_rows(tenant_b_api.get(EXPORT, {"format": "xlsx"})))
 
     assert {row["tenant_id"] for row in csv_rows} == {TENANT_B}
     assert {row["invoice_number"] for row in csv_rows} == {april[TENANT_B].number}
@@ -184,3 +192,38 @@ def test_text_that_a_spreadsheet_would_run_as_a_formula_is_neutralised(admin_api
 
     assert csv_row["tenant_id"] == "'=HYPERLINK(1)"
     assert xlsx_row["tenant_id"] == "'=HYPERLINK(1)"
+
+
+def test_notes_are_listed_beside_invoices_with_per_currency_net_totals(admin_api, april):
+    a = april[TENANT_A]
+    line = a.lines.get(kind="plan_base")
+    note = credit_note_issue(
+        invoice=a,
+        reason="goodwill",
+        lines=[{"line_id": line.pk, "amount_cents": 1000}],
+        actor="t",
+    )
+    rows = streamed_csv(admin_api.get(EXPORT, {"format": "csv", "period": "2026-04"}))
+
+    assert [row["type"] for row in rows] == ["invoice", "invoice", "credit_note", "total"]
+    note_row = rows[2]
+    assert (note_row["invoice_number"], note_row["credit_note_number"]) == (a.number, note.number)
+    assert (note_row["subtotal"], note_row["tax"], note_row["total"]) == (
+        "-10.00",
+        "-1.00",
+        "-11.00",
+    )
+    total = rows[3]
+    assert total["currency"] == "AUD"
+    invoiced = sum(i.total_cents for i in april.values())
+    assert units(total["total"]) == cents_to_units(invoiced - note.total_cents)
+    assert units(total["subtotal"]) + units(total["tax"]) == units(total["total"])
+
+    lines = xlsx_rows(
+        admin_api.get(EXPORT, {"format": "xlsx", "lines": "1", "tenant_id": TENANT_A})
+    )
+    credited = [row for row in lines if row["type"] == "credit_note"]
+    assert [(row["line_kind"], units(row["amount"])) for row in credited] == [
+        ("credit_note", Decimal("-10.00"))
+    ]
+    assert units(lines[-1]["total"]) == cents_to_units(a.total_cents - note.total_cents)

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 INTERNAL_PROJECT_NAME = "skyai-internal"
 INTERNAL_TENANT_ID = "skyai-internal"
 PROJECTS = "projects"
+# Project-resource statuses saying the resource behind the URN no longer exists.
+GONE_RESOURCE_STATUSES = frozenset({"not_found"})
 BACKUPS = "backups"
 
 # Kinds with a dedicated listing; everything else is known only through project resources.
@@ -62,6 +64,8 @@ PROJECT_KINDS = frozenset(
     }
 )
 SYNC_TARGETS = (*LISTERS, BACKUPS, PROJECTS)
+# A snapshot's `resource_type` -> the kind of the resource whose project it takes.
+SNAPSHOT_OF = {"droplet": ResourceKind.DROPLET, "volume": ResourceKind.VOLUME}
 
 
 @dataclass
@@ -200,6 +204,11 @@ def _sync_projects(
             except ValueError:
                 logger.warning("project %s lists a malformed URN %r: ignored", provider_id, item)
                 continue
+            if item.get("status") in GONE_RESOURCE_STATUSES:
+                # DO still lists the assignment but no longer finds the resource: it proves
+                # neither existence (no placeholder) nor placement.
+                logger.info("project %s lists %s as %s: ignored", provider_id, urn, item["status"])
+                continue
             located[(urn.kind, urn.provider_id)] = projects[provider_id]
             if urn.kind not in DEDICATED_KINDS:
                 placeholders.append(normalize.placeholder(urn))
@@ -229,33 +238,37 @@ def _placeholder_kinds_in_inventory() -> set[str]:
 def _placements(
     located: dict[tuple[str, str], CloudProject], internal: CloudProject
 ) -> dict[int, Placement]:
-    """Project resources → their project; backups and snapshots → their droplet's; orphans →
-    skyai-internal."""
+    """Project resources → their project; backups and snapshots → their droplet's or volume's
+    (DigitalOcean lists no snapshot in a project); orphans → skyai-internal."""
     placements: dict[int, Placement] = {}
     live = CloudResource.objects.filter(
         provider=PROVIDER_DIGITALOCEAN, deleted_at__isnull=True
     ).values_list("pk", "kind", "provider_id", "attrs")
-    parents: dict[str, Placement] = {}
-    derived: list[tuple[int, str]] = []
+    parents: dict[tuple[str, str], Placement] = {}
+    derived: list[tuple[int, str, str]] = []
     for pk, kind, provider_id, attrs in live:
         project = located.get((kind, provider_id))
+        attrs = attrs or {}
         if project is not None:
             placement = Placement(project, project.tenant_id, f"listed in project {project.name}")
         elif kind in PROJECT_KINDS:
             placement = Placement(internal, internal.tenant_id, "orphan: in no project")
         else:
             if kind == ResourceKind.DROPLET_BACKUP:
-                derived.append((pk, str((attrs or {}).get("droplet_id") or "")))
-            elif kind == ResourceKind.SNAPSHOT and (attrs or {}).get("resource_type") == "droplet":
-                derived.append((pk, str((attrs or {}).get("resource_id") or "")))
+                derived.append((pk, "droplet", str(attrs.get("droplet_id") or "")))
+            elif kind == ResourceKind.SNAPSHOT and attrs.get("resource_type") in SNAPSHOT_OF:
+                parent_id = str(attrs.get("resource_id") or "")
+                derived.append((pk, str(attrs["resource_type"]), parent_id))
             continue
         placements[pk] = placement
-        if kind == ResourceKind.DROPLET:
-            parents[provider_id] = placement
-    for pk, droplet_id in derived:
-        parent = parents.get(droplet_id)
+        if kind in (ResourceKind.DROPLET, ResourceKind.VOLUME):
+            parents[(str(kind), provider_id)] = placement
+    for pk, parent_type, parent_id in derived:
+        parent = parents.get((str(SNAPSHOT_OF[parent_type]), parent_id))
         if parent is not None:
-            placements[pk] = Placement(parent.project, parent.tenant_id, f"of droplet {droplet_id}")
+            placements[pk] = Placement(
+                parent.project, parent.tenant_id, f"of {parent_type} {parent_id}"
+            )
     return placements
 
 

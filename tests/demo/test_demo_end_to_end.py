@@ -90,7 +90,7 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
             if assigned.get(f"do:loadbalancer:{lb['id']}") == project:
                 subtotal += 24 * DAYS * LIST_PRICES["load_balancer_hours"]
         for ip in fixture["reserved_ips"]:
-            if assigned.get(f"do:reservedip:{ip['ip']}") == project and not ip.get("_droplet_id"):
+            if assigned.get(f"do:floatingip:{ip['ip']}") == project and not ip.get("_droplet_id"):
                 subtotal += 24 * DAYS * LIST_PRICES["floating_ip_hours"]
         subtotal += llm_cents.get(tenant, 0)
         tax = cents(Decimal(subtotal) * GST)

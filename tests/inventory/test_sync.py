@@ -243,3 +243,43 @@ def test_two_syncs_of_the_same_kind_at_once_make_no_duplicates(emulator):
     ids = list(CloudResource.objects.filter(kind="droplet").values_list("provider_id", flat=True))
     assert len(ids) == len(set(ids)) == len(fixture_ids("droplets"))
     assert not CloudResource.objects.filter(stale_strike_count__gt=0).exists()
+
+
+VOLUME_SNAPSHOT = "44856780-e256-4e4b-9091-3a1f31064483"  # acme-data-weekly, of volume acme-data
+ACME_DATA_VOLUME = "572d2d7e-36bf-4fec-a10f-65e67678cc69"
+
+
+@pytest.mark.django_db
+def test_a_volume_snapshot_takes_its_volumes_project_and_tenant(emulator):
+    # DigitalOcean lists no snapshot in a project (there is no volumesnapshot URN kind).
+    served = {
+        item["urn"]
+        for project in load_fixture()["projects"]
+        for item in client_of(emulator).list_project_resources(project["id"])
+    }
+    assert not any(urn.startswith("do:volumesnapshot:") for urn in served)
+    sync_all(client=client_of(emulator), now=AFTER)
+    acme = CloudProject.objects.get(name="Acme Corp")
+    acme.tenant_id = "acme"
+    acme.save()
+    sync_target("projects", client=client_of(emulator), now=AFTER)
+
+    snapshot = CloudResource.objects.get(kind="snapshot", provider_id=VOLUME_SNAPSHOT)
+    volume = CloudResource.objects.get(kind="volume", provider_id=ACME_DATA_VOLUME)
+    assert (volume.project, volume.tenant_id) == (acme, "acme")
+    assert (snapshot.project, snapshot.tenant_id) == (acme, "acme")
+
+
+@pytest.mark.django_db
+def test_a_project_resource_digitalocean_no_longer_finds_keeps_nothing_alive():
+    fixture = load_fixture()
+    globex = next(p["id"] for p in fixture["projects"] if p["name"] == "Globex")
+    gone_db = "0f3e2c1a-0000-4000-8000-00000000dead"
+    fixture["project_resources"].append(
+        {"project_id": globex, "urn": f"do:dbaas:{gone_db}", "status": "not_found"}
+    )
+    with run_emulator(DigitalOceanEmulator(fixture, period=PERIOD, clock=AFTER)) as running:
+        sync_all(client=client_of(running), now=AFTER)
+
+    assert not CloudResource.objects.filter(provider_id=gone_db).exists()
+    assert CloudResource.objects.filter(kind="managed_db").exists()  # the ok one still is

@@ -66,7 +66,7 @@ DEFAULT_PROJECT_KINDS = (
     ("droplets", "droplet"),
     ("volumes", "volume"),
     ("domains", "domain"),
-    ("reserved_ips", "reservedip"),
+    ("reserved_ips", "floatingip"),
     ("load_balancers", "loadbalancer"),
 )
 URN_SELF_PATHS = {
@@ -461,14 +461,23 @@ class DigitalOceanEmulator:
             tracked, target = self._urn_object(assignment["urn"], now)
             if tracked and target is None:
                 continue
-            assigned_at = assignment.get("assigned_at") or (target or project).get("created_at")
-            items.append(_resource_item(assignment["urn"], assigned_at))
+            # DO always sends a timestamp; objects without their own (domains) fall back to
+            # the project's.
+            assigned_at = (
+                assignment.get("assigned_at")
+                or (target or {}).get("created_at")
+                or project["created_at"]
+            )
+            items.append(
+                _resource_item(assignment["urn"], assigned_at, assignment.get("status", "ok"))
+            )
         if project.get("is_default"):
             for kind, urn_kind in DEFAULT_PROJECT_KINDS:
                 for obj in self._alive(kind, now):
                     urn = f"do:{urn_kind}:{obj[COLLECTIONS[kind]]}"
                     if _urn_target(urn) not in claimed:
-                        items.append(_resource_item(urn, obj.get("created_at")))
+                        assigned_at = obj.get("created_at") or project["created_at"]
+                        items.append(_resource_item(urn, assigned_at))
         return items
 
     def _urn_object(self, urn: str, now: dt.datetime) -> tuple[bool, JSON | None]:
@@ -646,8 +655,8 @@ def _served(obj: Mapping[str, Any], period: dt.date, date_field: str = "created_
     return served
 
 
-def _resource_item(urn: str, assigned_at: str | None) -> JSON:
-    return {"urn": urn, "assigned_at": assigned_at, "status": "ok"}
+def _resource_item(urn: str, assigned_at: str, status: str = "ok") -> JSON:
+    return {"urn": urn, "assigned_at": assigned_at, "status": status}
 
 
 def _split_urn(urn: str) -> tuple[str, str]:

@@ -130,8 +130,17 @@ def droplet(payload: JSON) -> ResourceSnapshot:
             "volume_ids": sorted(str(v) for v in payload.get("volume_ids") or []),
             "public_ipv4": _public_ipv4(payload),
             "created_at": payload.get("created_at"),
+            **_gpu(payload),
         },
     )
+
+
+def _gpu(payload: JSON) -> dict[str, Any]:
+    """GPU droplets (listed only with `type=gpus`): how many GPUs of which model."""
+    info = payload.get("gpu_info") or (payload.get("size") or {}).get("gpu_info")
+    if not isinstance(info, Mapping):
+        return {}
+    return {"gpu_count": info.get("count"), "gpu_model": info.get("model")}
 
 
 def domain(payload: JSON) -> ResourceSnapshot:

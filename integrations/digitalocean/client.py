@@ -50,6 +50,7 @@ BODY_EXCERPT_CHARS = 200
 DEFAULT_MAX_CSV_BYTES = 20 * 1024 * 1024
 STREAM_CHUNK_BYTES = 64 * 1024
 SNAPSHOT_RESOURCE_TYPES = ("droplet", "volume")
+DROPLET_TYPE_GPUS = "gpus"
 TOKEN_PURPOSES = {
     "sync": "DO_TOKEN_SYNC",
     "billing": "DO_TOKEN_BILLING",
@@ -93,7 +94,14 @@ class DigitalOceanClient:
     # -- listings (complete or raise) -----------------------------------------------------
 
     def list_droplets(self) -> list[JSON]:
-        return self._list("/v2/droplets", "droplets")
+        """Every droplet, GPU droplets included: DO leaves those out of `/v2/droplets` unless
+        asked for with `type=gpus`, so both listings are read (each complete or raising)."""
+        droplets = self._list("/v2/droplets", "droplets")
+        seen = {str(d.get("id")) for d in droplets if isinstance(d, dict)}
+        gpus = self._list("/v2/droplets", "droplets", {"type": DROPLET_TYPE_GPUS})
+        return droplets + [
+            d for d in gpus if not isinstance(d, dict) or str(d.get("id")) not in seen
+        ]
 
     def list_domains(self) -> list[JSON]:
         return self._list("/v2/domains", "domains")

@@ -63,12 +63,12 @@ def test_default_account_invoice_is_matched_and_pushed(
 
     invoice = CloudInvoice.objects.get()
     lines = CloudCostLine.objects.filter(invoice=invoice).select_related("resource")
-    assert (invoice.period, invoice.line_count) == (PERIOD, 26)
-    assert (invoice.matched_count, invoice.unmatched_count, invoice.ambiguous_count) == (23, 3, 0)
+    assert (invoice.period, invoice.line_count) == (PERIOD, 27)
+    assert (invoice.matched_count, invoice.unmatched_count, invoice.ambiguous_count) == (24, 3, 0)
 
     by_kind = Counter(line.kind for line in lines if line.match_status == "matched")
     assert by_kind == {
-        "droplet": 12,
+        "droplet": 13,  # globex-ml-1, a GPU droplet, among them
         "droplet_backup": 4,
         "snapshot": 4,
         "volume": 1,
@@ -99,9 +99,9 @@ def test_default_account_invoice_is_matched_and_pushed(
         "category": "cloud",
         "period": "2026-04-01",
         "currency": "USD",
-        "amount_net_minor": 123648,
-        "amount_tax_minor": 12365,
-        "amount_gross_minor": 136013,
+        "amount_net_minor": 576578,
+        "amount_tax_minor": 57658,
+        "amount_gross_minor": 634236,
     }
     assert (invoice.finance_status, invoice.finance_invoice_id) == ("created", "fin-2026-04")
     assert invoice.last_error == ""

@@ -283,3 +283,13 @@ def test_a_project_resource_digitalocean_no_longer_finds_keeps_nothing_alive():
 
     assert not CloudResource.objects.filter(provider_id=gone_db).exists()
     assert CloudResource.objects.filter(kind="managed_db").exists()  # the ok one still is
+
+
+@pytest.mark.django_db
+def test_gpu_droplets_reach_inventory_with_their_project(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+
+    gpu = CloudResource.objects.get(kind="droplet", name="globex-ml-1")
+    assert (gpu.size_slug, gpu.region) == ("gpu-h100x1-80gb", "tor1")
+    assert (gpu.attrs["gpu_count"], gpu.attrs["gpu_model"]) == (1, "nvidia_h100")
+    assert gpu.project.name == "Globex"

@@ -47,6 +47,7 @@ MAX_PER_PAGE = 200
 MAX_BODY_BYTES = 1_000_000
 RATE_LIMIT = 5000
 PROJECT_ENVIRONMENTS = ("Development", "Staging", "Production")
+DROPLET_TYPES = ("droplets", "gpus")
 PROJECT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://arcadia.example/sandbox/do-projects")
 
 # URN kind -> emulator kind, for URNs pointing at something the emulator lists itself (a
@@ -305,7 +306,7 @@ class DigitalOceanEmulator:
             )
 
         routes: list[tuple[str, str, Handler]] = [
-            ("GET", r"/v2/droplets", listing("droplets")),
+            ("GET", r"/v2/droplets", self._droplets),
             ("GET", r"/v2/droplets/(?P<id>[^/]+)/backups", self._droplet_backups),
             ("GET", r"/v2/domains", listing("domains")),
             ("GET", r"/v2/volumes", listing("volumes")),
@@ -325,6 +326,20 @@ class DigitalOceanEmulator:
         return [(method, re.compile(pattern), handler) for method, pattern, handler in routes]
 
     # -- handlers -----------------------------------------------------------------------------
+
+    def _droplets(self, request: Request, _: re.Match[str]) -> Response:
+        """DO lists GPU droplets only when asked with `type=gpus`, and only those then."""
+        droplet_type = request.query.get("type", "droplets")
+        if droplet_type not in DROPLET_TYPES:
+            raise BadRequest(400, f"type must be one of {', '.join(DROPLET_TYPES)}")
+        if "type" in request.query and "tag_name" in request.query:
+            raise BadRequest(400, "type cannot be combined with tag_name")
+        gpus = droplet_type == "gpus"
+        droplets = [d for d in self._alive("droplets", request.now) if _is_gpu(d) == gpus]
+        tag = request.query.get("tag_name")
+        if tag is not None:
+            droplets = [d for d in droplets if tag in (d.get("tags") or [])]
+        return self._paginate(request, "droplets", droplets)
 
     def _snapshots(self, request: Request, _: re.Match[str]) -> Response:
         snapshots = self._alive("snapshots", request.now)
@@ -675,6 +690,12 @@ def _urn_target(urn: str) -> tuple[str | None, str]:
     """(emulator kind, id) for a URN; kind None when the emulator does not list that kind."""
     kind, object_id = _split_urn(urn)
     return TRACKED_URN_KINDS.get(kind), object_id
+
+
+def _is_gpu(droplet: Mapping[str, Any]) -> bool:
+    """A GPU droplet, as DO marks one: `gpu_info` on the droplet or its size."""
+    size = droplet.get("size")
+    return bool(droplet.get("gpu_info") or (isinstance(size, Mapping) and size.get("gpu_info")))
 
 
 def _int_if_numeric(value: Any) -> Any:

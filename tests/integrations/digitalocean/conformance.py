@@ -91,7 +91,7 @@ def _read_yaml(path: str) -> Any:
     import yaml
 
     with open(path, encoding="utf-8") as stream:
-        return yaml.load(stream, _yaml_loader())  # noqa: S506 - a safe loader
+        return yaml.load(stream, _yaml_loader())
 
 
 def _load_document(uri: str) -> Any:

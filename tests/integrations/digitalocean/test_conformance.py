@@ -17,8 +17,6 @@ import requests
 
 from integrations.digitalocean import DigitalOceanClient
 from integrations.digitalocean.sandbox import run_emulator
-from inventory import normalize
-from inventory.models import ResourceKind
 
 from . import conformance
 

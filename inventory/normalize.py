@@ -234,12 +234,26 @@ def load_balancer(payload: JSON) -> ResourceSnapshot:
         attrs={
             "ip": payload.get("ip"),
             "size_unit": payload.get("size_unit"),
+            "nodes": _load_balancer_nodes(payload),
             "algorithm": payload.get("algorithm"),
             "forwarding_rules": payload.get("forwarding_rules") or [],
             "droplet_ids": sorted(str(d) for d in payload.get("droplet_ids") or []),
             "created_at": payload.get("created_at"),
         },
     )
+
+
+# DO's deprecated load balancer sizes (still sent in AMS2, NYC2, SFO1) as node counts.
+LOAD_BALANCER_SIZE_NODES = {"lb-small": 1, "lb-medium": 3, "lb-large": 6}
+
+
+def _load_balancer_nodes(payload: JSON) -> int | None:
+    """How many nodes the load balancer has (DO bills per node): `size_unit`, else the node
+    count of its deprecated `size` slug."""
+    size_unit = payload.get("size_unit")
+    if isinstance(size_unit, int) and not isinstance(size_unit, bool) and size_unit > 0:
+        return size_unit
+    return LOAD_BALANCER_SIZE_NODES.get(str(payload.get("size") or ""))
 
 
 def droplet_backup(payload: JSON, *, droplet_id: str) -> ResourceSnapshot:

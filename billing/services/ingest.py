@@ -279,7 +279,9 @@ def _failure_record(invoice: CloudInvoice, message: str) -> None:
 def cost_lines_build(parsed: Sequence[ParsedLine]) -> list[CloudCostLine]:
     """Classify and match parsed lines (unsaved rows; no invoice yet). The candidates of all
     lines are loaded at once: a few queries per invoice, not one per line."""
-    classes = [classify_line(line.product, line.description) for line in parsed]
+    classes = [
+        classify_line(line.product, line.description, line.group_description) for line in parsed
+    ]
     keys = {key for key in map(match_key, classes) if key is not None}
     candidates = match_candidates(keys)
     rows = []

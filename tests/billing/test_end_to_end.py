@@ -88,7 +88,7 @@ def test_default_account_invoice_is_matched_and_pushed(
     }
     assert unmatched == {
         "globex-orders-db (db-s-1vcpu-2gb)": "not_in_inventory",
-        "Spaces Subscription": "account_level",
+        "Spaces ($5/mo 250GB storage & 1TB bandwidth)": "account_level",
         "GST (10%)": "tax",
     }
 

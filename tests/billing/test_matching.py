@@ -120,7 +120,7 @@ def test_account_level_tax_and_unknown_lines_are_unmatched_with_reasons():
     costs = build(
         line("Spaces Subscription", "Spaces Subscription", "$5.00"),
         line("Taxes", "GST (10%)", "$1.00", hours=""),
-        line("App Platform", "my-app (basic)", "$5.00"),
+        line("Gradient AI Agents", "my-agent (basic)", "$5.00"),
         line("Droplets", "no-size-suffix", "$5.00"),
     )
     assert [(c.match_status, c.match_code) for c in costs] == [

@@ -405,7 +405,18 @@ class DigitalOceanEmulator:
     def _invoice_csv_handler(self, request: Request, match: re.Match[str]) -> Response:
         if not self._invoice_issued(match["uuid"], request.now):
             return _error(404)
-        return Response(200, self._invoice_csv, content_type="text/csv; charset=utf-8")
+        invoice = self.invoice
+        name = (
+            f"DigitalOcean Invoice {invoice.period:%Y %b} ({invoice.invoice_id}).csv"
+            if invoice is not None
+            else "DigitalOcean Invoice.csv"
+        )
+        return Response(
+            200,
+            self._invoice_csv,
+            content_type="text/csv; charset=utf-8",
+            headers=[("Content-Disposition", f'attachment; filename="{name}"')],
+        )
 
     def _invoice_summary(self, request: Request, match: re.Match[str]) -> Response:
         if self.invoice is None or not self._invoice_issued(match["uuid"], request.now):

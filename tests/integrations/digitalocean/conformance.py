@@ -197,14 +197,16 @@ def operation(path: str, method: str = "get") -> Any:
     return openapi().spec / "paths" / path / method
 
 
-def response_examples(path: str, method: str = "get", status: str = "200") -> list[Any]:
-    """Every example body the spec gives for one operation's JSON response."""
+def response_examples(
+    path: str, method: str = "get", status: str = "200", media_type: str = "application/json"
+) -> list[Any]:
+    """Every example body the spec gives for one operation's response."""
     response = operation(path, method) / "responses" / status
     with response.open() as resolved:
         content = resolved.get("content", {})
     examples: list[Any] = []
-    media = response / "content" / "application/json"
-    if "application/json" not in content:
+    media = response / "content" / media_type
+    if media_type not in content:
         return examples
     with media.open() as resolved:
         keys = set(resolved)
@@ -235,3 +237,39 @@ def _plain(value: Any) -> Any:
 
 def _decode_text(body: bytes, **parameters: str) -> str:
     return body.decode(parameters.get("charset") or "utf-8")
+
+
+@functools.cache
+def _path_templates() -> list[tuple[Any, str]]:
+    import re
+
+    with (openapi().spec / "paths").open() as paths:
+        templates = list(paths)
+    compiled = []
+    for template in templates:
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        compiled.append((re.compile(pattern), template))
+    # Literal paths before templated ones (`/v2/apps/regions` before `/v2/apps/{id}`).
+    compiled.sort(key=lambda item: item[1].count("{"))
+    return compiled
+
+
+def path_template(path: str) -> str | None:
+    """The spec's templated path a concrete request path falls under."""
+    for pattern, template in _path_templates():
+        if pattern.fullmatch(path):
+            return template
+    return None
+
+
+def missing_headers(response: requests.Response) -> list[str]:
+    """Headers the spec documents for this response that the response does not carry."""
+    template = path_template(urlsplit(response.url).path)
+    if template is None:
+        return [f"no operation for {response.url}"]
+    responses = operation(template, (response.request.method or "get").lower()) / "responses"
+    with responses.open() as declared:
+        status = str(response.status_code) if str(response.status_code) in declared else "default"
+    with (responses / status).open() as resolved:
+        names = list(resolved.get("headers", {}))
+    return [name for name in names if name not in response.headers]

@@ -17,6 +17,8 @@ import requests
 
 from integrations.digitalocean import DigitalOceanClient
 from integrations.digitalocean.sandbox import run_emulator
+from inventory import normalize
+from inventory.models import ResourceKind
 
 from . import conformance
 
@@ -112,3 +114,88 @@ def test_every_response_the_emulator_serves_matches_the_spec(exchanges):
         if errors:
             problems[f"{response.request.method} {response.request.path_url}"] = errors
     assert problems == {}, "\n".join(f"{k}:\n" + "\n".join(v) for k, v in problems.items())
+
+
+def test_every_response_carries_the_headers_the_spec_documents(exchanges):
+    # ratelimit-* everywhere, content-disposition on the invoice CSV
+    missing = {
+        f"{r.request.method} {r.request.path_url}": conformance.missing_headers(r)
+        for r in exchanges
+    }
+    assert {call: names for call, names in missing.items() if names} == {}
+
+
+# -- the spec's own examples through our readers -------------------------------------------------
+
+# (spec path, list key, our kind): what each dedicated sync reads.
+LISTINGS = [
+    ("/v2/droplets", "droplets", ResourceKind.DROPLET),
+    ("/v2/domains", "domains", ResourceKind.DNS_ZONE),
+    ("/v2/volumes", "volumes", ResourceKind.VOLUME),
+    ("/v2/snapshots", "snapshots", ResourceKind.SNAPSHOT),
+    ("/v2/reserved_ips", "reserved_ips", ResourceKind.FLOATING_IP),
+    ("/v2/floating_ips", "floating_ips", ResourceKind.FLOATING_IP),
+    ("/v2/firewalls", "firewalls", ResourceKind.FIREWALL),
+    ("/v2/load_balancers", "load_balancers", ResourceKind.LOAD_BALANCER),
+]
+ID_FIELDS = {ResourceKind.DNS_ZONE: "name", ResourceKind.FLOATING_IP: "ip"}
+
+
+def test_every_listing_the_syncs_read_has_examples_here():
+    assert {kind for _, _, kind in LISTINGS} == set(normalize.NORMALIZERS)
+
+
+@pytest.mark.parametrize(("path", "key", "kind"), LISTINGS, ids=[p for p, _, _ in LISTINGS])
+def test_the_specs_examples_normalize(path, key, kind):
+    examples = conformance.response_examples(path)
+    items = [item for example in examples for item in example[key]]
+    assert items, f"the spec gives no example of {path}"
+    for item in items:
+        snapshot = normalize.NORMALIZERS[kind](item)
+        assert snapshot.provider_id == str(item[ID_FIELDS.get(kind, "id")])
+        assert snapshot.kind == kind
+        if kind != ResourceKind.FIREWALL:  # the example firewall has no region
+            assert snapshot.name or kind == ResourceKind.FLOATING_IP
+
+
+def test_the_specs_gpu_droplet_example_normalizes_as_a_gpu_droplet():
+    [gpu] = [
+        item
+        for example in conformance.response_examples("/v2/droplets")
+        for item in example["droplets"]
+        if item.get("gpu_info")
+    ]
+    snapshot = normalize.droplet(gpu)
+    assert (snapshot.size_slug, snapshot.region) == ("gpu-h100x1-80gb", "tor1")
+    assert (snapshot.attrs["gpu_count"], snapshot.attrs["gpu_model"]) == (1, "nvidia_h100")
+
+
+def test_the_specs_load_balancer_examples_keep_their_node_count():
+    for example in conformance.response_examples("/v2/load_balancers"):
+        for item in example["load_balancers"]:
+            nodes = normalize.load_balancer(item).attrs["nodes"]
+            assert isinstance(nodes, int) and nodes >= 1
+
+
+def test_the_specs_project_resource_examples_parse():
+    urns = [
+        item["urn"]
+        for example in conformance.response_examples("/v2/projects/{project_id}/resources")
+        for item in example["resources"]
+    ]
+    assert urns
+    assert all(normalize.parse_urn(urn).known for urn in urns)
+
+
+def test_the_specs_invoice_csv_example_parses_and_classifies():
+    from billing.classify import classify_line
+    from billing.csv_parser import decode_invoice_csv, parse_invoice_csv
+
+    [example] = conformance.response_examples(
+        "/v2/customers/my/invoices/{invoice_uuid}/csv", media_type="text/csv"
+    )
+    parsed = parse_invoice_csv(decode_invoice_csv(example.encode()))
+    classes = {line.description: classify_line(line.product, line.description) for line in parsed}
+    ip = classes["Unused Floating IP - 1.1.1.1"]
+    assert (ip.kind, ip.resource_name) == (ResourceKind.FLOATING_IP, "1.1.1.1")
+    assert classes["STATE SALES TAX (6.25%)"].is_tax

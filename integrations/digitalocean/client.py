@@ -140,6 +140,12 @@ class DigitalOceanClient:
     def list_droplet_backups(self, droplet_id: int | str) -> list[JSON]:
         return self._list(f"/v2/droplets/{_segment(droplet_id)}/backups", "backups")
 
+    def list_invoice_items(self, invoice_uuid: str) -> list[JSON]:
+        """The invoice as JSON: every item, with `resource_uuid` / `resource_id` where DO
+        knows the resource (the CSV carries no ids)."""
+        path = f"/v2/customers/my/invoices/{_segment(invoice_uuid)}"
+        return self._list(path, "invoice_items")
+
     def list_billing_history(self) -> list[JSON]:
         """Every billing-history entry: invoices AND payments (callers filter on `type`)."""
         return self._list("/v2/customers/my/billing_history", "billing_history")

@@ -64,7 +64,7 @@ def test_default_account_invoice_is_matched_and_pushed(
     invoice = CloudInvoice.objects.get()
     lines = CloudCostLine.objects.filter(invoice=invoice).select_related("resource")
     assert (invoice.period, invoice.line_count) == (PERIOD, 27)
-    assert (invoice.matched_count, invoice.unmatched_count, invoice.ambiguous_count) == (24, 3, 0)
+    assert (invoice.matched_count, invoice.unmatched_count, invoice.ambiguous_count) == (25, 2, 0)
 
     by_kind = Counter(line.kind for line in lines if line.match_status == "matched")
     assert by_kind == {
@@ -74,11 +74,23 @@ def test_default_account_invoice_is_matched_and_pushed(
         "volume": 1,
         "load_balancer": 1,
         "floating_ip": 1,
+        "managed_db": 1,  # by its id, although inventory knows it only from its URN
+    }
+    # Lines the JSON invoice gives an id are matched by it, to the resource with that id;
+    # the others (the unused floating IP) by name.
+    ids = {
+        line.description: line.resource_uuid or line.resource_id
+        for line in replayed_april.invoice.lines
     }
     for line in lines.filter(match_status="matched"):
-        assert line.resource.name.lower() == line.resource_name.lower()
         expected_kind = "droplet" if line.kind == "droplet_backup" else line.kind
         assert line.resource.kind == expected_kind
+        if ids[line.description]:
+            assert line.match_reason.startswith(f"by id {ids[line.description]}:")
+            assert line.resource.provider_id == ids[line.description]
+        else:
+            assert line.match_reason.startswith("by name and lifetime:")
+            assert line.resource.name.lower() == line.resource_name.lower()
 
     destroyed = {line.resource_name: line for line in lines if line.match_code == "tombstoned"}
     assert set(destroyed) == {"acme-worker-old", "globex-batch-tmp"}
@@ -87,7 +99,6 @@ def test_default_account_invoice_is_matched_and_pushed(
         line.description: line.match_code for line in lines if line.match_status != "matched"
     }
     assert unmatched == {
-        "globex-orders-db (db-s-1vcpu-2gb)": "not_in_inventory",
         "Spaces ($5/mo 250GB storage & 1TB bandwidth)": "account_level",
         "GST (10%)": "tax",
     }

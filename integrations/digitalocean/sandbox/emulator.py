@@ -322,6 +322,7 @@ class DigitalOceanEmulator:
             ("GET", r"/v2/customers/my/billing_history", self._billing_history),
             ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)/csv", self._invoice_csv_handler),
             ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)/summary", self._invoice_summary),
+            ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)", self._invoice_items),
         ]
         return [(method, re.compile(pattern), handler) for method, pattern, handler in routes]
 
@@ -417,6 +418,12 @@ class DigitalOceanEmulator:
             content_type="text/csv; charset=utf-8",
             headers=[("Content-Disposition", f'attachment; filename="{name}"')],
         )
+
+    def _invoice_items(self, request: Request, match: re.Match[str]) -> Response:
+        if self.invoice is None or not self._invoice_issued(match["uuid"], request.now):
+            return _error(404)
+        items = [line.item() for line in self.invoice.lines]
+        return self._paginate(request, "invoice_items", items)
 
     def _invoice_summary(self, request: Request, match: re.Match[str]) -> Response:
         if self.invoice is None or not self._invoice_issued(match["uuid"], request.now):

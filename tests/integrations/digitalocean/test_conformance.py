@@ -69,6 +69,7 @@ CALLS = {
     "get_balance": lambda c: c.get_balance(),
     "get_invoice_summary": lambda c: c.get_invoice_summary(_invoice_uuid(c)),
     "get_invoice_csv": lambda c: c.get_invoice_csv(_invoice_uuid(c)),
+    "list_invoice_items": lambda c: c.list_invoice_items(_invoice_uuid(c)),
 }
 EXTRA_CALLS: dict = {}
 

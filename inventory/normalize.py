@@ -21,7 +21,7 @@ JSON = Mapping[str, Any]
 
 # Keys of attrs that change without the resource changing in a way anyone cares about; they are
 # stored but never produce an `updated` event on their own.
-VOLATILE_ATTR_KEYS = frozenset({"next_backup_window", "locked", "pending_changes"})
+VOLATILE_ATTR_KEYS = frozenset({"next_backup_window", "locked", "pending_changes", "backup_ids"})
 
 URN_KIND_MAP = {
     "droplet": ResourceKind.DROPLET,
@@ -126,6 +126,9 @@ def droplet(payload: JSON) -> ResourceSnapshot:
             "image": image.get("slug") or image.get("name"),
             "features": sorted(payload.get("features") or []),
             "backups_enabled": "backups" in (payload.get("features") or []),
+            # Which backups are this droplet's: the backups sync reads them off one image
+            # listing. A new one every week, so volatile (no `updated` event of its own).
+            "backup_ids": sorted(str(b) for b in payload.get("backup_ids") or []),
             "tags": sorted(payload.get("tags") or []),
             "volume_ids": sorted(str(v) for v in payload.get("volume_ids") or []),
             "public_ipv4": _public_ipv4(payload),

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from integrations.digitalocean import DigitalOceanClient, DOBadPayload, DONotFound
+from integrations.digitalocean import DigitalOceanClient, DOBadPayload
 from inventory import normalize
 from inventory.locks import sync_lock
 from inventory.models import PROVIDER_DIGITALOCEAN, CloudProject, CloudResource, ResourceKind
@@ -143,29 +143,51 @@ def _sync_kind(kind: str, client: DigitalOceanClient, now: dt.datetime) -> SyncR
 
 
 def _sync_backups(client: DigitalOceanClient, now: dt.datetime) -> SyncResult:
-    """Backups of every live droplet; strikes only when every droplet's listing succeeded."""
-    droplet_ids = list(
-        CloudResource.objects.filter(
-            provider=PROVIDER_DIGITALOCEAN, kind=ResourceKind.DROPLET, deleted_at__isnull=True
-        ).values_list("provider_id", flat=True)
-    )
+    """Droplet backups from ONE paginated listing of the account's images (`type: backup`),
+    each tied to its droplet by the droplet's `backup_ids`; no request at all when no droplet
+    has backups. (Asking every droplet for its backups costs one request per droplet an hour,
+    beyond DigitalOcean's rate limits past a few thousand droplets.)"""
+    owner_of: dict[str, str] = {}
+    any_backups = False
+    for droplet_id, attrs in CloudResource.objects.filter(
+        provider=PROVIDER_DIGITALOCEAN, kind=ResourceKind.DROPLET, deleted_at__isnull=True
+    ).values_list("provider_id", "attrs"):
+        attrs = attrs or {}
+        backup_ids = attrs.get("backup_ids") or []
+        any_backups = any_backups or bool(backup_ids) or bool(attrs.get("backups_enabled"))
+        for backup_id in backup_ids:
+            owner_of[str(backup_id)] = droplet_id
+    known_owner = {
+        provider_id: str((attrs or {}).get("droplet_id") or "")
+        for provider_id, attrs in CloudResource.objects.filter(
+            provider=PROVIDER_DIGITALOCEAN,
+            kind=ResourceKind.DROPLET_BACKUP,
+            deleted_at__isnull=True,
+        ).values_list("provider_id", "attrs")
+    }
+    images = client.list_private_images() if any_backups or known_owner else []
     snapshots = []
-    for droplet_id in droplet_ids:
-        try:
-            payloads = client.list_droplet_backups(droplet_id)
-        except DONotFound:
-            # The droplet is gone (our row is still serving its strikes); so are its backups.
+    unplaced: list[str] = []
+    for image in images:
+        if not isinstance(image, dict) or image.get("type") != "backup":
             continue
-        for payload in payloads:
-            try:
-                snapshots.append(normalize.droplet_backup(payload, droplet_id=droplet_id))
-            except (KeyError, TypeError) as exc:
-                raise DOBadPayload(f"backup of droplet {droplet_id} is malformed: {exc!r}") from exc
+        backup_id = str(image.get("id") or "")
+        droplet_id = owner_of.get(backup_id) or known_owner.get(backup_id)
+        if not droplet_id:
+            # Taken after the droplets were last synced: the next run knows its droplet.
+            logger.info("backup %s belongs to no droplet inventory knows yet: next run", backup_id)
+            unplaced.append(backup_id)
+            continue
+        try:
+            snapshots.append(normalize.droplet_backup(image, droplet_id=droplet_id))
+        except (KeyError, TypeError) as exc:
+            raise DOBadPayload(f"backup {backup_id} is malformed: {exc!r}") from exc
     result = SyncResult(BACKUPS, listed=len(snapshots))
     result.upsert = upsert_resources(snapshots, now=now)
     result.stale = mark_stale(
         kind=ResourceKind.DROPLET_BACKUP,
-        seen_provider_ids=[s.provider_id for s in snapshots],
+        # A backup listed but not yet placed is not missing: never strike it.
+        seen_provider_ids=[s.provider_id for s in snapshots] + unplaced,
         now=now,
     )
     return result

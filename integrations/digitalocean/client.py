@@ -137,6 +137,11 @@ class DigitalOceanClient:
     def list_project_resources(self, project_id: str) -> list[JSON]:
         return self._list(f"/v2/projects/{_segment(project_id)}/resources", "resources")
 
+    def list_private_images(self) -> list[JSON]:
+        """The account's own images (`/v2/images?private=true`): droplet backups
+        (`type: backup`), snapshots and custom images, in one paginated listing."""
+        return self._list("/v2/images", "images", {"private": "true"})
+
     def list_droplet_backups(self, droplet_id: int | str) -> list[JSON]:
         return self._list(f"/v2/droplets/{_segment(droplet_id)}/backups", "backups")
 

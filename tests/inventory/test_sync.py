@@ -293,3 +293,31 @@ def test_gpu_droplets_reach_inventory_with_their_project(emulator):
     assert (gpu.size_slug, gpu.region) == ("gpu-h100x1-80gb", "tor1")
     assert (gpu.attrs["gpu_count"], gpu.attrs["gpu_model"]) == (1, "nvidia_h100")
     assert gpu.project.name == "Globex"
+
+
+@pytest.mark.django_db
+def test_the_backups_sync_is_one_image_listing_whatever_the_number_of_droplets(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+    before = len(emulator.request_log)
+
+    result = sync_target("backups", client=client_of(emulator), now=AFTER)
+
+    served = emulator.request_log[before:]
+    assert [(r.path, r.query) for r in served] == [("/v2/images", "per_page=200&private=true")]
+    assert result.listed == CloudResource.objects.filter(kind="droplet_backup").count() > 0
+    for backup in CloudResource.objects.filter(kind="droplet_backup"):
+        droplet = CloudResource.objects.get(kind="droplet", provider_id=backup.attrs["droplet_id"])
+        assert backup.provider_id in droplet.attrs["backup_ids"]
+
+
+@pytest.mark.django_db
+def test_no_droplet_with_backups_means_no_backup_request():
+    fixture = load_fixture()
+    for droplet in fixture["droplets"]:
+        droplet.pop("_backups", None)
+        droplet["features"] = [f for f in droplet["features"] if f != "backups"]
+    with run_emulator(DigitalOceanEmulator(fixture, period=PERIOD, clock=AFTER)) as running:
+        sync_target("droplet", client=client_of(running), now=AFTER)
+        result = sync_target("backups", client=client_of(running), now=AFTER)
+        assert running.request_count("/v2/images") == 0
+    assert result.listed == 0

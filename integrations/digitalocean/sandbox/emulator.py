@@ -308,6 +308,7 @@ class DigitalOceanEmulator:
         routes: list[tuple[str, str, Handler]] = [
             ("GET", r"/v2/droplets", self._droplets),
             ("GET", r"/v2/droplets/(?P<id>[^/]+)/backups", self._droplet_backups),
+            ("GET", r"/v2/images", self._images),
             ("GET", r"/v2/domains", listing("domains")),
             ("GET", r"/v2/volumes", listing("volumes")),
             ("GET", r"/v2/snapshots", self._snapshots),
@@ -350,6 +351,32 @@ class DigitalOceanEmulator:
                 raise BadRequest(400, "resource_type must be droplet or volume")
             snapshots = [s for s in snapshots if s.get("resource_type") == resource_type]
         return self._paginate(request, "snapshots", snapshots)
+
+    def _images(self, request: Request, _: re.Match[str]) -> Response:
+        """`private=true`: the account's images (backups of live droplets, droplet snapshots);
+        otherwise the public base images the account's droplets run, then those."""
+        private = self._cached(
+            "private_images", request.now, lambda: self._private_images(request.now)
+        )
+        if request.query.get("private") == "true":
+            return self._paginate(request, "images", private)
+        public: dict[Any, JSON] = {}
+        for droplet in self._alive("droplets", request.now):
+            image = droplet.get("image")
+            if isinstance(image, dict) and image.get("public"):
+                public.setdefault(image.get("id"), image)
+        return self._paginate(request, "images", [*public.values(), *private])
+
+    def _private_images(self, now: dt.datetime) -> list[JSON]:
+        images: list[JSON] = []
+        for raw in self.state.iter_raw("droplets"):
+            if not Lifetime.of(raw, self.period, "droplets").alive_at(now):
+                continue
+            images.extend({**backup, "type": "backup"} for backup in self._alive_backups(raw, now))
+        for snapshot in self._alive("snapshots", now):
+            if snapshot.get("resource_type") == "droplet":
+                images.append(_snapshot_image(snapshot))
+        return images
 
     def _droplet_backups(self, request: Request, match: re.Match[str]) -> Response:
         if match["id"] not in self._alive_index("droplets", request.now):
@@ -708,6 +735,22 @@ def _urn_target(urn: str) -> tuple[str | None, str]:
     """(emulator kind, id) for a URN; kind None when the emulator does not list that kind."""
     kind, object_id = _split_urn(urn)
     return TRACKED_URN_KINDS.get(kind), object_id
+
+
+def _snapshot_image(snapshot: Mapping[str, Any]) -> JSON:
+    """A droplet snapshot as `/v2/images` serves it."""
+    return {
+        "id": _int_if_numeric(snapshot["id"]),
+        "name": snapshot.get("name", ""),
+        "type": "snapshot",
+        "public": False,
+        "regions": list(snapshot.get("regions") or []),
+        "created_at": snapshot.get("created_at"),
+        "min_disk_size": snapshot.get("min_disk_size"),
+        "size_gigabytes": snapshot.get("size_gigabytes"),
+        "tags": list(snapshot.get("tags") or []),
+        "status": "available",
+    }
 
 
 def _is_gpu(droplet: Mapping[str, Any]) -> bool:

@@ -62,6 +62,7 @@ CALLS = {
         c.list_project_resources(p["id"]) for p in c.list_projects()
     ],
     "list_droplet_backups": lambda c: c.list_droplet_backups(ACME_WEB_1),
+    "list_private_images": lambda c: c.list_private_images(),
     "list_billing_history": lambda c: c.list_billing_history(),
     "create_project": lambda c: c.create_project(
         "conformance", purpose="Operational / Developer tooling", description="a test"

@@ -35,6 +35,7 @@ from .errors import (
     DOResponseTooLarge,
     DOServerError,
 )
+from .ratelimit import DEFAULT_MAX_WAIT_SECONDS, PER_HOUR, PER_MINUTE, RateBudget, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class DigitalOceanClient:
         max_total_wait: float = 60.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        budget: RateBudget | None = None,
     ) -> None:
         if not token:
             raise ValueError("a DigitalOcean API token is required")
@@ -87,6 +89,8 @@ class DigitalOceanClient:
         self.max_total_wait = max_total_wait
         self._session = session or requests.Session()
         self._sleep = sleep
+        # The token's share of DigitalOcean's rate limits (None: not budgeted, e.g. tests).
+        self.budget = budget
 
     def __repr__(self) -> str:
         return f"<DigitalOceanClient {self.base_url}>"
@@ -327,6 +331,8 @@ class DigitalOceanClient:
         waited = 0.0
         while True:
             attempts += 1
+            if self.budget is not None:
+                self.budget.spend(self._sleep)  # raises DOBudgetExhausted: defer, not fail
             try:
                 response = self._session.request(
                     method, url, headers=headers, json=body, timeout=self.timeout, stream=stream
@@ -338,6 +344,8 @@ class DigitalOceanClient:
                 hint = None
             else:
                 self._log_rate_limit(method, url, response)
+                if self.budget is not None:
+                    self.budget.observe(response.headers, response.status_code)
                 if response.status_code < 400:
                     return response
                 if not self._retryable_status(method, response.status_code):
@@ -500,7 +508,19 @@ def client_for(purpose: str) -> DigitalOceanClient | None:
     if not token:
         return None
     base_url = _setting_text("DO_API_BASE_URL") or DEFAULT_BASE_URL
-    return DigitalOceanClient(base_url, token)
+    return DigitalOceanClient(base_url, token, budget=rate_budget_for(token))
+
+
+def rate_budget_for(token: str) -> RateBudget:
+    """The token's budget, shared by every client of it: in Redis when the Celery broker is
+    Redis, in this process otherwise (`DO_RATE_LIMIT_PER_MINUTE`, `DO_RATE_LIMIT_PER_HOUR`)."""
+    return RateBudget(
+        token,
+        store=store_for(_setting_text("CELERY_BROKER_URL")),
+        per_minute=int(getattr(settings, "DO_RATE_LIMIT_PER_MINUTE", PER_MINUTE)),
+        per_hour=int(getattr(settings, "DO_RATE_LIMIT_PER_HOUR", PER_HOUR)),
+        max_wait=float(getattr(settings, "DO_RATE_BUDGET_MAX_WAIT", DEFAULT_MAX_WAIT_SECONDS)),
+    )
 
 
 def _setting_text(name: str) -> str:

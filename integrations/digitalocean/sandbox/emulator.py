@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -188,6 +189,8 @@ class DigitalOceanEmulator:
         token: str = DEFAULT_TOKEN,
         period: dt.date | None = None,
         clock: dt.datetime | None = None,
+        rate_limits: tuple[int, int] | None = None,
+        rate_clock: Callable[[], float] = time.time,
     ) -> None:
         fixture = load_fixture() if fixture is None else fixture
         self.period = month_start(period or previous_month(dt.datetime.now(dt.UTC).date()))
@@ -210,6 +213,11 @@ class DigitalOceanEmulator:
         self._cache: dict[Any, tuple[Any, Any]] = {}
         self._boundaries: tuple[int, list[dt.datetime]] = (-1, [])
         self._routes = self._build_routes()
+        # DO's limits (per minute, per hour), enforced on the wall clock when given; off by
+        # default so tests that do not care never wait.
+        self.rate_limits = rate_limits
+        self._rate_clock = rate_clock
+        self._sent: deque[float] = deque()
 
     # -- test and demo controls -----------------------------------------------------------
 
@@ -248,20 +256,65 @@ class DigitalOceanEmulator:
         self, environ: Mapping[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         request = Request.from_environ(environ, self.now)
-        response = self._respond(request)
+        limited = self._over_rate_limit()
+        response = limited[0] if limited else self._respond(request)
         with self._log_lock:
             self.request_log.append(
                 RequestRecord(request.method, request.path, request.query_string, response.status)
             )
             served = len(self.request_log)
+        rate_headers = (
+            limited[1]
+            if limited
+            else self._rate_headers() or _rate_limit_headers(served, response.status)
+        )
         headers = [
             ("Content-Type", response.content_type),
             ("Content-Length", str(len(response.body))),
-            *_rate_limit_headers(served, response.status),
+            *rate_headers,
             *response.headers,
         ]
         start_response(f"{response.status} {_reason(response.status)}", headers)
         return [response.body]
+
+    def _over_rate_limit(self) -> tuple[Response, list[tuple[str, str]]] | None:
+        """With `rate_limits`, DO's answer to a request beyond them: 429, `retry-after` and
+        `ratelimit-*` (the hourly count, `reset` when its oldest request expires)."""
+        if self.rate_limits is None:
+            return None
+        per_minute, per_hour = self.rate_limits
+        now = self._rate_clock()
+        with self._log_lock:
+            while self._sent and self._sent[0] <= now - 3600:
+                self._sent.popleft()
+            in_minute = sum(1 for sent in self._sent if sent > now - 60)
+            if in_minute < per_minute and len(self._sent) < per_hour:
+                self._sent.append(now)
+                return None
+            if len(self._sent) >= per_hour:
+                free_at = self._sent[0] + 3600
+            else:
+                free_at = next(sent for sent in self._sent if sent > now - 60) + 60
+        headers = [
+            ("ratelimit-limit", str(per_hour)),
+            ("ratelimit-remaining", str(max(0, per_hour - len(self._sent)))),
+            ("ratelimit-reset", str(int(self._sent[0] + 3600))),
+            ("retry-after", str(max(1, int(free_at - now + 0.999)))),
+        ]
+        return _error(429), headers
+
+    def _rate_headers(self) -> list[tuple[str, str]]:
+        if self.rate_limits is None:
+            return []
+        per_hour = self.rate_limits[1]
+        with self._log_lock:
+            oldest = self._sent[0] if self._sent else self._rate_clock()
+            remaining = max(0, per_hour - len(self._sent))
+        return [
+            ("ratelimit-limit", str(per_hour)),
+            ("ratelimit-remaining", str(remaining)),
+            ("ratelimit-reset", str(int(oldest + 3600))),
+        ]
 
     def _respond(self, request: Request) -> Response:
         fault = self.faults.pick(request.path, request.page_number)

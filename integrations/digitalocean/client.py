@@ -129,6 +129,28 @@ class DigitalOceanClient:
             logger.info("DO /v2/reserved_ips answered 404; listing /v2/floating_ips instead")
             return self._list("/v2/floating_ips", "floating_ips")
 
+    def list_databases(self) -> list[JSON]:
+        return self._list("/v2/databases", "databases")
+
+    def list_kubernetes_clusters(self) -> list[JSON]:
+        return self._list("/v2/kubernetes/clusters", "kubernetes_clusters")
+
+    def list_apps(self) -> list[JSON]:
+        return self._list("/v2/apps", "apps")
+
+    def list_reserved_ipv6(self) -> list[JSON]:
+        return self._list("/v2/reserved_ipv6", "reserved_ipv6s")
+
+    def list_registries(self) -> list[JSON]:
+        """The account's container registry (with its subscription) as a listing: one item,
+        or none when the account has no registry (DO answers 404)."""
+        try:
+            payload = self._json("GET", self._url("/v2/registry"), expected_key="registry")
+        except DONotFound:
+            return []
+        registry = payload["registry"]
+        return [registry] if isinstance(registry, dict) else []
+
     def list_firewalls(self) -> list[JSON]:
         return self._list("/v2/firewalls", "firewalls")
 

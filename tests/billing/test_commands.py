@@ -52,7 +52,7 @@ def test_one_invoice_is_reingested_and_force_pushed(billing_token, settings):
         assert "finance: unchanged (id 3)" in run("--invoice", invoice.invoice_uuid)
         finance.upsert(responses.POST, IMPORT_URL, json={"status": "updated", "id": 3})
         assert "finance: updated (id 3)" in run("--invoice", invoice.invoice_uuid, "--force-push")
-    assert CloudCostLine.objects.count() == 27
+    assert CloudCostLine.objects.count() == 31
 
 
 def test_unknown_invoice_and_missing_token_are_command_errors(billing_token, settings):

@@ -63,8 +63,8 @@ def test_default_account_invoice_is_matched_and_pushed(
 
     invoice = CloudInvoice.objects.get()
     lines = CloudCostLine.objects.filter(invoice=invoice).select_related("resource")
-    assert (invoice.period, invoice.line_count) == (PERIOD, 27)
-    assert (invoice.matched_count, invoice.unmatched_count, invoice.ambiguous_count) == (25, 2, 0)
+    assert (invoice.period, invoice.line_count) == (PERIOD, 31)
+    assert (invoice.matched_count, invoice.unmatched_count, invoice.ambiguous_count) == (29, 2, 0)
 
     by_kind = Counter(line.kind for line in lines if line.match_status == "matched")
     assert by_kind == {
@@ -74,10 +74,13 @@ def test_default_account_invoice_is_matched_and_pushed(
         "volume": 1,
         "load_balancer": 1,
         "floating_ip": 1,
-        "managed_db": 1,  # by its id, although inventory knows it only from its URN
+        "managed_db": 1,
+        "k8s_cluster": 2,  # one line per worker node, grouped under the cluster
+        "app": 1,
+        "container_registry": 1,
     }
     # Lines the JSON invoice gives an id are matched by it, to the resource with that id;
-    # the others (the unused floating IP) by name.
+    # the others (the unused floating IP, the registry) by name.
     ids = {
         line.description: line.resource_uuid or line.resource_id
         for line in replayed_april.invoice.lines
@@ -110,9 +113,9 @@ def test_default_account_invoice_is_matched_and_pushed(
         "category": "cloud",
         "period": "2026-04-01",
         "currency": "USD",
-        "amount_net_minor": 576578,
-        "amount_tax_minor": 57658,
-        "amount_gross_minor": 634236,
+        "amount_net_minor": 582878,
+        "amount_tax_minor": 58288,
+        "amount_gross_minor": 641166,
     }
     assert (invoice.finance_status, invoice.finance_invoice_id) == ("created", "fin-2026-04")
     assert invoice.last_error == ""

@@ -73,7 +73,17 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
     result = {}
     for tenant, project, plan_code, addon, first_day in TENANTS:
         plan = PLANS[plan_code]
-        mine = [d for d in droplets.values() if assigned.get(f"do:droplet:{d['id']}") == project]
+        # its droplets, and the workers of its Kubernetes clusters (tagged k8s:<cluster-id>)
+        mine = [
+            d
+            for d in droplets.values()
+            if assigned.get(f"do:droplet:{d['id']}") == project
+            or any(
+                assigned.get(f"do:kubernetes:{tag[4:]}") == project
+                for tag in d.get("tags", [])
+                if tag.startswith("k8s:")
+            )
+        ]
         hours = sum(24 * len(alive_days(d, first_day)) for d in mine if d["status"] == "active")
         backup_gb_days = Fraction(0)
         for droplet in mine:

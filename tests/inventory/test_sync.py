@@ -321,3 +321,75 @@ def test_no_droplet_with_backups_means_no_backup_request():
         result = sync_target("backups", client=client_of(running), now=AFTER)
         assert running.request_count("/v2/images") == 0
     assert result.listed == 0
+
+
+ORDERS_DB = "5c31d441-2f63-4fdf-b3df-01f87ad93428"
+ACME_K8S = "8a3f2e10-7c5d-4b9e-a1f6-2d4c6e8b0a13"
+
+
+@pytest.mark.django_db
+def test_a_placeholder_becomes_the_real_row_when_its_dedicated_sync_knows_it(emulator):
+    from inventory import normalize
+    from inventory.services import upsert_resources
+
+    # What the projects walk left before databases had their own sync: a row named by its id.
+    upsert_resources([normalize.placeholder(normalize.parse_urn(f"do:dbaas:{ORDERS_DB}"))])
+    placeholder = CloudResource.objects.get(kind="managed_db", provider_id=ORDERS_DB)
+    assert placeholder.name == ORDERS_DB
+
+    sync_all(client=client_of(emulator), now=AFTER)
+
+    [database] = CloudResource.objects.filter(kind="managed_db", provider_id=ORDERS_DB)
+    assert database.pk == placeholder.pk  # the same row, upgraded; no duplicate
+    assert (database.name, database.size_slug, database.region) == (
+        "globex-orders-db",
+        "db-s-1vcpu-2gb",
+        "sgp1",
+    )
+    assert (database.attrs["engine"], database.attrs["num_nodes"]) == ("pg", 1)
+    assert database.project.name == "Globex"
+
+
+@pytest.mark.django_db
+def test_kubernetes_workers_belong_to_their_clusters_project_and_tenant(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+    acme = CloudProject.objects.get(name="Acme Corp")
+    acme.tenant_id = "acme"
+    acme.save()
+    sync_target("projects", client=client_of(emulator), now=AFTER)
+
+    cluster = CloudResource.objects.get(kind="k8s_cluster", provider_id=ACME_K8S)
+    assert (cluster.name, cluster.attrs["node_count"], cluster.tenant_id) == ("acme-k8s", 2, "acme")
+    workers = CloudResource.objects.filter(
+        kind="droplet", attrs__tags__contains=[f"k8s:{ACME_K8S}"]
+    )
+    assert workers.count() == 2
+    # DigitalOcean lists them in the default project; they are the cluster's all the same
+    assert {(w.project_id, w.tenant_id) for w in workers} == {(acme.pk, "acme")}
+
+
+@pytest.mark.django_db
+def test_apps_registry_and_every_new_kind_reach_inventory_with_a_project(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+
+    app = CloudResource.objects.get(kind="app")
+    assert (app.name, app.size_slug, app.project.name) == ("initech-portal", "basic", "Initech")
+    assert app.attrs["components"][0]["instance_size_slug"] == "apps-s-1vcpu-1gb"
+    registry = CloudResource.objects.get(kind="container_registry")
+    assert (registry.name, registry.size_slug) == ("arcadia", "basic")
+    assert registry.project.name == INTERNAL_PROJECT_NAME  # account-level
+    unplaced = CloudResource.objects.filter(deleted_at__isnull=True, project__isnull=True)
+    # firewalls cost nothing and DigitalOcean puts them in no project
+    assert list(unplaced.exclude(kind="firewall").values_list("kind", "name")) == []
+
+
+def test_reserved_ipv6_urn_kinds_are_normalized():
+    from inventory import normalize
+
+    for urn in ("do:reservedipv6:2a03:b0c0:3::1", "do:floatingipv6:2a03:b0c0:3::1"):
+        parsed = normalize.parse_urn(urn)
+        assert (parsed.kind, parsed.provider_id, parsed.known) == (
+            "reserved_ipv6",
+            "2a03:b0c0:3::1",
+            True,
+        )

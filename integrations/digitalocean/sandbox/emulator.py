@@ -62,6 +62,8 @@ TRACKED_URN_KINDS = {
     "floatingip": "reserved_ips",
     "loadbalancer": "load_balancers",
     "volumesnapshot": "snapshots",
+    "dbaas": "databases",
+    "kubernetes": "kubernetes_clusters",
 }
 # What DO puts in the default project when nobody assigned it elsewhere.
 DEFAULT_PROJECT_KINDS = (
@@ -198,6 +200,7 @@ class DigitalOceanEmulator:
         self.token = token
         self.account: JSON = dict(fixture.get("account", {}))
         self.balance: JSON = dict(fixture.get("balance", {}))
+        self.registry: JSON = dict(fixture.get("registry", {}))
         self.invoice: Invoice | None = (
             build_invoice(fixture["invoice"], self.period) if "invoice" in fixture else None
         )
@@ -369,6 +372,11 @@ class DigitalOceanEmulator:
             ("GET", r"/v2/floating_ips", listing("reserved_ips", "floating_ips")),
             ("GET", r"/v2/firewalls", listing("firewalls")),
             ("GET", r"/v2/load_balancers", listing("load_balancers")),
+            ("GET", r"/v2/databases", listing("databases")),
+            ("GET", r"/v2/kubernetes/clusters", listing("kubernetes_clusters")),
+            ("GET", r"/v2/apps", listing("apps")),
+            ("GET", r"/v2/reserved_ipv6", listing("reserved_ipv6s")),
+            ("GET", r"/v2/registry", self._registry),
             ("GET", r"/v2/projects", listing("projects")),
             ("POST", r"/v2/projects", self._create_project),
             ("GET", r"/v2/projects/(?P<id>[^/]+)/resources", self._project_resources),
@@ -405,6 +413,12 @@ class DigitalOceanEmulator:
             snapshots = [s for s in snapshots if s.get("resource_type") == resource_type]
         return self._paginate(request, "snapshots", snapshots)
 
+    def _registry(self, request: Request, _: re.Match[str]) -> Response:
+        """The account's one container registry (404 when it has none, as DO answers)."""
+        if not self.registry:
+            return _error(404)
+        return _json_response(200, {"registry": self.registry})
+
     def _images(self, request: Request, _: re.Match[str]) -> Response:
         """`private=true`: the account's images (backups of live droplets, droplet snapshots);
         otherwise the public base images the account's droplets run, then those."""
@@ -429,6 +443,7 @@ class DigitalOceanEmulator:
         for snapshot in self._alive("snapshots", now):
             if snapshot.get("resource_type") == "droplet":
                 images.append(_snapshot_image(snapshot))
+        images.extend(self._alive("images", now))
         return images
 
     def _droplet_backups(self, request: Request, match: re.Match[str]) -> Response:

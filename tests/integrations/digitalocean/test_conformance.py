@@ -63,6 +63,11 @@ CALLS = {
     ],
     "list_droplet_backups": lambda c: c.list_droplet_backups(ACME_WEB_1),
     "list_private_images": lambda c: c.list_private_images(),
+    "list_databases": lambda c: c.list_databases(),
+    "list_kubernetes_clusters": lambda c: c.list_kubernetes_clusters(),
+    "list_apps": lambda c: c.list_apps(),
+    "list_reserved_ipv6": lambda c: c.list_reserved_ipv6(),
+    "list_registries": lambda c: c.list_registries(),
     "list_billing_history": lambda c: c.list_billing_history(),
     "create_project": lambda c: c.create_project(
         "conformance", purpose="Operational / Developer tooling", description="a test"
@@ -139,12 +144,26 @@ LISTINGS = [
     ("/v2/floating_ips", "floating_ips", ResourceKind.FLOATING_IP),
     ("/v2/firewalls", "firewalls", ResourceKind.FIREWALL),
     ("/v2/load_balancers", "load_balancers", ResourceKind.LOAD_BALANCER),
+    ("/v2/databases", "databases", ResourceKind.MANAGED_DB),
+    ("/v2/kubernetes/clusters", "kubernetes_clusters", ResourceKind.K8S_CLUSTER),
+    ("/v2/apps", "apps", ResourceKind.APP),
+    ("/v2/images", "images", ResourceKind.CUSTOM_IMAGE),
+    ("/v2/reserved_ipv6", "reserved_ipv6s", ResourceKind.RESERVED_IPV6),
 ]
-ID_FIELDS = {ResourceKind.DNS_ZONE: "name", ResourceKind.FLOATING_IP: "ip"}
+ID_FIELDS = {
+    ResourceKind.DNS_ZONE: "name",
+    ResourceKind.FLOATING_IP: "ip",
+    ResourceKind.RESERVED_IPV6: "ip",
+}
+# The spec gives no example body for GET /v2/registry; the emulator's is validated against the
+# schema by test_every_response_the_emulator_serves_matches_the_spec.
+WITHOUT_SPEC_EXAMPLE = {ResourceKind.CONTAINER_REGISTRY}
 
 
 def test_every_listing_the_syncs_read_has_examples_here():
-    assert {kind for _, _, kind in LISTINGS} == set(normalize.NORMALIZERS)
+    listed = {kind for _, _, kind in LISTINGS}
+    assert listed | WITHOUT_SPEC_EXAMPLE == set(normalize.NORMALIZERS)
+    assert conformance.response_examples("/v2/registry") == []  # else: add it above
 
 
 @pytest.mark.parametrize(("path", "key", "kind"), LISTINGS, ids=[p for p, _, _ in LISTINGS])
@@ -156,8 +175,8 @@ def test_the_specs_examples_normalize(path, key, kind):
         snapshot = normalize.NORMALIZERS[kind](item)
         assert snapshot.provider_id == str(item[ID_FIELDS.get(kind, "id")])
         assert snapshot.kind == kind
-        if kind != ResourceKind.FIREWALL:  # the example firewall has no region
-            assert snapshot.name or kind == ResourceKind.FLOATING_IP
+        if kind not in (ResourceKind.FIREWALL, ResourceKind.FLOATING_IP):
+            assert snapshot.name, item
 
 
 def test_the_specs_gpu_droplet_example_normalizes_as_a_gpu_droplet():
@@ -170,6 +189,21 @@ def test_the_specs_gpu_droplet_example_normalizes_as_a_gpu_droplet():
     snapshot = normalize.droplet(gpu)
     assert (snapshot.size_slug, snapshot.region) == ("gpu-h100x1-80gb", "tor1")
     assert (snapshot.attrs["gpu_count"], snapshot.attrs["gpu_model"]) == (1, "nvidia_h100")
+
+
+def test_the_specs_cluster_database_and_app_examples_keep_what_billing_needs():
+    [cluster] = conformance.response_examples("/v2/kubernetes/clusters")[0]["kubernetes_clusters"]
+    snapshot = normalize.k8s_cluster(cluster)
+    assert snapshot.attrs["node_count"] == 5
+    assert snapshot.size_slug == "g-4vcpu-16gb,s-1vcpu-2gb"
+    [database] = conformance.response_examples("/v2/databases")[0]["databases"]
+    snapshot = normalize.managed_db(database)
+    assert (snapshot.size_slug, snapshot.attrs["num_nodes"]) == ("db-s-2vcpu-4gb", 1)
+    assert snapshot.attrs["storage_size_mib"] == 61440
+    [app] = conformance.response_examples("/v2/apps")[0]["apps"]
+    snapshot = normalize.app(app)
+    assert snapshot.name and snapshot.size_slug == app["tier_slug"]
+    assert all(c["instance_size_slug"] for c in snapshot.attrs["components"])
 
 
 def test_the_specs_load_balancer_examples_keep_their_node_count():

@@ -80,7 +80,7 @@ def test_default_account_lists_every_kind_with_do_shapes(client):
     load_balancers = client.list_load_balancers()
     domains = client.list_domains()
 
-    assert len(droplets) == 11  # 13 in the fixture, 2 destroyed mid-period
+    assert len(droplets) == 13  # 15 in the fixture (2 Kubernetes workers), 2 destroyed mid-period
     assert droplets["globex-ml-1"]["gpu_info"]["model"] == "nvidia_h100"  # via type=gpus
     assert "acme-worker-old" not in droplets
     assert "globex-batch-tmp" not in droplets
@@ -199,9 +199,9 @@ def test_page_links_are_absolute_and_only_those_that_apply(emulator):
     assert set(middle["links"]["pages"]) == {"first", "prev", "next", "last"}
     assert set(last["links"]["pages"]) == {"first", "prev"}
     assert middle["links"]["pages"]["next"] == f"{url}?page=3&per_page=3"
-    assert [len(p["droplets"]) for p in (first, middle, last)] == [3, 3, 1]
-    assert first["meta"] == {"total": 10}
-    assert default["links"] == {}  # all 10 fit the default page size of 20
+    assert [len(p["droplets"]) for p in (first, middle, last)] == [3, 3, 3]
+    assert first["meta"] == {"total": 12}  # GPU droplets are listed apart (type=gpus)
+    assert default["links"] == {}  # all 12 fit the default page size of 20
 
 
 def test_snapshot_filter_keeps_its_query_on_every_page(emulator):
@@ -232,7 +232,7 @@ def test_requests_without_the_token_get_401(emulator):
 
 def test_unknown_paths_are_json_404(emulator):
     response = requests.get(
-        f"{emulator.base_url}/v2/kubernetes/clusters",
+        f"{emulator.base_url}/v2/uptime/checks",
         headers={"Authorization": f"Bearer {emulator.token}"},
         timeout=5,
     )
@@ -249,7 +249,7 @@ def test_a_429_storm_is_waited_out_honouring_retry_after(client, emulator, sleep
 
     droplets = client.list_droplets()
 
-    assert len(droplets) == 11
+    assert len(droplets) == 13
     assert sleeps == [1.0, 1.0, 1.0]
     assert emulator.request_count("/v2/droplets", status=429) == 3
     assert emulator.request_count("/v2/droplets", status=200) == 2  # droplets, then GPU ones
@@ -412,9 +412,9 @@ def test_invoice_summary_matches_the_csv(client, emulator):
     summary = client.get_invoice_summary(emulator.invoice.uuid)
 
     assert summary["billing_period"] == "2026-10"
-    assert summary["amount"] == "6342.36"
-    assert summary["taxes"]["amount"] == "576.58"
-    assert Decimal(summary["product_charges"]["amount"]) + Decimal("576.58") == Decimal("6342.36")
+    assert summary["amount"] == "6411.66"
+    assert summary["taxes"]["amount"] == "582.88"
+    assert Decimal(summary["product_charges"]["amount"]) + Decimal("582.88") == Decimal("6411.66")
 
 
 def test_descriptions_with_commas_survive_csv_quoting():

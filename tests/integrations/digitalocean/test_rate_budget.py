@@ -142,3 +142,26 @@ def test_a_spent_budget_defers_the_sync_and_strikes_nothing():
     assert second.skipped.startswith("deferred: DigitalOcean rate budget")
     assert len(emulator.request_log) == served + 1  # the deferred sync sent nothing
     assert set(CloudResource.objects.values_list("id", "stale_strike_count")) == before
+
+
+def test_two_workers_share_one_budget_in_redis():
+    from integrations.digitalocean.ratelimit import store_for
+    from tests.services import redis_server
+
+    with redis_server() as url:
+        clock = FakeTime()
+        # two processes' views of one token's budget: the same Redis windows
+        first = RateBudget(
+            "shared-token", store=store_for(url), per_minute=2, per_hour=3, clock=clock.time
+        )
+        second = RateBudget(
+            "shared-token", store=store_for(url), per_minute=2, per_hour=3, clock=clock.time
+        )
+        first.spend(clock.sleep)
+        second.spend(clock.sleep)
+        first.spend(clock.sleep)  # the minute is full: waits for the first request to leave it
+        assert clock.slept == [pytest.approx(60)]
+        with pytest.raises(DOBudgetExhausted):  # 3 in the hour, across both
+            second.spend(clock.sleep)
+        second.observe({"retry-after": "30"}, 429)
+        assert RateBudget("other-token", store=store_for(url), clock=clock.time).key != first.key

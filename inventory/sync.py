@@ -52,7 +52,9 @@ LISTERS: dict[str, Callable[[DigitalOceanClient], list[dict]]] = {
     ResourceKind.APP: lambda c: c.list_apps(),
     ResourceKind.CONTAINER_REGISTRY: lambda c: c.list_registries(),
     ResourceKind.CUSTOM_IMAGE: lambda c: [
-        image for image in c.list_private_images() if image.get("type") == "custom"
+        image
+        for image in c.list_private_images()
+        if not isinstance(image, dict) or image.get("type") == "custom"
     ],
     ResourceKind.RESERVED_IPV6: lambda c: c.list_reserved_ipv6(),
 }

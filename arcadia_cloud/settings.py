@@ -298,6 +298,10 @@ DO_API_TOKEN = env_str("DO_API_TOKEN")
 DO_TOKEN_SYNC = env_str("DO_TOKEN_SYNC")
 DO_TOKEN_BILLING = env_str("DO_TOKEN_BILLING")
 DO_TOKEN_PROVISIONING = env_str("DO_TOKEN_PROVISIONING")
+# DigitalOcean's limits per token, shared by every sync using it (docs/sandbox.md).
+DO_RATE_LIMIT_PER_MINUTE = env_positive_int("DO_RATE_LIMIT_PER_MINUTE", 250)
+DO_RATE_LIMIT_PER_HOUR = env_positive_int("DO_RATE_LIMIT_PER_HOUR", 5000)
+DO_RATE_BUDGET_MAX_WAIT = env_positive_int("DO_RATE_BUDGET_MAX_WAIT", 60)
 FINANCE_URL = env_str("FINANCE_URL")
 # The largest DigitalOcean invoice CSV the ingest downloads, in bytes (refused while streaming).
 # A real invoice is far smaller: 50,000 lines are about 6 MB.

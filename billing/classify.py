@@ -32,12 +32,20 @@ KIND_RULES: tuple[tuple[str, str], ...] = (
     ("block storage", ResourceKind.VOLUME),
     ("volume", ResourceKind.VOLUME),
     ("load balancer", ResourceKind.LOAD_BALANCER),
+    ("floating ipv6", ResourceKind.RESERVED_IPV6),
+    ("reserved ipv6", ResourceKind.RESERVED_IPV6),
     ("floating ip", ResourceKind.FLOATING_IP),
     ("reserved ip", ResourceKind.FLOATING_IP),
     ("managed database", ResourceKind.MANAGED_DB),
     ("database", ResourceKind.MANAGED_DB),
     ("kubernetes", ResourceKind.K8S_CLUSTER),
+    ("app platform", ResourceKind.APP),
+    ("container registry", ResourceKind.CONTAINER_REGISTRY),
+    ("custom image", ResourceKind.CUSTOM_IMAGE),
 )
+# Kinds whose lines name the resource in `group_description` (the cluster / app) while the
+# description names a node or component: `Kubernetes Clusters,acme-k8s,<node>`.
+GROUPED_KINDS = frozenset({ResourceKind.K8S_CLUSTER, ResourceKind.MANAGED_DB, ResourceKind.APP})
 DERIVED_KINDS: tuple[str, ...] = (*dict.fromkeys(str(kind) for _, kind in KIND_RULES), KIND_OTHER)
 
 TAX_WORDS = ("gst", "tax")
@@ -51,10 +59,16 @@ PLACEHOLDER_KINDS = frozenset(
     {ResourceKind.SPACES_BUCKET, ResourceKind.MANAGED_DB, ResourceKind.K8S_CLUSTER}
 )
 
-# `<snapshot-name> (<region>) <size>GB Droplet Snapshot` / `... Volume Snapshot`
+# `<snapshot-name> (<region>) <size>GB Droplet Snapshot` / `... Volume Snapshot` /
+# `... Custom Image`
 _SNAPSHOT_RE = re.compile(
-    r"^(?P<name>.+?)\s*\((?P<region>[^()]*)\)\s*[\d.,]+\s*GB\s+(?:droplet|volume)\s+snapshot$",
+    r"^(?P<name>.+?)\s*\((?P<region>[^()]*)\)\s*[\d.,]+\s*GB\s+"
+    r"(?:(?:droplet|volume)\s+snapshot|custom\s+image)$",
     re.IGNORECASE,
+)
+# `Unused Floating IP - 203.0.113.10`, `Reserved IP - ...`: DO's reserved/floating IP lines.
+_IP_LINE_RE = re.compile(
+    r"^(?:unused\s+)?(?:floating|reserved)\s+ip(?:v6)?s?\s*-\s*(?P<name>\S+)$", re.IGNORECASE
 )
 # `<name> (<detail>)`: the last parenthesised group closes the description.
 _NAME_DETAIL_RE = re.compile(r"^(?P<name>.+?)\s*\((?P<detail>[^()]*)\)$")
@@ -89,8 +103,11 @@ def is_tax_line(product: str, description: str, *, kind: str) -> bool:
 
 def is_account_level(product: str, description: str, kind: str) -> bool:
     """A charge for the account, not for one resource: the description only repeats the
-    product (`Spaces Subscription`), or it is a Spaces line naming no bucket."""
+    product, the Spaces subscription (`Spaces ($5/mo 250GB storage & 1TB bandwidth)`, one per
+    account whatever the buckets), or a Spaces line naming no bucket."""
     if " ".join(description.lower().split()) == " ".join(product.lower().split()):
+        return True
+    if kind == ResourceKind.SPACES_BUCKET and "subscription" in product.lower():
         return True
     return kind == ResourceKind.SPACES_BUCKET and not _NAME_DETAIL_RE.match(description.strip())
 
@@ -100,10 +117,15 @@ def extract_resource_name(kind: str, description: str) -> str:
 
     - snapshots: `acme-web-1-nightly (syd1) 16GB Droplet Snapshot` → `acme-web-1-nightly`;
     - everything else: `acme-web-1 (s-1vcpu-2gb)`, `acme-data (100 GiB)`,
-      `acme-web-1 (Weekly Backup Services)` (the parent droplet), `203.0.113.10 (syd1)`.
+      `acme-web-1 (Weekly Backup Services)` (the parent droplet), `203.0.113.10 (syd1)`;
+    - reserved / floating IPs as DO writes them: `Unused Floating IP - 203.0.113.10`.
     """
     text = description.strip()
-    if kind == ResourceKind.SNAPSHOT:
+    if kind in (ResourceKind.FLOATING_IP, ResourceKind.RESERVED_IPV6):
+        match = _IP_LINE_RE.match(text)
+        if match:
+            return match["name"]
+    if kind in (ResourceKind.SNAPSHOT, ResourceKind.CUSTOM_IMAGE):
         match = _SNAPSHOT_RE.match(text)
         if match:
             return match["name"].strip()
@@ -111,13 +133,14 @@ def extract_resource_name(kind: str, description: str) -> str:
     return match["name"].strip() if match else ""
 
 
-def classify_line(product: str, description: str) -> LineClass:
+def classify_line(product: str, description: str, group_description: str = "") -> LineClass:
     kind = derive_kind(product)
     tax = is_tax_line(product, description, kind=kind)
     account_level = not tax and is_account_level(product, description, kind)
-    name = (
-        ""
-        if tax or account_level or kind == KIND_OTHER
-        else extract_resource_name(kind, description)
-    )
+    if tax or account_level or kind == KIND_OTHER:
+        name = ""
+    elif kind in GROUPED_KINDS and group_description.strip():
+        name = group_description.strip()
+    else:
+        name = extract_resource_name(kind, description)
     return LineClass(kind=kind, is_tax=tax, resource_name=name, account_level=account_level)

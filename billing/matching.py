@@ -1,6 +1,8 @@
 """Which inventory resource an invoice line is for. Pure: candidates in, a verdict out.
 
-A line matches a resource of its match kind whose name equals the extracted name
+A line whose JSON invoice item carries DigitalOcean's `resource_uuid` / `resource_id` matches
+the resource of its match kind with that provider id, whatever its name. Otherwise a line
+matches a resource of its match kind whose name equals the extracted name
 (case-insensitively) and whose lifetime overlaps the line's [start, end): resources destroyed
 mid-month are tombstoned in inventory but still carry their cost, while one tombstoned before
 the line started, or born after it ended, does not. Two candidates are `ambiguous`: the line is
@@ -24,6 +26,7 @@ from billing.models import MatchCode, MatchStatus
 MAX_LISTED_CANDIDATES = 5
 
 MatchKey = tuple[str, str]  # (inventory kind, lower-cased name)
+IdKey = tuple[str, str]  # (inventory kind, provider id)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,14 @@ def match_key(line: LineClass) -> MatchKey | None:
     return (line.match_kind, line.resource_name.lower())
 
 
+def id_keys(line: LineClass, provider_ids: Sequence[str]) -> list[IdKey]:
+    """The inventory rows a line names by id (the JSON invoice's `resource_uuid` /
+    `resource_id`), or none for a line that cannot be a resource's."""
+    if line.is_tax or line.account_level or line.kind == KIND_OTHER:
+        return []
+    return [(line.match_kind, provider_id) for provider_id in provider_ids if provider_id]
+
+
 def match_line(
     line: LineClass,
     *,
@@ -64,8 +75,16 @@ def match_line(
     start: dt.datetime,
     end: dt.datetime,
     candidates: Mapping[MatchKey, Sequence[Candidate]],
+    provider_ids: Sequence[str] = (),
+    by_id: Mapping[IdKey, Candidate] | None = None,
 ) -> MatchResult:
-    """Match one classified line against the candidates loaded for its invoice."""
+    """Match one classified line against the candidates loaded for its invoice: by provider
+    id first (exact: DigitalOcean says which resource it billed, whatever its name or our
+    record of its lifetime), else by name and lifetime."""
+    for key in id_keys(line, provider_ids):
+        resource = (by_id or {}).get(key)
+        if resource is not None:
+            return _matched(line, resource, start, how=f"by id {key[1]}")
     if line.is_tax:
         return _unmatched(MatchCode.TAX, "tax line: not the cost of a resource")
     if line.account_level:
@@ -85,7 +104,7 @@ def match_line(
     known = candidates.get(key, ())
     alive = [c for c in known if c.alive_during(start, end)]
     if len(alive) == 1:
-        return _matched(line, alive[0], start)
+        return _matched(line, alive[0], start, how="by name and lifetime")
     if len(alive) > 1:
         return MatchResult(
             MatchStatus.AMBIGUOUS,
@@ -102,13 +121,15 @@ def match_line(
     return _unmatched(MatchCode.NOT_IN_INVENTORY, _not_in_inventory(line))
 
 
-def _matched(line: LineClass, resource: Candidate, start: dt.datetime) -> MatchResult:
+def _matched(line: LineClass, resource: Candidate, start: dt.datetime, *, how: str) -> MatchResult:
+    """`how` says what tied the line to the resource: `by id <provider id>` or `by name and
+    lifetime`; the reason starts with it."""
     via = " (backups are billed to their droplet)" if line.kind != line.match_kind else ""
     if resource.deleted_at is None:
-        reason = f"{line.match_kind} {resource.name!r}, id {resource.id}, live{via}"
+        reason = f"{how}: {line.match_kind} {resource.name!r}, id {resource.id}, live{via}"
         return MatchResult(MatchStatus.MATCHED, MatchCode.LIVE, reason, resource.id)
     reason = (
-        f"{line.match_kind} {resource.name!r}, id {resource.id}, tombstoned "
+        f"{how}: {line.match_kind} {resource.name!r}, id {resource.id}, tombstoned "
         f"{_day(resource.deleted_at)}, after the line started {_day(start)}{via}"
     )
     return MatchResult(MatchStatus.MATCHED, MatchCode.TOMBSTONED, reason, resource.id)

@@ -19,7 +19,7 @@ from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
 
 from arcadia_cloud.errors import NotFound
-from billing.matching import Candidate, MatchKey
+from billing.matching import Candidate, IdKey, MatchKey
 from billing.models import CloudBalanceSnapshot, CloudCostLine, CloudInvoice, MatchCode, MatchStatus
 from inventory.models import PROVIDER_DIGITALOCEAN, CloudResource
 
@@ -154,6 +154,26 @@ def match_candidates(keys: Iterable[MatchKey]) -> dict[MatchKey, list[Candidate]
     return dict(found)
 
 
+def id_candidates(keys: Iterable[IdKey]) -> dict[IdKey, Candidate]:
+    """Every inventory resource, live or tombstoned, whose (kind, provider_id) is in `keys`:
+    the resources an invoice's JSON items name by id. One query per CANDIDATE_CHUNK ids."""
+    by_kind: dict[str, set[str]] = defaultdict(set)
+    for kind, provider_id in keys:
+        by_kind[kind].add(provider_id)
+    found: dict[IdKey, Candidate] = {}
+    for kind, provider_ids in by_kind.items():
+        ordered = sorted(provider_ids)
+        for start in range(0, len(ordered), CANDIDATE_CHUNK):
+            rows = CloudResource.objects.filter(
+                provider=PROVIDER_DIGITALOCEAN,
+                kind=kind,
+                provider_id__in=ordered[start : start + CANDIDATE_CHUNK],
+            )
+            for candidate in _candidates(rows):
+                found[(candidate.kind, candidate.provider_id)] = candidate
+    return found
+
+
 def _wanted_pairs(pairs: list[MatchKey]) -> Q | RawSQL:
     """The condition `(kind, lower(name))` is one of `pairs`.
 
@@ -183,8 +203,15 @@ def _wanted_pairs(pairs: list[MatchKey]) -> Q | RawSQL:
 def _candidates_query(pairs: list[MatchKey]) -> list[Candidate]:
     rows = (
         CloudResource.objects.filter(provider=PROVIDER_DIGITALOCEAN)
-        .annotate(lower_name=Lower("name"), provider_created_at=KT("attrs__created_at"))
+        .annotate(lower_name=Lower("name"))
         .filter(_wanted_pairs(pairs))
+    )
+    return _candidates(rows)
+
+
+def _candidates(rows: QuerySet[CloudResource]) -> list[Candidate]:
+    rows = (
+        rows.annotate(provider_created_at=KT("attrs__created_at"))
         .order_by()
         .values_list(
             "id",

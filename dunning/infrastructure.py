@@ -26,6 +26,7 @@ from dunning.models import ActionKind, ActionStatus, DunningStep, Infrastructure
 from integrations.digitalocean import DigitalOceanError, client_for
 from inventory.models import CloudResource
 from inventory.services import resource_event_record_power_action
+from inventory.sync import kubernetes_cluster_of
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +42,18 @@ SENT_STATES = (
 
 
 def power_off_requested(*, deployment: Deployment, step: DunningStep) -> list[InfrastructureAction]:
-    """One pending power_off per live droplet of the deployment (an operator confirms)."""
-    droplets = CloudResource.objects.filter(
-        deployment=deployment, kind="droplet", deleted_at__isnull=True
-    ).order_by("pk")
+    """One pending power_off per live droplet of the deployment (an operator confirms).
+
+    Kubernetes worker droplets are left alone: their cluster's node pool manages them
+    (DigitalOcean replaces a worker that stops answering), so a power-off would not hold and
+    would disturb the cluster; suspending a cluster is not an action this queue has."""
+    droplets = [
+        droplet
+        for droplet in CloudResource.objects.filter(
+            deployment=deployment, kind="droplet", deleted_at__isnull=True
+        ).order_by("pk")
+        if not kubernetes_cluster_of(droplet.attrs or {})
+    ]
     return [
         InfrastructureAction.objects.create(
             deployment=deployment, resource=droplet, step=step, kind=ActionKind.POWER_OFF

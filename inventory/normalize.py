@@ -21,7 +21,7 @@ JSON = Mapping[str, Any]
 
 # Keys of attrs that change without the resource changing in a way anyone cares about; they are
 # stored but never produce an `updated` event on their own.
-VOLATILE_ATTR_KEYS = frozenset({"next_backup_window", "locked", "pending_changes"})
+VOLATILE_ATTR_KEYS = frozenset({"next_backup_window", "locked", "pending_changes", "backup_ids"})
 
 URN_KIND_MAP = {
     "droplet": ResourceKind.DROPLET,
@@ -36,6 +36,8 @@ URN_KIND_MAP = {
     "volumesnapshot": ResourceKind.SNAPSHOT,
     "image": ResourceKind.SNAPSHOT,
     "app": ResourceKind.APP,
+    "floatingipv6": ResourceKind.RESERVED_IPV6,
+    "reservedipv6": ResourceKind.RESERVED_IPV6,
 }
 
 
@@ -126,12 +128,24 @@ def droplet(payload: JSON) -> ResourceSnapshot:
             "image": image.get("slug") or image.get("name"),
             "features": sorted(payload.get("features") or []),
             "backups_enabled": "backups" in (payload.get("features") or []),
+            # Which backups are this droplet's: the backups sync reads them off one image
+            # listing. A new one every week, so volatile (no `updated` event of its own).
+            "backup_ids": sorted(str(b) for b in payload.get("backup_ids") or []),
             "tags": sorted(payload.get("tags") or []),
             "volume_ids": sorted(str(v) for v in payload.get("volume_ids") or []),
             "public_ipv4": _public_ipv4(payload),
             "created_at": payload.get("created_at"),
+            **_gpu(payload),
         },
     )
+
+
+def _gpu(payload: JSON) -> dict[str, Any]:
+    """GPU droplets (listed only with `type=gpus`): how many GPUs of which model."""
+    info = payload.get("gpu_info") or (payload.get("size") or {}).get("gpu_info")
+    if not isinstance(info, Mapping):
+        return {}
+    return {"gpu_count": info.get("count"), "gpu_model": info.get("model")}
 
 
 def domain(payload: JSON) -> ResourceSnapshot:
@@ -225,12 +239,26 @@ def load_balancer(payload: JSON) -> ResourceSnapshot:
         attrs={
             "ip": payload.get("ip"),
             "size_unit": payload.get("size_unit"),
+            "nodes": _load_balancer_nodes(payload),
             "algorithm": payload.get("algorithm"),
             "forwarding_rules": payload.get("forwarding_rules") or [],
             "droplet_ids": sorted(str(d) for d in payload.get("droplet_ids") or []),
             "created_at": payload.get("created_at"),
         },
     )
+
+
+# DO's deprecated load balancer sizes (still sent in AMS2, NYC2, SFO1) as node counts.
+LOAD_BALANCER_SIZE_NODES = {"lb-small": 1, "lb-medium": 3, "lb-large": 6}
+
+
+def _load_balancer_nodes(payload: JSON) -> int | None:
+    """How many nodes the load balancer has (DO bills per node): `size_unit`, else the node
+    count of its deprecated `size` slug."""
+    size_unit = payload.get("size_unit")
+    if isinstance(size_unit, int) and not isinstance(size_unit, bool) and size_unit > 0:
+        return size_unit
+    return LOAD_BALANCER_SIZE_NODES.get(str(payload.get("size") or ""))
 
 
 def droplet_backup(payload: JSON, *, droplet_id: str) -> ResourceSnapshot:
@@ -245,6 +273,138 @@ def droplet_backup(payload: JSON, *, droplet_id: str) -> ResourceSnapshot:
             "size_gb": _gb(payload.get("size_gigabytes")),
             "min_disk_size": payload.get("min_disk_size"),
             "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def managed_db(payload: JSON) -> ResourceSnapshot:
+    return ResourceSnapshot(
+        kind=ResourceKind.MANAGED_DB,
+        provider_id=str(payload["id"]),
+        name=payload.get("name") or "",
+        region=_region(payload),
+        size_slug=payload.get("size") or "",
+        status=payload.get("status") or "",
+        attrs={
+            "engine": payload.get("engine"),
+            "version": payload.get("version"),
+            "num_nodes": payload.get("num_nodes"),
+            "storage_size_mib": payload.get("storage_size_mib"),
+            "project_id": payload.get("project_id"),
+            "tags": sorted(payload.get("tags") or []),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def k8s_cluster(payload: JSON) -> ResourceSnapshot:
+    pools = [
+        {
+            "name": pool.get("name"),
+            "size": pool.get("size"),
+            "count": pool.get("count"),
+            "droplet_ids": sorted(
+                str(node["droplet_id"])
+                for node in pool.get("nodes") or []
+                if node.get("droplet_id")
+            ),
+        }
+        for pool in payload.get("node_pools") or []
+    ]
+    status = payload.get("status")
+    return ResourceSnapshot(
+        kind=ResourceKind.K8S_CLUSTER,
+        provider_id=str(payload["id"]),
+        name=payload.get("name") or "",
+        region=_region(payload),
+        size_slug=",".join(sorted({str(pool["size"]) for pool in pools if pool["size"]})),
+        status=(status.get("state") if isinstance(status, Mapping) else status) or "",
+        attrs={
+            "version": payload.get("version"),
+            "node_pools": pools,
+            "node_count": sum(int(pool["count"] or 0) for pool in pools),
+            "ha": payload.get("ha"),
+            "tags": sorted(payload.get("tags") or []),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def app(payload: JSON) -> ResourceSnapshot:
+    spec = payload.get("spec") or {}
+    components = [
+        {
+            "type": component_type,
+            "name": component.get("name"),
+            "instance_size_slug": component.get("instance_size_slug"),
+            "instance_count": component.get("instance_count"),
+        }
+        for component_type in ("services", "workers", "jobs")
+        for component in spec.get(component_type) or []
+    ]
+    region = payload.get("region")
+    return ResourceSnapshot(
+        kind=ResourceKind.APP,
+        provider_id=str(payload["id"]),
+        name=spec.get("name") or "",
+        region=str(region.get("slug") or "") if isinstance(region, Mapping) else str(region or ""),
+        size_slug=payload.get("tier_slug") or "",
+        status=str(((payload.get("active_deployment") or {}).get("phase")) or "").lower(),
+        attrs={
+            "tier_slug": payload.get("tier_slug"),
+            "components": components,
+            "project_id": payload.get("project_id"),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def container_registry(payload: JSON) -> ResourceSnapshot:
+    tier = ((payload.get("subscription") or {}).get("tier")) or {}
+    return ResourceSnapshot(
+        kind=ResourceKind.CONTAINER_REGISTRY,
+        provider_id=payload["name"],
+        name=payload["name"],
+        region=_region(payload),
+        size_slug=tier.get("slug") or "",
+        status="active",
+        attrs={
+            "tier": tier.get("slug"),
+            "storage_usage_bytes": payload.get("storage_usage_bytes"),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def custom_image(payload: JSON) -> ResourceSnapshot:
+    return ResourceSnapshot(
+        kind=ResourceKind.CUSTOM_IMAGE,
+        provider_id=str(payload["id"]),
+        name=payload.get("name") or "",
+        region=_region(payload),
+        status=payload.get("status") or "",
+        attrs={
+            "size_gb": _gb(payload.get("size_gigabytes")),
+            "distribution": payload.get("distribution"),
+            "regions": sorted(payload.get("regions") or []),
+            "tags": sorted(payload.get("tags") or []),
+            "created_at": payload.get("created_at"),
+        },
+    )
+
+
+def reserved_ipv6(payload: JSON) -> ResourceSnapshot:
+    droplet_payload = payload.get("droplet") or {}
+    droplet_id = droplet_payload.get("id") if isinstance(droplet_payload, Mapping) else None
+    return ResourceSnapshot(
+        kind=ResourceKind.RESERVED_IPV6,
+        provider_id=payload["ip"],
+        name=payload["ip"],
+        region=str(payload.get("region_slug") or ""),
+        status="assigned" if droplet_id else "unassigned",
+        attrs={
+            "droplet_id": str(droplet_id) if droplet_id else None,
+            "reserved_at": payload.get("reserved_at"),
         },
     )
 
@@ -264,6 +424,12 @@ NORMALIZERS: dict[str, Callable[[JSON], ResourceSnapshot]] = {
     ResourceKind.FLOATING_IP: reserved_ip,
     ResourceKind.FIREWALL: firewall,
     ResourceKind.LOAD_BALANCER: load_balancer,
+    ResourceKind.MANAGED_DB: managed_db,
+    ResourceKind.K8S_CLUSTER: k8s_cluster,
+    ResourceKind.APP: app,
+    ResourceKind.CONTAINER_REGISTRY: container_registry,
+    ResourceKind.CUSTOM_IMAGE: custom_image,
+    ResourceKind.RESERVED_IPV6: reserved_ipv6,
 }
 
 

@@ -33,6 +33,25 @@ SCHEDULES = [
         kwargs={"target": str(ResourceKind.SNAPSHOT)},
         description="Mirror droplet and volume snapshots.",
     ),
+    # Kinds that change rarely and cost one or two requests: hourly.
+    *(
+        PeriodicTaskSpec(
+            name=f"inventory-sync-{target}",
+            task="inventory.sync",
+            minute="27",
+            queue="cloud_sync_full",
+            kwargs={"target": str(target)},
+            description=f"Mirror DigitalOcean {target} into inventory.",
+        )
+        for target in (
+            ResourceKind.MANAGED_DB,
+            ResourceKind.K8S_CLUSTER,
+            ResourceKind.APP,
+            ResourceKind.CONTAINER_REGISTRY,
+            ResourceKind.CUSTOM_IMAGE,
+            ResourceKind.RESERVED_IPV6,
+        )
+    ),
     PeriodicTaskSpec(
         name="inventory-sync-backups",
         task="inventory.sync",

@@ -132,6 +132,7 @@ def _upsert_kind(
     new_rows: list[CloudResource] = []
     changed_rows: list[CloudResource] = []
     unchanged_ids: list[int] = []
+    volatile_rows: list[CloudResource] = []
     events: list[CloudResourceEvent] = []
 
     for provider_id, snapshot in seen.items():
@@ -155,7 +156,14 @@ def _upsert_kind(
         changes = {} if snapshot.placeholder else _diff(resource, snapshot)
         restored = resource.deleted_at is not None
         if not changes and not restored:
-            unchanged_ids.append(resource.pk)
+            if not snapshot.placeholder and (resource.attrs or {}) != snapshot.attrs:
+                # Only volatile attrs moved: stored, without an event.
+                resource.attrs = snapshot.attrs
+                resource.last_seen_at = now
+                resource.stale_strike_count = 0
+                volatile_rows.append(resource)
+            else:
+                unchanged_ids.append(resource.pk)
             continue
         if not snapshot.placeholder:
             for name in TRACKED_FIELDS:
@@ -187,9 +195,13 @@ def _upsert_kind(
             [*TRACKED_FIELDS, "attrs", "last_seen_at", "stale_strike_count", "deleted_at"],
             batch_size=500,
         )
+    if volatile_rows:
+        CloudResource.objects.bulk_update(
+            volatile_rows, ["attrs", "last_seen_at", "stale_strike_count"], batch_size=500
+        )
     for chunk in _chunks(unchanged_ids):
         CloudResource.objects.filter(pk__in=chunk).update(last_seen_at=now, stale_strike_count=0)
-    result.unchanged = len(unchanged_ids)
+    result.unchanged = len(unchanged_ids) + len(volatile_rows)
     if events:
         CloudResourceEvent.objects.bulk_create(events, batch_size=1000)
     return result

@@ -163,6 +163,9 @@ RESOURCE_KINDS: Mapping[str, ResourceKind] = _resource_kinds(
     ResourceKind("managed_db", "Managed database"),
     ResourceKind("k8s_cluster", "Kubernetes cluster"),
     ResourceKind("app", "App Platform app"),
+    ResourceKind("container_registry", "Container registry"),
+    ResourceKind("custom_image", "Custom image"),
+    ResourceKind("reserved_ipv6", "Reserved IPv6"),
 )
 
 # Which billing kind each metered resource kind accrues (SPEC §11), read off RESOURCE_KINDS.

@@ -35,7 +35,7 @@ def tour_pages() -> list[tuple[str, str, list[str]]]:
         (
             "tour-2-do-invoice",
             "/admin/billing/cloudinvoice/",
-            ["DigitalOcean invoices", "1 Oct 2026", "1360.13"],
+            ["DigitalOcean invoices", "1 Oct 2026", "6411.66"],
         ),
         (
             "tour-3-invoices",

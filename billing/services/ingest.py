@@ -41,15 +41,17 @@ from billing.csv_parser import (
     parse_invoice_csv,
 )
 from billing.locks import lock_cloud_invoice
-from billing.matching import match_key, match_line
+from billing.matching import id_keys, match_key, match_line
 from billing.models import CloudCostLine, CloudInvoice, MatchStatus
-from billing.selectors import match_candidates
+from billing.selectors import id_candidates, match_candidates
 from billing.services.common import invoice_error_record
 from billing.services.enqueue import finance_push_enqueue
 from integrations.digitalocean import (
     DEFAULT_MAX_CSV_BYTES,
     DigitalOceanClient,
     DigitalOceanError,
+    DOBadPayload,
+    DONotFound,
     DOResponseTooLarge,
 )
 
@@ -177,7 +179,7 @@ def _ingest(
             f"invoice CSV is malformed, {KEPT}: {exc.message}",
             fields={exc.column or "csv": [exc.message]},
         ) from exc
-    lines = cost_lines_build(parsed)
+    lines = cost_lines_build(parsed, provider_ids=_provider_ids(client, invoice, parsed))
     invoice_reconcile(lines, expected)
     result = _replace_lines(
         invoice,
@@ -276,14 +278,31 @@ def _failure_record(invoice: CloudInvoice, message: str) -> None:
         )
 
 
-def cost_lines_build(parsed: Sequence[ParsedLine]) -> list[CloudCostLine]:
+def cost_lines_build(
+    parsed: Sequence[ParsedLine], *, provider_ids: Sequence[Sequence[str]] | None = None
+) -> list[CloudCostLine]:
     """Classify and match parsed lines (unsaved rows; no invoice yet). The candidates of all
-    lines are loaded at once: a few queries per invoice, not one per line."""
-    classes = [classify_line(line.product, line.description) for line in parsed]
+    lines are loaded at once: a few queries per invoice, not one per line.
+
+    `provider_ids[i]` are the ids DigitalOcean gives line i in its JSON invoice
+    (`resource_uuid`, `resource_id`); a line with ids is matched by them first."""
+    classes = [
+        classify_line(line.product, line.description, line.group_description) for line in parsed
+    ]
+    ids = list(provider_ids) if provider_ids is not None else [()] * len(parsed)
+    if len(ids) != len(parsed):
+        raise ValueError("provider_ids must give one entry per parsed line")
     keys = {key for key in map(match_key, classes) if key is not None}
     candidates = match_candidates(keys)
+    by_id = id_candidates(
+        {
+            key
+            for line_class, line_ids in zip(classes, ids, strict=True)
+            for key in id_keys(line_class, line_ids)
+        }
+    )
     rows = []
-    for line, line_class in zip(parsed, classes, strict=True):
+    for line, line_class, line_ids in zip(parsed, classes, ids, strict=True):
         verdict = match_line(
             line_class,
             product=line.product,
@@ -291,6 +310,8 @@ def cost_lines_build(parsed: Sequence[ParsedLine]) -> list[CloudCostLine]:
             start=line.start_at,
             end=line.end_at,
             candidates=candidates,
+            provider_ids=line_ids,
+            by_id=by_id,
         )
         rows.append(
             CloudCostLine(
@@ -314,6 +335,69 @@ def cost_lines_build(parsed: Sequence[ParsedLine]) -> list[CloudCostLine]:
             )
         )
     return rows
+
+
+def _provider_ids(
+    client: DigitalOceanClient, invoice: CloudInvoice, parsed: Sequence[ParsedLine]
+) -> list[tuple[str, ...]]:
+    """Each CSV line's provider ids, read from the JSON invoice (`GET
+    /v2/customers/my/invoices/{uuid}`): the item with the same product, group, description and
+    amount, taken in order. The CSV stays the record (its total is reconciled); the JSON only
+    adds ids. Without the JSON (404, or a body we cannot use) every line is matched by name."""
+    try:
+        items = client.list_invoice_items(invoice.invoice_uuid)
+    except (DONotFound, DOBadPayload) as exc:
+        logger.warning(
+            "invoice %s: no JSON invoice items (%s); matching by name only",
+            invoice.invoice_uuid,
+            exc,
+        )
+        return [()] * len(parsed)
+    queues: dict[tuple[str, str, str, Decimal], list[tuple[str, ...]]] = {}
+    for item in items:
+        key = _item_key(item)
+        if key is None:
+            logger.warning(
+                "invoice %s: unreadable JSON item %r skipped", invoice.invoice_uuid, item
+            )
+            continue
+        ids = tuple(
+            str(item[name]).strip()
+            for name in ("resource_uuid", "resource_id")
+            if isinstance(item.get(name), str | int) and str(item[name]).strip()
+        )
+        queues.setdefault(key, []).append(ids)
+    found = []
+    for line in parsed:
+        queue = queues.get(
+            (line.product, line.group_description, line.description, line.amount), []
+        )
+        found.append(queue.pop(0) if queue else ())
+    if len(items) != len(parsed):
+        logger.warning(
+            "invoice %s: the JSON invoice has %d items, the CSV %d lines",
+            invoice.invoice_uuid,
+            len(items),
+            len(parsed),
+        )
+    return found
+
+
+def _item_key(item: Any) -> tuple[str, str, str, Decimal] | None:
+    if not isinstance(item, Mapping):
+        return None
+    try:
+        amount = Decimal(str(item.get("amount")))
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    return (
+        str(item.get("product") or ""),
+        str(item.get("group_description") or ""),
+        str(item.get("description") or ""),
+        amount,
+    )
 
 
 @transaction.atomic(durable=True)

@@ -6,6 +6,7 @@ from .client import (
     PER_PAGE,
     DigitalOceanClient,
     client_for,
+    rate_budget_for,
 )
 from .errors import (
     DigitalOceanError,
@@ -17,6 +18,7 @@ from .errors import (
     DOResponseTooLarge,
     DOServerError,
 )
+from .ratelimit import DOBudgetExhausted, RateBudget
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -24,6 +26,7 @@ __all__ = [
     "PER_PAGE",
     "DOAuthError",
     "DOBadPayload",
+    "DOBudgetExhausted",
     "DOClientError",
     "DONotFound",
     "DORateLimited",
@@ -31,5 +34,7 @@ __all__ = [
     "DOServerError",
     "DigitalOceanClient",
     "DigitalOceanError",
+    "RateBudget",
     "client_for",
+    "rate_budget_for",
 ]

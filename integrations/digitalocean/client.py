@@ -35,6 +35,7 @@ from .errors import (
     DOResponseTooLarge,
     DOServerError,
 )
+from .ratelimit import DEFAULT_MAX_WAIT_SECONDS, PER_HOUR, PER_MINUTE, RateBudget, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ BODY_EXCERPT_CHARS = 200
 DEFAULT_MAX_CSV_BYTES = 20 * 1024 * 1024
 STREAM_CHUNK_BYTES = 64 * 1024
 SNAPSHOT_RESOURCE_TYPES = ("droplet", "volume")
+DROPLET_TYPE_GPUS = "gpus"
 TOKEN_PURPOSES = {
     "sync": "DO_TOKEN_SYNC",
     "billing": "DO_TOKEN_BILLING",
@@ -76,6 +78,7 @@ class DigitalOceanClient:
         max_total_wait: float = 60.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        budget: RateBudget | None = None,
     ) -> None:
         if not token:
             raise ValueError("a DigitalOcean API token is required")
@@ -86,6 +89,8 @@ class DigitalOceanClient:
         self.max_total_wait = max_total_wait
         self._session = session or requests.Session()
         self._sleep = sleep
+        # The token's share of DigitalOcean's rate limits (None: not budgeted, e.g. tests).
+        self.budget = budget
 
     def __repr__(self) -> str:
         return f"<DigitalOceanClient {self.base_url}>"
@@ -93,7 +98,14 @@ class DigitalOceanClient:
     # -- listings (complete or raise) -----------------------------------------------------
 
     def list_droplets(self) -> list[JSON]:
-        return self._list("/v2/droplets", "droplets")
+        """Every droplet, GPU droplets included: DO leaves those out of `/v2/droplets` unless
+        asked for with `type=gpus`, so both listings are read (each complete or raising)."""
+        droplets = self._list("/v2/droplets", "droplets")
+        seen = {str(d.get("id")) for d in droplets if isinstance(d, dict)}
+        gpus = self._list("/v2/droplets", "droplets", {"type": DROPLET_TYPE_GPUS})
+        return droplets + [
+            d for d in gpus if not isinstance(d, dict) or str(d.get("id")) not in seen
+        ]
 
     def list_domains(self) -> list[JSON]:
         return self._list("/v2/domains", "domains")
@@ -117,6 +129,28 @@ class DigitalOceanClient:
             logger.info("DO /v2/reserved_ips answered 404; listing /v2/floating_ips instead")
             return self._list("/v2/floating_ips", "floating_ips")
 
+    def list_databases(self) -> list[JSON]:
+        return self._list("/v2/databases", "databases")
+
+    def list_kubernetes_clusters(self) -> list[JSON]:
+        return self._list("/v2/kubernetes/clusters", "kubernetes_clusters")
+
+    def list_apps(self) -> list[JSON]:
+        return self._list("/v2/apps", "apps")
+
+    def list_reserved_ipv6(self) -> list[JSON]:
+        return self._list("/v2/reserved_ipv6", "reserved_ipv6s")
+
+    def list_registries(self) -> list[JSON]:
+        """The account's container registry (with its subscription) as a listing: one item,
+        or none when the account has no registry (DO answers 404)."""
+        try:
+            payload = self._json("GET", self._url("/v2/registry"), expected_key="registry")
+        except DONotFound:
+            return []
+        registry = payload["registry"]
+        return [registry] if isinstance(registry, dict) else []
+
     def list_firewalls(self) -> list[JSON]:
         return self._list("/v2/firewalls", "firewalls")
 
@@ -129,8 +163,19 @@ class DigitalOceanClient:
     def list_project_resources(self, project_id: str) -> list[JSON]:
         return self._list(f"/v2/projects/{_segment(project_id)}/resources", "resources")
 
+    def list_private_images(self) -> list[JSON]:
+        """The account's own images (`/v2/images?private=true`): droplet backups
+        (`type: backup`), snapshots and custom images, in one paginated listing."""
+        return self._list("/v2/images", "images", {"private": "true"})
+
     def list_droplet_backups(self, droplet_id: int | str) -> list[JSON]:
         return self._list(f"/v2/droplets/{_segment(droplet_id)}/backups", "backups")
+
+    def list_invoice_items(self, invoice_uuid: str) -> list[JSON]:
+        """The invoice as JSON: every item, with `resource_uuid` / `resource_id` where DO
+        knows the resource (the CSV carries no ids)."""
+        path = f"/v2/customers/my/invoices/{_segment(invoice_uuid)}"
+        return self._list(path, "invoice_items")
 
     def list_billing_history(self) -> list[JSON]:
         """Every billing-history entry: invoices AND payments (callers filter on `type`)."""
@@ -320,6 +365,8 @@ class DigitalOceanClient:
         waited = 0.0
         while True:
             attempts += 1
+            if self.budget is not None:
+                self.budget.spend(self._sleep)  # raises DOBudgetExhausted: defer, not fail
             try:
                 response = self._session.request(
                     method, url, headers=headers, json=body, timeout=self.timeout, stream=stream
@@ -331,6 +378,8 @@ class DigitalOceanClient:
                 hint = None
             else:
                 self._log_rate_limit(method, url, response)
+                if self.budget is not None:
+                    self.budget.observe(response.headers, response.status_code)
                 if response.status_code < 400:
                     return response
                 if not self._retryable_status(method, response.status_code):
@@ -493,7 +542,19 @@ def client_for(purpose: str) -> DigitalOceanClient | None:
     if not token:
         return None
     base_url = _setting_text("DO_API_BASE_URL") or DEFAULT_BASE_URL
-    return DigitalOceanClient(base_url, token)
+    return DigitalOceanClient(base_url, token, budget=rate_budget_for(token))
+
+
+def rate_budget_for(token: str) -> RateBudget:
+    """The token's budget, shared by every client of it: in Redis when the Celery broker is
+    Redis, in this process otherwise (`DO_RATE_LIMIT_PER_MINUTE`, `DO_RATE_LIMIT_PER_HOUR`)."""
+    return RateBudget(
+        token,
+        store=store_for(_setting_text("CELERY_BROKER_URL")),
+        per_minute=int(getattr(settings, "DO_RATE_LIMIT_PER_MINUTE", PER_MINUTE)),
+        per_hour=int(getattr(settings, "DO_RATE_LIMIT_PER_HOUR", PER_HOUR)),
+        max_wait=float(getattr(settings, "DO_RATE_BUDGET_MAX_WAIT", DEFAULT_MAX_WAIT_SECONDS)),
+    )
 
 
 def _setting_text(name: str) -> str:

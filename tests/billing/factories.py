@@ -128,6 +128,7 @@ def serve_invoice(
     *,
     billing_period: str | None = "2026-04",
     amount: Any = FILE_TOTAL,
+    items: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """DigitalOcean's summary and CSV endpoints for one invoice (replacing earlier ones).
 
@@ -141,6 +142,9 @@ def serve_invoice(
     if amount is not None:
         summary["amount"] = amount
     base = f"{DO_BASE_URL}/v2/customers/my/invoices/{invoice_uuid}"
+    # The JSON invoice: no items (an account whose lines carry no ids) unless given.
+    items_body = {"invoice_items": list(items), "links": {}, "meta": {"total": len(items)}}
+    rsps.upsert(responses.GET, base, json=items_body)
     rsps.upsert(responses.GET, f"{base}/summary", json=summary)
     rsps.upsert(responses.GET, f"{base}/csv", body=csv_text, content_type="text/csv; charset=utf-8")
 

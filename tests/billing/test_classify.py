@@ -29,7 +29,10 @@ from billing.classify import classify_line, derive_kind, extract_resource_name, 
         ("Kubernetes", "k8s_cluster"),
         ("Kubernetes Clusters", "k8s_cluster"),
         ("Taxes", "other"),
-        ("App Platform", "other"),
+        ("App Platform", "app"),
+        ("GPU Droplets", "droplet"),
+        ("Container Registry", "container_registry"),
+        ("Reserved IPv6", "reserved_ipv6"),
         ("Bandwidth", "other"),
     ],
 )
@@ -99,3 +102,43 @@ def test_account_level_and_tax_lines_name_nothing():
 def test_a_spaces_line_naming_a_bucket_is_not_account_level():
     bucket = classify_line("Spaces", "acme-assets (syd1)")
     assert (bucket.account_level, bucket.resource_name) == (False, "acme-assets")
+
+
+@pytest.mark.parametrize(
+    ("product", "description", "kind", "name"),
+    [
+        # DigitalOcean's own shapes (OpenAPI invoice examples)
+        ("Floating IPs", "Unused Floating IP - 1.1.1.1", "floating_ip", "1.1.1.1"),
+        ("Reserved IPs", "Unused Reserved IP - 203.0.113.10", "floating_ip", "203.0.113.10"),
+        (
+            "Reserved IPv6",
+            "Unused Reserved IPv6 - 2a03:b0c0:3::1",
+            "reserved_ipv6",
+            "2a03:b0c0:3::1",
+        ),
+        ("GPU Droplets", "globex-ml-1 (gpu-h100x1-80gb)", "droplet", "globex-ml-1"),
+        ("App Platform", "acme-storefront (apps-s-1vcpu-1gb)", "app", "acme-storefront"),
+        ("Container Registry", "arcadia (basic)", "container_registry", "arcadia"),
+        ("Custom Images", "acme-golden (syd1) 4GB Custom Image", "custom_image", "acme-golden"),
+    ],
+)
+def test_real_description_shapes(product, description, kind, name):
+    line = classify_line(product, description)
+    assert (line.kind, line.resource_name, line.account_level) == (kind, name, False)
+
+
+def test_the_spaces_subscription_is_account_level_whatever_its_description():
+    line = classify_line("Spaces Subscription", "Spaces ($5/mo 250GB storage & 1TB bandwidth)")
+    assert (line.kind, line.account_level, line.resource_name) == ("spaces_bucket", True, "")
+
+
+@pytest.mark.parametrize(
+    ("product", "group", "description"),
+    [
+        ("Kubernetes Clusters", "acme-k8s", "a56e086a317d8410c8b4cfd1f4dc9f82"),
+        ("Managed Databases", "globex-orders-db", "PostgreSQL node (db-s-1vcpu-2gb)"),
+        ("App Platform", "acme-storefront", "web (apps-s-1vcpu-1gb)"),
+    ],
+)
+def test_clusters_and_apps_are_named_by_their_group_description(product, group, description):
+    assert classify_line(product, description, group).resource_name == group

@@ -8,6 +8,7 @@ import pytest
 import responses
 from django.core.management import CommandError, call_command
 
+from arcadia_cloud.money import cents_to_units
 from billing.models import CloudCostLine, CloudInvoice
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +27,15 @@ def test_syncs_ingests_and_prints_each_invoice(billing_token):
     output = run()
     invoice = CloudInvoice.objects.get()
     assert "billing history: 1 invoices listed, 1 new" in output
-    assert f"invoice {invoice.invoice_uuid} (2026-04): 26 lines; 0 matched, 26 unmatched" in output
-    assert "net 1236.48 + tax 123.65 = gross 1360.13 USD" in output
+    billed = billing_token.invoice  # the emulator's invoice: what the file says
+    count = len(billed.lines)
+    net = cents_to_units(billed.total_cents - billed.tax_cents)
+    tax, gross = cents_to_units(billed.tax_cents), cents_to_units(billed.total_cents)
+    assert (
+        f"invoice {invoice.invoice_uuid} (2026-04): {count} lines; 0 matched, {count} unmatched"
+        in output
+    )
+    assert f"net {net} + tax {tax} = gross {gross} USD" in output
     assert "finance: skipped: FINANCE_URL is not set" in output
     assert "Nothing to ingest" in run()
 
@@ -44,7 +52,7 @@ def test_one_invoice_is_reingested_and_force_pushed(billing_token, settings):
         assert "finance: unchanged (id 3)" in run("--invoice", invoice.invoice_uuid)
         finance.upsert(responses.POST, IMPORT_URL, json={"status": "updated", "id": 3})
         assert "finance: updated (id 3)" in run("--invoice", invoice.invoice_uuid, "--force-push")
-    assert CloudCostLine.objects.count() == 26
+    assert CloudCostLine.objects.count() == 31
 
 
 def test_unknown_invoice_and_missing_token_are_command_errors(billing_token, settings):

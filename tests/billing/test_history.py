@@ -24,7 +24,7 @@ def test_invoice_entries_become_headers_for_the_previous_month(
     assert invoice.invoice_uuid == emulator.invoice.uuid
     assert invoice.invoice_id == emulator.invoice.invoice_id
     assert invoice.period == PERIOD
-    assert invoice.amount == Decimal("1360.13")
+    assert invoice.amount == Decimal("6411.66")
     assert invoice.issued_at == dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
     assert invoice.lines_ingested_at is None
     assert (result.listed, result.created, result.to_ingest) == (1, 1, [invoice.invoice_uuid])
@@ -55,7 +55,7 @@ def test_a_changed_header_is_updated_and_reingested(emulator_client):
     )
     result = billing_history_sync(client=emulator_client, enqueue_ingest=False)
     assert (result.updated, len(result.to_ingest)) == (1, 1)
-    assert CloudInvoice.objects.get().amount == Decimal("1360.13")
+    assert CloudInvoice.objects.get().amount == Decimal("6411.66")
 
 
 def test_a_later_sync_keeps_the_period_the_summary_set(emulator_client):

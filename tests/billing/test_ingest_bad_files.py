@@ -1,5 +1,5 @@
 """Bad DigitalOcean invoice files through the real task: the emulator serves the April invoice
-(26 lines, USD 1,360.13 in its summary and billing history), the invoice is ingested and pushed
+(31 lines, USD 6,411.66 in its summary and billing history), the invoice is ingested and pushed
 to finance once, then the emulator serves a broken file in its place.
 
 Whatever is wrong with the file — it adds up to less than DigitalOcean's invoice amount (header
@@ -67,7 +67,7 @@ def ingested(emulator, emulator_client, finance, django_capture_on_commit_callba
     invoice = CloudInvoice.objects.get()
     assert run_ingest(invoice, django_capture_on_commit_callbacks)["status"] == "ingested"
     invoice.refresh_from_db()
-    assert (invoice.line_count, invoice.finance_status) == (26, "created")
+    assert (invoice.line_count, invoice.finance_status) == (31, "created")
     assert len(finance_posts(finance)) == 1
     return invoice
 
@@ -152,7 +152,7 @@ def test_a_file_cut_at_a_row_boundary_is_refused(
 ):
     before = invoice_state(ingested)
     lines = emulator.invoice_csv_bytes().decode().splitlines(keepends=True)
-    assert len(lines) == 27  # the header and 26 rows
+    assert len(lines) == 32  # the header and 31 rows
     emulator.serve_invoice_csv("".join(lines[:17]).encode())  # the header and 16 rows
 
     result = run_ingest(ingested, django_capture_on_commit_callbacks)
@@ -177,7 +177,7 @@ def test_one_cent_off_is_refused(ingested, emulator, finance, django_capture_on_
 
     result = run_ingest(ingested, django_capture_on_commit_callbacks)
 
-    assert_refused(result, ingested, before, finance, "1360.14", "1360.13", "off by 0.01 USD")
+    assert_refused(result, ingested, before, finance, "6411.67", "6411.66", "off by 0.01 USD")
 
 
 def test_the_same_file_again_is_accepted_and_changes_nothing_at_finance(
@@ -185,7 +185,7 @@ def test_the_same_file_again_is_accepted_and_changes_nothing_at_finance(
 ):
     before = invoice_state(ingested)
     result = run_ingest(ingested, django_capture_on_commit_callbacks)
-    assert (result["status"], result["lines"]) == ("ingested", 26)
+    assert (result["status"], result["lines"]) == ("ingested", 31)
     after = invoice_state(ingested)
     assert after["net_amount"] + after["tax_amount"] == Decimal(amount_of(emulator))
     assert after["finance_payload_hash"] == before["finance_payload_hash"]
@@ -272,7 +272,7 @@ def test_utf8_with_a_byte_order_mark_is_accepted(
 ):
     emulator.serve_invoice_csv(b"\xef\xbb\xbf" + emulator.invoice_csv_bytes())
     result = run_ingest(ingested, django_capture_on_commit_callbacks)
-    assert (result["status"], result["lines"]) == ("ingested", 26)
+    assert (result["status"], result["lines"]) == ("ingested", 31)
 
 
 def test_a_recovered_file_clears_the_error(ingested, emulator, django_capture_on_commit_callbacks):

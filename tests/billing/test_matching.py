@@ -120,7 +120,7 @@ def test_account_level_tax_and_unknown_lines_are_unmatched_with_reasons():
     costs = build(
         line("Spaces Subscription", "Spaces Subscription", "$5.00"),
         line("Taxes", "GST (10%)", "$1.00", hours=""),
-        line("App Platform", "my-app (basic)", "$5.00"),
+        line("Gradient AI Agents", "my-agent (basic)", "$5.00"),
         line("Droplets", "no-size-suffix", "$5.00"),
     )
     assert [(c.match_status, c.match_code) for c in costs] == [
@@ -150,3 +150,34 @@ def test_candidates_are_loaded_in_bulk(django_assert_max_num_queries):
     with django_assert_max_num_queries(1):
         costs = cost_lines_build(parsed)
     assert all(c.match_status == "matched" for c in costs)
+
+
+def build_with_ids(rows, ids):
+    return cost_lines_build(parse_invoice_csv(invoice_csv(rows)), provider_ids=ids)
+
+
+def test_a_line_with_a_provider_id_matches_that_resource_whatever_its_name():
+    renamed = make_resource(name="acme-web-1-renamed", provider_id="512340101")
+    make_resource(name="acme-web-1", provider_id="999")  # the name would pick this one
+    [cost] = build_with_ids([line("Droplets", "acme-web-1 (s-1vcpu-2gb)")], [("512340101",)])
+    assert (cost.match_status, cost.match_code, cost.resource_id) == ("matched", "live", renamed.pk)
+    assert cost.match_reason.startswith("by id 512340101: droplet")
+
+
+def test_a_backup_line_with_its_droplets_id_matches_the_droplet():
+    droplet = make_resource(name="web-1", provider_id="77")
+    [cost] = build_with_ids([line("Droplet Backups", "web-1 (Weekly Backup Services)")], [("77",)])
+    assert (cost.resource_id, cost.match_reason.startswith("by id 77")) == (droplet.pk, True)
+
+
+def test_an_id_inventory_does_not_know_falls_back_to_the_name():
+    droplet = make_resource(name="web-1", provider_id="77")
+    [cost] = build_with_ids([line("Droplets", "web-1 (s-1vcpu-1gb)")], [("12345",)])
+    assert cost.resource_id == droplet.pk
+    assert cost.match_reason.startswith("by name and lifetime: droplet 'web-1'")
+
+
+def test_an_id_of_another_kind_is_not_taken():
+    make_resource(kind="volume", name="data", provider_id="abc")
+    [cost] = build_with_ids([line("Droplets", "data (s-1vcpu-1gb)")], [("abc",)])
+    assert (cost.match_status, cost.match_code) == ("unmatched", "not_in_inventory")

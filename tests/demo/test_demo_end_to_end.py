@@ -81,7 +81,17 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
     droplets = {str(d["id"]): d for d in fixture["droplets"]}
     result = {}
     for tenant, project, segments in TENANTS:
-        mine = [d for d in droplets.values() if assigned.get(f"do:droplet:{d['id']}") == project]
+        # its droplets, and the workers of its Kubernetes clusters (tagged k8s:<cluster-id>)
+        mine = [
+            d
+            for d in droplets.values()
+            if assigned.get(f"do:droplet:{d['id']}") == project
+            or any(
+                assigned.get(f"do:kubernetes:{tag[4:]}") == project
+                for tag in d.get("tags", [])
+                if tag.startswith("k8s:")
+            )
+        ]
         subtotal = 0
         for plan_code, addon, first_day, last_day in segments:
             plan = PLANS[plan_code]
@@ -116,7 +126,7 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
                     subtotal += 24 * days * LIST_PRICES["load_balancer_hours"]
             for ip in fixture["reserved_ips"]:
                 attached = ip.get("_droplet_id")
-                if assigned.get(f"do:reservedip:{ip['ip']}") == project and not attached:
+                if assigned.get(f"do:floatingip:{ip['ip']}") == project and not attached:
                     subtotal += 24 * days * LIST_PRICES["floating_ip_hours"]
         subtotal += llm_cents.get(tenant, 0)
         tax = cents(Decimal(subtotal) * GST)
@@ -125,15 +135,13 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
 
 
 def expected_cogs_usd() -> dict[str, int]:
-    """COGS per tenant: the DigitalOcean invoice's lines of its project, less the lines our
-    inventory cannot tie to a resource (managed databases are known by id only)."""
+    """COGS per tenant: the DigitalOcean invoice's lines of its project (each is tied to its
+    resource, by id where the JSON invoice gives one: the managed database too)."""
     invoice = DigitalOceanEmulator(period=PERIOD).invoice
     cogs = {}
     for tenant, project, *_ in TENANTS:
         cogs[tenant] = sum(
-            line.amount_cents
-            for line in invoice.lines
-            if line.project_name == project and line.product != "Managed Databases"
+            line.amount_cents for line in invoice.lines if line.project_name == project
         )
     cogs["TOTAL"] = sum(line.amount_cents for line in invoice.lines if line.product != "Taxes")
     return cogs

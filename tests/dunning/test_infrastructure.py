@@ -129,3 +129,21 @@ def test_digitalocean_refusing_a_power_off_is_recorded_and_retried(
         "failed": 0,
         "waiting": 0,
     }
+
+
+def test_a_kubernetes_worker_is_never_queued_for_power_off():
+    """A worker droplet (tag `k8s:<cluster-id>`) belongs to its cluster's node pool, which
+    replaces a stopped worker: dunning queues power-offs for the deployment's other droplets."""
+    dunning_policy_save(
+        policy=default_policy(), values={"power_off_on_suspend": True}, actor="ops:alice"
+    )
+    invoice, deployment = issued_invoice()
+    web = make_resource("droplet", deployment=deployment)
+    make_resource("droplet", deployment=deployment, attrs={"tags": ["k8s:c-1", "k8s"]})
+
+    dunning_run(today=day(invoice, 14))
+
+    queued = InfrastructureAction.objects.filter(deployment=deployment)
+    assert [(a.resource_id, a.kind, a.status) for a in queued] == [
+        (web.pk, "power_off", "pending")
+    ]

@@ -94,6 +94,16 @@ def test_volatile_attrs_alone_make_no_event():
     assert event_types() == ["discovered"]
 
 
+def test_volatile_attrs_alone_are_still_stored():
+    # the backups sync reads a droplet's backup_ids, a new one every week
+    upsert_resource(snap(attrs={"size_gb": "50", "backup_ids": ["1"]}), now=T0)
+    later = T0 + dt.timedelta(days=7)
+    upsert_resource(snap(attrs={"size_gb": "50", "backup_ids": ["1", "2"]}), now=later)
+    resource = CloudResource.objects.get()
+    assert (resource.attrs["backup_ids"], resource.last_seen_at) == (["1", "2"], later)
+    assert event_types() == ["discovered"]
+
+
 def test_three_strikes_tombstone_and_seen_again_restores():
     upsert_resources([snap("1"), snap("2")], now=T0)
     for strike in (1, 2):

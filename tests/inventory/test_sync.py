@@ -243,3 +243,153 @@ def test_two_syncs_of_the_same_kind_at_once_make_no_duplicates(emulator):
     ids = list(CloudResource.objects.filter(kind="droplet").values_list("provider_id", flat=True))
     assert len(ids) == len(set(ids)) == len(fixture_ids("droplets"))
     assert not CloudResource.objects.filter(stale_strike_count__gt=0).exists()
+
+
+VOLUME_SNAPSHOT = "44856780-e256-4e4b-9091-3a1f31064483"  # acme-data-weekly, of volume acme-data
+ACME_DATA_VOLUME = "572d2d7e-36bf-4fec-a10f-65e67678cc69"
+
+
+@pytest.mark.django_db
+def test_a_volume_snapshot_takes_its_volumes_project_and_tenant(emulator):
+    # DigitalOcean lists no snapshot in a project (there is no volumesnapshot URN kind).
+    served = {
+        item["urn"]
+        for project in load_fixture()["projects"]
+        for item in client_of(emulator).list_project_resources(project["id"])
+    }
+    assert not any(urn.startswith("do:volumesnapshot:") for urn in served)
+    sync_all(client=client_of(emulator), now=AFTER)
+    acme = CloudProject.objects.get(name="Acme Corp")
+    acme.tenant_id = "acme"
+    acme.save()
+    sync_target("projects", client=client_of(emulator), now=AFTER)
+
+    snapshot = CloudResource.objects.get(kind="snapshot", provider_id=VOLUME_SNAPSHOT)
+    volume = CloudResource.objects.get(kind="volume", provider_id=ACME_DATA_VOLUME)
+    assert (volume.project, volume.tenant_id) == (acme, "acme")
+    assert (snapshot.project, snapshot.tenant_id) == (acme, "acme")
+
+
+@pytest.mark.django_db
+def test_a_project_resource_digitalocean_no_longer_finds_keeps_nothing_alive():
+    fixture = load_fixture()
+    globex = next(p["id"] for p in fixture["projects"] if p["name"] == "Globex")
+    gone_db = "0f3e2c1a-0000-4000-8000-00000000dead"
+    fixture["project_resources"].append(
+        {"project_id": globex, "urn": f"do:dbaas:{gone_db}", "status": "not_found"}
+    )
+    with run_emulator(DigitalOceanEmulator(fixture, period=PERIOD, clock=AFTER)) as running:
+        sync_all(client=client_of(running), now=AFTER)
+
+    assert not CloudResource.objects.filter(provider_id=gone_db).exists()
+    assert CloudResource.objects.filter(kind="managed_db").exists()  # the ok one still is
+
+
+@pytest.mark.django_db
+def test_gpu_droplets_reach_inventory_with_their_project(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+
+    gpu = CloudResource.objects.get(kind="droplet", name="globex-ml-1")
+    assert (gpu.size_slug, gpu.region) == ("gpu-h100x1-80gb", "tor1")
+    assert (gpu.attrs["gpu_count"], gpu.attrs["gpu_model"]) == (1, "nvidia_h100")
+    assert gpu.project.name == "Globex"
+
+
+@pytest.mark.django_db
+def test_the_backups_sync_is_one_image_listing_whatever_the_number_of_droplets(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+    before = len(emulator.request_log)
+
+    result = sync_target("backups", client=client_of(emulator), now=AFTER)
+
+    served = emulator.request_log[before:]
+    assert [(r.path, r.query) for r in served] == [("/v2/images", "per_page=200&private=true")]
+    assert result.listed == CloudResource.objects.filter(kind="droplet_backup").count() > 0
+    for backup in CloudResource.objects.filter(kind="droplet_backup"):
+        droplet = CloudResource.objects.get(kind="droplet", provider_id=backup.attrs["droplet_id"])
+        assert backup.provider_id in droplet.attrs["backup_ids"]
+
+
+@pytest.mark.django_db
+def test_no_droplet_with_backups_means_no_backup_request():
+    fixture = load_fixture()
+    for droplet in fixture["droplets"]:
+        droplet.pop("_backups", None)
+        droplet["features"] = [f for f in droplet["features"] if f != "backups"]
+    with run_emulator(DigitalOceanEmulator(fixture, period=PERIOD, clock=AFTER)) as running:
+        sync_target("droplet", client=client_of(running), now=AFTER)
+        result = sync_target("backups", client=client_of(running), now=AFTER)
+        assert running.request_count("/v2/images") == 0
+    assert result.listed == 0
+
+
+ORDERS_DB = "5c31d441-2f63-4fdf-b3df-01f87ad93428"
+ACME_K8S = "8a3f2e10-7c5d-4b9e-a1f6-2d4c6e8b0a13"
+
+
+@pytest.mark.django_db
+def test_a_placeholder_becomes_the_real_row_when_its_dedicated_sync_knows_it(emulator):
+    from inventory import normalize
+    from inventory.services import upsert_resources
+
+    # What the projects walk left before databases had their own sync: a row named by its id.
+    upsert_resources([normalize.placeholder(normalize.parse_urn(f"do:dbaas:{ORDERS_DB}"))])
+    placeholder = CloudResource.objects.get(kind="managed_db", provider_id=ORDERS_DB)
+    assert placeholder.name == ORDERS_DB
+
+    sync_all(client=client_of(emulator), now=AFTER)
+
+    [database] = CloudResource.objects.filter(kind="managed_db", provider_id=ORDERS_DB)
+    assert database.pk == placeholder.pk  # the same row, upgraded; no duplicate
+    assert (database.name, database.size_slug, database.region) == (
+        "globex-orders-db",
+        "db-s-1vcpu-2gb",
+        "sgp1",
+    )
+    assert (database.attrs["engine"], database.attrs["num_nodes"]) == ("pg", 1)
+    assert database.project.name == "Globex"
+
+
+@pytest.mark.django_db
+def test_kubernetes_workers_belong_to_their_clusters_project_and_tenant(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+    acme = CloudProject.objects.get(name="Acme Corp")
+    acme.tenant_id = "acme"
+    acme.save()
+    sync_target("projects", client=client_of(emulator), now=AFTER)
+
+    cluster = CloudResource.objects.get(kind="k8s_cluster", provider_id=ACME_K8S)
+    assert (cluster.name, cluster.attrs["node_count"], cluster.tenant_id) == ("acme-k8s", 2, "acme")
+    workers = CloudResource.objects.filter(
+        kind="droplet", attrs__tags__contains=[f"k8s:{ACME_K8S}"]
+    )
+    assert workers.count() == 2
+    # DigitalOcean lists them in the default project; they are the cluster's all the same
+    assert {(w.project_id, w.tenant_id) for w in workers} == {(acme.pk, "acme")}
+
+
+@pytest.mark.django_db
+def test_apps_registry_and_every_new_kind_reach_inventory_with_a_project(emulator):
+    sync_all(client=client_of(emulator), now=AFTER)
+
+    app = CloudResource.objects.get(kind="app")
+    assert (app.name, app.size_slug, app.project.name) == ("initech-portal", "basic", "Initech")
+    assert app.attrs["components"][0]["instance_size_slug"] == "apps-s-1vcpu-1gb"
+    registry = CloudResource.objects.get(kind="container_registry")
+    assert (registry.name, registry.size_slug) == ("arcadia", "basic")
+    assert registry.project.name == INTERNAL_PROJECT_NAME  # account-level
+    unplaced = CloudResource.objects.filter(deleted_at__isnull=True, project__isnull=True)
+    # firewalls cost nothing and DigitalOcean puts them in no project
+    assert list(unplaced.exclude(kind="firewall").values_list("kind", "name")) == []
+
+
+def test_reserved_ipv6_urn_kinds_are_normalized():
+    from inventory import normalize
+
+    for urn in ("do:reservedipv6:2a03:b0c0:3::1", "do:floatingipv6:2a03:b0c0:3::1"):
+        parsed = normalize.parse_urn(urn)
+        assert (parsed.kind, parsed.provider_id, parsed.known) == (
+            "reserved_ipv6",
+            "2a03:b0c0:3::1",
+            True,
+        )

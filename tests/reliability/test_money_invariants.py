@@ -271,6 +271,7 @@ MONEY_MODULES = (
 FLOAT_ALLOWED = {
     "analytics/charts.py": "geometry of the server-drawn bar charts (pixels), never amounts",
     "integrations/digitalocean/client.py": "seconds: timeouts, backoff and Retry-After waits",
+    "integrations/digitalocean/ratelimit.py": "seconds: rate-limit windows and waits",
     "integrations/digitalocean/sandbox/emulator.py": (
         "the offline DigitalOcean (a stand-in provider): its serving loop's poll interval"
     ),

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -47,6 +48,7 @@ MAX_PER_PAGE = 200
 MAX_BODY_BYTES = 1_000_000
 RATE_LIMIT = 5000
 PROJECT_ENVIRONMENTS = ("Development", "Staging", "Production")
+DROPLET_TYPES = ("droplets", "gpus")
 PROJECT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://arcadia.example/sandbox/do-projects")
 
 # URN kind -> emulator kind, for URNs pointing at something the emulator lists itself (a
@@ -60,13 +62,15 @@ TRACKED_URN_KINDS = {
     "floatingip": "reserved_ips",
     "loadbalancer": "load_balancers",
     "volumesnapshot": "snapshots",
+    "dbaas": "databases",
+    "kubernetes": "kubernetes_clusters",
 }
 # What DO puts in the default project when nobody assigned it elsewhere.
 DEFAULT_PROJECT_KINDS = (
     ("droplets", "droplet"),
     ("volumes", "volume"),
     ("domains", "domain"),
-    ("reserved_ips", "reservedip"),
+    ("reserved_ips", "floatingip"),
     ("load_balancers", "loadbalancer"),
 )
 URN_SELF_PATHS = {
@@ -192,6 +196,8 @@ class DigitalOceanEmulator:
         token: str = DEFAULT_TOKEN,
         period: dt.date | None = None,
         clock: dt.datetime | None = None,
+        rate_limits: tuple[int, int] | None = None,
+        rate_clock: Callable[[], float] = time.time,
     ) -> None:
         fixture = load_fixture() if fixture is None else fixture
         self.period = month_start(period or previous_month(dt.datetime.now(dt.UTC).date()))
@@ -199,6 +205,7 @@ class DigitalOceanEmulator:
         self.token = token
         self.account: JSON = dict(fixture.get("account", {}))
         self.balance: JSON = dict(fixture.get("balance", {}))
+        self.registry: JSON = dict(fixture.get("registry", {}))
         self.invoice: Invoice | None = (
             build_invoice(fixture["invoice"], self.period) if "invoice" in fixture else None
         )
@@ -219,6 +226,11 @@ class DigitalOceanEmulator:
         self.action_delay = dt.timedelta(seconds=ACTION_DELAY_SECONDS)
         self.actions: dict[int, JSON] = {}
         self._next_action_id = 900_000_001
+        # DO's limits (per minute, per hour), enforced on the wall clock when given; off by
+        # default so tests that do not care never wait.
+        self.rate_limits = rate_limits
+        self._rate_clock = rate_clock
+        self._sent: deque[float] = deque()
 
     # -- test and demo controls -----------------------------------------------------------
 
@@ -257,20 +269,65 @@ class DigitalOceanEmulator:
         self, environ: Mapping[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         request = Request.from_environ(environ, self.now)
-        response = self._respond(request)
+        limited = self._over_rate_limit()
+        response = limited[0] if limited else self._respond(request)
         with self._log_lock:
             self.request_log.append(
                 RequestRecord(request.method, request.path, request.query_string, response.status)
             )
             served = len(self.request_log)
+        rate_headers = (
+            limited[1]
+            if limited
+            else self._rate_headers() or _rate_limit_headers(served, response.status)
+        )
         headers = [
             ("Content-Type", response.content_type),
             ("Content-Length", str(len(response.body))),
-            *_rate_limit_headers(served, response.status),
+            *rate_headers,
             *response.headers,
         ]
         start_response(f"{response.status} {_reason(response.status)}", headers)
         return [response.body]
+
+    def _over_rate_limit(self) -> tuple[Response, list[tuple[str, str]]] | None:
+        """With `rate_limits`, DO's answer to a request beyond them: 429, `retry-after` and
+        `ratelimit-*` (the hourly count, `reset` when its oldest request expires)."""
+        if self.rate_limits is None:
+            return None
+        per_minute, per_hour = self.rate_limits
+        now = self._rate_clock()
+        with self._log_lock:
+            while self._sent and self._sent[0] <= now - 3600:
+                self._sent.popleft()
+            in_minute = sum(1 for sent in self._sent if sent > now - 60)
+            if in_minute < per_minute and len(self._sent) < per_hour:
+                self._sent.append(now)
+                return None
+            if len(self._sent) >= per_hour:
+                free_at = self._sent[0] + 3600
+            else:
+                free_at = next(sent for sent in self._sent if sent > now - 60) + 60
+        headers = [
+            ("ratelimit-limit", str(per_hour)),
+            ("ratelimit-remaining", str(max(0, per_hour - len(self._sent)))),
+            ("ratelimit-reset", str(int(self._sent[0] + 3600))),
+            ("retry-after", str(max(1, int(free_at - now + 0.999)))),
+        ]
+        return _error(429), headers
+
+    def _rate_headers(self) -> list[tuple[str, str]]:
+        if self.rate_limits is None:
+            return []
+        per_hour = self.rate_limits[1]
+        with self._log_lock:
+            oldest = self._sent[0] if self._sent else self._rate_clock()
+            remaining = max(0, per_hour - len(self._sent))
+        return [
+            ("ratelimit-limit", str(per_hour)),
+            ("ratelimit-remaining", str(remaining)),
+            ("ratelimit-reset", str(int(oldest + 3600))),
+        ]
 
     def _respond(self, request: Request) -> Response:
         fault = self.faults.pick(request.path, request.page_number)
@@ -319,6 +376,7 @@ class DigitalOceanEmulator:
             ("POST", r"/v2/droplets/(?P<id>[^/]+)/actions", self._droplet_action),
             ("GET", r"/v2/actions/(?P<id>[^/]+)", self._action),
             ("GET", r"/v2/droplets/(?P<id>[^/]+)/backups", self._droplet_backups),
+            ("GET", r"/v2/images", self._images),
             ("GET", r"/v2/domains", listing("domains")),
             ("GET", r"/v2/volumes", listing("volumes")),
             ("GET", r"/v2/snapshots", self._snapshots),
@@ -326,6 +384,11 @@ class DigitalOceanEmulator:
             ("GET", r"/v2/floating_ips", listing("reserved_ips", "floating_ips")),
             ("GET", r"/v2/firewalls", listing("firewalls")),
             ("GET", r"/v2/load_balancers", listing("load_balancers")),
+            ("GET", r"/v2/databases", listing("databases")),
+            ("GET", r"/v2/kubernetes/clusters", listing("kubernetes_clusters")),
+            ("GET", r"/v2/apps", listing("apps")),
+            ("GET", r"/v2/reserved_ipv6", listing("reserved_ipv6s")),
+            ("GET", r"/v2/registry", self._registry),
             ("GET", r"/v2/projects", listing("projects")),
             ("POST", r"/v2/projects", self._create_project),
             ("GET", r"/v2/projects/(?P<id>[^/]+)/resources", self._project_resources),
@@ -333,10 +396,31 @@ class DigitalOceanEmulator:
             ("GET", r"/v2/customers/my/billing_history", self._billing_history),
             ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)/csv", self._invoice_csv_handler),
             ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)/summary", self._invoice_summary),
+            ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)", self._invoice_items),
         ]
         return [(method, re.compile(pattern), handler) for method, pattern, handler in routes]
 
     # -- handlers -----------------------------------------------------------------------------
+
+    def _droplets(self, request: Request, _: re.Match[str]) -> Response:
+        """DO lists GPU droplets only when asked with `type=gpus`, and only those then."""
+        droplet_type = request.query.get("type", "droplets")
+        if droplet_type not in DROPLET_TYPES:
+            raise BadRequest(400, f"type must be one of {', '.join(DROPLET_TYPES)}")
+        if "type" in request.query and "tag_name" in request.query:
+            raise BadRequest(400, "type cannot be combined with tag_name")
+        gpus = droplet_type == "gpus"
+        droplets = [d for d in self._alive("droplets", request.now) if _is_gpu(d) == gpus]
+        tag = request.query.get("tag_name")
+        if tag is not None:
+            droplets = [d for d in droplets if tag in (d.get("tags") or [])]
+        power = self._power_states(request.now)  # power actions completed by now
+        if power:
+            droplets = [
+                {**d, "status": power[str(d["id"])]} if str(d["id"]) in power else d
+                for d in droplets
+            ]
+        return self._paginate(request, "droplets", droplets)
 
     def _snapshots(self, request: Request, _: re.Match[str]) -> Response:
         snapshots = self._alive("snapshots", request.now)
@@ -346,6 +430,39 @@ class DigitalOceanEmulator:
                 raise BadRequest(400, "resource_type must be droplet or volume")
             snapshots = [s for s in snapshots if s.get("resource_type") == resource_type]
         return self._paginate(request, "snapshots", snapshots)
+
+    def _registry(self, request: Request, _: re.Match[str]) -> Response:
+        """The account's one container registry (404 when it has none, as DO answers)."""
+        if not self.registry:
+            return _error(404)
+        return _json_response(200, {"registry": self.registry})
+
+    def _images(self, request: Request, _: re.Match[str]) -> Response:
+        """`private=true`: the account's images (backups of live droplets, droplet snapshots);
+        otherwise the public base images the account's droplets run, then those."""
+        private = self._cached(
+            "private_images", request.now, lambda: self._private_images(request.now)
+        )
+        if request.query.get("private") == "true":
+            return self._paginate(request, "images", private)
+        public: dict[Any, JSON] = {}
+        for droplet in self._alive("droplets", request.now):
+            image = droplet.get("image")
+            if isinstance(image, dict) and image.get("public"):
+                public.setdefault(image.get("id"), image)
+        return self._paginate(request, "images", [*public.values(), *private])
+
+    def _private_images(self, now: dt.datetime) -> list[JSON]:
+        images: list[JSON] = []
+        for raw in self.state.iter_raw("droplets"):
+            if not Lifetime.of(raw, self.period, "droplets").alive_at(now):
+                continue
+            images.extend({**backup, "type": "backup"} for backup in self._alive_backups(raw, now))
+        for snapshot in self._alive("snapshots", now):
+            if snapshot.get("resource_type") == "droplet":
+                images.append(_snapshot_image(snapshot))
+        images.extend(self._alive("images", now))
+        return images
 
     def _droplet_backups(self, request: Request, match: re.Match[str]) -> Response:
         if match["id"] not in self._alive_index("droplets", request.now):
@@ -387,16 +504,6 @@ class DigitalOceanEmulator:
                 raise BadRequest(409, f"a project named {name!r} already exists")
             project = self.state.add("projects", self._new_project(body, request.now))
         return _json_response(201, {"project": project})
-
-    def _droplets(self, request: Request, _: re.Match[str]) -> Response:
-        droplets = self._alive("droplets", request.now)
-        power = self._power_states(request.now)
-        if power:
-            droplets = [
-                {**d, "status": power[str(d["id"])]} if str(d["id"]) in power else d
-                for d in droplets
-            ]
-        return self._paginate(request, "droplets", droplets)
 
     def _droplet_action(self, request: Request, match: re.Match[str]) -> Response:
         droplet_id = match["id"]
@@ -459,7 +566,24 @@ class DigitalOceanEmulator:
     def _invoice_csv_handler(self, request: Request, match: re.Match[str]) -> Response:
         if not self._invoice_issued(match["uuid"], request.now):
             return _error(404)
-        return Response(200, self._invoice_csv, content_type="text/csv; charset=utf-8")
+        invoice = self.invoice
+        name = (
+            f"DigitalOcean Invoice {invoice.period:%Y %b} ({invoice.invoice_id}).csv"
+            if invoice is not None
+            else "DigitalOcean Invoice.csv"
+        )
+        return Response(
+            200,
+            self._invoice_csv,
+            content_type="text/csv; charset=utf-8",
+            headers=[("Content-Disposition", f'attachment; filename="{name}"')],
+        )
+
+    def _invoice_items(self, request: Request, match: re.Match[str]) -> Response:
+        if self.invoice is None or not self._invoice_issued(match["uuid"], request.now):
+            return _error(404)
+        items = [line.item() for line in self.invoice.lines]
+        return self._paginate(request, "invoice_items", items)
 
     def _invoice_summary(self, request: Request, match: re.Match[str]) -> Response:
         if self.invoice is None or not self._invoice_issued(match["uuid"], request.now):
@@ -530,14 +654,23 @@ class DigitalOceanEmulator:
             tracked, target = self._urn_object(assignment["urn"], now)
             if tracked and target is None:
                 continue
-            assigned_at = assignment.get("assigned_at") or (target or project).get("created_at")
-            items.append(_resource_item(assignment["urn"], assigned_at))
+            # DO always sends a timestamp; objects without their own (domains) fall back to
+            # the project's.
+            assigned_at = (
+                assignment.get("assigned_at")
+                or (target or {}).get("created_at")
+                or project["created_at"]
+            )
+            items.append(
+                _resource_item(assignment["urn"], assigned_at, assignment.get("status", "ok"))
+            )
         if project.get("is_default"):
             for kind, urn_kind in DEFAULT_PROJECT_KINDS:
                 for obj in self._alive(kind, now):
                     urn = f"do:{urn_kind}:{obj[COLLECTIONS[kind]]}"
                     if _urn_target(urn) not in claimed:
-                        items.append(_resource_item(urn, obj.get("created_at")))
+                        assigned_at = obj.get("created_at") or project["created_at"]
+                        items.append(_resource_item(urn, assigned_at))
         return items
 
     def _urn_object(self, urn: str, now: dt.datetime) -> tuple[bool, JSON | None]:
@@ -715,8 +848,8 @@ def _served(obj: Mapping[str, Any], period: dt.date, date_field: str = "created_
     return served
 
 
-def _resource_item(urn: str, assigned_at: str | None) -> JSON:
-    return {"urn": urn, "assigned_at": assigned_at, "status": "ok"}
+def _resource_item(urn: str, assigned_at: str, status: str = "ok") -> JSON:
+    return {"urn": urn, "assigned_at": assigned_at, "status": status}
 
 
 def _split_urn(urn: str) -> tuple[str, str]:
@@ -735,6 +868,28 @@ def _urn_target(urn: str) -> tuple[str | None, str]:
     """(emulator kind, id) for a URN; kind None when the emulator does not list that kind."""
     kind, object_id = _split_urn(urn)
     return TRACKED_URN_KINDS.get(kind), object_id
+
+
+def _snapshot_image(snapshot: Mapping[str, Any]) -> JSON:
+    """A droplet snapshot as `/v2/images` serves it."""
+    return {
+        "id": _int_if_numeric(snapshot["id"]),
+        "name": snapshot.get("name", ""),
+        "type": "snapshot",
+        "public": False,
+        "regions": list(snapshot.get("regions") or []),
+        "created_at": snapshot.get("created_at"),
+        "min_disk_size": snapshot.get("min_disk_size"),
+        "size_gigabytes": snapshot.get("size_gigabytes"),
+        "tags": list(snapshot.get("tags") or []),
+        "status": "available",
+    }
+
+
+def _is_gpu(droplet: Mapping[str, Any]) -> bool:
+    """A GPU droplet, as DO marks one: `gpu_info` on the droplet or its size."""
+    size = droplet.get("size")
+    return bool(droplet.get("gpu_info") or (isinstance(size, Mapping) and size.get("gpu_info")))
 
 
 def _int_if_numeric(value: Any) -> Any:

@@ -32,8 +32,13 @@ COLLECTIONS: dict[str, str] = {
     "reserved_ips": "ip",
     "firewalls": "id",
     "load_balancers": "id",
+    "databases": "id",
+    "kubernetes_clusters": "id",
+    "apps": "id",
+    "reserved_ipv6s": "ip",
+    "images": "id",  # custom images (backups and snapshots are derived)
 }
-ACCOUNT_KEYS = frozenset({"account", "balance", "billing_history", "invoice", "faults"})
+ACCOUNT_KEYS = frozenset({"account", "balance", "billing_history", "invoice", "faults", "registry"})
 
 
 class FixtureError(ValueError):

@@ -46,6 +46,8 @@ _LINE_KEYS = frozenset(
         "end_day",
         "monthly_usd",
         "amount_usd",
+        "resource_uuid",
+        "resource_id",
     }
 )
 
@@ -61,6 +63,8 @@ class InvoiceLine:
     amount_cents: int
     project_name: str
     category: str
+    resource_uuid: str = ""
+    resource_id: str = ""
 
     def csv_row(self) -> list[str]:
         return [
@@ -74,6 +78,30 @@ class InvoiceLine:
             self.project_name,
             self.category,
         ]
+
+    def item(self) -> dict[str, Any]:
+        """The line as `GET /v2/customers/my/invoices/{uuid}` serves it (OpenAPI
+        `invoice_item`): ids only where DO knows the resource, amounts as plain strings."""
+        item: dict[str, Any] = {"product": self.product}
+        if self.resource_uuid:
+            item["resource_uuid"] = self.resource_uuid
+        if self.resource_id:
+            item["resource_id"] = self.resource_id
+        if self.group_description:
+            item["group_description"] = self.group_description
+        item.update(
+            {
+                "description": self.description,
+                "amount": _plain(self.amount_cents),
+                "duration": "" if self.hours is None else str(self.hours),
+                "duration_unit": "Hours",
+                "start_time": iso(self.start),
+                "end_time": iso(self.end),
+                "project_name": self.project_name,
+                "category": self.category,
+            }
+        )
+        return item
 
 
 @dataclass(frozen=True)
@@ -215,6 +243,8 @@ def _render_line(template: Any, period: dt.date, where: str) -> InvoiceLine:
         amount_cents=_line_amount_cents(template, hours, where),
         project_name=template.get("project_name", ""),
         category=template.get("category", ""),
+        resource_uuid=str(template.get("resource_uuid") or ""),
+        resource_id=str(template.get("resource_id") or ""),
     )
 
 

@@ -65,11 +65,14 @@ def test_listing_follows_next_links_until_the_last_page(client):
     )
     last = {"droplets": [{"id": 5}], "links": {"pages": {"first": BASE, "prev": page2}}}
     responses.get(f"{BASE}/v2/droplets", json=last, match=query(page=3, per_page=200))
+    # GPU droplets are listed only when asked for (OpenAPI droplets_list, `type`)
+    gpus = page("droplets", [{"id": 9, "gpu_info": {"count": 1}}], total=1)
+    responses.get(f"{BASE}/v2/droplets", json=gpus, match=query(per_page=200, type="gpus"))
 
     droplets = client.list_droplets()
 
-    assert [d["id"] for d in droplets] == [1, 2, 3, 4, 5]
-    assert len(responses.calls) == 3
+    assert [d["id"] for d in droplets] == [1, 2, 3, 4, 5, 9]
+    assert len(responses.calls) == 4
     for call in responses.calls:
         assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
 

@@ -80,7 +80,8 @@ def test_default_account_lists_every_kind_with_do_shapes(client):
     load_balancers = client.list_load_balancers()
     domains = client.list_domains()
 
-    assert len(droplets) == 10  # 12 in the fixture, 2 destroyed mid-period
+    assert len(droplets) == 13  # 15 in the fixture (2 Kubernetes workers), 2 destroyed mid-period
+    assert droplets["globex-ml-1"]["gpu_info"]["model"] == "nvidia_h100"  # via type=gpus
     assert "acme-worker-old" not in droplets
     assert "globex-batch-tmp" not in droplets
     assert all(isinstance(d["id"], int) for d in droplets.values())
@@ -122,8 +123,9 @@ def test_projects_and_their_resources(client, emulator):
     assert "do:space:acme-assets" in resources["Acme Corp"]
     assert "do:space:globex-exports" in resources["Globex"]
     assert any(urn.startswith("do:dbaas:") for urn in resources["Globex"])
-    assert any(urn.startswith("do:volumesnapshot:") for urn in resources["Acme Corp"])
-    assert "do:reservedip:203.0.113.10" in resources["Acme Corp"]
+    # DO's URN kinds: reserved IPs are still `floatingip`, snapshots are never in a project
+    assert not any(urn.startswith("do:volumesnapshot:") for urn in resources["Acme Corp"])
+    assert "do:floatingip:203.0.113.10" in resources["Acme Corp"]
     assert "do:domain:initech.example" in resources["Initech"]
     # unassigned resources live in the default project, with a kind the sync does not know
     assert "do:droplet:512340401" in resources["Default"]
@@ -131,8 +133,27 @@ def test_projects_and_their_resources(client, emulator):
     assert any(urn.startswith("do:vpc:") for urn in resources["Default"])
     item = client.list_project_resources(projects["Initech"]["id"])[0]
     assert item["status"] == "ok"
-    assert item["assigned_at"]
+    assert all(
+        isinstance(r["assigned_at"], str)
+        for p in projects.values()
+        for r in client.list_project_resources(p["id"])
+    )
     assert item["links"]["self"].startswith(f"{emulator.base_url}/v2/")
+
+
+def test_gpu_droplets_are_listed_only_when_asked_for(emulator):
+    headers = {"Authorization": f"Bearer {emulator.token}"}
+    url = f"{emulator.base_url}/v2/droplets"
+
+    default = requests.get(url, headers=headers, timeout=5).json()["droplets"]
+    plain = requests.get(url, headers=headers, params={"type": "droplets"}, timeout=5).json()
+    gpus = requests.get(url, headers=headers, params={"type": "gpus"}, timeout=5).json()
+    bad = requests.get(url, headers=headers, params={"type": "tpus"}, timeout=5)
+
+    assert "globex-ml-1" not in {d["name"] for d in default}
+    assert plain["droplets"] == default
+    assert [d["name"] for d in gpus["droplets"]] == ["globex-ml-1"]
+    assert bad.status_code == 400 and "type" in bad.json()["message"]
 
 
 def test_droplet_backups(client):
@@ -162,7 +183,7 @@ def test_many_pages_are_listed_completely_and_in_order(sleeps):
         assert len(droplets) == 1234
         assert len({d["id"] for d in droplets}) == 1234
         assert [d["name"] for d in droplets[:2]] == ["bench-00000", "bench-00001"]
-        assert emulator.request_count("/v2/droplets") == 7  # ceil(1234 / 200)
+        assert emulator.request_count("/v2/droplets") == 8  # ceil(1234 / 200), + 1 for GPUs
 
 
 def test_page_links_are_absolute_and_only_those_that_apply(emulator):
@@ -178,9 +199,9 @@ def test_page_links_are_absolute_and_only_those_that_apply(emulator):
     assert set(middle["links"]["pages"]) == {"first", "prev", "next", "last"}
     assert set(last["links"]["pages"]) == {"first", "prev"}
     assert middle["links"]["pages"]["next"] == f"{url}?page=3&per_page=3"
-    assert [len(p["droplets"]) for p in (first, middle, last)] == [3, 3, 1]
-    assert first["meta"] == {"total": 10}
-    assert default["links"] == {}  # all 10 fit the default page size of 20
+    assert [len(p["droplets"]) for p in (first, middle, last)] == [3, 3, 3]
+    assert first["meta"] == {"total": 12}  # GPU droplets are listed apart (type=gpus)
+    assert default["links"] == {}  # all 12 fit the default page size of 20
 
 
 def test_snapshot_filter_keeps_its_query_on_every_page(emulator):
@@ -211,7 +232,7 @@ def test_requests_without_the_token_get_401(emulator):
 
 def test_unknown_paths_are_json_404(emulator):
     response = requests.get(
-        f"{emulator.base_url}/v2/kubernetes/clusters",
+        f"{emulator.base_url}/v2/uptime/checks",
         headers={"Authorization": f"Bearer {emulator.token}"},
         timeout=5,
     )
@@ -228,10 +249,10 @@ def test_a_429_storm_is_waited_out_honouring_retry_after(client, emulator, sleep
 
     droplets = client.list_droplets()
 
-    assert len(droplets) == 10
+    assert len(droplets) == 13
     assert sleeps == [1.0, 1.0, 1.0]
     assert emulator.request_count("/v2/droplets", status=429) == 3
-    assert emulator.request_count("/v2/droplets", status=200) == 1
+    assert emulator.request_count("/v2/droplets", status=200) == 2  # droplets, then GPU ones
 
 
 def test_a_persistent_500_on_page_3_of_5_raises_and_returns_nothing(sleeps):
@@ -391,9 +412,9 @@ def test_invoice_summary_matches_the_csv(client, emulator):
     summary = client.get_invoice_summary(emulator.invoice.uuid)
 
     assert summary["billing_period"] == "2026-10"
-    assert summary["amount"] == "1360.13"
-    assert summary["taxes"]["amount"] == "123.65"
-    assert Decimal(summary["product_charges"]["amount"]) + Decimal("123.65") == Decimal("1360.13")
+    assert summary["amount"] == "6411.66"
+    assert summary["taxes"]["amount"] == "582.88"
+    assert Decimal(summary["product_charges"]["amount"]) + Decimal("582.88") == Decimal("6411.66")
 
 
 def test_descriptions_with_commas_survive_csv_quoting():

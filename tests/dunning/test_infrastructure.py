@@ -144,6 +144,4 @@ def test_a_kubernetes_worker_is_never_queued_for_power_off():
     dunning_run(today=day(invoice, 14))
 
     queued = InfrastructureAction.objects.filter(deployment=deployment)
-    assert [(a.resource_id, a.kind, a.status) for a in queued] == [
-        (web.pk, "power_off", "pending")
-    ]
+    assert [(a.resource_id, a.kind, a.status) for a in queued] == [(web.pk, "power_off", "pending")]

@@ -26,6 +26,7 @@ from analytics.models import FxRate, Margin
 from analytics.selectors import by_kind, live_accrual, margin_summary
 from analytics.services import fx_rate_save
 from analytics.templatetags.analytics_format import format_cents
+from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import parse_period, previous_month
 
@@ -53,18 +54,9 @@ class FxRateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Margin)
-class MarginAdmin(admin.ModelAdmin):
+class MarginAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Serves the dashboard at the model's changelist URL and nothing else: the model has no
     table, so there is nothing to add, change, delete or list."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_changelist"

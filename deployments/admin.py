@@ -17,7 +17,12 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor, adopt_created
+from arcadia_cloud.admin_helpers import (
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    admin_actor,
+    adopt_created,
+)
 from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.tenancy import validate_tenant_id
 from deployments import services
@@ -314,7 +319,7 @@ class SubscriptionEventInline(ReadOnlyInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: add-ons carry the price snapshotted when attached."""
 
     list_display = ("deployment", "plan_version", "status", "started_on", "cancelled_on")
@@ -327,15 +332,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
         ScheduledChangeInline,
         SubscriptionEventInline,
     ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class CloudResourceWithAttachAdmin(CloudResourceAdmin):

@@ -20,7 +20,7 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from arcadia_cloud.admin_helpers import admin_actor
+from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, admin_actor
 from arcadia_cloud.errors import Conflict
 from arcadia_cloud.validation import FieldError
 from drift.models import CloudDrift, CloudProvisioned, DriftStatus
@@ -46,7 +46,7 @@ def _json_block(value: Any) -> str:
 
 
 @admin.register(CloudDrift)
-class CloudDriftAdmin(admin.ModelAdmin):
+class CloudDriftAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "resource",
         "resource_kind",
@@ -103,15 +103,6 @@ class CloudDriftAdmin(admin.ModelAdmin):
     @admin.display(description="actual")
     def actual_json(self, drift: CloudDrift) -> str:
         return _json_block(drift.actual)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: CloudDrift | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: CloudDrift | None = None) -> bool:
-        return False
 
     def has_accept_permission(self, request: HttpRequest, obj: CloudDrift | None = None) -> bool:
         return request.user.has_perm("drift.accept_drift")

@@ -18,7 +18,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 
-from arcadia_cloud.admin_helpers import ReadOnlyInline, admin_actor
+from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, ReadOnlyInline, admin_actor
 from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.money import cents_to_units, format_decimal
 from arcadia_cloud.periods import parse_period
@@ -44,20 +44,11 @@ from invoicing.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Tables of millions of rows: no exact COUNT(*) on every page, and newest first by primary
     # key (rows arrive roughly in time order) rather than a sort no index serves.
     show_full_result_count = False
     ordering = ("-id",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(UsageRecord)

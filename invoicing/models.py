@@ -643,6 +643,22 @@ class ReceivableStatus(models.TextChoices):
     SKIPPED = "skipped"  # FINANCE_URL is not set
 
 
+def _one_document(name: str) -> models.CheckConstraint:
+    """A row about exactly one issued document: an invoice or an adjustment note, as its
+    `document_type` says."""
+    return models.CheckConstraint(
+        condition=(
+            Q(document_type=DocumentType.INVOICE, invoice__isnull=False)
+            & Q(credit_note__isnull=True)
+        )
+        | (
+            Q(document_type=DocumentType.CREDIT_NOTE, credit_note__isnull=False)
+            & Q(invoice__isnull=True)
+        ),
+        name=name,
+    )
+
+
 class ReceivablePush(models.Model):
     """One issued document as a receivable in finance (`invoicing.receivables`): exactly one
     row per document, so retries and "Push again" update it, never add another."""
@@ -681,17 +697,7 @@ class ReceivablePush(models.Model):
         default_permissions = ("view",)
         permissions = [("push_receivable", "Can push receivables to finance again")]
         constraints = [
-            models.CheckConstraint(
-                condition=(
-                    Q(document_type=DocumentType.INVOICE, invoice__isnull=False)
-                    & Q(credit_note__isnull=True)
-                )
-                | (
-                    Q(document_type=DocumentType.CREDIT_NOTE, credit_note__isnull=False)
-                    & Q(invoice__isnull=True)
-                ),
-                name="receivable_push_one_document",
-            ),
+            _one_document("receivable_push_one_document"),
         ]
 
     def __str__(self) -> str:
@@ -733,17 +739,7 @@ class DocumentEmail(models.Model):
         default_permissions = ("view",)
         permissions = [("resend_document_email", "Can resend documents by email")]
         constraints = [
-            models.CheckConstraint(
-                condition=(
-                    Q(document_type=DocumentType.INVOICE, invoice__isnull=False)
-                    & Q(credit_note__isnull=True)
-                )
-                | (
-                    Q(document_type=DocumentType.CREDIT_NOTE, credit_note__isnull=False)
-                    & Q(invoice__isnull=True)
-                ),
-                name="document_email_one_document",
-            ),
+            _one_document("document_email_one_document"),
         ]
 
     def __str__(self) -> str:

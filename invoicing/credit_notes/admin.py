@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from arcadia_cloud.admin_helpers import admin_actor
+from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, admin_actor
 from arcadia_cloud.errors import CALLER_ERRORS
 from invoicing.credit_notes.selectors import credit_notes_list
 from invoicing.credit_notes.services import credit_note_issue, creditable_lines
@@ -184,19 +184,8 @@ def invoice_delivery(invoice: TenantInvoice) -> str:
     return format_html("<br>".join(["{}"] * len(parts)), *parts)
 
 
-class _ViewOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 @admin.register(CreditNote)
-class CreditNoteAdmin(_ViewOnly):
+class CreditNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Adjustment notes: issued from the invoice page, immutable, never deleted."""
 
     list_display = (
@@ -259,7 +248,7 @@ class CreditNoteAdmin(_ViewOnly):
 
 
 @admin.register(ReceivablePush)
-class ReceivablePushAdmin(_ViewOnly):
+class ReceivablePushAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "external_id",
         "document_type",
@@ -286,7 +275,7 @@ class ReceivablePushAdmin(_ViewOnly):
 
 
 @admin.register(DocumentEmail)
-class DocumentEmailAdmin(_ViewOnly):
+class DocumentEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "document_type",
         "invoice",

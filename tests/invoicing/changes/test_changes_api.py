@@ -254,6 +254,36 @@ class TestDowngradeAtThePeriodEnd:
         event = SubscriptionEvent.objects.filter(type="plan_changed").get()
         assert (event.actor, event.details["on"]) == ("system", "2026-05-01")
 
+    def test_the_preview_of_a_period_end_change_is_mays_recurring_invoice(
+        self, admin_api, monkeypatch
+    ):
+        """Asked on 20 April, the preview prices May as the change leaves it — starter — with
+        no May usage yet: its recurring lines are May's invoice's, to the cent."""
+        deployment = subscriber("studio")
+        body = {"plan_code": "starter", "addons": [], "effective": "period_end"}
+        with monkeypatch.context() as patched:
+            moved_clock(patched, at(dt.date(2026, 4, 20), 12))
+            before = written_rows()
+            preview = admin_api.post(url(deployment, "change-plan/preview"), body, format="json")
+            assert preview.status_code == 200, preview.content
+            assert written_rows() == before  # the preview wrote nothing
+            changed = admin_api.post(url(deployment, "change-plan"), body, format="json")
+            assert changed.status_code == 200, changed.content
+        meter(APRIL, MAY_END)
+        roll_up_period(APRIL)
+        roll_up_period(MAY)
+
+        recurring = ("plan_base", "addon")
+        previewed = [t for t in line_tuples(preview.json()["after"]["lines"]) if t[0] in recurring]
+        invoiced = [t for t in invoice_tuples(invoice_of(MAY)) if t[0] in recurring]
+        assert (
+            previewed
+            == invoiced
+            == [
+                ("plan_base", invoiced[0][1], Decimal(1), 2000)  # starter, the whole of May
+            ]
+        )
+
     def test_a_scheduled_change_can_be_cancelled_until_it_applies(self, tenant_a_api):
         deployment = subscriber("studio", starts_on=timezone.now().date())
         body = {"plan_code": "starter", "addons": [], "effective": "period_end"}

@@ -877,14 +877,15 @@ BANDWIDTH_STEP_SECONDS = 300
 
 
 def bandwidth_mbps(droplet: Mapping[str, Any], interface: str, direction: str) -> Decimal:
-    """The constant rate the emulator serves for a droplet: the fixture's
-    `_public_outbound_mbps` for public outbound traffic where given, else (id mod 7 + 1) / 4 Mbps
-    (a tenth of that for the other interface/direction pairs)."""
+    """The constant rate the emulator serves for a droplet: 0 for one the fixture has powered
+    off; else the fixture's `_public_outbound_mbps` for public outbound traffic where given,
+    else (id mod 7 + 1) / 4 Mbps (a tenth of that for the other interface/direction pairs)."""
+    if droplet.get("status") != "active":
+        return Decimal(0)
     base = Decimal(int(droplet.get("id", 0)) % 7 + 1) / 4
     if (interface, direction) == ("public", "outbound"):
         return Decimal(str(droplet.get("_public_outbound_mbps", base)))
     return base / 10
-
 
 
 def _served(obj: Mapping[str, Any], period: dt.date, date_field: str = "created_at") -> JSON:

@@ -8,8 +8,9 @@ billable statuses); today:
 - load_balancer → load_balancer_hours: 24 a day;
 - floating_ip → floating_ip_hours: 24 a day while `unassigned`, a 0 row while assigned (DO
   charges only for idle IPs);
-- spaces_bucket / snapshot / droplet_backup / volume → *_gb_month: attrs.size_gb ÷ days in the
-  month, per day;
+- snapshot / droplet_backup / volume → *_gb_month: attrs.size_gb ÷ days in the month, per day;
+- spaces_bucket (spaces_gb_month) and droplet bandwidth (bandwidth_gb) are measured at the
+  source and metered from those measurements by `invoicing.usage.measured`, in the same run;
 - dns_zone → dns_zones: 1 ÷ days in the month, per day.
 
 Hourly granularity (metering_config) splits the same accrual over 24 rows a day. Rows keep

@@ -5,17 +5,19 @@ monitoring API served by the emulator."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from decimal import Decimal
 
 import pytest
+import responses
 
 from arcadia_cloud.validation import FieldError
 from integrations.digitalocean import DigitalOceanClient
 from integrations.digitalocean.ratelimit import MemoryStore, RateBudget
 from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
 from integrations.spaces import SpacesClient
-from integrations.spaces_sandbox import SANDBOX_KEY_ID, SANDBOX_SECRET, create_bucket
+from integrations.spaces_sandbox import SANDBOX_KEY_ID, SANDBOX_SECRET, create_bucket, s3_admin
 from inventory import tasks
 from inventory.measurements import (
     BANDWIDTH_METRIC,
@@ -187,13 +189,14 @@ def test_a_complete_measurement_is_final_and_a_failed_one_is_replaced(s3_server)
     measure_spaces(client=spaces(s3_server), day=DAY)  # the bucket does not exist yet
     assert measurement(bucket, metric=SPACES_METRIC).status == MeasurementStatus.FAILED
 
-    create_bucket(s3_server, "late-bucket", [2_000_000_000])
+    create_bucket(s3_server, "late-bucket", [2_000_000])
     measure_spaces(client=spaces(s3_server), day=DAY)
-    assert measurement(bucket, metric=SPACES_METRIC).value == Decimal("2.000000")
+    assert measurement(bucket, metric=SPACES_METRIC).value == Decimal("0.002000")
 
-    create_bucket(s3_server, "late-bucket-2", [1])
+    s3_admin(s3_server).put_object(Bucket="late-bucket", Key="later", Body=b"\0" * 1000)
     again = measure_spaces(client=spaces(s3_server), day=DAY)
-    assert again.measured == 0  # already complete: not asked again
+    assert again.measured == 0  # the day is complete: not measured again, not changed
+    assert measurement(bucket, metric=SPACES_METRIC).value == Decimal("0.002000")
     record = measurement_record(
         resource_id=bucket.id,
         day=DAY,
@@ -202,7 +205,7 @@ def test_a_complete_measurement_is_final_and_a_failed_one_is_replaced(s3_server)
         source="test",
         value=Decimal(9),
     )
-    assert record.value == Decimal("2.000000")
+    assert record.value == Decimal("0.002000")
 
 
 def test_without_spaces_keys_one_line_is_logged_and_nothing_measured(settings, caplog):
@@ -220,13 +223,13 @@ def test_the_task_measures_with_the_keys_and_endpoint_from_settings(settings, s3
     settings.SPACES_ACCESS_KEY_ID = SANDBOX_KEY_ID
     settings.SPACES_SECRET_ACCESS_KEY = SANDBOX_SECRET
     settings.SPACES_ENDPOINT_URL = s3_server
-    create_bucket(s3_server, "globex-exports", [3_000_000_000, 500_000_000])
+    create_bucket(s3_server, "globex-exports", [3_000_000, 500_000])
     bucket = make_resource("spaces_bucket", name="globex-exports")
 
     result = tasks.measure_spaces(DAY.isoformat())
 
     assert result["measured"] == 1
-    assert measurement(bucket, metric=SPACES_METRIC).value == Decimal("3.500000")
+    assert measurement(bucket, metric=SPACES_METRIC).value == Decimal("0.003500")
 
 
 @pytest.mark.parametrize(
@@ -242,4 +245,54 @@ def test_a_bad_measurement_names_its_field_and_writes_nothing(field, kwargs):
     with pytest.raises(FieldError) as excinfo:
         measurement_record(resource_id=bucket.id, day=DAY, source="test", **kwargs)
     assert excinfo.value.field == field
+    assert not ResourceMeasurement.objects.exists()
+
+
+def test_a_powered_off_droplet_sends_nothing_and_is_measured_as_zero():
+    warehouse = make_resource("droplet", provider_id="512340203")  # `off` in the fixture
+    with run_emulator(period=PERIOD, clock=AFTER) as emulator:
+        measure_bandwidth(
+            client=DigitalOceanClient(emulator.base_url, emulator.token), day=DAY, retry_days=0
+        )
+    assert measurement(warehouse).status == MeasurementStatus.COMPLETE
+    assert measurement(warehouse).value == Decimal(0)
+
+
+@responses.activate
+def test_a_malformed_series_fails_that_droplet_only_and_is_never_guessed():
+    bad = make_resource("droplet", provider_id="11")
+    good = make_resource("droplet", provider_id="12")
+    url = "https://do.test/v2/monitoring/metrics/droplet/bandwidth"
+
+    def series(request):
+        host = request.params["host_id"]
+        values = [[DAY_START, "not a number"]] if host == "11" else [[DAY_START, "8"]]
+        result = [{"metric": {"host_id": host}, "values": values}]
+        body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        return 200, {}, json.dumps(body)
+
+    responses.add_callback(responses.GET, url, callback=series)
+    client = DigitalOceanClient("https://do.test", "a-token", max_retries=0)
+    result = measure_bandwidth(client=client, day=DAY, retry_days=0)
+
+    assert (result.measured, result.failed) == (1, 1)
+    assert measurement(bad).status == MeasurementStatus.FAILED
+    assert "not [timestamp, Mbps]" in measurement(bad).reason
+    assert measurement(good).value == Decimal("86.400000")  # 8 Mbps all day
+    sent = responses.calls[0].request.params
+    assert {k: sent[k] for k in ("interface", "direction")} == {
+        "interface": "public",
+        "direction": "outbound",
+    }
+    assert int(sent["start"]) == DAY_START and int(sent["end"]) < DAY_START + 86_400
+
+
+def test_without_a_token_the_bandwidth_task_logs_one_line_and_measures_nothing(settings, caplog):
+    for name in ("DO_API_TOKEN", "DO_TOKEN_SYNC"):
+        setattr(settings, name, "")
+    make_resource("droplet", provider_id=ACME_WEB_1)
+    with caplog.at_level(logging.INFO, logger="inventory.tasks"):
+        result = tasks.measure_bandwidth(DAY.isoformat())
+    assert result == {"metric": BANDWIDTH_METRIC, "skipped": "no DigitalOcean token configured"}
+    assert len([r for r in caplog.records if r.name == "inventory.tasks"]) == 1
     assert not ResourceMeasurement.objects.exists()

@@ -25,7 +25,7 @@ from django.conf import settings
 
 DEFAULT_ENDPOINT_URL = "https://{region}.digitaloceanspaces.com"
 DEFAULT_REGION = "nyc3"
-DEFAULT_MAX_SECONDS = 120.0
+DEFAULT_MAX_SECONDS = 120
 PAGE_SIZE = 1000
 
 
@@ -48,7 +48,7 @@ class SpacesClient:
         access_key_id: str,
         secret_access_key: str,
         endpoint_url: str = DEFAULT_ENDPOINT_URL,
-        max_seconds: float = DEFAULT_MAX_SECONDS,
+        max_seconds: int = DEFAULT_MAX_SECONDS,
         page_size: int = PAGE_SIZE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -123,5 +123,5 @@ def spaces_client() -> SpacesClient | None:
         access_key_id=key_id,
         secret_access_key=secret,
         endpoint_url=str(getattr(settings, "SPACES_ENDPOINT_URL", "") or DEFAULT_ENDPOINT_URL),
-        max_seconds=float(getattr(settings, "SPACES_MEASURE_MAX_SECONDS", DEFAULT_MAX_SECONDS)),
+        max_seconds=int(getattr(settings, "SPACES_MEASURE_MAX_SECONDS", DEFAULT_MAX_SECONDS)),
     )

@@ -302,6 +302,12 @@ DO_TOKEN_PROVISIONING = env_str("DO_TOKEN_PROVISIONING")
 DO_RATE_LIMIT_PER_MINUTE = env_positive_int("DO_RATE_LIMIT_PER_MINUTE", 250)
 DO_RATE_LIMIT_PER_HOUR = env_positive_int("DO_RATE_LIMIT_PER_HOUR", 5000)
 DO_RATE_BUDGET_MAX_WAIT = env_positive_int("DO_RATE_BUDGET_MAX_WAIT", 60)
+# Spaces (S3 API) keys for measuring bucket sizes (issue 17); unset: nothing measured.
+SPACES_ACCESS_KEY_ID = env_str("SPACES_ACCESS_KEY_ID")
+SPACES_SECRET_ACCESS_KEY = env_str("SPACES_SECRET_ACCESS_KEY")
+SPACES_ENDPOINT_URL = env_str("SPACES_ENDPOINT_URL", "https://{region}.digitaloceanspaces.com")
+SPACES_DEFAULT_REGION = env_str("SPACES_DEFAULT_REGION", "nyc3")
+SPACES_MEASURE_MAX_SECONDS = env_positive_int("SPACES_MEASURE_MAX_SECONDS", 120)
 FINANCE_URL = env_str("FINANCE_URL")
 # The largest DigitalOcean invoice CSV the ingest downloads, in bytes (refused while streaming).
 # A real invoice is far smaller: 50,000 lines are about 6 MB.

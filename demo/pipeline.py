@@ -46,8 +46,22 @@ from dunning.policy import default_policy, dunning_policy_save
 from dunning.selectors import aged_receivables
 from dunning.services import dunning_run
 from integrations.digitalocean import DigitalOceanClient
-from integrations.digitalocean.sandbox import DigitalOceanEmulator, run_emulator
-from inventory.models import CloudProject, CloudResource, ResourceKind
+from integrations.digitalocean.sandbox import DigitalOceanEmulator, load_fixture, run_emulator
+from integrations.spaces import SpacesClient
+from integrations.spaces_sandbox import (
+    SANDBOX_KEY_ID,
+    SANDBOX_SECRET,
+    create_bucket,
+    run_s3_server,
+)
+from inventory.measurements import BANDWIDTH_METRIC, measure_bandwidth, measure_spaces
+from inventory.models import (
+    CloudProject,
+    CloudResource,
+    MeasurementStatus,
+    ResourceKind,
+    ResourceMeasurement,
+)
 from inventory.services import project_classify
 from inventory.sync import sync_all
 from invoicing.credit_notes.selectors import credit_available
@@ -59,6 +73,7 @@ from invoicing.invoices.selectors import invoices_list, invoices_with_lines
 from invoicing.models import CreditNote, InvoiceStatus, TenantInvoice
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from invoicing.usage.metering import meter_day
+from invoicing.usage.selectors import usage_for_deployments
 from webhooks.events import EVENT_TYPES
 from webhooks.services import (
     webhook_deliveries_due,
@@ -218,30 +233,51 @@ class MonthDemo:
         self.print_next_month()
 
     def live_the_month(self) -> str:
-        """Each day at 00:00: sync inventory, meter yesterday and record yesterday's LLM usage,
-        onboard tenants whose subscription starts today, attach their new resources."""
+        """Each day at 00:00: sync inventory, measure yesterday at the source (Spaces sizes
+        through the S3 API of a real S3 server on loopback, droplet bandwidth from the
+        emulator's monitoring API), meter yesterday and record yesterday's LLM usage, onboard
+        tenants whose subscription starts today, attach their new resources."""
         days = [*iter_days(self.period, self.last_day), next_month(self.period)]
-        for index, day in enumerate(days, start=1):
-            self.sync_at(_at(day))
-            if index > 1:
-                # Yesterday is metered before today's onboarding: resources attached today must
-                # not be billed for the day before their subscription started.
-                yesterday = day - dt.timedelta(days=1)
-                meter_day(yesterday, now=_at(day))
-                self.report_llm_usage(yesterday, now=_at(day))
-            trials_end_due(now=_at(day), actor="system")  # the daily task, at 00:05
-            if day <= self.last_day:
-                self.onboard_tenants_starting(day)
-                self.change_plans_on(day)
-            self.attach_new_resources()
-            self.progress(f"  day {index:>2}/{len(days)}")
+        with run_s3_server() as s3_url:
+            bucket_bytes = self.fill_spaces_buckets(s3_url)
+            spaces = SpacesClient(
+                access_key_id=SANDBOX_KEY_ID, secret_access_key=SANDBOX_SECRET, endpoint_url=s3_url
+            )
+            for index, day in enumerate(days, start=1):
+                self.sync_at(_at(day))
+                if index > 1:
+                    # Yesterday is metered before today's onboarding: resources attached today
+                    # must not be billed for the day before their subscription started.
+                    yesterday = day - dt.timedelta(days=1)
+                    measure_spaces(client=spaces, day=yesterday)  # the 00:20 task
+                    measure_bandwidth(client=self.client, day=yesterday, retry_days=0)  # 00:30
+                    meter_day(yesterday, now=_at(day))
+                    self.report_llm_usage(yesterday, now=_at(day))
+                trials_end_due(now=_at(day), actor="system")  # the daily task, at 00:05
+                if day <= self.last_day:
+                    self.onboard_tenants_starting(day)
+                    self.change_plans_on(day)
+                self.attach_new_resources()
+                self.progress(f"  day {index:>2}/{len(days)}")
         live = CloudResource.objects.filter(deleted_at__isnull=True).count()
         gone = CloudResource.objects.filter(deleted_at__isnull=False).count()
         attached = CloudResource.objects.filter(deployment__isnull=False).count()
+        measured = ResourceMeasurement.objects.filter(status=MeasurementStatus.COMPLETE)
         return (
             f"{live} live resources, {gone} destroyed during the month, {attached} attached to "
-            f"{Deployment.objects.count()} deployments, {self.last_day.day} days metered"
+            f"{Deployment.objects.count()} deployments, {self.last_day.day} days metered; "
+            f"{len(bucket_bytes)} Spaces buckets ({sum(bucket_bytes.values()):,} bytes) and "
+            f"{measured.filter(metric=BANDWIDTH_METRIC).values('resource').distinct().count()} "
+            "droplets' bandwidth measured daily"
         )
+
+    @staticmethod
+    def fill_spaces_buckets(s3_url: str) -> dict[str, int]:
+        """The account's Spaces buckets on the S3 server, with objects of the fixture's sizes."""
+        return {
+            bucket["name"]: create_bucket(s3_url, bucket["name"], bucket["object_sizes"])
+            for bucket in load_fixture().get("spaces_buckets", [])
+        }
 
     def sync_at(self, moment: dt.datetime) -> None:
         """The 00:00 sync; where something went missing, the 00:15 and 00:30 syncs finish its
@@ -425,6 +461,21 @@ class MonthDemo:
                     f"      {line.kind:<9} {line.description[:52]:<52} "
                     f"{_money(line.amount_cents, invoice.currency):>14}"
                 )
+            self.print_measured_usage(invoice.tenant_id)
+
+    def print_measured_usage(self, tenant_id: str) -> None:
+        """The month's usage measured at the source (issue 17), billed where beyond the plan."""
+        deployments = Deployment.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True)
+        totals: dict[str, Decimal] = {}
+        for usage in usage_for_deployments(deployments, self.period, self.last_day).values():
+            for kind, qty in usage.items():
+                totals[kind] = totals.get(kind, Decimal(0)) + qty
+        spaces = totals.get("spaces_gb_month", Decimal(0))
+        bandwidth = totals.get("bandwidth_gb", Decimal(0))
+        self.write(
+            f"      measured  Spaces storage {spaces:.6f} GB-month, outbound bandwidth "
+            f"{bandwidth:.6f} GB (the month, before allowances)"
+        )
 
     # -- documents: issue, PDFs, an adjustment note, its credit consumed ----------------------
 

@@ -3,7 +3,7 @@ from django.utils.html import format_html
 
 from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, admin_actor
 from arcadia_cloud.tenancy import validate_tenant_id
-from inventory.models import CloudProject, CloudResource, CloudResourceEvent
+from inventory.models import CloudProject, CloudResource, CloudResourceEvent, ResourceMeasurement
 from inventory.services import project_classify
 
 
@@ -135,3 +135,14 @@ class CloudResourceEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("resource__name", "resource__provider_id", "actor")
     list_select_related = ("resource",)
     date_hierarchy = "occurred_at"
+
+
+@admin.register(ResourceMeasurement)
+class ResourceMeasurementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Measurements at the source (bucket sizes, droplet traffic): read-only, as measured."""
+
+    list_display = ("day", "metric", "resource", "value", "status", "reason", "measured_at")
+    list_filter = ("metric", "status", "source")
+    search_fields = ("resource__name", "resource__provider_id")
+    list_select_related = ("resource",)
+    date_hierarchy = "day"

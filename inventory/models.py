@@ -134,3 +134,48 @@ class CloudResourceEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.type} {self.resource_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class MeasurementStatus(models.TextChoices):
+    COMPLETE = "complete"  # the value is the day's measurement: metered
+    PARTIAL = "partial"  # stopped part-way (time bound): a lower bound, never metered
+    FAILED = "failed"  # the source failed or had no data: nothing known, retried next run
+
+
+class ResourceMeasurement(models.Model):
+    """A day's measurement of one resource taken at the source (issue 17): a Spaces bucket's
+    size through the S3 API, a droplet's public outbound traffic from DigitalOcean monitoring.
+
+    One row per (resource, day, metric); `value` is in GB (10^9 bytes), exact to 6 places. Only
+    a `complete` row is metered; a partial or failed one says why in `reason` and is replaced
+    when a later run measures the day again.
+    """
+
+    resource = models.ForeignKey(
+        CloudResource, on_delete=models.PROTECT, related_name="measurements"
+    )
+    day = models.DateField()
+    metric = models.CharField(max_length=32)
+    value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=MeasurementStatus.choices)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=32)
+    measured_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "resource_measurements"
+        ordering = ["-day", "resource_id", "metric"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resource", "day", "metric"], name="resource_measurement_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=MeasurementStatus.values),
+                name="resource_measurement_status_known",
+            ),
+        ]
+        indexes = [models.Index(fields=["day", "metric"], name="resource_measurement_by_day")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} of {self.resource_id} on {self.day}: {self.value} ({self.status})"

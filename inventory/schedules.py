@@ -60,4 +60,22 @@ SCHEDULES = [
         kwargs={"target": "backups"},
         description="Mirror the backups of every live droplet.",
     ),
+    # Measurements at the source (issue 17), before metering (01:10) meters yesterday. Spaces
+    # twice: the second run retries the buckets the first could not measure.
+    PeriodicTaskSpec(
+        name="inventory-measure-spaces",
+        task="inventory.measure_spaces",
+        minute="20,50",
+        hour="0",
+        queue="cloud_sync_full",
+        description="Measure yesterday's Spaces bucket sizes through the S3 API.",
+    ),
+    PeriodicTaskSpec(
+        name="inventory-measure-bandwidth",
+        task="inventory.measure_bandwidth",
+        minute="30",
+        hour="0",
+        queue="cloud_sync_full",
+        description="Measure yesterday's public outbound traffic of every droplet.",
+    ),
 ]

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from inventory.models import CloudProject, CloudResource, CloudResourceEvent
+from inventory.models import (
+    CloudProject,
+    CloudResource,
+    CloudResourceEvent,
+    MeasurementStatus,
+    ResourceMeasurement,
+)
 
 # The owner of a resource whose deployment no longer exists: nobody a tenant may be told about.
 _UNKNOWN_OWNER = object()
@@ -180,3 +186,25 @@ def attributed_resources_alive_sql(
         "AND (deleted_at IS NULL OR deleted_at >= %(inventory_alive_from)s)"
     )
     return sql, {"inventory_alive_from": start, "inventory_alive_until": end}
+
+
+def resources_to_measure(
+    *, kind: str, metric: str, day: dt.date
+) -> QuerySet[CloudResource]:
+    """Resources of `kind` that existed at some moment of `day` (UTC) and have no complete
+    `metric` measurement of it yet (partial and failed ones are measured again)."""
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    measured = ResourceMeasurement.objects.filter(
+        day=day, metric=metric, status=MeasurementStatus.COMPLETE
+    ).values("resource_id")
+    return (
+        CloudResource.objects.filter(kind=kind, first_seen_at__lt=end)
+        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=start))
+        .exclude(pk__in=measured)
+        .order_by("pk")
+    )
+
+
+def measurements_of_day(*, day: dt.date, metrics: Sequence[str]) -> QuerySet[ResourceMeasurement]:
+    return ResourceMeasurement.objects.filter(day=day, metric__in=list(metrics))

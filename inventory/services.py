@@ -17,6 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -24,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, field_error
+from arcadia_cloud.money import quantize_qty
 from arcadia_cloud.tenancy import clean_tenant_id
 from inventory.locks import lock_project, lock_resources
 from inventory.models import (
@@ -31,10 +33,13 @@ from inventory.models import (
     CloudProject,
     CloudResource,
     CloudResourceEvent,
+    MeasurementStatus,
     ProjectPurpose,
     ResourceEventType,
+    ResourceMeasurement,
 )
 from inventory.normalize import ResourceSnapshot, meaningful_attrs
+from pricing.kinds import MEASURED_METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -548,3 +553,50 @@ def resource_event_record_power_action(
         changes={"action": action, "status": status, **details},
         actor=actor,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements at the source (issue 17): bucket sizes, droplet traffic
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def measurement_record(
+    *,
+    resource_id: int,
+    day: dt.date,
+    metric: str,
+    status: str,
+    source: str,
+    value: Decimal | None = None,
+    reason: str = "",
+    detail: Mapping[str, Any] | None = None,
+    measured_at: dt.datetime | None = None,
+) -> ResourceMeasurement:
+    """Record one resource's measurement of `day` (one transaction: one bucket or droplet
+    failing never undoes the others). A complete measurement is final: recording the day again
+    returns it unchanged, so a re-run never changes what was metered; a partial or failed one
+    is replaced by the next attempt."""
+    if metric not in MEASURED_METRICS:
+        raise field_error("metric", f"{metric!r} is not one of {', '.join(MEASURED_METRICS)}")
+    if status not in MeasurementStatus.values:
+        raise field_error("status", f"{status!r} is not one of {', '.join(MeasurementStatus)}")
+    if status == MeasurementStatus.COMPLETE and (value is None or value < 0):
+        raise field_error("value", "a complete measurement needs a value of 0 or more")
+    existing = ResourceMeasurement.objects.filter(
+        resource_id=resource_id, day=day, metric=metric
+    ).first()
+    if existing is not None and existing.status == MeasurementStatus.COMPLETE:
+        return existing
+    fields = {
+        "value": None if value is None else quantize_qty(value),
+        "status": status,
+        "reason": reason[:500],
+        "detail": dict(detail or {}),
+        "source": source,
+        "measured_at": measured_at or timezone.now(),
+    }
+    measurement, _ = ResourceMeasurement.objects.update_or_create(
+        resource_id=resource_id, day=day, metric=metric, defaults=fields
+    )
+    return measurement

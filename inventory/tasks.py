@@ -1,12 +1,18 @@
-"""Inventory sync tasks (queue cloud_sync_full): thin wrappers around inventory.sync."""
+"""Inventory tasks (queue cloud_sync_full): thin wrappers around inventory.sync and
+inventory.measurements."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from celery import shared_task
 
+from arcadia_cloud.clock import utc_today
 from integrations.digitalocean import DORateLimited, DOServerError, client_for
+from integrations.spaces import spaces_client
+from inventory import measurements
+from inventory.measurements import BANDWIDTH_METRIC, SPACES_METRIC
 from inventory.sync import SYNC_TARGETS, sync_target
 
 logger = logging.getLogger(__name__)
@@ -43,3 +49,39 @@ def sync_all() -> list[str]:
     for target in SYNC_TARGETS:
         sync.delay(target)
     return list(SYNC_TARGETS)
+
+
+def _yesterday() -> dt.date:
+    return utc_today() - dt.timedelta(days=1)
+
+
+@shared_task(name="inventory.measure_spaces", time_limit=3600, soft_time_limit=3500)
+def measure_spaces(day_iso: str | None = None) -> dict:
+    """Measure every Spaces bucket's size as the size of `day` (default: yesterday, the day
+    that just ended). Without Spaces keys: one log line, nothing measured."""
+    day = dt.date.fromisoformat(day_iso) if day_iso else _yesterday()
+    client = spaces_client()
+    if client is None:
+        logger.warning(
+            "spaces measurement %s: no Spaces keys (SPACES_ACCESS_KEY_ID, "
+            "SPACES_SECRET_ACCESS_KEY): nothing measured",
+            day,
+        )
+        return {"metric": SPACES_METRIC, "skipped": "no Spaces keys configured"}
+    return measurements.measure_spaces(client=client, day=day).as_dict()
+
+
+@shared_task(name="inventory.measure_bandwidth", time_limit=3600, soft_time_limit=3500)
+def measure_bandwidth(day_iso: str | None = None) -> dict:
+    """Measure every droplet's public outbound GB of `day` (default: yesterday) and retry the
+    droplets the last few runs could not measure."""
+    day = dt.date.fromisoformat(day_iso) if day_iso else _yesterday()
+    client = client_for("sync")
+    if client is None:
+        logger.warning(
+            "bandwidth measurement %s: no DigitalOcean token (DO_TOKEN_SYNC, DO_API_TOKEN): "
+            "nothing measured",
+            day,
+        )
+        return {"metric": BANDWIDTH_METRIC, "skipped": "no DigitalOcean token configured"}
+    return measurements.measure_bandwidth(client=client, day=day).as_dict()

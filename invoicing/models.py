@@ -39,6 +39,7 @@ class Granularity(models.TextChoices):
 
 class UsageSource(models.TextChoices):
     METER = "meter", "metered from inventory"
+    MEASURED = "measured", "measured at the source"
     LLM_GATEWAY = "llm_gateway", "reported by the LLM gateway"
     MANUAL = "manual", "entered by an operator"
 
@@ -90,8 +91,9 @@ class UsageRecord(models.Model):
         constraints = [
             # SPEC §11's key, resource first: the metering run also asks "was this resource
             # metered that day?" whatever its deployment, and this index answers that too.
+            # resource_kind: a droplet has its droplet_hours row and its measured bandwidth_gb.
             models.UniqueConstraint(
-                fields=["resource", "period_start", "granularity", "deployment"],
+                fields=["resource", "period_start", "granularity", "deployment", "resource_kind"],
                 condition=Q(resource__isnull=False),
                 name="usage_record_unique_per_resource",
             ),

@@ -15,6 +15,7 @@ from billing.services import FinanceUnavailable
 from invoicing.documents.email import document_email_send
 from invoicing.invoices.rollup.fanout import rollup_chunk_complete, rollup_run_start
 from invoicing.receivables.services import receivable_push
+from invoicing.usage.measured import measured_usage_catch_up
 from invoicing.usage.metering import meter_day as meter_one_day
 from invoicing.usage.metering import usage_records_purge_expired
 
@@ -37,7 +38,10 @@ def meter_day(day_iso: str | None = None) -> dict:
     indexes, so a retry or a second delivery changes nothing; retried only when the database
     was unreachable."""
     day = dt.date.fromisoformat(day_iso) if day_iso else yesterday_utc()
-    return meter_one_day(day).as_dict()
+    result = meter_one_day(day).as_dict()
+    if not day_iso:  # the daily run also meters measurements that arrived late
+        result["measured_catch_up"] = measured_usage_catch_up(day=day).as_dict()
+    return result
 
 
 @shared_task(name="invoicing.meter_purge_expired", time_limit=60 * 60, soft_time_limit=55 * 60)

@@ -100,6 +100,9 @@ class Accrual(StrEnum):
     HOURS = "hours"  # hours in the period, while the resource is in a billable status
     SIZE_PER_MONTH = "size_per_month"  # attrs.size_gb ÷ periods in the month
     ONE_PER_MONTH = "one_per_month"  # 1 ÷ periods in the month
+    # Read off a daily measurement at the source (inventory's resource_measurements), not the
+    # resource's state: metered by `invoicing.usage.measured`, never by the state metering.
+    MEASURED = "measured"
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,11 @@ class ResourceKind:
     @property
     def is_metered(self) -> bool:
         return self.billing_kind is not None
+
+    @property
+    def is_state_metered(self) -> bool:
+        """Metered from the resource's own state (the state metering's kinds)."""
+        return self.billing_kind is not None and self.accrual is not Accrual.MEASURED
 
 
 def _resource_kinds(*entries: ResourceKind) -> Mapping[str, ResourceKind]:
@@ -159,7 +167,8 @@ RESOURCE_KINDS: Mapping[str, ResourceKind] = _resource_kinds(
     ResourceKind("firewall", "Firewall"),
     ResourceKind("load_balancer", "Load balancer", "load_balancer_hours", Accrual.HOURS),
     ResourceKind("droplet_backup", "Droplet backup", "backup_gb_month", Accrual.SIZE_PER_MONTH),
-    ResourceKind("spaces_bucket", "Spaces bucket", "spaces_gb_month", Accrual.SIZE_PER_MONTH),
+    # Bucket sizes are measured through the S3 API (`MEASURED_METRICS`), not read off attrs.
+    ResourceKind("spaces_bucket", "Spaces bucket", "spaces_gb_month", Accrual.MEASURED),
     ResourceKind("managed_db", "Managed database"),
     ResourceKind("k8s_cluster", "Kubernetes cluster"),
     ResourceKind("app", "App Platform app"),
@@ -167,6 +176,45 @@ RESOURCE_KINDS: Mapping[str, ResourceKind] = _resource_kinds(
     ResourceKind("custom_image", "Custom image"),
     ResourceKind("reserved_ipv6", "Reserved IPv6"),
 )
+
+@dataclass(frozen=True)
+class MeasuredMetric:
+    """A daily measurement of one resource kind taken at the source (issue 17), and the billing
+    kind it accrues. Values are stored in GB (10^9 bytes). `per_month`: the day's value accrues
+    ÷ days in the month (a size → GB-month); otherwise the day's value as it is (a transfer)."""
+
+    code: str
+    label: str
+    resource_kind: str
+    billing_kind: str
+    per_month: bool
+
+
+# Every measurement taken, keyed by metric code (resource_measurements.metric).
+MEASURED_METRICS: Mapping[str, MeasuredMetric] = MappingProxyType(
+    {
+        metric.code: metric
+        for metric in (
+            MeasuredMetric(
+                "spaces_storage_gb",
+                "Spaces bucket size (GB)",
+                "spaces_bucket",
+                "spaces_gb_month",
+                per_month=True,
+            ),
+            MeasuredMetric(
+                "public_outbound_gb",
+                "Public outbound traffic (GB)",
+                "droplet",
+                "bandwidth_gb",
+                per_month=False,
+            ),
+        )
+    }
+)
+for _metric in MEASURED_METRICS.values():
+    if _metric.billing_kind not in BILLING_KINDS:
+        raise ValueError(f"{_metric.code} accrues {_metric.billing_kind}, which is not registered")
 
 # Which billing kind each metered resource kind accrues (SPEC §11), read off RESOURCE_KINDS.
 RESOURCE_KIND_TO_BILLING_KIND: Mapping[str, str] = MappingProxyType(

@@ -80,3 +80,21 @@ def gateway_api() -> APIClient:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(scope="session")
+def s3_server_url():
+    """A real S3-compatible server (moto's server mode) on loopback for the session."""
+    from integrations.spaces_sandbox import run_s3_server
+
+    with run_s3_server() as url:
+        yield url
+
+
+@pytest.fixture
+def s3_server(s3_server_url):
+    """The session's S3 server, emptied before the test (moto's reset endpoint)."""
+    import requests
+
+    requests.post(f"{s3_server_url}/moto-api/reset", timeout=10).raise_for_status()
+    return s3_server_url

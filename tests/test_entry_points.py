@@ -17,9 +17,10 @@ from catalog.models import Plan
 from catalog.seed import catalog_seed
 from drift.services import drift_detect_all
 from dunning.infrastructure import infrastructure_actions_advance
-from inventory.services import mark_stale, projects_upsert, upsert_resources
+from inventory.services import mark_stale, measurement_record, projects_upsert, upsert_resources
 from invoicing.invoices.rollup import roll_up_period
 from invoicing.invoices.rollup.fanout import rollup_run_start
+from invoicing.usage.measured import measured_usage_catch_up
 from invoicing.usage.metering import meter_day, usage_records_purge_expired
 from tests.invoicing.factories import seed_catalog, subscriber
 from webhooks.services import webhook_delivery_attempt
@@ -45,6 +46,10 @@ ENTRY_POINTS = {
     "seed_catalog": catalog_seed,
     "dunning: infrastructure actions": infrastructure_actions_advance,
     "webhooks: one delivery attempt": lambda: webhook_delivery_attempt(delivery_id=0),
+    "inventory: a measurement": lambda: measurement_record(
+        resource_id=0, day=dt.date(2026, 4, 1), metric="x", status="failed", source="test"
+    ),
+    "metering: late measurements": lambda: measured_usage_catch_up(day=dt.date(2026, 4, 1)),
 }
 
 

@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -180,6 +181,56 @@ class DigitalOceanClient:
     def list_billing_history(self) -> list[JSON]:
         """Every billing-history entry: invoices AND payments (callers filter on `type`)."""
         return self._list("/v2/customers/my/billing_history", "billing_history")
+
+    # -- monitoring -----------------------------------------------------------------------
+
+    def get_droplet_bandwidth(
+        self,
+        droplet_id: int | str,
+        *,
+        start: int,
+        end: int,
+        interface: str = "public",
+        direction: str = "outbound",
+    ) -> list[tuple[int, Decimal]]:
+        """The droplet's bandwidth series in [start, end] (UNIX seconds) as (timestamp, Mbps)
+        points in time order (`/v2/monitoring/metrics/droplet/bandwidth`). An empty list: DO
+        has no data for the window. A malformed series raises DOBadPayload, never a guess."""
+        if interface not in ("public", "private") or direction not in ("inbound", "outbound"):
+            raise ValueError("interface is public|private and direction inbound|outbound")
+        params = {
+            "host_id": str(droplet_id),
+            "interface": interface,
+            "direction": direction,
+            "start": str(int(start)),
+            "end": str(int(end)),
+        }
+        url = self._url("/v2/monitoring/metrics/droplet/bandwidth", params)
+        payload = self._json("GET", url, expected_key="data")
+        data = payload["data"]
+        result = data.get("result") if isinstance(data, dict) else None
+        if payload.get("status") not in (None, "success") or not isinstance(result, list):
+            raise DOBadPayload(
+                f"DigitalOcean GET {_short(url)}: no metric result (status "
+                f"{payload.get('status')!r})",
+                status=200,
+                url=url,
+            )
+        points: dict[int, Decimal] = {}
+        try:
+            for series in result:
+                for timestamp, value in series["values"]:
+                    rate = Decimal(str(value))
+                    if not rate.is_finite() or rate < 0:
+                        raise ValueError(value)
+                    points[int(timestamp)] = points.get(int(timestamp), Decimal(0)) + rate
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            raise DOBadPayload(
+                f"DigitalOcean GET {_short(url)}: a bandwidth point is not [timestamp, Mbps]",
+                status=200,
+                url=url,
+            ) from None
+        return sorted(points.items())
 
     # -- single objects -------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ billable statuses); today:
 - load_balancer → load_balancer_hours: 24 a day;
 - floating_ip → floating_ip_hours: 24 a day while `unassigned`, a 0 row while assigned (DO
   charges only for idle IPs);
-- spaces_bucket / snapshot / droplet_backup / volume → *_gb_month: attrs.size_gb ÷ days in the
-  month, per day;
+- snapshot / droplet_backup / volume → *_gb_month: attrs.size_gb ÷ days in the month, per day;
+- spaces_bucket (spaces_gb_month) and droplet bandwidth (bandwidth_gb) are measured at the
+  source and metered from those measurements by `invoicing.usage.measured`, in the same run;
 - dns_zone → dns_zones: 1 ÷ days in the month, per day.
 
 Hourly granularity (metering_config) splits the same accrual over 24 rows a day. Rows keep
@@ -36,7 +37,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
@@ -54,6 +55,7 @@ from inventory.selectors import (
 )
 from invoicing.invoices.late_usage import horizon, usage_kept_from
 from invoicing.models import Granularity, UsageRecord, UsageSource
+from invoicing.usage.measured import MeasuredResult, meter_measured
 from invoicing.usage.selectors import MeteringSetting, metering_settings
 from pricing.kinds import RESOURCE_KINDS, Accrual, ResourceKind
 
@@ -71,9 +73,10 @@ SKIPPED_EXAMPLES = 5
 BULK_BATCH_SIZE = 1000
 
 
-# Every kind metering accrues, in the registry's order.
+# Every kind metering accrues from state, in the registry's order (MEASURED kinds are metered
+# from their measurements by `invoicing.usage.measured`).
 METERED_KINDS: tuple[ResourceKind, ...] = tuple(
-    kind for kind in RESOURCE_KINDS.values() if kind.is_metered
+    kind for kind in RESOURCE_KINDS.values() if kind.is_state_metered
 )
 
 
@@ -85,6 +88,8 @@ class MeterResult:
     already_metered: int  # resources left alone: rows for the day exist from an earlier run
     skipped_unknown_size: int
     skipped_examples: tuple[int, ...] = ()  # a few skipped resource ids, for the log
+    # Usage measured at the source (Spaces sizes, bandwidth): `invoicing.usage.measured`.
+    measured: MeasuredResult | None = None
 
     def summary(self) -> str:
         text = (
@@ -94,6 +99,8 @@ class MeterResult:
         )
         if self.skipped_unknown_size:
             text += f", {self.skipped_unknown_size} skipped (size_gb unknown)"
+        if self.measured is not None:
+            text += f"; {self.measured.summary()}"
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -103,6 +110,7 @@ class MeterResult:
             "records_created": self.records_created,
             "already_metered": self.already_metered,
             "skipped_unknown_size": self.skipped_unknown_size,
+            **({"measured": self.measured.as_dict()} if self.measured is not None else {}),
         }
 
     def __add__(self, other: MeterResult) -> MeterResult:
@@ -115,7 +123,14 @@ class MeterResult:
             already_metered=self.already_metered + other.already_metered,
             skipped_unknown_size=self.skipped_unknown_size + other.skipped_unknown_size,
             skipped_examples=(self.skipped_examples + other.skipped_examples)[:SKIPPED_EXAMPLES],
+            measured=_added(self.measured, other.measured),
         )
+
+
+def _added(one: MeasuredResult | None, other: MeasuredResult | None) -> MeasuredResult | None:
+    if one is None or other is None:
+        return one or other
+    return one + other
 
 
 def meter_day(day: dt.date, *, now: dt.datetime | None = None) -> MeterResult:
@@ -132,6 +147,8 @@ def meter_day(day: dt.date, *, now: dt.datetime | None = None) -> MeterResult:
     with transaction.atomic(durable=True):
         for granularity, kinds in _kinds_by_granularity(settings_by_kind).items():
             result += meter(day, granularity, kinds)
+        # After the state metering, so a droplet's droplet_hours row is always written first.
+        result = replace(result, measured=meter_measured(day))
     if result.skipped_unknown_size:
         logger.warning(
             "metering %s: %d resources skipped, attrs.size_gb missing or not a size "

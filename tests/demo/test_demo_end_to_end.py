@@ -134,6 +134,67 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
     return result
 
 
+# Measured at the source (issue 17). The emulator serves each active droplet a constant public
+# outbound rate of (id mod 7 + 1) / 4 Mbps (0 when powered off): a day is rate x 86,400 s / 8 /
+# 1000 GB. Bucket sizes are the fixture's object sizes (bytes, GB = 10^9 bytes), every day.
+SECONDS_PER_DAY = 86_400
+
+
+def expected_measured() -> dict[str, dict[str, Decimal]]:
+    """Each tenant's month of measured usage, from the fixture: days attached (from its start
+    day) x the day's bucket GB ÷ 31, and x each droplet's day of traffic."""
+    fixture = load_fixture()
+    project_of = {p["id"]: p["name"] for p in fixture["projects"]}
+    assigned = {a["urn"]: project_of[a["project_id"]] for a in fixture["project_resources"]}
+    result = {}
+    for tenant, project, _segments in TENANTS:
+        start_day = INITECH_START if tenant == "initech" else 1
+        mine = [
+            d
+            for d in fixture["droplets"]
+            if assigned.get(f"do:droplet:{d['id']}") == project
+            or any(
+                assigned.get(f"do:kubernetes:{tag[4:]}") == project
+                for tag in d.get("tags", [])
+                if tag.startswith("k8s:")
+            )
+        ]
+        bandwidth = Fraction(0)
+        for droplet in mine:
+            active = droplet["status"] == "active"
+            mbps = Fraction(droplet["id"] % 7 + 1, 4) if active else Fraction(0)
+            gb_per_day = mbps * SECONDS_PER_DAY / 8 / 1000
+            bandwidth += gb_per_day * len(alive_days(droplet, start_day))
+        spaces = Fraction(0)
+        for bucket in fixture["spaces_buckets"]:
+            if assigned.get(f"do:space:{bucket['name']}") == project:
+                gb = Fraction(sum(bucket["object_sizes"]), 10**9)
+                spaces += gb * (DAYS - start_day + 1) / DAYS
+        result[tenant] = {
+            "spaces_gb_month": Decimal(spaces.numerator) / spaces.denominator,
+            "bandwidth_gb": Decimal(bandwidth.numerator) / bandwidth.denominator,
+        }
+    return result
+
+
+def parse_measured(text: str) -> dict[str, dict[str, Decimal]]:
+    measured, tenant = {}, None
+    for line in text.splitlines():
+        header = re.match(r"^  (\w+)\s+\w+\s+subtotal ", line)
+        if header:
+            tenant = header[1]
+        row = re.match(
+            r"^      measured  Spaces storage ([\d.]+) GB-month, outbound bandwidth ([\d.]+) GB",
+            line,
+        )
+        if row:
+            measured[tenant] = {
+                "spaces_gb_month": Decimal(row[1]),
+                "bandwidth_gb": Decimal(row[2]),
+            }
+    return measured
+
+
 def expected_cogs_usd() -> dict[str, int]:
     """COGS per tenant: the DigitalOcean invoice's lines of its project (each is tied to its
     resource, by id where the JSON invoice gives one: the managed database too)."""
@@ -226,6 +287,14 @@ def check_figures(output: str, llm_cents: dict[str, int]) -> None:
             "margin": revenue - cogs_aud,
         }, tenant
     assert set(margins) == {"acme", "globex", "initech", "TOTAL"}
+    # Spaces storage and bandwidth, measured at the source, are on every tenant's invoice.
+    expected = {
+        tenant: {kind: qty.quantize(Decimal("0.000001")) for kind, qty in usage.items()}
+        for tenant, usage in expected_measured().items()
+    }
+    assert parse_measured(output) == expected
+    assert all(usage["bandwidth_gb"] > 0 for usage in expected.values())
+    assert expected["acme"]["spaces_gb_month"] > 0 and expected["globex"]["spaces_gb_month"] > 0
     # The mid-month upgrade and the trial are in the printed lines, with their days.
     assert "Studio plan (version 1), 1-15 October 2026" in output
     assert "Pro plan (version 1), 16-31 October 2026" in output

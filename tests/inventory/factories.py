@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 
 from deployments.models import Deployment
-from inventory.models import CloudProject, CloudResource
+from inventory.models import CloudProject, CloudResource, ResourceMeasurement
 
 # Before every period the suites bill, meter or match, so a resource counts on every day of them.
 LONG_AGO = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -60,4 +61,25 @@ def make_resource(
         first_seen_at=first_seen_at,
         last_seen_at=last_seen_at,
         **fields,
+    )
+
+
+def make_measurement(
+    resource: CloudResource,
+    day: dt.date,
+    metric: str,
+    value: object,
+    *,
+    status: str = "complete",
+    reason: str = "",
+) -> ResourceMeasurement:
+    """A `resource_measurements` row written directly, as a measurement run leaves it."""
+    return ResourceMeasurement.objects.create(
+        resource=resource,
+        day=day,
+        metric=metric,
+        value=None if value is None else Decimal(str(value)),
+        status=status,
+        reason=reason,
+        source="test",
     )

@@ -72,7 +72,8 @@ def test_the_command_backfills_a_range_with_a_line_per_day():
     lines = out.getvalue().splitlines()
     assert lines[0] == (
         "2026-05-01: 2 resources, 1 usage records created, 0 already metered, "
-        "1 skipped (size_gb unknown)"
+        "1 skipped (size_gb unknown); measured usage: 0 records created, "
+        "1 skipped (1 public_outbound_gb: no measurement yet)"
     )
     assert len(lines) == 6
     assert lines[3].startswith("Metered 3 day(s) 2026-05-01 to 2026-05-03: 3 usage records")

@@ -28,6 +28,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
@@ -392,6 +393,7 @@ class DigitalOceanEmulator:
             ("GET", r"/v2/projects", listing("projects")),
             ("POST", r"/v2/projects", self._create_project),
             ("GET", r"/v2/projects/(?P<id>[^/]+)/resources", self._project_resources),
+            ("GET", r"/v2/monitoring/metrics/droplet/bandwidth", self._droplet_bandwidth),
             ("GET", r"/v2/customers/my/balance", self._balance),
             ("GET", r"/v2/customers/my/billing_history", self._billing_history),
             ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)/csv", self._invoice_csv_handler),
@@ -551,6 +553,39 @@ class DigitalOceanEmulator:
             if now >= action["_done_at"]:
                 power[str(action["resource_id"])] = DROPLET_ACTION_STATUS[action["type"]]
         return power
+
+    def _droplet_bandwidth(self, request: Request, _: re.Match[str]) -> Response:
+        """A droplet's bandwidth series (Mbps), one point every BANDWIDTH_STEP_SECONDS in
+        [start, end): deterministic per droplet, interface and direction (`bandwidth_mbps`)."""
+        query = request.query
+        for name in ("host_id", "interface", "direction", "start", "end"):
+            if not query.get(name):
+                raise BadRequest(400, f"{name} is required")
+        if query["interface"] not in ("public", "private"):
+            raise BadRequest(400, "interface must be public or private")
+        if query["direction"] not in ("inbound", "outbound"):
+            raise BadRequest(400, "direction must be inbound or outbound")
+        try:
+            start, end = int(query["start"]), int(query["end"])
+        except ValueError:
+            raise BadRequest(400, "start and end are UNIX timestamps") from None
+        droplet = next(
+            (d for d in self.state.iter_raw("droplets") if str(d.get("id")) == query["host_id"]),
+            None,
+        )
+        result = []
+        if droplet is not None:
+            rate = bandwidth_mbps(droplet, query["interface"], query["direction"])
+            first = -(-start // BANDWIDTH_STEP_SECONDS) * BANDWIDTH_STEP_SECONDS
+            values = [[t, str(rate)] for t in range(first, end, BANDWIDTH_STEP_SECONDS)]
+            metric = {
+                "host_id": query["host_id"],
+                "interface": query["interface"],
+                "direction": query["direction"],
+            }
+            result.append({"metric": metric, "values": values})
+        payload = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        return _json_response(200, payload)
 
     def _balance(self, request: Request, _: re.Match[str]) -> Response:
         return _json_response(200, {**self.balance, "generated_at": iso(request.now)})
@@ -837,6 +872,20 @@ def run_emulator(
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+BANDWIDTH_STEP_SECONDS = 300
+
+
+def bandwidth_mbps(droplet: Mapping[str, Any], interface: str, direction: str) -> Decimal:
+    """The constant rate the emulator serves for a droplet: 0 for one the fixture has powered
+    off; else the fixture's `_public_outbound_mbps` for public outbound traffic where given,
+    else (id mod 7 + 1) / 4 Mbps (a tenth of that for the other interface/direction pairs)."""
+    if droplet.get("status") != "active":
+        return Decimal(0)
+    base = Decimal(int(droplet.get("id", 0)) % 7 + 1) / 4
+    if (interface, direction) == ("public", "outbound"):
+        return Decimal(str(droplet.get("_public_outbound_mbps", base)))
+    return base / 10
 
 
 def _served(obj: Mapping[str, Any], period: dt.date, date_field: str = "created_at") -> JSON:

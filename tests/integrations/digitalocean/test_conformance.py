@@ -79,6 +79,10 @@ CALLS = {
     # Dunning's power actions (issue 21): asked for, then followed.
     "droplet_action": lambda c: c.droplet_action(ACME_WEB_1, "power_off"),
     "get_action": lambda c: c.get_action(c.droplet_action(ACME_WEB_1, "power_on")["id"]),
+    # Bandwidth measurement (issue 17): a day of public outbound traffic.
+    "get_droplet_bandwidth": lambda c: c.get_droplet_bandwidth(
+        ACME_WEB_1, start=1_791_936_000, end=1_792_022_399
+    ),
 }
 EXTRA_CALLS: dict = {}
 

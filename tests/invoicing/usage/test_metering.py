@@ -17,7 +17,7 @@ from invoicing.usage.metering import METERED_KINDS, meter_day, usage_records_pur
 from invoicing.usage.selectors import usage_for_period
 from pricing.kinds import BILLING_KINDS, RESOURCE_KINDS, Accrual, ResourceKind
 from tests.deployments.factories import make_deployment
-from tests.inventory.factories import make_resource
+from tests.inventory.factories import make_measurement, make_resource
 from tests.invoicing.factories import at
 
 pytestmark = pytest.mark.django_db
@@ -169,7 +169,9 @@ def test_every_billable_kind_accrues_its_billing_kind():
     make_resource("load_balancer", deployment=deployment, status="active")
     make_resource("volume", deployment=deployment, size_gb="100")
     make_resource("droplet_backup", deployment=deployment, size_gb="6.2")
-    make_resource("spaces_bucket", deployment=deployment, size_gb="1.55E+2")  # Decimal.normalize()
+    # A bucket's size is its measurement at the source (issue 17), not attrs.size_gb.
+    bucket = make_resource("spaces_bucket", deployment=deployment, size_gb="999")
+    make_measurement(bucket, DAY, "spaces_storage_gb", "155")
     make_resource("snapshot", deployment=deployment, size_gb=31)  # a JSON number
 
     meter_day(DAY)
@@ -258,7 +260,7 @@ def test_every_registered_kind_is_metered_as_the_registry_says_and_only_those():
 
     result = meter_day(DAY)
 
-    metered = [kind for kind in RESOURCE_KINDS.values() if kind.is_metered]
+    metered = [kind for kind in RESOURCE_KINDS.values() if kind.is_state_metered]
     assert [kind.code for kind in METERED_KINDS] == [kind.code for kind in metered]
     assert result.resources == result.records_created == len(metered)
     expected = {

@@ -5,10 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from inventory.models import CloudProject, CloudResource, CloudResourceEvent
+from inventory.models import (
+    CloudProject,
+    CloudResource,
+    CloudResourceEvent,
+    CloudResourceHistory,
+)
 
 # The owner of a resource whose deployment no longer exists: nobody a tenant may be told about.
 _UNKNOWN_OWNER = object()
@@ -180,3 +185,50 @@ def attributed_resources_alive_sql(
         "AND (deleted_at IS NULL OR deleted_at >= %(inventory_alive_from)s)"
     )
     return sql, {"inventory_alive_from": start, "inventory_alive_until": end}
+
+
+# The columns `attributed_history_sql` selects and `attributed_intervals` returns, in order.
+HISTORY_COLUMNS = (
+    "resource_id",
+    "deployment_id",
+    "kind",
+    "status",
+    "size",
+    "valid_from",
+    "valid_to",
+)
+
+
+def _attributed_history(*, start: dt.datetime, end: dt.datetime) -> QuerySet:
+    return CloudResourceHistory.objects.filter(deployment__isnull=False, valid_from__lt=end).filter(
+        Q(valid_to__isnull=True) | (Q(valid_to__gt=start) & Q(valid_to__gt=F("valid_from")))
+    )
+
+
+def attributed_intervals(
+    *, start: dt.datetime, end: dt.datetime, kinds: Sequence[str]
+) -> list[tuple]:
+    """The billed-history intervals overlapping [start, end) of resources attributed to a
+    deployment then, of these registry kinds, as HISTORY_COLUMNS tuples (empty intervals left
+    out), in one query."""
+    return list(
+        _attributed_history(start=start, end=end)
+        .filter(kind__in=list(kinds))
+        .order_by("resource_id", "valid_from")
+        .values_list(*HISTORY_COLUMNS)
+    )
+
+
+def attributed_history_sql(
+    *, start: dt.datetime, end: dt.datetime
+) -> tuple[str, dict[str, object]]:
+    """The intervals of `attributed_intervals` (any kind) as a SELECT of HISTORY_COLUMNS with
+    named parameters, for metering's set-based INSERT … SELECT (one statement whatever the
+    number of resources)."""
+    table = CloudResourceHistory._meta.db_table
+    sql = (
+        f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {table} "  # noqa: S608
+        "WHERE deployment_id IS NOT NULL AND valid_from < %(history_until)s "
+        "AND (valid_to IS NULL OR (valid_to > %(history_from)s AND valid_to > valid_from))"
+    )
+    return sql, {"history_from": start, "history_until": end}

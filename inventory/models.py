@@ -146,7 +146,9 @@ class CloudResourceHistory(models.Model):
     interval ends at its last sighting; a restored one opens a new interval when seen again.
     """
 
-    resource = models.ForeignKey(CloudResource, on_delete=models.PROTECT, related_name="history")
+    resource = models.ForeignKey(
+        CloudResource, on_delete=models.PROTECT, related_name="billed_history"
+    )
     # What the resource bills as then (`pricing.kinds.billed_as`): its kind, or gpu_droplet /
     # k8s_worker for a droplet.
     kind = models.CharField(max_length=32)

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('size', models.DecimalField(blank=True, decimal_places=6, max_digits=21, null=True)),
                 ('tenant_id', models.CharField(blank=True, max_length=200, null=True)),
                 ('deployment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='deployments.deployment')),
-                ('resource', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='history', to='inventory.cloudresource')),
+                ('resource', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='billed_history', to='inventory.cloudresource')),
             ],
             options={
                 'db_table': 'cloud_resource_history',

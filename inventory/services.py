@@ -362,9 +362,15 @@ def resources_attribute(
 
 @transaction.atomic
 def project_classify(
-    *, project: CloudProject, tenant_id: str | None, purpose: str, actor: str
+    *,
+    project: CloudProject,
+    tenant_id: str | None,
+    purpose: str,
+    actor: str,
+    now: dt.datetime | None = None,
 ) -> AttributionResult:
-    """An operator assigns a project to a tenant: its live resources follow immediately."""
+    """An operator assigns a project to a tenant: its live resources follow immediately (as of
+    `now`, default the clock)."""
     if purpose not in ProjectPurpose.values:
         raise field_error("purpose", f"must be one of {', '.join(ProjectPurpose.values)}")
     tenant_id = None if tenant_id in (None, "") else clean_tenant_id(tenant_id)
@@ -378,7 +384,7 @@ def project_classify(
             project=project, deleted_at__isnull=True
         ).values_list("pk", flat=True)
     }
-    return resources_attribute(placements, actor=actor)
+    return resources_attribute(placements, actor=actor, now=now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,13 +408,20 @@ class AttachOutcome:
 # caller's transaction usable.
 @transaction.atomic
 def resources_attach_to_deployment(
-    *, resource_ids: Iterable[int], deployment_id: int, actor: str, reassign: bool = False
+    *,
+    resource_ids: Iterable[int],
+    deployment_id: int,
+    actor: str,
+    reassign: bool = False,
+    now: dt.datetime | None = None,
 ) -> AttachOutcome:
     """Tie resources to a deployment: one UPDATE and one bulk insert of `attributed` events.
 
     A resource belongs to at most one deployment: one attached elsewhere is a 409 unless
     `reassign=True`. Unknown ids and tombstoned resources are a 400 naming `resource_ids`.
     Already attached here → unchanged, no event. The resources are locked in pk order.
+    `now` (default the clock) is when it happened: the event's time and where the resource's
+    billed history moves to the deployment.
     """
     ids = clean_resource_ids(resource_ids)
     resources = _locked_live_resources(ids)
@@ -426,7 +439,7 @@ def resources_attach_to_deployment(
             extra={"attached_elsewhere": {str(k): v for k, v in elsewhere.items()}},
         )
     changing = [r for r in resources if r.deployment_id != deployment_id]
-    _write_attachment(changing, deployment_id, actor)
+    _write_attachment(changing, deployment_id, actor, now=now)
     return AttachOutcome(
         attached=[r.pk for r in changing],
         reassigned=sorted(elsewhere),
@@ -436,7 +449,7 @@ def resources_attach_to_deployment(
 
 @transaction.atomic
 def resources_detach_from_deployment(
-    *, resource_ids: Iterable[int], deployment_id: int, actor: str
+    *, resource_ids: Iterable[int], deployment_id: int, actor: str, now: dt.datetime | None = None
 ) -> list[int]:
     """Untie resources from a deployment (each must be attached to it); returns their ids."""
     ids = clean_resource_ids(resource_ids)
@@ -448,7 +461,7 @@ def resources_detach_from_deployment(
             "resource_ids",
             f"resources {_ids_text(strangers)} are not attached to deployment {deployment_id}",
         )
-    _write_attachment(resources, None, actor)
+    _write_attachment(resources, None, actor, now=now)
     return [r.pk for r in resources]
 
 
@@ -468,7 +481,11 @@ def clean_resource_ids(values: Iterable[int]) -> list[int]:
 
 
 def _write_attachment(
-    resources: Sequence[CloudResource], deployment_id: int | None, actor: str
+    resources: Sequence[CloudResource],
+    deployment_id: int | None,
+    actor: str,
+    *,
+    now: dt.datetime | None = None,
 ) -> None:
     """Set `deployment` on every resource with ONE update and log each change, in bulk."""
     if not resources:
@@ -476,7 +493,7 @@ def _write_attachment(
     CloudResource.objects.filter(pk__in=[r.pk for r in resources]).update(
         deployment_id=deployment_id
     )
-    now = timezone.now()
+    now = now or timezone.now()
     history_record([r.pk for r in resources], at=now)
     CloudResourceEvent.objects.bulk_create(
         CloudResourceEvent(

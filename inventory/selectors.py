@@ -159,34 +159,6 @@ def _project_tenants(project_ids) -> dict[int, str | None]:
 # What metering reads
 # ---------------------------------------------------------------------------------------------
 
-# The columns `attributed_resources_alive_sql` selects, in order.
-ALIVE_COLUMNS = ("id", "deployment_id", "kind", "status", "attrs", "first_seen_at", "deleted_at")
-
-
-def attributed_resources_alive(*, start: dt.datetime, end: dt.datetime) -> QuerySet[CloudResource]:
-    """Resources attached to a deployment that existed at some moment of [start, end): first
-    seen before it ended and not deleted before it began (deleted mid-day counts that day)."""
-    return CloudResource.objects.filter(deployment__isnull=False, first_seen_at__lt=end).filter(
-        Q(deleted_at__isnull=True) | Q(deleted_at__gte=start)
-    )
-
-
-def attributed_resources_alive_sql(
-    *, start: dt.datetime, end: dt.datetime
-) -> tuple[str, dict[str, object]]:
-    """The rows of `attributed_resources_alive` as a SELECT of ALIVE_COLUMNS with named
-    parameters, for a set-based statement to read from (metering's INSERT … SELECT: one
-    statement whatever the number of resources). A test checks both select the same rows."""
-    table = CloudResource._meta.db_table
-    # Identifiers come from the model; the times are bound parameters.
-    sql = (
-        f"SELECT {', '.join(ALIVE_COLUMNS)} FROM {table} "  # noqa: S608
-        "WHERE deployment_id IS NOT NULL AND first_seen_at < %(inventory_alive_until)s "
-        "AND (deleted_at IS NULL OR deleted_at >= %(inventory_alive_from)s)"
-    )
-    return sql, {"inventory_alive_from": start, "inventory_alive_until": end}
-
-
 # The columns `attributed_history_sql` selects and `attributed_intervals` returns, in order.
 HISTORY_COLUMNS = (
     "resource_id",

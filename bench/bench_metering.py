@@ -2,6 +2,10 @@
 `INSERT … SELECT … ON CONFLICT DO NOTHING` of the same number of rows, measured in the same run.
 Also 1x / 3x / 10x data (10k, 30k, 100k resources) to show how the cost grows.
 
+Each resource has a realistic billed history (issue 17): CHANGES_PER_MONTH changes (power off /
+on, resize) spread over the metered month, so meter_day integrates several intervals per
+resource on some days and the history holds CHANGES_PER_MONTH + 1 intervals per resource-month.
+
 Target: meter_day ≥ 50% of the ceiling's speed (ceiling time / meter_day time ≥ 0.5)."""
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
+from decimal import Decimal
 
 from _common import counting_queries, fresh_schema, report
 from django.db import connection
@@ -16,7 +21,7 @@ from django.db import connection
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import day_bounds, previous_month
 from deployments.models import Deployment
-from inventory.models import CloudResource
+from inventory.models import CloudResource, CloudResourceHistory
 from invoicing.models import UsageRecord
 from invoicing.usage.metering import meter_day
 
@@ -26,6 +31,8 @@ KINDS += ["load_balancer", "droplet_backup"]
 # benchmark's days move with the clock; the resources were first seen a month before.
 METERED_MONTH = previous_month(utc_today())
 FIRST_SEEN = dt.datetime.combine(previous_month(METERED_MONTH), dt.time(), tzinfo=dt.UTC)
+MONTH_START = dt.datetime.combine(METERED_MONTH, dt.time(), tzinfo=dt.UTC)
+CHANGES_PER_MONTH = 3
 CEILING = """
 INSERT INTO usage_records (deployment_id, resource_id, resource_kind, period_start, granularity,
                            qty, qty_numerator, qty_denominator, source, sub_attribution, created_at)
@@ -55,15 +62,49 @@ def build(resources: int) -> None:
                 provider_id=f"{kind}-{i}",
                 name=f"r{i}",
                 status=status.get(kind, "active"),
-                attrs={"size_gb": str(10 + i % 90)} if sized else {},
+                attrs={"size_gb": str(10 + i % 90)} if sized else {"nodes": 1},
                 deployment=deployments[i % 1000],
                 first_seen_at=FIRST_SEEN,
                 last_seen_at=FIRST_SEEN,
             )
         )
-    CloudResource.objects.bulk_create(rows, batch_size=5000)
+    created = CloudResource.objects.bulk_create(rows, batch_size=5000)
+    CloudResourceHistory.objects.bulk_create(
+        (interval for i, resource in enumerate(created) for interval in _history(i, resource)),
+        batch_size=5000,
+    )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")  # the timed part must not share the CPU with autovacuum
+
+
+def _history(i: int, resource: CloudResource) -> list[CloudResourceHistory]:
+    """CHANGES_PER_MONTH changes in the metered month, at hours that vary by resource: a
+    droplet toggles active / off, a sized kind grows 10 GB, the others change status only."""
+    changes = [
+        MONTH_START + dt.timedelta(days=(i + 9 * n) % 27 + 1, hours=(i * 7 + n * 5) % 24)
+        for n in range(CHANGES_PER_MONTH)
+    ]
+    starts = [FIRST_SEEN, *sorted(changes)]
+    size = Decimal(resource.attrs["size_gb"]) if "size_gb" in resource.attrs else Decimal(1)
+    intervals = []
+    for n, start in enumerate(starts):
+        status = resource.status
+        if resource.kind == "droplet" and n % 2:
+            status = "off" if status == "active" else "active"
+        grown = size + 10 * n if "size_gb" in resource.attrs else size
+        intervals.append(
+            CloudResourceHistory(
+                resource=resource,
+                kind=resource.kind,
+                valid_from=start,
+                valid_to=starts[n + 1] if n + 1 < len(starts) else None,
+                status=status,
+                size=grown,
+                deployment_id=resource.deployment_id,
+                tenant_id=resource.tenant_id,
+            )
+        )
+    return intervals
 
 
 def checkpoint() -> None:
@@ -113,7 +154,17 @@ def main() -> None:
         rerun_seconds=round(rerun, 3),
         growth_seconds={f"{n:,}": round(s, 3) for n, s in growth.items()},
         usage_rows=UsageRecord.objects.count(),
+        history_intervals_per_resource_month=CHANGES_PER_MONTH + 1,
+        history_bytes_per_resource_month=_history_bytes_per_resource(),
     )
+
+
+def _history_bytes_per_resource() -> int:
+    """The history table and its indexes, per resource (one month of CHANGES_PER_MONTH)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size('cloud_resource_history')")
+        (size,) = cursor.fetchone()
+    return round(size / CloudResource.objects.count())
 
 
 if __name__ == "__main__":

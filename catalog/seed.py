@@ -128,6 +128,14 @@ SEED_RESOURCE_PRICES = {
     "backup_gb_month": 5,
     "load_balancer_hours": 2,
     "floating_ip_hours": 1,
+    # Issue 17: every kind inventory syncs (list prices, AUD cents per hour / GB-month).
+    "gpu_droplet_hours": 500,
+    "database_node_hours": 3,
+    "kubernetes_node_hours": 2,
+    "app_instance_hours": 1,
+    "custom_image_gb_month": 6,
+    "registry_gb_month": 2,
+    "reserved_ipv6_hours": 1,
 }
 
 

@@ -257,7 +257,7 @@ class MonthDemo:
                 if day <= self.last_day:
                     self.onboard_tenants_starting(day)
                     self.change_plans_on(day)
-                self.attach_new_resources()
+                self.attach_new_resources(now=_at(day))
                 self.progress(f"  day {index:>2}/{len(days)}")
         live = CloudResource.objects.filter(deleted_at__isnull=True).count()
         gone = CloudResource.objects.filter(deleted_at__isnull=False).count()
@@ -296,7 +296,11 @@ class MonthDemo:
             project = CloudProject.objects.get(name=tenant.project)
             if project.tenant_id != tenant.tenant_id:
                 project_classify(
-                    project=project, tenant_id=tenant.tenant_id, purpose="tenant", actor=ACTOR
+                    project=project,
+                    tenant_id=tenant.tenant_id,
+                    purpose="tenant",
+                    actor=ACTOR,
+                    now=_at(day),
                 )
             deployment = Deployment.objects.filter(
                 tenant_id=tenant.tenant_id, slug=tenant.slug
@@ -335,8 +339,9 @@ class MonthDemo:
                 )
 
     @staticmethod
-    def attach_new_resources() -> None:
-        """What operators do in the admin: a tenant's new resources join its deployment."""
+    def attach_new_resources(*, now: dt.datetime) -> None:
+        """What operators do in the admin: a tenant's new resources join its deployment (at
+        `now`, the simulated moment: their billed history moves to it then)."""
         for tenant in TENANTS:
             deployment = Deployment.objects.filter(
                 tenant_id=tenant.tenant_id, slug=tenant.slug
@@ -348,7 +353,7 @@ class MonthDemo:
             ).values_list("pk", flat=True)
             if new:
                 deployment_attach_resources(
-                    deployment=deployment, resource_ids=list(new), actor=ACTOR
+                    deployment=deployment, resource_ids=list(new), actor=ACTOR, now=now
                 )
 
     @staticmethod

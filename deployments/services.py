@@ -505,8 +505,10 @@ def deployment_attach_resources(
     resource_ids: Iterable[int],
     actor: str,
     reassign: bool = False,
+    now: dt.datetime | None = None,
 ) -> AttachOutcome:
-    """Tie resources to a deployment that is not archived (409 otherwise).
+    """Tie resources to a deployment that is not archived (409 otherwise), as of `now`
+    (default the clock: where the resources' billed history moves to it).
 
     Inventory checks the resources and writes the attribution
     (`inventory.services.resources_attach_to_deployment`: a resource attached elsewhere is a
@@ -517,7 +519,7 @@ def deployment_attach_resources(
     if locked.state == DeploymentState.ARCHIVED:
         raise Conflict(f"deployment {locked} is archived; nothing can be attached to it")
     return resources_attach_to_deployment(
-        resource_ids=ids, deployment_id=locked.pk, actor=actor, reassign=reassign
+        resource_ids=ids, deployment_id=locked.pk, actor=actor, reassign=reassign, now=now
     )
 
 

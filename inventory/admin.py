@@ -2,9 +2,14 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, admin_actor
+from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.tenancy import validate_tenant_id
 from inventory.models import CloudProject, CloudResource, CloudResourceEvent, ResourceMeasurement
-from inventory.services import project_classify
+from inventory.services import (
+    project_classify,
+    resources_attach_to_deployment,
+    resources_detach_from_deployment,
+)
 
 
 @admin.register(CloudProject)
@@ -116,6 +121,28 @@ class CloudResourceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        """The one editable field, `deployment`, goes through the inventory services: the
+        `attributed` event and the billed history (issue 17) follow the change."""
+        if "deployment" not in form.changed_data:
+            return
+        actor = admin_actor(request)
+        before = CloudResource.objects.values_list("deployment_id", flat=True).get(pk=obj.pk)
+        try:
+            if obj.deployment_id is None:
+                resources_detach_from_deployment(
+                    resource_ids=[obj.pk], deployment_id=before, actor=actor
+                )
+            else:
+                resources_attach_to_deployment(
+                    resource_ids=[obj.pk],
+                    deployment_id=obj.deployment_id,
+                    actor=actor,
+                    reassign=True,
+                )
+        except CALLER_ERRORS as error:
+            messages.error(request, f"{obj}: {error}")
 
     @admin.display(description="state")
     def state_badge(self, resource):

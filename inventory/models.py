@@ -179,3 +179,63 @@ class ResourceMeasurement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric} of {self.resource_id} on {self.day}: {self.value} ({self.status})"
+
+
+class CloudResourceHistory(models.Model):
+    """The billed timeline of a resource: one row per interval in which everything billing reads
+    of it (what it bills as, status, size, deployment, tenant) stayed the same.
+
+    [valid_from, valid_to), whole seconds; valid_to NULL = still so. Written only by the
+    inventory chokepoint (`inventory.services`), in the transaction of the change it records;
+    metering integrates it (docs/decisions.md "Resource history"). A tombstoned resource's last
+    interval ends at its last sighting; a restored one opens a new interval when seen again.
+    """
+
+    resource = models.ForeignKey(
+        CloudResource, on_delete=models.PROTECT, related_name="billed_history"
+    )
+    # What the resource bills as then (`pricing.kinds.billed_as`): its kind, or gpu_droplet /
+    # k8s_worker for a droplet.
+    kind = models.CharField(max_length=32)
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=32, blank=True, default="")
+    # GB, or a node / instance count (`pricing.kinds.billed_size`); NULL = unknown (not billed).
+    size = models.DecimalField(max_digits=21, decimal_places=6, null=True, blank=True)
+    deployment = models.ForeignKey(
+        "deployments.Deployment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    tenant_id = models.CharField(max_length=200, null=True, blank=True)
+
+    class Meta:
+        db_table = "cloud_resource_history"
+        ordering = ["resource_id", "valid_from", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True)
+                | models.Q(valid_to__gte=models.F("valid_from")),
+                name="resource_history_ordered",
+            ),
+            # At most one open interval per resource.
+            models.UniqueConstraint(
+                fields=["resource"],
+                condition=models.Q(valid_to__isnull=True),
+                name="resource_history_one_open",
+            ),
+        ]
+        indexes = [
+            # Metering: the intervals of attributed resources overlapping a day.
+            models.Index(
+                fields=["valid_from", "valid_to"],
+                condition=models.Q(deployment_id__isnull=False),
+                name="resource_history_attributed",
+            ),
+            models.Index(fields=["resource", "valid_from"], name="resource_history_by_resource"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_id} {self.kind} {self.status} from {self.valid_from:%Y-%m-%d %H:%M}"

@@ -353,10 +353,26 @@ def app(payload: JSON) -> ResourceSnapshot:
         attrs={
             "tier_slug": payload.get("tier_slug"),
             "components": components,
+            # What App Platform bills per hour: every component's instances.
+            "instance_count": _instance_count(components),
             "project_id": payload.get("project_id"),
             "created_at": payload.get("created_at"),
         },
     )
+
+
+def _instance_count(components: list[dict[str, Any]]) -> int | None:
+    """The instances of every component, or None when one does not say (size unknown)."""
+    counts = [component.get("instance_count") for component in components]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        return None
+    return sum(counts)
+
+
+def _bytes_gb(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return _gb(Decimal(value).scaleb(-9).quantize(Decimal("0.000001")))
 
 
 def container_registry(payload: JSON) -> ResourceSnapshot:
@@ -371,6 +387,8 @@ def container_registry(payload: JSON) -> ResourceSnapshot:
         attrs={
             "tier": tier.get("slug"),
             "storage_usage_bytes": payload.get("storage_usage_bytes"),
+            # Metered as registry_gb_month (1 GB = 10^9 bytes, exact at 6 places).
+            "size_gb": _bytes_gb(payload.get("storage_usage_bytes")),
             "created_at": payload.get("created_at"),
         },
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from inventory.models import (
     CloudProject,
     CloudResource,
     CloudResourceEvent,
+    CloudResourceHistory,
     MeasurementStatus,
     ResourceMeasurement,
 )
@@ -160,37 +161,54 @@ def _project_tenants(project_ids) -> dict[int, str | None]:
 # What metering reads
 # ---------------------------------------------------------------------------------------------
 
-# The columns `attributed_resources_alive_sql` selects, in order.
-ALIVE_COLUMNS = ("id", "deployment_id", "kind", "status", "attrs", "first_seen_at", "deleted_at")
+# The columns `attributed_history_sql` selects and `attributed_intervals` returns, in order.
+HISTORY_COLUMNS = (
+    "resource_id",
+    "deployment_id",
+    "kind",
+    "status",
+    "size",
+    "valid_from",
+    "valid_to",
+)
 
 
-def attributed_resources_alive(*, start: dt.datetime, end: dt.datetime) -> QuerySet[CloudResource]:
-    """Resources attached to a deployment that existed at some moment of [start, end): first
-    seen before it ended and not deleted before it began (deleted mid-day counts that day)."""
-    return CloudResource.objects.filter(deployment__isnull=False, first_seen_at__lt=end).filter(
-        Q(deleted_at__isnull=True) | Q(deleted_at__gte=start)
+def _attributed_history(*, start: dt.datetime, end: dt.datetime) -> QuerySet:
+    return CloudResourceHistory.objects.filter(deployment__isnull=False, valid_from__lt=end).filter(
+        Q(valid_to__isnull=True) | (Q(valid_to__gt=start) & Q(valid_to__gt=F("valid_from")))
     )
 
 
-def attributed_resources_alive_sql(
+def attributed_intervals(
+    *, start: dt.datetime, end: dt.datetime, kinds: Sequence[str]
+) -> list[tuple]:
+    """The billed-history intervals overlapping [start, end) of resources attributed to a
+    deployment then, of these registry kinds, as HISTORY_COLUMNS tuples (empty intervals left
+    out), in one query."""
+    return list(
+        _attributed_history(start=start, end=end)
+        .filter(kind__in=list(kinds))
+        .order_by("resource_id", "valid_from")
+        .values_list(*HISTORY_COLUMNS)
+    )
+
+
+def attributed_history_sql(
     *, start: dt.datetime, end: dt.datetime
 ) -> tuple[str, dict[str, object]]:
-    """The rows of `attributed_resources_alive` as a SELECT of ALIVE_COLUMNS with named
-    parameters, for a set-based statement to read from (metering's INSERT … SELECT: one
-    statement whatever the number of resources). A test checks both select the same rows."""
-    table = CloudResource._meta.db_table
-    # Identifiers come from the model; the times are bound parameters.
+    """The intervals of `attributed_intervals` (any kind) as a SELECT of HISTORY_COLUMNS with
+    named parameters, for metering's set-based INSERT … SELECT (one statement whatever the
+    number of resources)."""
+    table = CloudResourceHistory._meta.db_table
     sql = (
-        f"SELECT {', '.join(ALIVE_COLUMNS)} FROM {table} "  # noqa: S608
-        "WHERE deployment_id IS NOT NULL AND first_seen_at < %(inventory_alive_until)s "
-        "AND (deleted_at IS NULL OR deleted_at >= %(inventory_alive_from)s)"
+        f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {table} "  # noqa: S608
+        "WHERE deployment_id IS NOT NULL AND valid_from < %(history_until)s "
+        "AND (valid_to IS NULL OR (valid_to > %(history_from)s AND valid_to > valid_from))"
     )
-    return sql, {"inventory_alive_from": start, "inventory_alive_until": end}
+    return sql, {"history_from": start, "history_until": end}
 
 
-def resources_to_measure(
-    *, kind: str, metric: str, day: dt.date
-) -> QuerySet[CloudResource]:
+def resources_to_measure(*, kind: str, metric: str, day: dt.date) -> QuerySet[CloudResource]:
     """Resources of `kind` that existed at some moment of `day` (UTC) and have no complete
     `metric` measurement of it yet (partial and failed ones are measured again)."""
     start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)

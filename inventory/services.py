@@ -33,13 +33,14 @@ from inventory.models import (
     CloudProject,
     CloudResource,
     CloudResourceEvent,
+    CloudResourceHistory,
     MeasurementStatus,
     ProjectPurpose,
     ResourceEventType,
     ResourceMeasurement,
 )
 from inventory.normalize import ResourceSnapshot, meaningful_attrs
-from pricing.kinds import MEASURED_METRICS
+from pricing.kinds import MEASURED_METRICS, billed_as, billed_size
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +210,11 @@ def _upsert_kind(
     result.unchanged = len(unchanged_ids) + len(volatile_rows)
     if events:
         CloudResourceEvent.objects.bulk_create(events, batch_size=1000)
+    history_record(
+        [r.pk for r in changed_rows],
+        at=now,
+        created=[(r.pk, _created_at(r.attrs, now)) for r in new_rows],
+    )
     return result
 
 
@@ -260,6 +266,7 @@ def mark_stale(
         CloudResource.objects.filter(pk__in=chunk).update(
             stale_strike_count=STRIKES_TO_DELETE, deleted_at=F("last_seen_at")
         )
+    history_record(to_tombstone, at=now)
     CloudResourceEvent.objects.bulk_create(
         [
             CloudResourceEvent(
@@ -351,15 +358,22 @@ def resources_attribute(
     if changed:
         CloudResource.objects.bulk_update(changed, ["project", "tenant_id"], batch_size=500)
         CloudResourceEvent.objects.bulk_create(events, batch_size=1000)
+        history_record([r.pk for r in changed], at=now)
     result.attributed = len(changed)
     return result
 
 
 @transaction.atomic
 def project_classify(
-    *, project: CloudProject, tenant_id: str | None, purpose: str, actor: str
+    *,
+    project: CloudProject,
+    tenant_id: str | None,
+    purpose: str,
+    actor: str,
+    now: dt.datetime | None = None,
 ) -> AttributionResult:
-    """An operator assigns a project to a tenant: its live resources follow immediately."""
+    """An operator assigns a project to a tenant: its live resources follow immediately (as of
+    `now`, default the clock)."""
     if purpose not in ProjectPurpose.values:
         raise field_error("purpose", f"must be one of {', '.join(ProjectPurpose.values)}")
     tenant_id = None if tenant_id in (None, "") else clean_tenant_id(tenant_id)
@@ -373,7 +387,7 @@ def project_classify(
             project=project, deleted_at__isnull=True
         ).values_list("pk", flat=True)
     }
-    return resources_attribute(placements, actor=actor)
+    return resources_attribute(placements, actor=actor, now=now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,13 +411,20 @@ class AttachOutcome:
 # caller's transaction usable.
 @transaction.atomic
 def resources_attach_to_deployment(
-    *, resource_ids: Iterable[int], deployment_id: int, actor: str, reassign: bool = False
+    *,
+    resource_ids: Iterable[int],
+    deployment_id: int,
+    actor: str,
+    reassign: bool = False,
+    now: dt.datetime | None = None,
 ) -> AttachOutcome:
     """Tie resources to a deployment: one UPDATE and one bulk insert of `attributed` events.
 
     A resource belongs to at most one deployment: one attached elsewhere is a 409 unless
     `reassign=True`. Unknown ids and tombstoned resources are a 400 naming `resource_ids`.
     Already attached here → unchanged, no event. The resources are locked in pk order.
+    `now` (default the clock) is when it happened: the event's time and where the resource's
+    billed history moves to the deployment.
     """
     ids = clean_resource_ids(resource_ids)
     resources = _locked_live_resources(ids)
@@ -421,7 +442,7 @@ def resources_attach_to_deployment(
             extra={"attached_elsewhere": {str(k): v for k, v in elsewhere.items()}},
         )
     changing = [r for r in resources if r.deployment_id != deployment_id]
-    _write_attachment(changing, deployment_id, actor)
+    _write_attachment(changing, deployment_id, actor, now=now)
     return AttachOutcome(
         attached=[r.pk for r in changing],
         reassigned=sorted(elsewhere),
@@ -431,7 +452,7 @@ def resources_attach_to_deployment(
 
 @transaction.atomic
 def resources_detach_from_deployment(
-    *, resource_ids: Iterable[int], deployment_id: int, actor: str
+    *, resource_ids: Iterable[int], deployment_id: int, actor: str, now: dt.datetime | None = None
 ) -> list[int]:
     """Untie resources from a deployment (each must be attached to it); returns their ids."""
     ids = clean_resource_ids(resource_ids)
@@ -443,7 +464,7 @@ def resources_detach_from_deployment(
             "resource_ids",
             f"resources {_ids_text(strangers)} are not attached to deployment {deployment_id}",
         )
-    _write_attachment(resources, None, actor)
+    _write_attachment(resources, None, actor, now=now)
     return [r.pk for r in resources]
 
 
@@ -463,7 +484,11 @@ def clean_resource_ids(values: Iterable[int]) -> list[int]:
 
 
 def _write_attachment(
-    resources: Sequence[CloudResource], deployment_id: int | None, actor: str
+    resources: Sequence[CloudResource],
+    deployment_id: int | None,
+    actor: str,
+    *,
+    now: dt.datetime | None = None,
 ) -> None:
     """Set `deployment` on every resource with ONE update and log each change, in bulk."""
     if not resources:
@@ -471,7 +496,8 @@ def _write_attachment(
     CloudResource.objects.filter(pk__in=[r.pk for r in resources]).update(
         deployment_id=deployment_id
     )
-    now = timezone.now()
+    now = now or timezone.now()
+    history_record([r.pk for r in resources], at=now)
     CloudResourceEvent.objects.bulk_create(
         CloudResourceEvent(
             resource_id=resource.pk,
@@ -507,6 +533,121 @@ def _ids_text(ids: Iterable[int], limit: int = 20) -> str:
     ids = sorted(ids)
     shown = ", ".join(map(str, ids[:limit]))
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource history (the billed timeline metering integrates)
+# ---------------------------------------------------------------------------------------------
+
+HistoryState = tuple[str, str, Any, int | None, str | None]
+
+
+def _created_at(attrs: Mapping[str, Any], first_sight: dt.datetime) -> dt.datetime:
+    """When DigitalOcean says the resource was created, if that is earlier than our first
+    sighting (its history starts there); else the first sighting."""
+    raw = attrs.get("created_at") if isinstance(attrs, Mapping) else None
+    if not isinstance(raw, str):
+        return first_sight
+    try:
+        created = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return first_sight
+    if created.tzinfo is None:
+        return first_sight
+    return min(created, first_sight)
+
+
+def _billed_state(attrs: Any, kind: str, status: str, deployment_id, tenant_id) -> HistoryState:
+    attrs = attrs if isinstance(attrs, Mapping) else {}
+    billed = billed_as(kind, attrs)
+    return (billed, status, billed_size(billed, attrs), deployment_id, tenant_id)
+
+
+def _second(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(microsecond=0)
+
+
+def history_record(
+    resource_ids: Iterable[int],
+    *,
+    at: dt.datetime,
+    created: Iterable[tuple[int, dt.datetime]] = (),
+) -> int:
+    """Bring the billed timeline of these resources up to their current row, as of `at`, in
+    the caller's transaction; returns how many intervals it opened.
+
+    Set-based per chunk: one read of the rows, one of their open intervals, one bulk update
+    closing the intervals whose state changed, one bulk insert opening the new ones. A
+    resource's first interval starts at `created` (DigitalOcean's created_at when earlier than
+    the first sighting) or `at`; a tombstoned resource's open interval ends at its `deleted_at`
+    (its last sighting); a change at or before the open interval's start rewrites that interval
+    instead of leaving an empty one. `inventory` writes it wherever a billed field changes.
+    """
+    starts = {pk: _second(moment) for pk, moment in created}
+    ids = sorted(set(resource_ids) | set(starts))
+    at = _second(at)
+    opened = 0
+    for chunk in _chunks(ids):
+        rows = CloudResource.objects.filter(pk__in=chunk).values_list(
+            "pk", "kind", "status", "attrs", "deployment_id", "tenant_id", "deleted_at"
+        )
+        open_intervals = {
+            h.resource_id: h
+            for h in CloudResourceHistory.objects.filter(
+                resource_id__in=chunk, valid_to__isnull=True
+            )
+        }
+        closing: list[CloudResourceHistory] = []
+        rewriting: list[CloudResourceHistory] = []
+        opening: list[CloudResourceHistory] = []
+        for pk, kind, status, attrs, deployment_id, tenant_id, deleted_at in rows:
+            state = _billed_state(attrs, kind, status, deployment_id, tenant_id)
+            current = open_intervals.get(pk)
+            if deleted_at is not None:
+                if current is not None:
+                    current.valid_to = max(_second(deleted_at), current.valid_from)
+                    closing.append(current)
+                elif pk in starts:  # first written already tombstoned (imports, tests)
+                    interval = CloudResourceHistory(
+                        resource_id=pk,
+                        valid_from=starts[pk],
+                        valid_to=max(_second(deleted_at), starts[pk]),
+                    )
+                    _set_state(interval, state)
+                    opening.append(interval)
+                continue
+            if current is not None:
+                if _interval_state(current) == state:
+                    continue
+                if at <= current.valid_from:
+                    _set_state(current, state)
+                    rewriting.append(current)
+                    continue
+                current.valid_to = at
+                closing.append(current)
+            interval = CloudResourceHistory(resource_id=pk, valid_from=starts.get(pk, at))
+            _set_state(interval, state)
+            opening.append(interval)
+        if closing:
+            CloudResourceHistory.objects.bulk_update(closing, ["valid_to"], batch_size=500)
+        if rewriting:
+            CloudResourceHistory.objects.bulk_update(
+                rewriting, ["kind", "status", "size", "deployment", "tenant_id"], batch_size=500
+            )
+        CloudResourceHistory.objects.bulk_create(opening, batch_size=1000)
+        opened += len(opening)
+    return opened
+
+
+def _interval_state(interval: CloudResourceHistory) -> HistoryState:
+    size = None if interval.size is None else interval.size.quantize(Decimal("0.000001"))
+    return (interval.kind, interval.status, size, interval.deployment_id, interval.tenant_id)
+
+
+def _set_state(interval: CloudResourceHistory, state: HistoryState) -> None:
+    interval.kind, interval.status, interval.size, interval.deployment_id, interval.tenant_id = (
+        state
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from inventory.services import (
     resources_attribute,
     upsert_resources,
 )
+from pricing import kinds
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ PROJECT_KINDS = frozenset(
 # them (App Platform apps have no URN kind DigitalOcean lists).
 PROJECT_ID_KINDS = frozenset({ResourceKind.APP, ResourceKind.MANAGED_DB})
 # A droplet tagged `k8s:<cluster-id>` is a Kubernetes worker: it belongs to its cluster.
-K8S_WORKER_TAG_PREFIX = "k8s:"
+K8S_WORKER_TAG_PREFIX = kinds.K8S_WORKER_TAG_PREFIX
 SYNC_TARGETS = (*LISTERS, BACKUPS, PROJECTS)
 # A snapshot's `resource_type` -> the kind of the resource whose project it takes.
 SNAPSHOT_OF = {"droplet": ResourceKind.DROPLET, "volume": ResourceKind.VOLUME}

@@ -71,7 +71,13 @@ class UsageRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(MeteringConfig)
 class MeteringConfigAdmin(admin.ModelAdmin):
-    list_display = ("billing_kind", "granularity", "retention_days", "updated_at")
+    list_display = (
+        "billing_kind",
+        "granularity",
+        "retention_days",
+        "billable_statuses",
+        "updated_at",
+    )
     list_editable = ("granularity", "retention_days")
     readonly_fields = ("updated_at",)
 

@@ -7,6 +7,7 @@ Metering (SPEC §11): `usage_records` and `metering_config`. LLM usage (SPEC §1
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -127,6 +128,22 @@ class UsageRecord(models.Model):
         return f"{self.resource_kind} {self.qty} for {self.deployment_id} at {self.period_start}"
 
 
+def validate_billable_statuses(value: object) -> None:
+    """A list of 1-20 distinct non-empty status strings (at most 32 characters), or null."""
+    if value is None:
+        return
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= 20
+        or not all(isinstance(v, str) and 0 < len(v.strip()) <= 32 for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ValidationError(
+            "must be a list of 1 to 20 distinct status names (non-empty strings of at most "
+            "32 characters), or empty for the registry default"
+        )
+
+
 class MeteringConfig(models.Model):
     """How one billing kind is metered: the granularity of its rows and how long they are kept.
 
@@ -141,6 +158,16 @@ class MeteringConfig(models.Model):
         default=DEFAULT_RETENTION_DAYS,
         validators=[MinValueValidator(MIN_RETENTION_DAYS)],
         help_text=f"Usage rows older than this are deleted (at least {MIN_RETENTION_DAYS}).",
+    )
+    billable_statuses = models.JSONField(
+        null=True,
+        blank=True,
+        validators=[validate_billable_statuses],
+        help_text=(
+            "Hourly kinds only: the resource statuses that bill, as a JSON list (e.g. "
+            '["active", "off"] to bill powered-off droplets as DigitalOcean does). Empty: the '
+            "registry default (pricing/kinds.py)."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

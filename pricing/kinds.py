@@ -15,9 +15,10 @@ price `droplet_hours`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeVar
@@ -91,6 +92,32 @@ BILLING_KINDS: Mapping[str, BillingKind] = _registry(
     ),
     BillingKind("floating_ip_hours", "Floating IP hours", base_unit="hour", overage_unit="hour"),
     BillingKind("llm_tokens", "LLM tokens", base_unit="token", overage_unit="1k_tokens"),
+    # Issue 17: every kind inventory syncs is metered.
+    BillingKind("gpu_droplet_hours", "GPU droplet hours", base_unit="hour", overage_unit="hour"),
+    BillingKind(
+        "database_node_hours", "Managed database node hours", base_unit="hour", overage_unit="hour"
+    ),
+    BillingKind(
+        "kubernetes_node_hours", "Kubernetes node hours", base_unit="hour", overage_unit="hour"
+    ),
+    BillingKind(
+        "app_instance_hours", "App Platform instance hours", base_unit="hour", overage_unit="hour"
+    ),
+    BillingKind(
+        "custom_image_gb_month",
+        "Custom image storage",
+        base_unit="gb_month",
+        overage_unit="gb_month",
+    ),
+    BillingKind(
+        "registry_gb_month",
+        "Container registry storage",
+        base_unit="gb_month",
+        overage_unit="gb_month",
+    ),
+    BillingKind(
+        "reserved_ipv6_hours", "Reserved IPv6 hours", base_unit="hour", overage_unit="hour"
+    ),
 )
 
 
@@ -110,8 +137,11 @@ class ResourceKind:
     """A kind of DigitalOcean resource inventory mirrors, and how it is billed.
 
     `billing_kind` is what it accrues when metered (None: it costs nothing by itself, such as a
-    firewall, or it is not metered yet); `accrual` is how; `billable_statuses` are the statuses
-    in which an HOURS kind accrues (a 0 row otherwise), None meaning whatever the status.
+    firewall, or it is billed through another resource, such as a Kubernetes worker); `accrual`
+    is how; `billable_statuses` are the statuses in which an HOURS kind accrues by default (a 0
+    row otherwise; `metering_config` may override them), None meaning whatever the status.
+    `size_attr` is the attribute holding its size: GB for a SIZE_PER_MONTH kind (default
+    `size_gb`), a node / instance count multiplying the hours of an HOURS kind (None: one).
     """
 
     code: str
@@ -119,12 +149,15 @@ class ResourceKind:
     billing_kind: str | None = None
     accrual: Accrual | None = None
     billable_statuses: frozenset[str] | None = None
+    size_attr: str | None = None
 
     def __post_init__(self) -> None:
         if (self.billing_kind is None) != (self.accrual is None):
             raise ValueError(f"{self.code}: a billing kind and its accrual go together")
         if self.billable_statuses is not None and self.accrual is not Accrual.HOURS:
             raise ValueError(f"{self.code}: only an hourly kind accrues by status")
+        if self.accrual is Accrual.SIZE_PER_MONTH and self.size_attr is None:
+            object.__setattr__(self, "size_attr", "size_gb")
 
     @property
     def is_metered(self) -> bool:
@@ -142,6 +175,12 @@ def _resource_kinds(*entries: ResourceKind) -> Mapping[str, ResourceKind]:
             raise ValueError(f"{entry.code} accrues {entry.billing_kind}, which is not registered")
     return _registry(*entries)
 
+
+GPU_DROPLET = "gpu_droplet"
+K8S_WORKER = "k8s_worker"
+# A droplet tagged `k8s:<cluster-id>` is a Kubernetes worker: it belongs to (and bills through)
+# its cluster.
+K8S_WORKER_TAG_PREFIX = "k8s:"
 
 # Every kind inventory knows (SPEC §4), in the order the admin and the API list them. Unknown
 # DigitalOcean kinds are still stored, under their normalized name, and are not metered.
@@ -165,17 +204,54 @@ RESOURCE_KINDS: Mapping[str, ResourceKind] = _resource_kinds(
         billable_statuses=frozenset({"unassigned"}),
     ),
     ResourceKind("firewall", "Firewall"),
-    ResourceKind("load_balancer", "Load balancer", "load_balancer_hours", Accrual.HOURS),
+    # Billed per node: `size_unit` (or the deprecated size's node count), read as attrs.nodes.
+    ResourceKind(
+        "load_balancer", "Load balancer", "load_balancer_hours", Accrual.HOURS, size_attr="nodes"
+    ),
     ResourceKind("droplet_backup", "Droplet backup", "backup_gb_month", Accrual.SIZE_PER_MONTH),
     # Bucket sizes are measured through the S3 API (`MEASURED_METRICS`), not read off attrs.
     ResourceKind("spaces_bucket", "Spaces bucket", "spaces_gb_month", Accrual.MEASURED),
-    ResourceKind("managed_db", "Managed database"),
-    ResourceKind("k8s_cluster", "Kubernetes cluster"),
-    ResourceKind("app", "App Platform app"),
-    ResourceKind("container_registry", "Container registry"),
-    ResourceKind("custom_image", "Custom image"),
-    ResourceKind("reserved_ipv6", "Reserved IPv6"),
+    ResourceKind(
+        "managed_db",
+        "Managed database",
+        "database_node_hours",
+        Accrual.HOURS,
+        size_attr="num_nodes",
+    ),
+    # A cluster bills its worker nodes; the worker droplets themselves are K8S_WORKER below.
+    ResourceKind(
+        "k8s_cluster",
+        "Kubernetes cluster",
+        "kubernetes_node_hours",
+        Accrual.HOURS,
+        size_attr="node_count",
+    ),
+    ResourceKind(
+        "app", "App Platform app", "app_instance_hours", Accrual.HOURS, size_attr="instance_count"
+    ),
+    ResourceKind(
+        "container_registry", "Container registry", "registry_gb_month", Accrual.SIZE_PER_MONTH
+    ),
+    ResourceKind("custom_image", "Custom image", "custom_image_gb_month", Accrual.SIZE_PER_MONTH),
+    # Like a floating IP, DigitalOcean charges a reserved IPv6 only while it is idle.
+    ResourceKind(
+        "reserved_ipv6",
+        "Reserved IPv6",
+        "reserved_ipv6_hours",
+        Accrual.HOURS,
+        billable_statuses=frozenset({"unassigned"}),
+    ),
+    # What a droplet bills as at a moment (`billed_as`): inventory stores both as `droplet`.
+    ResourceKind(
+        GPU_DROPLET,
+        "GPU droplet",
+        "gpu_droplet_hours",
+        Accrual.HOURS,
+        billable_statuses=frozenset({"active"}),
+    ),
+    ResourceKind(K8S_WORKER, "Kubernetes worker droplet"),
 )
+
 
 @dataclass(frozen=True)
 class MeasuredMetric:
@@ -220,6 +296,54 @@ for _metric in MEASURED_METRICS.values():
 RESOURCE_KIND_TO_BILLING_KIND: Mapping[str, str] = MappingProxyType(
     {kind.code: kind.billing_kind for kind in RESOURCE_KINDS.values() if kind.billing_kind}
 )
+
+
+def billed_as(kind: str, attrs: Mapping[str, object]) -> str:
+    """The registry kind a resource of inventory `kind` bills as with these attrs: a droplet
+    with GPUs is a GPU_DROPLET (its own billing kind), one tagged `k8s:<cluster>` a K8S_WORKER
+    (billed through its cluster); every other resource bills as its own kind."""
+    if kind != "droplet":
+        return kind
+    tags = attrs.get("tags")
+    if isinstance(tags, list) and any(
+        isinstance(tag, str) and tag.startswith(K8S_WORKER_TAG_PREFIX) for tag in tags
+    ):
+        return K8S_WORKER
+    gpus = attrs.get("gpu_count")
+    if isinstance(gpus, int) and not isinstance(gpus, bool) and gpus > 0:
+        return GPU_DROPLET
+    return kind
+
+
+# A size the metering trusts: a plain non-negative decimal, optionally with a small exponent
+# ("160", "16.5", "1.6E+2" as Decimal.normalize() writes it), or a non-negative integer.
+_SIZE_RE = re.compile(r"^[0-9]{1,15}(\.[0-9]{1,15})?([eE][+-]?[0-9]{1,2})?$")
+# Beyond any real resource (an exabyte, a billion nodes); keeps a day of size * seconds inside
+# the usage columns (20 digits, 6 places).
+MAX_SIZE = Decimal(10) ** 9
+SIZE_PLACES = Decimal("0.000001")
+
+
+def billed_size(kind: str, attrs: Mapping[str, object]) -> Decimal | None:
+    """The size a resource of registry `kind` bills at with these attrs, exact at 6 places: its
+    GB (SIZE_PER_MONTH), its node / instance count (HOURS with a size_attr), else 1. None when
+    the size is missing or not a size (metering skips and counts it, never guesses)."""
+    entry = RESOURCE_KINDS.get(kind)
+    if entry is None or entry.size_attr is None:
+        return Decimal(1)
+    value = attrs.get(entry.size_attr) if isinstance(attrs, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if not _SIZE_RE.match(text):
+        return None
+    try:
+        size = Decimal(text)
+    except ArithmeticError:
+        return None
+    if size >= MAX_SIZE:
+        return None
+    return size.quantize(SIZE_PLACES, rounding=ROUND_HALF_UP)
 
 
 def get_unit(code: str) -> Unit:

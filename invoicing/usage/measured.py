@@ -24,9 +24,9 @@ from django.db import transaction
 from arcadia_cloud.money import quantize_qty
 from arcadia_cloud.periods import day_bounds, days_in_month
 from inventory.models import MeasurementStatus
-from inventory.selectors import attributed_resources_alive, measurements_of_day
+from inventory.selectors import attributed_intervals, measurements_of_day
 from invoicing.models import Granularity, UsageRecord, UsageSource
-from pricing.kinds import MEASURED_METRICS
+from pricing.kinds import GPU_DROPLET, K8S_WORKER, MEASURED_METRICS
 
 BULK_BATCH_SIZE = 1000
 NO_MEASUREMENT = "no measurement yet"
@@ -71,18 +71,51 @@ class MeasuredResult:
         )
 
 
+# The billed-history kinds a measured resource kind appears as: a GPU droplet and a Kubernetes
+# worker bill their hours as their own kinds, but their traffic is a droplet's like any other
+# (the tenant's egress, whichever droplet sent it).
+_HISTORY_KINDS = {
+    "droplet": ("droplet", GPU_DROPLET, K8S_WORKER),
+    "spaces_bucket": ("spaces_bucket",),
+}
+
+
+def _attributed_on(
+    day_start: dt.datetime, day_end: dt.datetime, kinds: list[str]
+) -> list[tuple[int, int, str]]:
+    """(resource, deployment, resource kind) of the measured kinds attributed to a deployment
+    during the day, from the billed history (one query): a day's one measured value goes to the
+    deployment that held the resource longest that day, the later holder on a tie."""
+    history_kinds = {hk: kind for kind in kinds for hk in _HISTORY_KINDS.get(kind, (kind,))}
+    # resource -> (its resource kind, {deployment: (seconds held, latest start)})
+    held: dict[int, tuple[str, dict[int, tuple[float, dt.datetime]]]] = {}
+    for (
+        resource_id,
+        deployment_id,
+        kind,
+        _status,
+        _size,
+        valid_from,
+        valid_to,
+    ) in attributed_intervals(start=day_start, end=day_end, kinds=list(history_kinds)):
+        begins = max(valid_from, day_start)
+        seconds = (min(valid_to or day_end, day_end) - begins).total_seconds()
+        _, by_deployment = held.setdefault(resource_id, (history_kinds[kind], {}))
+        before, latest = by_deployment.get(deployment_id, (0.0, begins))
+        by_deployment[deployment_id] = (before + seconds, max(latest, begins))
+    return [
+        (resource_id, max(by_deployment, key=by_deployment.__getitem__), kind)
+        for resource_id, (kind, by_deployment) in sorted(held.items())
+    ]
+
+
 def meter_measured(day: dt.date) -> MeasuredResult:
     """Write `day`'s measured usage rows; runs inside the caller's transaction (meter_day's)."""
     day_start, day_end = day_bounds(day)
     metrics_by_kind: dict[str, list] = {}
     for metric in MEASURED_METRICS.values():
         metrics_by_kind.setdefault(metric.resource_kind, []).append(metric)
-    resources = (
-        attributed_resources_alive(start=day_start, end=day_end)
-        .filter(kind__in=list(metrics_by_kind))
-        .values_list("id", "deployment_id", "kind")
-        .order_by("id")
-    )
+    resources = _attributed_on(day_start, day_end, list(metrics_by_kind))
     measurements = {
         (m.resource_id, m.metric): m
         for m in measurements_of_day(day=day, metrics=list(MEASURED_METRICS)).only(

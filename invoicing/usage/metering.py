@@ -1,33 +1,40 @@
-"""Metering (SPEC §11): one UTC day of inventory becomes usage_records rows.
+"""Metering (SPEC §11, superseded by issue 17): one UTC day of resource history becomes
+usage_records rows.
 
-Every metered kind accrues uniformly, so everything downstream is a SUM. What each resource kind
-accrues, and how, is the kind registry's (`pricing.kinds.RESOURCE_KINDS`: billing kind, accrual,
-billable statuses); today:
+A day's (or, hourly, an hour's) usage of a resource is the time it spent in a billable state
+within the period * its size at each moment, attributed to the deployment it belonged to at
+each moment: the integral of its billed timeline (`inventory.models.CloudResourceHistory`, kept
+by the inventory chokepoint). What each kind accrues is the kind registry's
+(`pricing.kinds.RESOURCE_KINDS`: billing kind, accrual, size attribute, default billable
+statuses; `metering_config` may override the statuses):
 
-- droplet → droplet_hours: 24 a day while `active`, a 0 row otherwise ("metered, was off");
-- load_balancer → load_balancer_hours: 24 a day;
-- floating_ip → floating_ip_hours: 24 a day while `unassigned`, a 0 row while assigned (DO
-  charges only for idle IPs);
-- snapshot / droplet_backup / volume → *_gb_month: attrs.size_gb ÷ days in the month, per day;
+- HOURS kinds (droplet, GPU droplet, floating IP, reserved IPv6, load balancer, managed
+  database, Kubernetes cluster, App Platform app) → hours in a billable status * their node /
+  instance count (1 for a droplet or an IP); a row of 0 when it was never billable ("metered,
+  was off");
+- SIZE_PER_MONTH kinds (volume, snapshot, backup, custom image, registry) →
+  size_gb * the period's share of the month (seconds ÷ seconds in the month);
+- ONE_PER_MONTH (DNS zone) → 1 * the period's share of the month.
 - spaces_bucket (spaces_gb_month) and droplet bandwidth (bandwidth_gb) are measured at the
   source and metered from those measurements by `invoicing.usage.measured`, in the same run;
-- dns_zone → dns_zones: 1 ÷ days in the month, per day.
 
-Hourly granularity (metering_config) splits the same accrual over 24 rows a day. Rows keep
-their exact fraction (see `UsageRecord`); a resource whose size is unknown is skipped and
-counted, never guessed.
+Rows keep their exact fraction (see `UsageRecord`): numerator = Σ seconds * size, denominator
+= 3600 (hours) or the month's seconds, reduced by the period's length when it divides (so a
+whole day keeps the familiar 24/1 and size/days). A resource whose size was unknown while it was
+billable is skipped and counted, never guessed.
 
 A day older than the late-usage horizon is refused (400 naming `day`): its rows could reach no
 invoice. A backfill of a month already invoiced is billed on the tenant's next invoice
 (`invoicing.invoices.late_usage`).
 
-`meter_day` is idempotent: a resource that already has rows for the day is left alone (also
-when it has since moved to another deployment, or the kind's granularity changed), and the
-unique indexes make concurrent runs insert each row once. Inventory keeps only current state,
-so a backfill meters past days with today's status and size.
+`meter_day` is idempotent: a resource that already has rows for the day is left alone, and the
+unique indexes make concurrent runs insert each row once. Because the history is never
+rewritten for the past, re-running or backfilling a past day computes exactly what it computed
+then.
 
 On PostgreSQL a day is ONE `INSERT … SELECT … ON CONFLICT DO NOTHING` per granularity, computed
-in SQL; elsewhere (the SQLite quick start) the same rules run in Python and `bulk_create`.
+in SQL from the history; elsewhere (the SQLite quick start) the same rules run in Python and
+`bulk_create`.
 """
 
 from __future__ import annotations
@@ -35,10 +42,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -48,27 +54,23 @@ from django.utils import timezone
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import quantize_qty
 from arcadia_cloud.periods import day_bounds, days_in_month
-from inventory.selectors import (
-    ALIVE_COLUMNS,
-    attributed_resources_alive,
-    attributed_resources_alive_sql,
-)
+from inventory.selectors import attributed_history_sql, attributed_intervals
 from invoicing.invoices.late_usage import horizon, usage_kept_from
 from invoicing.models import Granularity, UsageRecord, UsageSource
 from invoicing.usage.measured import MeasuredResult, meter_measured
 from invoicing.usage.selectors import MeteringSetting, metering_settings
-from pricing.kinds import RESOURCE_KINDS, Accrual, ResourceKind
+from pricing.kinds import MAX_SIZE, RESOURCE_KINDS, Accrual, ResourceKind, billed_size
 
 logger = logging.getLogger(__name__)
 
 HOURS_PER_DAY = 24
+SECONDS_PER_HOUR = 3600
+SECONDS_PER_DAY = HOURS_PER_DAY * SECONDS_PER_HOUR
 PERIODS_PER_DAY = MappingProxyType({Granularity.DAILY: 1, Granularity.HOURLY: HOURS_PER_DAY})
-# A size_gb the metering trusts: a plain non-negative decimal, optionally with a small exponent
-# ("160", "16.5", "1.6E+2" as Decimal.normalize() writes it). The same pattern guards the SQL
-# cast, so both paths skip exactly the same resources.
-SIZE_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,15})?([eE][+-]?[0-9]{1,2})?$"
-_SIZE_RE = re.compile(SIZE_PATTERN)
-MAX_SIZE_GB = Decimal(10) ** 12  # beyond any real resource; keeps every qty inside its column
+PERIOD_SECONDS = MappingProxyType(
+    {Granularity.DAILY: SECONDS_PER_DAY, Granularity.HOURLY: SECONDS_PER_HOUR}
+)
+MAX_SIZE_GB = MAX_SIZE  # beyond any real resource; keeps every qty inside its column
 SKIPPED_EXAMPLES = 5
 BULK_BATCH_SIZE = 1000
 
@@ -134,25 +136,23 @@ def _added(one: MeasuredResult | None, other: MeasuredResult | None) -> Measured
 
 
 def meter_day(day: dt.date, *, now: dt.datetime | None = None) -> MeterResult:
-    """Record `day`'s usage of every deployment-attributed resource that existed that day.
-
-    Existed = first seen before the day ended and not deleted before it began, so a resource
-    deleted mid-day counts that whole day. Re-running changes nothing. A day that started more
-    than LATE_USAGE_HORIZON_DAYS before `now` (default the clock) is a 400 naming `day`.
+    """Record `day`'s usage of every resource that was attributed to a deployment during it,
+    from its history: each moment in a billable status, at its size then, to its deployment
+    then. Re-running changes nothing. A day that started more than LATE_USAGE_HORIZON_DAYS
+    before `now` (default the clock) is a 400 naming `day`.
     """
     _refuse_beyond_horizon(day, now or timezone.now())
     settings_by_kind = metering_settings()
     meter = _meter_kinds_sql if connection.vendor == "postgresql" else _meter_kinds_portable
     result = MeterResult(day, 0, 0, 0, 0)
     with transaction.atomic(durable=True):
-        for granularity, kinds in _kinds_by_granularity(settings_by_kind).items():
-            result += meter(day, granularity, kinds)
+        for granularity, rules in _rules_by_granularity(settings_by_kind).items():
+            result += meter(day, granularity, rules)
         # After the state metering, so a droplet's droplet_hours row is always written first.
         result = replace(result, measured=meter_measured(day))
     if result.skipped_unknown_size:
         logger.warning(
-            "metering %s: %d resources skipped, attrs.size_gb missing or not a size "
-            "(e.g. resource ids %s)",
+            "metering %s: %d resources skipped, size unknown while billable (e.g. resource ids %s)",
             day,
             result.skipped_unknown_size,
             ", ".join(map(str, result.skipped_examples)),
@@ -172,13 +172,52 @@ def _refuse_beyond_horizon(day: dt.date, now: dt.datetime) -> None:
         )
 
 
-def _kinds_by_granularity(
+@dataclass(frozen=True)
+class KindRule:
+    """How one registry kind is metered this run: the registry's rule with the billable
+    statuses in force (metering_config's, else the registry default)."""
+
+    kind: ResourceKind
+    billable_statuses: frozenset[str] | None
+
+    def billable(self, status: str) -> bool:
+        return self.billable_statuses is None or status in self.billable_statuses
+
+
+def billable_statuses_in_force(
+    kind: ResourceKind, settings_by_kind: Mapping[str, MeteringSetting]
+) -> frozenset[str] | None:
+    """An HOURS kind's billable statuses: its billing kind's metering_config ones when set,
+    else the registry default. Other accruals bill whatever the status."""
+    if kind.accrual is not Accrual.HOURS:
+        return None
+    configured = settings_by_kind[kind.billing_kind].billable_statuses
+    return kind.billable_statuses if configured is None else configured
+
+
+def _rules_by_granularity(
     settings_by_kind: Mapping[str, MeteringSetting],
-) -> dict[str, list[ResourceKind]]:
-    grouped: dict[str, list[ResourceKind]] = {}
+) -> dict[str, list[KindRule]]:
+    grouped: dict[str, list[KindRule]] = {}
     for kind in METERED_KINDS:
-        grouped.setdefault(settings_by_kind[kind.billing_kind].granularity, []).append(kind)
+        rule = KindRule(kind, billable_statuses_in_force(kind, settings_by_kind))
+        grouped.setdefault(settings_by_kind[kind.billing_kind].granularity, []).append(rule)
     return grouped
+
+
+def _denominators(kind: ResourceKind, day: dt.date) -> int:
+    """The unreduced denominator of a kind's fraction: an hour's seconds, or the month's."""
+    if kind.accrual is Accrual.HOURS:
+        return SECONDS_PER_HOUR
+    return SECONDS_PER_DAY * days_in_month(day)
+
+
+def reduced(numerator: Decimal, denominator: int, unit: int) -> tuple[Decimal, int]:
+    """numerator / denominator divided through by `unit` (a period's or an hour's seconds)
+    when it divides both: a whole day of a droplet stays 24/1, of a 100 GB volume 100/30."""
+    if numerator % unit == 0 and denominator % unit == 0:
+        return numerator / unit, denominator // unit
+    return numerator, denominator
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,83 +229,91 @@ _PERIODS_SQL = {
     Granularity.HOURLY: (
         "JOIN generate_series(%(day_start)s::timestamptz, %(last_hour)s::timestamptz, "
         "interval '1 hour') AS p(period_start) "
-        "ON c.first_seen_at < p.period_start + interval '1 hour' "
-        "AND (c.deleted_at IS NULL OR c.deleted_at >= p.period_start)"
+        "ON h.valid_from < p.period_start + interval '1 hour' "
+        "AND (h.valid_to IS NULL OR h.valid_to > p.period_start)"
     ),
 }
 
-# `candidates` is every resource the day concerns (inventory's deployment-attributed resources
-# alive that day, of a metered kind), with its accrual (NULL numerator: size unknown) and
-# whether it was metered already; `inserted` writes the rows; the final SELECT
-# reports what happened. A kind's billable statuses travel as a JSON array (`?` is "has this
-# element"), NULL when it accrues whatever the status. Nested CASEs (not AND) guard the numeric
-# cast: CASE is evaluated in order, AND is not.
+# `slices` is every interval of the day's attributed history of a metered kind, cut to each
+# period, with its seconds, size and whether its status was billable; `rows` integrates them per
+# (resource, deployment, billing kind, period): Σ seconds * size while billable (NULL: the size
+# was unknown while billable), with whether the resource was metered already; `inserted` writes
+# the rows; the final SELECT reports what happened. A kind's billable statuses travel as a JSON
+# array (`?` is "has this element"), NULL when it accrues whatever the status.
 _METER_SQL = """
 WITH rules AS (
     SELECT *
     FROM unnest(%(resource_kinds)s::text[], %(billing_kinds)s::text[],
-                %(accruals)s::text[], %(billable_statuses)s::jsonb[])
-         AS rules(resource_kind, billing_kind, accrual, billable_statuses)
+                %(denominators)s::int[], %(units)s::int[], %(billable_statuses)s::jsonb[])
+         AS rules(resource_kind, billing_kind, denominator, unit, billable_statuses)
 ),
-candidates AS MATERIALIZED (
-    SELECT r.id AS resource_id,
-           r.deployment_id,
-           r.first_seen_at,
-           r.deleted_at,
-           rules.billing_kind,
-           CASE rules.accrual
-               WHEN 'hours' THEN
-                   CASE WHEN rules.billable_statuses IS NULL OR rules.billable_statuses ? r.status
-                        THEN %(hours_per_period)s ELSE 0 END
-               WHEN 'one_per_month' THEN 1
-               WHEN 'size_per_month' THEN
-                   CASE WHEN r.attrs ->> 'size_gb' ~ %(size_pattern)s THEN
-                       CASE WHEN (r.attrs ->> 'size_gb')::numeric < %(max_size)s
-                            THEN round((r.attrs ->> 'size_gb')::numeric, 6) END
-                   END
-           END::numeric AS numerator,
-           CASE rules.accrual WHEN 'hours' THEN 1 ELSE %(periods_in_month)s END AS denominator,
+slices AS (
+    SELECT h.resource_id, h.deployment_id, rules.billing_kind, rules.denominator, rules.unit,
+           p.period_start, h.size,
+           extract(epoch FROM least(coalesce(h.valid_to, 'infinity'::timestamptz),
+                                    p.period_start + %(period)s::interval)
+                              - greatest(h.valid_from, p.period_start))::bigint AS seconds,
+           (rules.billable_statuses IS NULL OR rules.billable_statuses ? h.status) AS billable
+    FROM ({history}) AS h
+    JOIN rules ON rules.resource_kind = h.kind
+    {periods}
+),
+rows AS MATERIALIZED (
+    SELECT s.resource_id, s.deployment_id, s.billing_kind, s.period_start,
+           min(s.denominator) AS denominator, min(s.unit) AS unit,
+           CASE WHEN bool_or(s.billable AND s.size IS NULL) THEN NULL
+                ELSE coalesce(sum(s.seconds * s.size) FILTER (WHERE s.billable), 0)
+           END AS numerator,
            EXISTS (
                SELECT 1 FROM usage_records AS u
-               WHERE u.resource_id = r.id
+               WHERE u.resource_id = s.resource_id
                  AND u.period_start >= %(day_start)s AND u.period_start < %(day_end)s
+                 AND u.source <> 'measured'
            ) AS already_metered
-    FROM ({resources}) AS r
-    JOIN rules ON rules.resource_kind = r.kind
+    FROM slices AS s
+    WHERE s.seconds > 0
+    GROUP BY s.resource_id, s.deployment_id, s.billing_kind, s.period_start
 ),
 inserted AS (
     INSERT INTO usage_records (deployment_id, resource_id, resource_kind, period_start,
                                granularity, qty, qty_numerator, qty_denominator, source)
-    SELECT c.deployment_id, c.resource_id, c.billing_kind, p.period_start, %(granularity)s,
-           round(c.numerator / c.denominator, 6), c.numerator, c.denominator, %(source)s
-    FROM candidates AS c
-    {periods}
-    WHERE c.numerator IS NOT NULL AND NOT c.already_metered
+    SELECT r.deployment_id, r.resource_id, r.billing_kind, r.period_start, %(granularity)s,
+           round(r.numerator / r.denominator, 6),
+           CASE WHEN r.numerator %% r.unit = 0 AND r.denominator %% r.unit = 0
+                THEN r.numerator / r.unit ELSE r.numerator END,
+           CASE WHEN r.numerator %% r.unit = 0 AND r.denominator %% r.unit = 0
+                THEN r.denominator / r.unit ELSE r.denominator END,
+           %(source)s
+    FROM rows AS r
+    WHERE r.numerator IS NOT NULL AND NOT r.already_metered
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT count(*),
+SELECT count(DISTINCT resource_id),
        (SELECT count(*) FROM inserted),
-       count(*) FILTER (WHERE already_metered),
-       count(*) FILTER (WHERE numerator IS NULL AND NOT already_metered),
-       (array_agg(resource_id ORDER BY resource_id)
+       count(DISTINCT resource_id) FILTER (WHERE already_metered),
+       count(DISTINCT resource_id) FILTER (WHERE numerator IS NULL AND NOT already_metered),
+       (array_agg(DISTINCT resource_id)
             FILTER (WHERE numerator IS NULL AND NOT already_metered))[1:%(examples)s]
-FROM candidates
+FROM rows
 """
 
 
-def _meter_kinds_sql(day: dt.date, granularity: str, kinds: list[ResourceKind]) -> MeterResult:
+def _unit(kind: ResourceKind, granularity: str) -> int:
+    """What a kind's fraction is reduced by when it divides: an hour for hours, else the
+    period (a whole period of storage is size ÷ periods in the month)."""
+    return SECONDS_PER_HOUR if kind.accrual is Accrual.HOURS else PERIOD_SECONDS[granularity]
+
+
+def _meter_kinds_sql(day: dt.date, granularity: str, rules: list[KindRule]) -> MeterResult:
     day_start, day_end = day_bounds(day)
-    periods_per_day = PERIODS_PER_DAY[granularity]
     params = {
-        "resource_kinds": [kind.code for kind in kinds],
-        "billing_kinds": [kind.billing_kind for kind in kinds],
-        "accruals": [str(kind.accrual) for kind in kinds],
-        "billable_statuses": [_json_statuses(kind.billable_statuses) for kind in kinds],
-        "hours_per_period": HOURS_PER_DAY // periods_per_day,
-        "periods_in_month": days_in_month(day) * periods_per_day,
-        "size_pattern": SIZE_PATTERN,
-        "max_size": MAX_SIZE_GB,
+        "resource_kinds": [rule.kind.code for rule in rules],
+        "billing_kinds": [rule.kind.billing_kind for rule in rules],
+        "denominators": [_denominators(rule.kind, day) for rule in rules],
+        "units": [_unit(rule.kind, granularity) for rule in rules],
+        "billable_statuses": [_json_statuses(rule.billable_statuses) for rule in rules],
+        "period": f"{PERIOD_SECONDS[granularity]} seconds",
         "day_start": day_start,
         "day_end": day_end,
         "last_hour": day_end - dt.timedelta(hours=1),
@@ -274,10 +321,10 @@ def _meter_kinds_sql(day: dt.date, granularity: str, kinds: list[ResourceKind]) 
         "source": UsageSource.METER,
         "examples": SKIPPED_EXAMPLES,
     }
-    alive_sql, alive_params = attributed_resources_alive_sql(start=day_start, end=day_end)
-    sql = _METER_SQL.format(periods=_PERIODS_SQL[granularity], resources=alive_sql)
+    history_sql, history_params = attributed_history_sql(start=day_start, end=day_end)
+    sql = _METER_SQL.format(periods=_PERIODS_SQL[granularity], history=history_sql)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {**params, **alive_params})
+        cursor.execute(sql, {**params, **history_params})
         resources, created, already, skipped, examples = cursor.fetchone()
     return MeterResult(day, resources, created, already, skipped, tuple(examples or ()))
 
@@ -293,84 +340,64 @@ def _json_statuses(statuses: frozenset[str] | None) -> str | None:
 
 def size_gb(attrs: object) -> Decimal | None:
     """attrs.size_gb as an exact Decimal at 6 places, or None when it is missing or not a size
-    (the same acceptance as the SQL path)."""
-    value = attrs.get("size_gb") if isinstance(attrs, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    text = value if isinstance(value, str) else str(value)
-    if not _SIZE_RE.match(text):
-        return None
-    try:
-        size = Decimal(text)
-    except InvalidOperation:
-        return None
-    return quantize_qty(size) if size < MAX_SIZE_GB else None
+    (what the history stores for a storage kind: `pricing.kinds.billed_size`)."""
+    return billed_size("volume", attrs if isinstance(attrs, Mapping) else {})
 
 
-def accrual_fraction(
-    kind: ResourceKind, *, status: str, attrs: object, granularity: str, day: dt.date
-) -> tuple[Decimal, int] | None:
-    """(numerator, denominator) one period of `day` accrues, or None when the size is unknown."""
-    periods_per_day = PERIODS_PER_DAY[granularity]
-    periods_in_month = days_in_month(day) * periods_per_day
-    if kind.accrual is Accrual.HOURS:
-        billable = kind.billable_statuses is None or status in kind.billable_statuses
-        return Decimal(HOURS_PER_DAY // periods_per_day if billable else 0), 1
-    if kind.accrual is Accrual.ONE_PER_MONTH:
-        return Decimal(1), periods_in_month
-    size = size_gb(attrs)
-    return None if size is None else (size, periods_in_month)
-
-
-def _periods(
-    day: dt.date, granularity: str, first_seen_at: dt.datetime, deleted_at: dt.datetime | None
-) -> list[dt.datetime]:
-    day_start, _ = day_bounds(day)
-    if granularity == Granularity.DAILY:
-        return [day_start]
-    hours = (day_start + dt.timedelta(hours=hour) for hour in range(HOURS_PER_DAY))
-    return [
-        hour
-        for hour in hours
-        if first_seen_at < hour + dt.timedelta(hours=1)
-        and (deleted_at is None or deleted_at >= hour)
-    ]
-
-
-def _meter_kinds_portable(day: dt.date, granularity: str, kinds: list[ResourceKind]) -> MeterResult:
+def _periods(day: dt.date, granularity: str) -> list[tuple[dt.datetime, dt.datetime]]:
     day_start, day_end = day_bounds(day)
-    kinds_by_code = {kind.code: kind for kind in kinds}
-    resources = (
-        attributed_resources_alive(start=day_start, end=day_end)
-        .filter(kind__in=kinds_by_code)
-        .values_list(*ALIVE_COLUMNS)
-        .order_by("id")
-    )
+    if granularity == Granularity.DAILY:
+        return [(day_start, day_end)]
+    hours = (day_start + dt.timedelta(hours=hour) for hour in range(HOURS_PER_DAY))
+    return [(hour, hour + dt.timedelta(hours=1)) for hour in hours]
+
+
+def _meter_kinds_portable(day: dt.date, granularity: str, rules: list[KindRule]) -> MeterResult:
+    day_start, day_end = day_bounds(day)
+    rules_by_code = {rule.kind.code: rule for rule in rules}
+    intervals = attributed_intervals(start=day_start, end=day_end, kinds=list(rules_by_code))
+    # Measured rows (`invoicing.usage.measured`) are metered on their own: a day whose
+    # measurement was metered first still gets its state-metered rows.
     metered_that_day = UsageRecord.objects.filter(
         resource__isnull=False, period_start__gte=day_start, period_start__lt=day_end
-    )
+    ).exclude(source=UsageSource.MEASURED)
     already_metered = set(metered_that_day.values_list("resource_id", flat=True))
+    # (resource, deployment, billing kind, period) → Σ seconds * size while billable, or None.
+    totals: dict[tuple[int, int, str, dt.datetime], Decimal | None] = {}
+    kinds_of: dict[str, ResourceKind] = {}
+    for resource_id, deployment_id, kind, status, size, valid_from, valid_to in intervals:
+        rule = rules_by_code[kind]
+        kinds_of[rule.kind.billing_kind] = rule.kind
+        for period_start, period_end in _periods(day, granularity):
+            seconds = int(
+                (
+                    min(valid_to or period_end, period_end) - max(valid_from, period_start)
+                ).total_seconds()
+            )
+            if seconds <= 0:
+                continue
+            key = (resource_id, deployment_id, rule.kind.billing_kind, period_start)
+            total = totals.get(key, Decimal(0))
+            if rule.billable(status):
+                total = None if total is None or size is None else total + seconds * size
+            totals[key] = total
     rows: list[UsageRecord] = []
-    total = already = 0
-    skipped: list[int] = []
-    for resource_id, deployment_id, kind, status, attrs, first_seen_at, deleted_at in resources:
-        total += 1
-        if resource_id in already_metered:
-            already += 1
+    resources = {key[0] for key in totals}
+    already = {key[0] for key in totals if key[0] in already_metered}
+    skipped = sorted({key[0] for key, total in totals.items() if total is None} - already)
+    for (resource_id, deployment_id, billing_kind, period_start), total in sorted(
+        totals.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3])
+    ):
+        if total is None or resource_id in already:
             continue
-        metered_kind = kinds_by_code[kind]
-        fraction = accrual_fraction(
-            metered_kind, status=status, attrs=attrs, granularity=granularity, day=day
-        )
-        if fraction is None:
-            skipped.append(resource_id)
-            continue
-        numerator, denominator = fraction
-        rows.extend(
+        kind = kinds_of[billing_kind]
+        denominator = _denominators(kind, day)
+        numerator, denominator = reduced(total, denominator, _unit(kind, granularity))
+        rows.append(
             UsageRecord(
                 deployment_id=deployment_id,
                 resource_id=resource_id,
-                resource_kind=metered_kind.billing_kind,
+                resource_kind=billing_kind,
                 period_start=period_start,
                 granularity=granularity,
                 qty=quantize_qty(numerator / denominator),
@@ -378,13 +405,12 @@ def _meter_kinds_portable(day: dt.date, granularity: str, kinds: list[ResourceKi
                 qty_denominator=denominator,
                 source=UsageSource.METER,
             )
-            for period_start in _periods(day, granularity, first_seen_at, deleted_at)
         )
     before = metered_that_day.filter(granularity=granularity).count()
     UsageRecord.objects.bulk_create(rows, batch_size=BULK_BATCH_SIZE, ignore_conflicts=True)
     created = metered_that_day.filter(granularity=granularity).count() - before
     return MeterResult(
-        day, total, created, already, len(skipped), tuple(skipped[:SKIPPED_EXAMPLES])
+        day, len(resources), created, len(already), len(skipped), tuple(skipped[:SKIPPED_EXAMPLES])
     )
 
 

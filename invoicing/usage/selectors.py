@@ -43,6 +43,8 @@ QTY_SCALE = 10**6  # usage quantities are reported with 6 decimal places, like u
 class MeteringSetting:
     granularity: str
     retention_days: int
+    # The statuses its hourly resource kinds bill in; None = the registry's default.
+    billable_statuses: frozenset[str] | None = None
 
 
 DEFAULT_METERING_SETTING = MeteringSetting(Granularity.DAILY, DEFAULT_RETENTION_DAYS)
@@ -55,7 +57,11 @@ def metering_settings() -> dict[str, MeteringSetting]:
     to the registry is metered before an operator configures it.
     """
     configured = {
-        row.billing_kind: MeteringSetting(row.granularity, row.retention_days)
+        row.billing_kind: MeteringSetting(
+            row.granularity,
+            row.retention_days,
+            frozenset(row.billable_statuses) if row.billable_statuses else None,
+        )
         for row in MeteringConfig.objects.all()
     }
     return {kind: configured.get(kind, DEFAULT_METERING_SETTING) for kind in BILLING_KINDS}

@@ -17,7 +17,7 @@ from arcadia_cloud.periods import iter_days, month_end
 from billing.models import CloudBalanceSnapshot, CloudCostLine, CloudInvoice
 from catalog.seed import catalog_seed
 from deployments.models import Deployment, Subscription
-from deployments.services import deployment_attach_resources, subscription_create
+from deployments.services import subscription_create
 from inventory.models import CloudResource
 from invoicing.invoices.lifecycle import invoice_issue, invoice_void
 from invoicing.invoices.rollup import roll_up_period
@@ -187,8 +187,10 @@ def subscribe(
     starts_on: dt.date = APRIL,
     droplets: int = 5,
 ) -> Subscribed:
-    """A deployment of `tenant_id` on a seeded plan from `starts_on`, with `droplets` active
-    droplets attached, through the deployment services."""
+    """A deployment of `tenant_id` on a seeded plan from `starts_on` (through the deployment
+    services), with `droplets` active droplets attached since they were first seen: metering
+    bills the deployment a resource belonged to at each moment of its history (issue 17), so
+    a droplet attached today would bill nothing in April."""
     catalog_seed()
     deployment = make_deployment(tenant_id=tenant_id)
     subscription = subscription_create(
@@ -198,11 +200,7 @@ def subscribe(
         starts_on=starts_on,
         actor=ACTOR,
     )
-    resources = [resource_for(tenant_id=tenant_id) for _ in range(droplets)]
-    if resources:
-        deployment_attach_resources(
-            deployment=deployment, resource_ids=[r.pk for r in resources], actor=ACTOR
-        )
+    resources = [resource_for(deployment=deployment, tenant_id=tenant_id) for _ in range(droplets)]
     return Subscribed(deployment, subscription, resources)
 
 

@@ -49,6 +49,14 @@ SPEC_RESOURCE_PRICES = {
     "backup_gb_month": (5, "gb_month"),
     "load_balancer_hours": (2, "hour"),
     "floating_ip_hours": (1, "hour"),
+    # issue 17: every kind inventory syncs has a list price
+    "gpu_droplet_hours": (500, "hour"),
+    "database_node_hours": (3, "hour"),
+    "kubernetes_node_hours": (2, "hour"),
+    "app_instance_hours": (1, "hour"),
+    "custom_image_gb_month": (6, "gb_month"),
+    "registry_gb_month": (2, "gb_month"),
+    "reserved_ipv6_hours": (1, "hour"),
 }
 
 
@@ -100,7 +108,7 @@ def test_seed_creates_exactly_spec_section_8():
         )
     }
     assert prices == SPEC_RESOURCE_PRICES
-    assert ResourcePrice.objects.count() == 4
+    assert ResourcePrice.objects.count() == len(SPEC_RESOURCE_PRICES)
 
 
 def test_a_second_run_changes_nothing():

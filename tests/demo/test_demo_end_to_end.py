@@ -39,6 +39,11 @@ LIST_PRICES = {
     "backup_gb_month": 5,
     "load_balancer_hours": 2,
     "floating_ip_hours": 1,
+    # issue 17: every kind inventory syncs is metered (catalog seed list prices)
+    "gpu_droplet_hours": 500,
+    "database_node_hours": 3,
+    "kubernetes_node_hours": 2,
+    "app_instance_hours": 1,
 }
 # The demo's tenants: (tenant, DigitalOcean project, segments of the month it is billed for:
 # (plan, add-on cents, first day, last day)). Acme upgrades studio → pro on the 16th (two
@@ -74,6 +79,14 @@ def alive_days(obj: dict, first_day: int, last_day: int = DAYS) -> range:
     return range(start, end + 1)
 
 
+def is_gpu(droplet: dict) -> bool:
+    return bool(droplet.get("gpu_info") or (droplet.get("size") or {}).get("gpu_info"))
+
+
+def is_k8s_worker(droplet: dict) -> bool:
+    return any(tag.startswith("k8s:") for tag in droplet.get("tags", []))
+
+
 def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
     fixture = load_fixture()
     project_of = {p["id"]: p["name"] for p in fixture["projects"]}
@@ -92,6 +105,18 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
                 if tag.startswith("k8s:")
             )
         ]
+        # Issue 17: workers bill through their cluster (node hours), GPU droplets as GPU hours.
+        plain = [d for d in mine if not is_gpu(d) and not is_k8s_worker(d)]
+        gpus = [d for d in mine if is_gpu(d) and not is_k8s_worker(d)]
+        clusters = [
+            c
+            for c in fixture["kubernetes_clusters"]
+            if assigned.get(f"do:kubernetes:{c['id']}") == project
+        ]
+        databases = [
+            db for db in fixture["databases"] if assigned.get(f"do:dbaas:{db['id']}") == project
+        ]
+        apps = [a for a in fixture["apps"] if project_of.get(a.get("project_id")) == project]
         subtotal = 0
         for plan_code, addon, first_day, last_day in segments:
             plan = PLANS[plan_code]
@@ -102,7 +127,22 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
             def alive(obj, first_day=first_day, last_day=last_day) -> int:
                 return len(alive_days(obj, first_day, last_day))
 
-            hours = sum(24 * alive(d) for d in mine if d["status"] == "active")
+            hours = sum(24 * alive(d) for d in plain if d["status"] == "active")
+            gpu_hours = sum(24 * alive(d) for d in gpus if d["status"] == "active")
+            subtotal += gpu_hours * LIST_PRICES["gpu_droplet_hours"]
+            for cluster in clusters:
+                nodes = sum(pool["count"] for pool in cluster["node_pools"])
+                subtotal += nodes * 24 * alive(cluster) * LIST_PRICES["kubernetes_node_hours"]
+            for database in databases:
+                nodes = database["num_nodes"]
+                subtotal += nodes * 24 * alive(database) * LIST_PRICES["database_node_hours"]
+            for app in apps:
+                instances = sum(
+                    component["instance_count"]
+                    for kind in ("services", "workers", "jobs")
+                    for component in app["spec"].get(kind, [])
+                )
+                subtotal += instances * 24 * alive(app) * LIST_PRICES["app_instance_hours"]
             backup_gb_days = sum(
                 (
                     Fraction(str(backup["size_gigabytes"])) * alive(backup)
@@ -123,7 +163,8 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
                     subtotal += frac_cents(gb_months * LIST_PRICES["volume_gb_month"])
             for lb in fixture["load_balancers"]:
                 if assigned.get(f"do:loadbalancer:{lb['id']}") == project:
-                    subtotal += 24 * days * LIST_PRICES["load_balancer_hours"]
+                    nodes = lb["size_unit"]  # billed per node (issue 17)
+                    subtotal += nodes * 24 * days * LIST_PRICES["load_balancer_hours"]
             for ip in fixture["reserved_ips"]:
                 attached = ip.get("_droplet_id")
                 if assigned.get(f"do:floatingip:{ip['ip']}") == project and not attached:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from deployments.models import Deployment
 from inventory.models import CloudProject, CloudResource, ResourceMeasurement
+from inventory.services import history_record
 
 # Before every period the suites bill, meter or match, so a resource counts on every day of them.
 LONG_AGO = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -43,7 +44,9 @@ def make_resource(
 ) -> CloudResource:
     """A `cloud_resources` row written directly, as a sync leaves it: live since LONG_AGO and
     seen now (or until its `deleted_at`). `deployment` attributes it (and its tenant);
-    `size_gb` goes into `attrs`; any other column is a keyword."""
+    `size_gb` goes into `attrs`; any other column is a keyword. Its history starts at
+    `first_seen_at` with this state (a later direct `.save()` does not change the history:
+    go through `inventory.services` or `change_resource` for what metering should see)."""
     n = next(_ids)
     attrs = dict(fields.pop("attrs", None) or {})
     if size_gb is not None:
@@ -52,7 +55,7 @@ def make_resource(
         fields.setdefault("tenant_id", deployment.tenant_id)
     if last_seen_at is None:
         last_seen_at = fields.get("deleted_at") or max(first_seen_at, timezone.now())
-    return CloudResource.objects.create(
+    resource = CloudResource.objects.create(
         kind=kind,
         provider_id=provider_id or str(900000 + n),
         name=f"{kind}-{n}" if name is None else name,
@@ -62,6 +65,23 @@ def make_resource(
         last_seen_at=last_seen_at,
         **fields,
     )
+    # Its billed timeline, as the chokepoint starts it: from its first sighting.
+    history_record([], at=first_seen_at, created=[(resource.pk, first_seen_at)])
+    return resource
+
+
+def change_resource(
+    resource: CloudResource, *, at: dt.datetime, attrs: dict | None = None, **fields: Any
+) -> CloudResource:
+    """Change a resource's row at `at` and record it in its history, as the inventory
+    chokepoint does for a change a sync observed (`attrs` are merged)."""
+    for name, value in fields.items():
+        setattr(resource, name, value)
+    if attrs is not None:
+        resource.attrs = {**(resource.attrs or {}), **attrs}
+    resource.save()
+    history_record([resource.pk], at=at)
+    return resource
 
 
 def make_measurement(

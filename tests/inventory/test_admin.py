@@ -34,3 +34,34 @@ def test_a_tenant_id_not_in_its_one_spelling_is_a_form_error_and_changes_nothing
     project.refresh_from_db()
     assert project.tenant_id is None
     assert CloudResource.objects.get(pk=resource.pk).tenant_id is None
+
+
+def test_moving_a_resource_in_the_admin_goes_through_the_services_and_its_history(admin_client):
+    """Issue 17: the billed history (and the `attributed` event) follow an operator's edit."""
+    from inventory.models import CloudResourceEvent, CloudResourceHistory
+    from tests.deployments.factories import make_deployment
+
+    first, second = make_deployment(), make_deployment()
+    resource = make_resource(deployment=first)
+    url = reverse("admin:inventory_cloudresource_change", args=[resource.pk])
+
+    inline = {"events-TOTAL_FORMS": 0, "events-INITIAL_FORMS": 0}  # the read-only events inline
+    moved = admin_client.post(url, {"deployment": second.pk, **inline})
+    detached = admin_client.post(url, {"deployment": "", **inline})
+
+    assert (moved.status_code, detached.status_code) == (302, 302)
+    history = list(
+        CloudResourceHistory.objects.filter(resource=resource)
+        .order_by("valid_from", "id")
+        .values_list("deployment_id", "valid_to")
+    )
+    # attached to `first` until the edit, detached since (the move and the detach fall in the
+    # same second or in two, so `second` may hold an interval in between)
+    assert history[0][0] == first.pk and history[0][1] is not None
+    assert history[-1] == (None, None)
+    events = CloudResourceEvent.objects.filter(resource=resource, type="attributed")
+    assert [e.changes["deployment"] for e in events.order_by("id")] == [
+        [first.pk, second.pk],
+        [second.pk, None],
+    ]
+    assert CloudResource.objects.get(pk=resource.pk).deployment_id is None

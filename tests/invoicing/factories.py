@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from arcadia_cloud.periods import iter_days
 from deployments.models import Deployment, Subscription
-from deployments.services import deployment_attach_resources, subscription_create
+from deployments.services import subscription_create
 from invoicing.models import (
     InvoiceStatus,
     TenantInvoice,
@@ -62,13 +62,10 @@ def subscriber(
         starts_on=starts_on,
         actor=ACTOR,
     )
-    if droplets:
-        resources = [
-            make_resource("droplet", deployment=None, status="active") for _ in range(droplets)
-        ]
-        deployment_attach_resources(
-            deployment=deployment, resource_ids=[r.pk for r in resources], actor=ACTOR
-        )
+    # Attached since January too: metering bills the deployment a resource belonged to at each
+    # moment of its history (issue 17), so a droplet attached today bills nothing in April.
+    for _ in range(droplets):
+        make_resource("droplet", deployment=deployment, status="active")
     return deployment
 
 

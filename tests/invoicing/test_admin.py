@@ -167,3 +167,24 @@ def test_metering_config_is_editable_within_limits(operator):
     assert accepted.status_code == 302
     config.refresh_from_db()
     assert (config.granularity, config.retention_days) == ("hourly", 90)
+
+
+def test_billable_statuses_are_editable_in_the_admin_and_bad_ones_refused(operator):
+    config = MeteringConfig.objects.get(billing_kind="droplet_hours")
+    url = f"/admin/invoicing/meteringconfig/{config.pk}/change/"
+    form = {"billing_kind": "droplet_hours", "granularity": "daily", "retention_days": 400}
+
+    refused = operator.post(url, {**form, "billable_statuses": '"active"'})
+    accepted = operator.post(url, {**form, "billable_statuses": '["active", "off"]'})
+
+    assert refused.status_code == 200  # the form again, with the error
+    assert "status names" in refused.content.decode()
+    assert accepted.status_code == 302
+    config.refresh_from_db()
+    assert config.billable_statuses == ["active", "off"]
+
+
+def test_every_billing_kind_has_an_editable_metering_config_row():
+    from pricing.kinds import BILLING_KINDS
+
+    assert set(MeteringConfig.objects.values_list("billing_kind", flat=True)) == set(BILLING_KINDS)

@@ -41,6 +41,14 @@ def test_billing_kinds_and_their_base_units():
         "load_balancer_hours": "hour",
         "floating_ip_hours": "hour",
         "llm_tokens": "token",
+        # issue 17: every kind inventory syncs
+        "gpu_droplet_hours": "hour",
+        "database_node_hours": "hour",
+        "kubernetes_node_hours": "hour",
+        "app_instance_hours": "hour",
+        "custom_image_gb_month": "gb_month",
+        "registry_gb_month": "gb_month",
+        "reserved_ipv6_hours": "hour",
     }
 
 
@@ -134,6 +142,13 @@ def test_resource_kinds_map_to_the_billing_kinds_metering_records():
         "dns_zone": "dns_zones",
         "load_balancer": "load_balancer_hours",
         "floating_ip": "floating_ip_hours",
+        "managed_db": "database_node_hours",
+        "k8s_cluster": "kubernetes_node_hours",
+        "app": "app_instance_hours",
+        "container_registry": "registry_gb_month",
+        "custom_image": "custom_image_gb_month",
+        "reserved_ipv6": "reserved_ipv6_hours",
+        "gpu_droplet": "gpu_droplet_hours",
     }
     assert all(
         billing_kinds.is_billing_kind(kind) for kind in RESOURCE_KIND_TO_BILLING_KIND.values()
@@ -170,3 +185,28 @@ def test_a_resource_kind_is_checked_where_it_is_declared():
             Accrual.SIZE_PER_MONTH,
             billable_statuses=frozenset({"active"}),
         )
+
+
+def test_a_droplet_bills_as_a_gpu_droplet_or_a_kubernetes_worker_by_its_attrs():
+    assert billing_kinds.billed_as("droplet", {"gpu_count": 1}) == "gpu_droplet"
+    assert billing_kinds.billed_as("droplet", {"gpu_count": 0}) == "droplet"
+    assert billing_kinds.billed_as("droplet", {"tags": ["k8s:abc"], "gpu_count": 1}) == "k8s_worker"
+    assert billing_kinds.billed_as("volume", {"tags": ["k8s:abc"]}) == "volume"
+    assert not billing_kinds.RESOURCE_KINDS["k8s_worker"].is_metered
+
+
+@pytest.mark.parametrize(
+    ("kind", "attrs", "size"),
+    [
+        ("volume", {"size_gb": "16.5"}, Decimal("16.5")),
+        ("volume", {"size_gb": "1.6E+2"}, Decimal(160)),
+        ("volume", {"size_gb": "1000000000"}, None),  # at MAX_SIZE: refused
+        ("volume", {"size_gb": True}, None),
+        ("load_balancer", {"nodes": 3}, Decimal(3)),
+        ("load_balancer", {}, None),
+        ("droplet", {}, Decimal(1)),
+        ("dns_zone", {}, Decimal(1)),
+    ],
+)
+def test_billed_size_reads_the_kinds_size_attribute(kind, attrs, size):
+    assert billing_kinds.billed_size(kind, attrs) == size

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.validation import FieldError
-from catalog.models import PlanVersion
+from catalog.models import PlanVersion, ResourcePrice
 from catalog.services import plan_version_create, plan_version_publish
 from deployments.models import Subscription
 from deployments.services import deployment_transition, subscription_change_plan_version
@@ -28,6 +28,7 @@ from invoicing.models import (
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from tests.catalog.factories import item, make_plan
 from tests.conftest import TENANT_A, TENANT_B
+from tests.inventory.factories import make_resource
 from tests.invoicing.factories import (
     APRIL,
     APRIL_END,
@@ -271,6 +272,32 @@ def test_unpriced_usage_is_a_zero_line_and_a_warning_never_dropped():
     line = invoice_of(TENANT_A).lines.get(resource_kind="llm_tokens")
     assert (line.amount_cents, line.meta["unpriced"]) == (0, True)
     assert report.results[0].warnings and "llm_tokens" in report.results[0].warnings[0]
+
+
+def test_a_newly_metered_kind_is_priced_at_its_seed_list_price():
+    """Issue 17: a managed database's node hours are metered and priced by the fallback
+    resource price the seed gives the new kind (3 cents a node-hour)."""
+    deployment = subscriber(TENANT_A, plan="starter", addons=())
+    make_resource("managed_db", deployment=deployment, status="online", attrs={"num_nodes": 2})
+    meter()
+
+    roll_up_period(APRIL)
+
+    line = invoice_of(TENANT_A).lines.get(resource_kind="database_node_hours")
+    assert (line.qty, line.amount_cents) == (2 * 24 * 30, 2 * 24 * 30 * 3)
+
+
+def test_a_metered_kind_without_any_price_is_an_unpriced_zero_line():
+    deployment = subscriber(TENANT_A, plan="starter", addons=())
+    make_resource("app", deployment=deployment, status="active", attrs={"instance_count": 1})
+    meter()
+    ResourcePrice.objects.filter(resource_kind="app_instance_hours").delete()
+
+    report = roll_up_period(APRIL)
+
+    line = invoice_of(TENANT_A).lines.get(resource_kind="app_instance_hours")
+    assert (line.amount_cents, line.meta["unpriced"]) == (0, True)
+    assert any("app_instance_hours" in warning for warning in report.results[0].warnings)
 
 
 def test_one_invoice_per_tenant_with_every_deployment_tagged():

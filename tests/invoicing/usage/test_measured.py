@@ -110,3 +110,40 @@ def test_the_portable_path_meters_the_same_measured_rows(monkeypatch):
     monkeypatch.setattr(metering.connection, "vendor", "sqlite")
     assert meter_day(DAY) == sql_result
     assert rows() == sql_rows
+
+
+def test_a_days_traffic_goes_to_the_deployment_that_held_the_droplet_longest_that_day():
+    """The day's one measured value cannot be split by the hour it was sent in: moved from A
+    to B at 06:00, the droplet's traffic of the day is B's (18 h of 24); its hours split 6/18."""
+    from tests.inventory.factories import change_resource
+
+    first, second = make_deployment(), make_deployment()
+    droplet = make_resource("droplet", deployment=first, status="active")
+    change_resource(
+        droplet,
+        at=dt.datetime.combine(DAY, dt.time(6), tzinfo=dt.UTC),
+        deployment=second,
+        tenant_id=second.tenant_id,
+    )
+    make_measurement(droplet, DAY, "public_outbound_gb", "10")
+
+    meter_day(DAY)
+
+    assert usage_for_period(first, DAY, DAY) == {"droplet_hours": Decimal("6.000000")}
+    assert usage_for_period(second, DAY, DAY) == {
+        "droplet_hours": Decimal("18.000000"),
+        "bandwidth_gb": Decimal("10.000000"),
+    }
+
+
+def test_a_kubernetes_workers_traffic_is_metered_like_any_droplets():
+    """A worker's hours bill through its cluster; its egress is still the tenant's."""
+    deployment = make_deployment()
+    worker = make_resource(
+        "droplet", deployment=deployment, status="active", attrs={"tags": ["k8s:c-1"]}
+    )
+    make_measurement(worker, DAY, "public_outbound_gb", "3.5")
+
+    meter_day(DAY)
+
+    assert usage_for_period(deployment, DAY, DAY) == {"bandwidth_gb": Decimal("3.500000")}

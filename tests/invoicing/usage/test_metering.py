@@ -111,21 +111,29 @@ def test_rerunning_changes_nothing(example_3):
 
 
 @pytest.mark.parametrize(
-    ("first_seen_at", "deleted_at", "metered"),
+    ("first_seen_at", "deleted_at", "hours"),
     [
-        pytest.param(at(DAY, 23, 59, 59), None, True, id="first seen in the last second"),
-        pytest.param(at(DAY + dt.timedelta(days=1)), None, False, id="first seen after the day"),
-        pytest.param(at(DAY, 0), at(DAY, 12), True, id="deleted mid-day counts that day"),
-        pytest.param(at(DAY - dt.timedelta(days=5)), at(DAY), True, id="deleted at midnight"),
+        pytest.param(at(DAY, 23, 59, 59), None, "0.000278", id="first seen in the last second"),
+        pytest.param(at(DAY + dt.timedelta(days=1)), None, None, id="first seen after the day"),
+        pytest.param(at(DAY, 0), at(DAY, 12), "12.000000", id="deleted mid-day: until then"),
+        pytest.param(at(DAY - dt.timedelta(days=5)), at(DAY), None, id="deleted at midnight"),
+        pytest.param(
+            at(DAY - dt.timedelta(days=5)),
+            at(DAY, 0, 0, 1),
+            "0.000278",
+            id="deleted a second into the day",
+        ),
         pytest.param(
             at(DAY - dt.timedelta(days=5)),
             at(DAY - dt.timedelta(days=1), 23, 59, 59),
-            False,
+            None,
             id="deleted before the day",
         ),
     ],
 )
-def test_tombstone_and_first_seen_boundaries(first_seen_at, deleted_at, metered):
+def test_tombstone_and_first_seen_boundaries(first_seen_at, deleted_at, hours):
+    """Issue 17: a resource accrues from its first sighting (or DO's created_at) to its last
+    sighting (its tombstone), not for the whole day it was alive in."""
     resource = make_resource(
         "droplet",
         deployment=make_deployment(),
@@ -136,9 +144,9 @@ def test_tombstone_and_first_seen_boundaries(first_seen_at, deleted_at, metered)
 
     result = meter_day(DAY)
 
-    assert result.resources == int(metered)
+    assert result.resources == int(hours is not None)
     assert [(row.period_start, row.qty) for row in rows_of(resource)] == (
-        [(at(DAY), Decimal("24.000000"))] if metered else []
+        [(at(DAY), Decimal(hours))] if hours else []
     )
 
 
@@ -166,7 +174,7 @@ def test_only_unassigned_floating_ips_accrue_hours():
 
 def test_every_billable_kind_accrues_its_billing_kind():
     deployment = make_deployment()
-    make_resource("load_balancer", deployment=deployment, status="active")
+    make_resource("load_balancer", deployment=deployment, status="active", attrs={"nodes": 2})
     make_resource("volume", deployment=deployment, size_gb="100")
     make_resource("droplet_backup", deployment=deployment, size_gb="6.2")
     # A bucket's size is its measurement at the source (issue 17), not attrs.size_gb.
@@ -178,7 +186,7 @@ def test_every_billable_kind_accrues_its_billing_kind():
 
     assert usage_for_period(deployment, DAY, DAY) == {
         "backup_gb_month": Decimal("0.200000"),
-        "load_balancer_hours": Decimal("24.000000"),
+        "load_balancer_hours": Decimal("48.000000"),  # 2 nodes
         "snapshot_gb_month": Decimal("1.000000"),
         "spaces_gb_month": Decimal("5.000000"),
         "volume_gb_month": Decimal("3.225806"),
@@ -188,7 +196,10 @@ def test_every_billable_kind_accrues_its_billing_kind():
 def test_unattributed_and_unbillable_resources_are_not_metered():
     make_resource("droplet", deployment=None, status="active")
     make_resource("firewall", deployment=make_deployment(), status="succeeded")
-    make_resource("managed_db", deployment=make_deployment(), status="online")
+    # A Kubernetes worker droplet bills through its cluster, not as a droplet.
+    make_resource(
+        "droplet", deployment=make_deployment(), status="active", attrs={"tags": ["k8s:c1"]}
+    )
 
     result = meter_day(DAY)
 
@@ -256,7 +267,8 @@ def test_every_registered_kind_is_metered_as_the_registry_says_and_only_those():
     deployment = make_deployment()
     for kind in RESOURCE_KINDS.values():
         status = min(kind.billable_statuses) if kind.billable_statuses else "active"
-        make_resource(kind.code, deployment=deployment, status=status, size_gb="31")
+        sizes = {"nodes": 1, "num_nodes": 1, "node_count": 1, "instance_count": 1}
+        make_resource(kind.code, deployment=deployment, status=status, size_gb="31", attrs=sizes)
 
     result = meter_day(DAY)
 
@@ -290,7 +302,7 @@ def test_a_kind_may_accrue_in_several_billable_statuses(vendor):
     }
     meter = metering._meter_kinds_sql if vendor == "postgresql" else metering._meter_kinds_portable
 
-    result = meter(DAY, "daily", [several])
+    result = meter(DAY, "daily", [metering.KindRule(several, several.billable_statuses)])
 
     assert result.records_created == 4
     assert {status: [row.qty for row in rows_of(r)] for status, r in resources.items()} == {
@@ -320,12 +332,15 @@ def test_hourly_kinds_get_a_row_per_hour_the_resource_existed():
 
     assert [row.period_start.hour for row in rows_of(snapshot)] == list(range(11))
     assert {row.granularity for row in rows_of(snapshot)} == {"hourly"}
+    last = rows_of(snapshot)[-1]  # the half hour 10:00-10:30: 16 GB x 1800 s of the month's
+    assert (last.qty_numerator, last.qty_denominator) == (8, 31 * 24)  # reduced by the hour
     assert len(rows_of(droplet)) == 24
     assert result.records_created == 11 + 24 + 1
     assert usage_for_period(deployment, DAY, DAY) == {
         "dns_zones": Decimal("0.032258"),
         "droplet_hours": Decimal("24.000000"),
-        "snapshot_gb_month": Decimal("0.236559"),  # 16 x 11 / (31 x 24)
+        # Until its tombstone at 10:30: 16 x 10.5 / (31 x 24) (issue 17).
+        "snapshot_gb_month": Decimal("0.225806"),
     }
     assert meter_day(DAY).records_created == 0
 

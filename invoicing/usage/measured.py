@@ -88,7 +88,7 @@ def _attributed_on(
     deployment that held the resource longest that day, the later holder on a tie."""
     history_kinds = {hk: kind for kind in kinds for hk in _HISTORY_KINDS.get(kind, (kind,))}
     # resource -> (its resource kind, {deployment: (seconds held, latest start)})
-    held: dict[int, tuple[str, dict[int, tuple[float, dt.datetime]]]] = {}
+    held: dict[int, tuple[str, dict[int, tuple[int, dt.datetime]]]] = {}
     for (
         resource_id,
         deployment_id,
@@ -99,9 +99,9 @@ def _attributed_on(
         valid_to,
     ) in attributed_intervals(start=day_start, end=day_end, kinds=list(history_kinds)):
         begins = max(valid_from, day_start)
-        seconds = (min(valid_to or day_end, day_end) - begins).total_seconds()
+        seconds = int((min(valid_to or day_end, day_end) - begins).total_seconds())
         _, by_deployment = held.setdefault(resource_id, (history_kinds[kind], {}))
-        before, latest = by_deployment.get(deployment_id, (0.0, begins))
+        before, latest = by_deployment.get(deployment_id, (0, begins))
         by_deployment[deployment_id] = (before + seconds, max(latest, begins))
     return [
         (resource_id, max(by_deployment, key=by_deployment.__getitem__), kind)

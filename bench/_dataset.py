@@ -79,10 +79,11 @@ FROM generate_series(0, %(resources)s - 1) AS n
 # tax line per invoice (10% of the subtotal), written once the subtotal is known.
 INVOICES = """
 INSERT INTO tenant_invoices (tenant_id, period_start, period_end, currency, subtotal_cents,
-                             tax_cents, total_cents, status, number, issued_at, paid_at,
-                             voided_at, void_reason, generated_at, created_at, updated_at)
-SELECT 'tenant-' || lpad(t::text, 5, '0'), p.first_day, p.last_day, 'AUD', 0, 0, 0, 'draft',
-       NULL, NULL, NULL, NULL, '', now(), now(), now()
+                             tax_cents, total_cents, credit_cents, parties, status, number,
+                             issued_at, paid_at, voided_at, void_reason, generated_at,
+                             created_at, updated_at)
+SELECT 'tenant-' || lpad(t::text, 5, '0'), p.first_day, p.last_day, 'AUD', 0, 0, 0, 0, '{}',
+       'draft', NULL, NULL, NULL, NULL, '', now(), now(), now()
 FROM generate_series(0, %(tenants)s - 1) AS t
 CROSS JOIN unnest(%(months)s::date[], %(month_ends)s::date[]) AS p(first_day, last_day)
 """

@@ -61,6 +61,8 @@ def hour_of_runs() -> list[tuple[int, str]]:
     """(minute, target) for every scheduled sync in one hour, in time order."""
     runs = []
     for spec in SCHEDULES:
+        if "target" not in spec.kwargs:
+            continue  # the daily measurement tasks: not part of the hourly sync schedule
         for minute in str(spec.minute).split(","):
             runs.append((int(minute), spec.kwargs["target"]))
     return sorted(runs)

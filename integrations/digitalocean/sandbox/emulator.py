@@ -617,7 +617,13 @@ class DigitalOceanEmulator:
     def _invoice_items(self, request: Request, match: re.Match[str]) -> Response:
         if self.invoice is None or not self._invoice_issued(match["uuid"], request.now):
             return _error(404)
-        items = [line.item() for line in self.invoice.lines]
+        invoice = self.invoice
+        # Built once per state, not per page: a 50,000-line invoice is 250 pages.
+        items = self._cached(
+            ("invoice_items", invoice.uuid),
+            request.now,
+            lambda: [line.item() for line in invoice.lines],
+        )
         return self._paginate(request, "invoice_items", items)
 
     def _invoice_summary(self, request: Request, match: re.Match[str]) -> Response:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import pytest
 from django.db import OperationalError, connection, transaction
@@ -11,6 +13,31 @@ from django.test.utils import CaptureQueriesContext
 from inventory.locks import lock_project, lock_resources, sync_lock
 from inventory.models import CloudResource
 from tests.inventory.factories import make_project, make_resource
+
+
+@contextlib.contextmanager
+def resources_locked_by_another_session(pks: list[int]) -> Iterator[None]:
+    """While the block runs, another session (a thread with its own connection) holds these
+    resources' row locks in an open transaction; it commits when the block ends."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                lock_resources(pks)
+                held.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=10)
 
 
 @pytest.mark.django_db
@@ -37,27 +64,10 @@ def test_a_project_is_locked_by_its_pk():
 @pytest.mark.django_db(transaction=True)
 def test_a_locked_resource_cannot_be_locked_by_another_session_until_commit():
     resource = make_resource()
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                lock_resources([resource.pk])
-                held.set()
-                release.wait(timeout=10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(timeout=10)
+    with resources_locked_by_another_session([resource.pk]):
         nowait = CloudResource.objects.select_for_update(nowait=True).filter(pk=resource.pk)
         with pytest.raises(OperationalError, match="could not obtain lock"), transaction.atomic():
             list(nowait)
-    finally:
-        release.set()
-        holder.join(timeout=10)
     with transaction.atomic():  # released with the holder's commit
         assert [r.pk for r in lock_resources([resource.pk])] == [resource.pk]
 
@@ -98,35 +108,21 @@ def test_a_locked_resource_never_holds_up_usage_that_references_it():
 
     deployment = make_deployment()
     resource = make_resource(deployment=deployment)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                lock_resources([resource.pk])
-                held.set()
-                release.wait(timeout=10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(timeout=10)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '2s'")
-            UsageRecord.objects.create(
-                deployment=deployment,
-                resource=resource,
-                resource_kind="droplet_hours",
-                period_start=resource.first_seen_at,
-                granularity=Granularity.DAILY,
-                qty=24,
-                qty_numerator=24,
-                qty_denominator=1,
-                source=UsageSource.METER,
-            )
-    finally:
-        release.set()
-        holder.join(timeout=10)
+    with (
+        resources_locked_by_another_session([resource.pk]),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SET LOCAL lock_timeout = '2s'")
+        UsageRecord.objects.create(
+            deployment=deployment,
+            resource=resource,
+            resource_kind="droplet_hours",
+            period_start=resource.first_seen_at,
+            granularity=Granularity.DAILY,
+            qty=24,
+            qty_numerator=24,
+            qty_denominator=1,
+            source=UsageSource.METER,
+        )
     assert UsageRecord.objects.filter(resource=resource).count() == 1

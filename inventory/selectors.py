@@ -48,9 +48,12 @@ def project_visible_to(project: CloudProject | None, viewer_tenant_id: str | Non
     """Whether a caller may see the resource's project: admins (viewer None) always; a tenant
     unless the project is classified to another tenant (a resource an operator moved to this
     tenant's deployment may still sit in the previous tenant's DigitalOcean project)."""
-    if project is None or viewer_tenant_id is None:
-        return project is not None
-    return project.tenant_id in (None, viewer_tenant_id)
+    return project is not None and project_tenant_visible_to(project.tenant_id, viewer_tenant_id)
+
+
+def project_tenant_visible_to(project_tenant_id: str | None, viewer_tenant_id: str | None) -> bool:
+    """`project_visible_to` for a project known by its tenant id (a `values()` row)."""
+    return viewer_tenant_id is None or project_tenant_id in (None, viewer_tenant_id)
 
 
 def resource_history(

@@ -26,6 +26,8 @@ from _ceiling import application
 from _common import counting_queries, fresh_schema
 from _dataset import Estate, build_estate, last_complete_month
 from bench_api_load import Call, ceiling_calls, request_mix
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catalog.seed import catalog_seed
 
@@ -70,10 +72,31 @@ def serve(call: Call) -> tuple[str, bytes]:
     return box["status"], body
 
 
+def explain(queries: list[dict]) -> None:
+    with connection.cursor() as cursor:
+        for query in queries:
+            cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {query['sql']}")
+            plan = "\n    ".join(row[0] for row in cursor.fetchall())
+            print(f"  {query['sql'][:160]}\n    {plan}")
+
+
+def by_package(stats: pstats.Stats, calls: int) -> str:
+    """Each package's own CPU time per call (ms): where the request's time is spent."""
+    totals: dict[str, float] = defaultdict(float)
+    for (filename, _, _), (_, _, own, _, _) in stats.stats.items():
+        path = filename.split("site-packages/")[-1].replace("/work/wt/", "")
+        parts = path.split("/")
+        package = "/".join(parts[:2]) if parts[0] == "django" else parts[0]
+        totals[package] += own
+    ranked = sorted(totals.items(), key=lambda item: -item[1])[:10]
+    return ", ".join(f"{name} {own / calls * 1000:.2f}" for name, own in ranked)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--calls", type=int, default=300, help="per kind of call")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each query")
     args = parser.parse_args()
     fresh_schema()
     catalog_seed()
@@ -89,8 +112,10 @@ def main() -> None:
         for call in calls[:20]:  # warm: imports, the connection, caches
             status, body = serve(call)
             assert status.startswith("200"), (name, status, body[:300])
-        with counting_queries() as queries:
+        with counting_queries() as queries, CaptureQueriesContext(connection) as captured:
             serve(calls[0])
+        if args.explain:
+            explain(captured.captured_queries)
         began = time.process_time()
         for n in range(args.calls):
             serve(calls[n % len(calls)])
@@ -103,8 +128,10 @@ def main() -> None:
                 serve(calls[n % len(calls)])
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(45)
             print(out.getvalue())
+            print("  own time by package:", by_package(stats, args.calls))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
+from arcadia_cloud.lookups import AnyOfSubquery
 from inventory.models import (
     CloudProject,
     CloudResource,
@@ -32,14 +33,17 @@ def owned_by_tenant(queryset: QuerySet[CloudResource], tenant_id: str) -> QueryS
     """Rows whose effective tenant is `tenant_id`: attached to one of its deployments, or to no
     deployment and its own tenant.
 
-    The tenant's deployment ids are read first (one small query) so that both alternatives are
-    conditions on this table's own indexed columns (deployment_id, tenant_id), which PostgreSQL
-    answers with two index scans ORed together. Written as one join instead
-    (`deployment.tenant_id = t OR …`), the OR spans two tables and every tenant's list scanned
-    the whole inventory (docs/performance.md).
+    The tenant's deployment ids are read first, inside the same query, as an array
+    (`deployment_id = ANY(ARRAY(SELECT id … WHERE tenant_id = t))`, arcadia_cloud.lookups.
+    AnyOfSubquery) so that both alternatives are conditions on this table's own indexed columns
+    (deployment_id, tenant_id), which PostgreSQL answers with two index scans ORed together.
+    Written as one join instead (`deployment.tenant_id = t OR …`), or with `IN (SELECT …)`, the
+    OR spans a second table and every tenant's list scanned the whole inventory
+    (docs/performance.md).
     """
+    deployment_ids = _deployments().filter(tenant_id=tenant_id).values("pk")
     return queryset.filter(
-        Q(deployment_id__in=_deployment_ids_of_tenant(tenant_id))
+        Q(AnyOfSubquery(F("deployment_id"), deployment_ids))
         | Q(deployment__isnull=True, tenant_id=tenant_id)
     )
 
@@ -137,11 +141,6 @@ def _deployments() -> QuerySet:
     `resources_with_effective_tenant` reads through the join.
     """
     return CloudResource._meta.get_field("deployment").related_model._default_manager.all()
-
-
-def _deployment_ids_of_tenant(tenant_id: str) -> list[int]:
-    """The ids of the tenant's deployments (one query on the tenant_id index)."""
-    return list(_deployments().filter(tenant_id=tenant_id).values_list("pk", flat=True))
 
 
 def _deployment_tenants(deployment_ids) -> dict[int, str]:

@@ -158,3 +158,24 @@ def test_a_foreign_invoice_cursor_is_a_400_naming_it(cursor, admin_api):
     response = admin_api.get(f"/api/v1/invoices?cursor={cursor}")
     assert response.status_code == 400
     assert "cursor" in response.json()["error"]["fields"]
+
+
+def test_each_request_filters_as_its_own_caller(admin_api, tenant_a_api):
+    """The FilterSet's filters are copied per request (arcadia_cloud.filtering): a `method=`
+    filter reads the request it serves, never the one before it."""
+    make_resource(tenant_id=TENANT_A)
+    make_resource(tenant_id=TENANT_B)
+    url = f"/api/v1/inventory?tenant_id={TENANT_B}"
+    for _ in range(2):
+        admin_rows = admin_api.get(url).json()["results"]
+        assert {row["tenant_id"] for row in admin_rows} == {TENANT_B}
+        tenant_rows = tenant_a_api.get(url).json()["results"]  # tenants see only their own
+        assert {row["tenant_id"] for row in tenant_rows} == {TENANT_A}
+
+
+def test_a_bad_filter_value_is_still_a_400_naming_it(tenant_a_api):
+    for _ in range(2):  # the cached form class validates every request
+        response = tenant_a_api.get("/api/v1/invoices?period=2026-13")
+        assert response.status_code == 400
+        assert "period" in response.json()["error"]["fields"]
+        assert tenant_a_api.get("/api/v1/inventory?project=0").status_code == 400

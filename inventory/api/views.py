@@ -3,6 +3,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics
 
+from arcadia_cloud.filtering import FilterSet
 from arcadia_cloud.pagination import KeysetPagination
 from arcadia_cloud.parsing import ObjectIdFilter
 from arcadia_cloud.permissions import TenantScopedMixin
@@ -39,7 +40,7 @@ _ROW_FIELDS = (
 )
 
 
-class ResourceFilter(filters.FilterSet):
+class ResourceFilter(FilterSet):
     kind = filters.CharFilter()
     project = ObjectIdFilter(model=CloudProject, field_name="project_id")
     # Bounded by the key of the model the foreign key points at (inventory never imports the

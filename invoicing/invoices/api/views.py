@@ -16,6 +16,7 @@ from rest_framework import generics
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from arcadia_cloud.filtering import FilterSet
 from arcadia_cloud.money import format_decimal
 from arcadia_cloud.pagination import KeysetPagination
 from arcadia_cloud.parsing import parse_input
@@ -70,7 +71,7 @@ class PeriodFilter(filters.CharFilter):
     field_class = PeriodFormField
 
 
-class InvoiceFilter(filters.FilterSet):
+class InvoiceFilter(FilterSet):
     period = PeriodFilter(field_name="period_start", help_text=PERIOD_HELP)
     status = filters.ChoiceFilter(choices=InvoiceStatus.choices)
     tenant_id = filters.CharFilter(help_text=TENANT_HELP)

@@ -106,8 +106,9 @@ class InventoryScope(TenantScopedMixin):
 @extend_schema(tags=["inventory"])
 class ResourceListView(RowsListMixin, InventoryScope, generics.ListAPIView):
     """Keyset pages in (kind, name, id) order (the `resource_list_order` index): the
-    inventory is the largest list (100,000 rows and more), so no `COUNT(*)` and no offset.
-    Items are built from `values()` rows as ResourceSerializer prints them (arcadia_cloud.rows)."""
+    inventory is the largest list (100,000 rows and more), so no `COUNT(*)` and no offset."""
+
+    # Items are built from `values()` rows as ResourceSerializer prints them (arcadia_cloud.rows).
 
     serializer_class = ResourceSerializer
     filterset_class = ResourceFilter

@@ -114,9 +114,10 @@ _INVOICE_ROW_FIELDS = (
 @extend_schema(tags=["invoices"])
 class InvoiceListView(RowsListMixin, InvoiceScopedMixin, generics.ListAPIView):
     """Invoices with their lines, newest period first; filter by period, status and (admins)
-    tenant_id. Keyset pages (no `COUNT(*)`, a late page costs what the first does): two queries
-    per page whatever the number of invoices or lines. Items are built from `values()` rows as
-    TenantInvoiceSerializer prints them (arcadia_cloud.rows)."""
+    tenant_id. Paged by cursor: follow `next` (a late page costs what the first does)."""
+
+    # Two queries per page whatever the number of invoices or lines; items are built from
+    # `values()` rows as TenantInvoiceSerializer prints them (arcadia_cloud.rows).
 
     serializer_class = TenantInvoiceSerializer
     filterset_class = InvoiceFilter

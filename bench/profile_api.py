@@ -97,7 +97,14 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--calls", type=int, default=300, help="per kind of call")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each query")
+    parser.add_argument(
+        "--server-side-binding",
+        action="store_true",
+        help="an experiment: psycopg binds parameters server-side (and prepares repeated queries)",
+    )
     args = parser.parse_args()
+    if args.server_side_binding:
+        connection.settings_dict.setdefault("OPTIONS", {})["server_side_binding"] = True
     fresh_schema()
     catalog_seed()
     tenants = int(os.environ.get("BENCH_PROFILE_TENANTS", "5000"))

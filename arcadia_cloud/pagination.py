@@ -1,9 +1,10 @@
 import base64
 import binascii
+import datetime as dt
 import json
 
 from django.db import connection
-from django.db.models import AutoField, IntegerField
+from django.db.models import AutoField, DateField, DateTimeField, IntegerField
 from rest_framework.pagination import BasePagination
 from rest_framework.pagination import PageNumberPagination as DRFPageNumberPagination
 from rest_framework.response import Response
@@ -34,12 +35,14 @@ class PageNumberPagination(DRFPageNumberPagination):
 class KeysetPagination(BasePagination):
     """`?page_size=M&cursor=…`: keyset pages for the large lists (docs/decisions.md).
 
-    The view names its order (`keyset_ordering`, ascending model fields ending in a unique one,
-    e.g. `("kind", "name", "id")`, served by an index in that order). A page is the first
-    `page_size` rows after the cursor's row — `WHERE (kind, name, id) > (…) ORDER BY … LIMIT
-    page_size + 1` — so page 500 costs what page 1 costs, and there is no `COUNT(*)`. The body is
-    `{"next": <url or null>, "results": [...]}`; `next` carries the last row's key, opaque to
-    clients (base64 of JSON). A cursor that is not one of ours is a 400 naming `cursor`.
+    The view names its order (`keyset_ordering`, model fields ending in a unique one, e.g.
+    `("kind", "name", "id")`, served by an index in that order; a field may be descending,
+    `"-period_start"`). A page is the first `page_size` rows after the cursor's row — `WHERE
+    (kind, name, id) > (…) ORDER BY … LIMIT page_size + 1` when every field ascends, the same
+    comparison spelt field by field when directions are mixed — so page 500 costs what page 1
+    costs, and there is no `COUNT(*)`. The body is `{"next": <url or null>, "results": [...]}`;
+    `next` carries the last row's key, opaque to clients (base64 of JSON). A cursor that is not
+    one of ours is a 400 naming `cursor`. Rows may be model instances or `values()` dicts.
     """
 
     page_size = PageNumberPagination.page_size
@@ -49,23 +52,22 @@ class KeysetPagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         ordering = tuple(view.keyset_ordering)
+        names = tuple(name.lstrip("-") for name in ordering)
         self.request = request
-        self.ordering = ordering
+        self.ordering = names
         size = self._page_size(request)
         queryset = queryset.order_by(*ordering)
         raw = request.query_params.get(self.cursor_query_param)
         if raw is not None:
-            key = self._decode(raw, queryset.model, ordering)
-            columns = ", ".join(_qualified_column(queryset.model, name) for name in ordering)
-            placeholders = ", ".join(["%s"] * len(ordering))
+            key = self._decode(raw, queryset.model, names)
+            where, params = _after(queryset.model, ordering, key)
             # A row comparison, which the ORM cannot spell; the columns are the model's own, the
             # values are parameters.
-            after = f"({columns}) > ({placeholders})"
-            queryset = queryset.extra(where=[after], params=key)  # noqa: S610
+            queryset = queryset.extra(where=[where], params=params)  # noqa: S610
         rows = list(queryset[: size + 1])
         self.has_next = len(rows) > size
         rows = rows[:size]
-        self.last_key = [_key_value(rows[-1], name) for name in ordering] if rows else None
+        self.last_key = [_key_value(rows[-1], name) for name in names] if rows else None
         return rows
 
     def get_paginated_response(self, data):
@@ -129,6 +131,7 @@ class KeysetPagination(BasePagination):
             raise field_error(self.cursor_query_param, problem) from None
         if not isinstance(key, list) or len(key) != len(ordering):
             raise field_error(self.cursor_query_param, problem)
+        values = []
         for value, name in zip(key, ordering, strict=True):
             field = model._meta.get_field(name)
             is_int = isinstance(field, IntegerField | AutoField)
@@ -136,7 +139,33 @@ class KeysetPagination(BasePagination):
                 raise field_error(self.cursor_query_param, problem)
             if not is_int and not (isinstance(value, str) and text_problem(value) is None):
                 raise field_error(self.cursor_query_param, problem)
-        return key
+            if isinstance(field, DateField):  # a date (or datetime) travels as its ISO text
+                parse = dt.datetime if isinstance(field, DateTimeField) else dt.date
+                try:
+                    value = parse.fromisoformat(value)
+                except ValueError:
+                    raise field_error(self.cursor_query_param, problem) from None
+            values.append(value)
+        return values
+
+
+def _after(model, ordering: tuple[str, ...], key: list) -> tuple[str, list]:
+    """SQL for "after the row with this key" in `ordering`: one row comparison when every field
+    ascends; otherwise `a < x OR (a = x AND (b > y OR (b = y AND …)))` with each field's own
+    direction (a row comparison has one direction)."""
+    names = [name.lstrip("-") for name in ordering]
+    columns = [_qualified_column(model, name) for name in names]
+    if not any(name.startswith("-") for name in ordering):
+        placeholders = ", ".join(["%s"] * len(columns))
+        return f"({', '.join(columns)}) > ({placeholders})", list(key)
+    where, params = "", []
+    for column, name, value in reversed(list(zip(columns, ordering, key, strict=True))):
+        beyond = f"{column} {'<' if name.startswith('-') else '>'} %s"
+        if not where:
+            where, params = beyond, [value]
+        else:
+            where, params = f"{beyond} OR ({column} = %s AND ({where}))", [value, value, *params]
+    return f"({where})", params
 
 
 def _qualified_column(model, name: str) -> str:
@@ -145,4 +174,7 @@ def _qualified_column(model, name: str) -> str:
 
 
 def _key_value(row, name: str):
-    return getattr(row, row._meta.get_field(name).attname)
+    # A values() row is keyed by the field's name, an instance has it under its attname.
+    value = row[name] if isinstance(row, dict) else getattr(row, row._meta.get_field(name).attname)
+    # A date travels as its ISO text (JSON has no dates); the database compares it as a date.
+    return value.isoformat() if hasattr(value, "isoformat") else value

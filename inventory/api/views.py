@@ -3,15 +3,44 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics
 
+from arcadia_cloud.filtering import FilterSet
 from arcadia_cloud.pagination import KeysetPagination
 from arcadia_cloud.parsing import ObjectIdFilter
 from arcadia_cloud.permissions import TenantScopedMixin
+from arcadia_cloud.rows import RowsListMixin
 from inventory.api.serializers import ResourceDetailSerializer, ResourceSerializer
 from inventory.models import CloudProject, CloudResource
-from inventory.selectors import owned_by_tenant, resource_history, resources_with_effective_tenant
+from inventory.selectors import (
+    owned_by_tenant,
+    project_tenant_visible_to,
+    resource_history,
+    resources_with_effective_tenant,
+)
+
+# What a list item prints (ResourceSerializer's fields), read as columns.
+_ROW_FIELDS = (
+    "id",
+    "provider",
+    "kind",
+    "provider_id",
+    "name",
+    "region",
+    "size_slug",
+    "status",
+    "attrs",
+    "effective_tenant_id",
+    "project_id",
+    "project__name",
+    "project__tenant_id",
+    "deployment_id",
+    "first_seen_at",
+    "last_seen_at",
+    "stale_strike_count",
+    "deleted_at",
+)
 
 
-class ResourceFilter(filters.FilterSet):
+class ResourceFilter(FilterSet):
     kind = filters.CharFilter()
     project = ObjectIdFilter(model=CloudProject, field_name="project_id")
     # Bounded by the key of the model the foreign key points at (inventory never imports the
@@ -75,17 +104,49 @@ class InventoryScope(TenantScopedMixin):
 
 
 @extend_schema(tags=["inventory"])
-class ResourceListView(InventoryScope, generics.ListAPIView):
+class ResourceListView(RowsListMixin, InventoryScope, generics.ListAPIView):
     """Keyset pages in (kind, name, id) order (the `resource_list_order` index): the
     inventory is the largest list (100,000 rows and more), so no `COUNT(*)` and no offset."""
+
+    # Items are built from `values()` rows as ResourceSerializer prints them (arcadia_cloud.rows).
 
     serializer_class = ResourceSerializer
     filterset_class = ResourceFilter
     pagination_class = KeysetPagination
     keyset_ordering = ("kind", "name", "id")
+    row_fields = _ROW_FIELDS
 
     def get_queryset(self):
         return self.scope_queryset(resources_with_effective_tenant())
+
+    def render_rows(self, rows):
+        viewer = self.viewer_tenant_id
+        return [
+            {
+                "id": row["id"],
+                "provider": row["provider"],
+                "kind": row["kind"],
+                "provider_id": row["provider_id"],
+                "name": row["name"],
+                "region": row["region"],
+                "size_slug": row["size_slug"],
+                "status": row["status"],
+                "attrs": row["attrs"],
+                "tenant_id": row["effective_tenant_id"],
+                "project": (
+                    {"id": row["project_id"], "name": row["project__name"]}
+                    if row["project_id"] is not None
+                    and project_tenant_visible_to(row["project__tenant_id"], viewer)
+                    else None
+                ),
+                "deployment_id": row["deployment_id"],
+                "first_seen_at": row["first_seen_at"],
+                "last_seen_at": row["last_seen_at"],
+                "stale_strike_count": row["stale_strike_count"],
+                "deleted_at": row["deleted_at"],
+            }
+            for row in rows
+        ]
 
 
 @extend_schema(tags=["inventory"])

@@ -72,6 +72,39 @@ def invoice_lines() -> QuerySet[TenantInvoiceLine]:
     return TenantInvoiceLine.objects.select_related("deployment").order_by("position")
 
 
+# What an invoice line of the API prints, read as columns (`invoice_line_rows`).
+LINE_ROW_FIELDS = (
+    "invoice_id",
+    "position",
+    "kind",
+    "deployment_id",
+    "deployment__slug",
+    "subscription_id",
+    "resource_kind",
+    "description",
+    "qty",
+    "unit",
+    "unit_price_cents",
+    "amount_cents",
+    "meta",
+)
+
+
+def invoice_line_rows(invoice_ids: list[int]) -> dict[int, list[dict]]:
+    """{invoice id: its lines as `values()` rows, in position order}, in one query."""
+    by_invoice: dict[int, list[dict]] = {pk: [] for pk in invoice_ids}
+    if not invoice_ids:
+        return by_invoice
+    rows = (
+        TenantInvoiceLine.objects.filter(invoice_id__in=invoice_ids)
+        .order_by("invoice_id", "position")
+        .values(*LINE_ROW_FIELDS)
+    )
+    for row in rows:
+        by_invoice[row["invoice_id"]].append(row)
+    return by_invoice
+
+
 def invoices_with_lines(invoices: QuerySet[TenantInvoice]) -> QuerySet[TenantInvoice]:
     """The invoices with their lines (and each line's deployment): two queries for any count."""
     return invoices.prefetch_related(Prefetch("lines", queryset=invoice_lines()))

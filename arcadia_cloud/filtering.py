@@ -1,0 +1,49 @@
+"""The API's FilterSet base for the hot lists: django-filter's, without its per-request rebuild.
+
+django-filter deep-copies every filter of the class for each request (`copy.deepcopy` of the
+filters, their options and their form fields) and then builds a new form class, with a new
+form field per filter, to validate the query string: on the inventory list that was a quarter
+of the request's CPU (docs/performance.md, "API under load"). Here a request gets shallow
+copies of the class's filters, each bound to it (its `parent`, and a `method=` filter's proxy
+re-bound to the copy), and the form class is built once per FilterSet class; Django still gives
+every form its own copy of the fields, as for any form. Filters whose form field depends on the
+request (django-filter's queryset-from-request filters) keep the per-request form class.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from django.http import QueryDict
+from django_filters import rest_framework as filters
+from django_filters.filters import QuerySetRequestMixin
+
+
+class FilterSet(filters.FilterSet):
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        # As django-filter's BaseFilterSet.__init__, with shallow copies of the filters.
+        if queryset is None:
+            queryset = self._meta.model._default_manager.all()
+        self.is_bound = data is not None
+        self.data = data or QueryDict()
+        self.queryset = queryset
+        self.request = request
+        self.form_prefix = prefix
+        self.filters = {}
+        for name, base in self.base_filters.items():
+            bound = copy.copy(base)
+            if base.method is not None:
+                bound.method = base.method  # its FilterMethod now resolves through the copy
+            bound.model = queryset.model
+            bound.parent = self
+            self.filters[name] = bound
+
+    def get_form_class(self):
+        cls = type(self)
+        cached = cls.__dict__.get("_form_class")
+        if cached is not None:
+            return cached
+        form_class = super().get_form_class()
+        if not any(isinstance(each, QuerySetRequestMixin) for each in self.filters.values()):
+            cls._form_class = form_class
+        return form_class

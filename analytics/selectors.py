@@ -280,7 +280,7 @@ def _period_sums(period: dt.date) -> _PeriodSums:
         .values_list("tenant_id", "deployment_id")
         .annotate(usd=Sum("amount"), lines=Sum("lines"))
     )
-    unnamed: list[_Row] = []
+    unnamed: list[int] = []  # deployments with COGS and no revenue: their slugs are read after
     for tenant_id, deployment_id, usd, lines in cogs:
         sums.cogs_usd += usd
         if tenant_id is None:
@@ -291,14 +291,13 @@ def _period_sums(period: dt.date) -> _PeriodSums:
         if deployment_id is not None:
             row = sums.deployments.get(deployment_id)
             if row is None:
-                row = sums.deployments[deployment_id] = _Row(tenant_id, slug=str(deployment_id))
-                unnamed.append(row)
+                row = sums.deployments[deployment_id] = _Row(tenant_id)
+                unnamed.append(deployment_id)
             row.cogs_usd += usd
     if unnamed:
-        ids = [deployment_id for deployment_id, row in sums.deployments.items() if row in unnamed]
-        slugs = dict(Deployment.objects.filter(pk__in=ids).values_list("pk", "slug"))
-        for deployment_id in ids:
-            sums.deployments[deployment_id].slug = slugs.get(deployment_id, "")
+        slugs = Deployment.objects.filter(pk__in=unnamed).values_list("pk", "slug")
+        for deployment_id, slug in slugs:
+            sums.deployments[deployment_id].slug = slug
     return sums
 
 

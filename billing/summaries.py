@@ -12,9 +12,10 @@ deleted and re-inserted in ONE INSERT … SELECT. Writers: the invoice ingest an
 (`billing.services.ingest._replace_lines`). A later source of COGS rows (billing insights'
 daily COGS) writes its own key the same way through `cost_summary_refresh`.
 
-Attribution is taken when the lines are written: a resource moved to another deployment later
-keeps its earlier months where they were until the invoice is re-ingested (re-matched) or
-`cost_summary_refresh` runs for it (docs/decisions.md, issue 22).
+Attribution follows the resource as the line aggregation did (it joins the resource's current
+deployment and tenant): inventory's history chokepoint signals a change of a resource's
+deployment or own tenant (`inventory.signals.resource_attribution_changed`) and the invoices
+with lines matched to it are rewritten in that transaction (`cost_summary_reattribute`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from django.db import connection
 
 from billing.models import CloudCostLine, CloudCostSummary, CloudInvoice
 from inventory.models import CloudResource
+from inventory.signals import resource_attribution_changed
+
+REATTRIBUTE_CHUNK = 5000
 
 _DEPLOYMENTS = CloudResource._meta.get_field("deployment").related_model._meta.db_table
 
@@ -67,3 +71,31 @@ def cost_summary_rebuild() -> int:
         CloudCostSummary.objects.all().delete()
         return 0
     return cost_summary_refresh(invoice_ids=None)
+
+
+def cost_summary_reattribute(*, resource_ids: Iterable[int]) -> int:
+    """Rewrite the summary rows of every invoice with lines matched to these resources (their
+    deployment or tenant changed): one indexed lookup, and nothing more when none has a line.
+    Runs in the inventory writer's transaction (`inventory.signals`)."""
+    ids = sorted(set(resource_ids))
+    invoices: set[int] = set()
+    for start in range(0, len(ids), REATTRIBUTE_CHUNK):
+        chunk = ids[start : start + REATTRIBUTE_CHUNK]
+        invoices.update(
+            CloudCostLine.objects.filter(resource_id__in=chunk)
+            .order_by()
+            .values_list("invoice_id", flat=True)
+            .distinct()
+        )
+    return cost_summary_refresh(invoice_ids=invoices)
+
+
+def _on_resource_attribution_changed(sender, *, resource_ids, **kwargs) -> None:
+    cost_summary_reattribute(resource_ids=resource_ids)
+
+
+def connect_receivers() -> None:
+    """BillingConfig.ready: keep the COGS summaries in step with inventory's attribution."""
+    resource_attribution_changed.connect(
+        _on_resource_attribution_changed, dispatch_uid="billing.cost_summary_reattribute"
+    )

@@ -1,7 +1,8 @@
 """The margin summaries against the lines (issue 22), as a property: after any random sequence
 of rollups (first runs and forced regenerations, with usage changing in between), issues,
-voids, adjustment notes (partial or whole) and DigitalOcean invoice (re-)ingests with varying
-line sets, on real PostgreSQL through the real services,
+voids, adjustment notes (partial or whole), DigitalOcean invoice (re-)ingests with varying
+line sets and resources moved between deployments, on real PostgreSQL through the real
+services,
 
 - the summary tables equal a recomputation from the lines (`*_rebuild`), and
 - `margin_summary` / `by_kind` (reading the summaries) equal `margin_summary_from_lines` /
@@ -38,6 +39,8 @@ from arcadia_cloud.periods import month_start
 from billing.models import CloudCostSummary
 from billing.services import invoice_ingest
 from billing.summaries import cost_summary_rebuild
+from inventory.models import CloudResource
+from inventory.services import resources_attach_to_deployment, resources_detach_from_deployment
 from invoicing.credit_notes.services import credit_note_issue, creditable_lines
 from invoicing.invoices.lifecycle import invoice_issue, invoice_void
 from invoicing.invoices.rollup import roll_up_period
@@ -70,6 +73,7 @@ operation = st.one_of(
     st.tuples(st.just("issue"), st.integers(0, 20)),
     st.tuples(st.just("void"), st.integers(0, 20)),
     st.tuples(st.just("note"), st.integers(0, 20), st.integers(0, 5), st.integers(0, 100)),
+    st.tuples(st.just("move"), st.integers(0, 3 * TENANTS_PER_EXAMPLE - 1), st.integers(-1, 2)),
     st.tuples(
         st.just("ingest"),
         period,
@@ -90,6 +94,7 @@ class World:
         self.deployments = [subscriber(tenant, addons=("storage_50gb",)) for tenant in self.tenants]
         # Per tenant: a droplet of its deployment, one of the tenant only, one of nobody.
         self.resource_names: list[str] = []
+        self.resources: list[int] = []
         for n, deployment in enumerate(self.deployments):
             for role, fields in (
                 ("dep", {"deployment": deployment}),
@@ -97,8 +102,9 @@ class World:
                 ("none", {}),
             ):
                 name = f"p{self.example}-{n}-{role}"
-                make_resource("droplet", name=name, status="active", **fields)
+                resource = make_resource("droplet", name=name, status="active", **fields)
                 self.resource_names.append(name)
+                self.resources.append(resource.pk)
         self.cost_invoices = {
             month: make_cost_invoice(period=month, issued_at=_utc(_next_month(month)))
             for month in PERIODS
@@ -157,6 +163,23 @@ class World:
             lines=[{"line_id": line_id, "amount_cents": amount}],
             actor=ACTOR,
         )
+
+    def _move(self, pick: int, tenant: int) -> None:
+        """Move a resource to another deployment (or off its own, `tenant` -1) through the
+        inventory service: its cost lines follow it, as the line aggregation joins them."""
+        resource_id = self.resources[pick]
+        current = CloudResource.objects.get(pk=resource_id).deployment_id
+        if tenant >= 0:
+            resources_attach_to_deployment(
+                resource_ids=[resource_id],
+                deployment_id=self.deployments[tenant].pk,
+                actor=ACTOR,
+                reassign=True,
+            )
+        elif current is not None:
+            resources_detach_from_deployment(
+                resource_ids=[resource_id], deployment_id=current, actor=ACTOR
+            )
 
     def _ingest(self, month: dt.date, picks: list[int], cents: int) -> None:
         """(Re-)ingest the month's DigitalOcean invoice with these lines: resources by name
@@ -253,3 +276,23 @@ def test_the_property_sees_what_it_compares():
     this_month = margin_summary(month_start(utc_today()))
     assert this_month == margin_summary_from_lines(month_start(utc_today()))
     assert any(row["revenue_cents"] < 0 for row in this_month["tenants"])  # the note
+
+
+def test_a_resource_moved_after_the_ingest_takes_its_cogs_along():
+    """The line aggregation attributes a cost line through the resource's current deployment;
+    the summaries follow a move in the inventory service's transaction (inventory's signal)."""
+    seed_catalog()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        world = World(rsps)
+        world.apply(("ingest", APRIL, [0], 5000))  # tenant 0's deployment's droplet
+        before = {
+            row["deployment_id"]: row["cogs_usd_cents"]
+            for row in margin_summary(APRIL)["deployments"]
+        }
+        assert before == {world.deployments[0].pk: 50}
+        world.apply(("move", 0, 1))
+    after = margin_summary(APRIL)
+    assert after == margin_summary_from_lines(APRIL)
+    assert {row["deployment_id"]: row["cogs_usd_cents"] for row in after["deployments"]} == {
+        world.deployments[1].pk: 50
+    }

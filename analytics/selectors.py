@@ -37,10 +37,17 @@ from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import CENTS_PER_UNIT, round_cents
 from arcadia_cloud.periods import month_end, month_start
-from billing.models import CloudCostLine
+from billing.models import CloudCostLine, CloudCostSummary
 from billing.selectors import cost_lines_for_period, latest_balance
+from deployments.models import Deployment
 from deployments.selectors import pricing_subjects_active_between
-from invoicing.models import CreditNoteLine, InvoiceLineKind, InvoiceStatus, TenantInvoiceLine
+from invoicing.models import (
+    CreditNoteLine,
+    InvoiceLineKind,
+    InvoiceStatus,
+    RevenueSummary,
+    TenantInvoiceLine,
+)
 from invoicing.pricing_inputs import ALL_TENANTS, load_pricing_inputs
 from pricing.engine import QuoteInputError
 from pricing.invoice import PricingError
@@ -198,9 +205,9 @@ class _PeriodSums:
     unattributed_lines: int
 
 
-def _period_sums(period: dt.date) -> _PeriodSums:
+def _period_sums_from_lines(period: dt.date) -> _PeriodSums:
     """Revenue per (tenant, currency, deployment), net of the period's adjustment notes, and
-    COGS per (tenant, deployment): 2 queries."""
+    COGS per (tenant, deployment), aggregated from the lines: 2 queries."""
     sums = _PeriodSums({}, {}, defaultdict(int), Decimal(0), Decimal(0), 0)
     revenue = (
         _revenue_lines(period)
@@ -246,6 +253,54 @@ def _period_sums(period: dt.date) -> _PeriodSums:
     return sums
 
 
+def _period_sums(period: dt.date) -> _PeriodSums:
+    """The same sums from the maintained summaries (issue 22: `invoicing.summaries`,
+    `billing.summaries`): revenue per (tenant, currency, deployment) and COGS per (tenant,
+    deployment), one grouped query each over rows a few per deployment, plus the slugs of
+    deployments with COGS but no revenue (one query, only when there are some)."""
+    sums = _PeriodSums({}, {}, defaultdict(int), Decimal(0), Decimal(0), 0)
+    revenue = (
+        RevenueSummary.objects.filter(period=period)
+        .order_by()
+        .values_list("tenant_id", "currency", "deployment_id", "deployment__slug")
+        .annotate(cents=Sum(F("invoiced_cents") + F("credited_cents")))
+    )
+    for tenant_id, currency, deployment_id, slug, cents in revenue:
+        tenant = sums.tenants.setdefault(tenant_id, _Row(tenant_id))
+        tenant.currency = tenant.currency or currency
+        tenant.revenue_cents += cents
+        sums.revenue_by_currency[currency] += cents
+        if deployment_id is not None:  # tenant-level lines count for the tenant only
+            row = sums.deployments.setdefault(deployment_id, _Row(tenant_id, slug=slug))
+            row.revenue_cents += cents
+
+    cogs = (
+        CloudCostSummary.objects.filter(invoice__period=period)
+        .order_by()
+        .values_list("tenant_id", "deployment_id")
+        .annotate(usd=Sum("amount"), lines=Sum("lines"))
+    )
+    unnamed: list[int] = []  # deployments with COGS and no revenue: their slugs are read after
+    for tenant_id, deployment_id, usd, lines in cogs:
+        sums.cogs_usd += usd
+        if tenant_id is None:
+            sums.unattributed_usd += usd
+            sums.unattributed_lines += lines
+            continue
+        sums.tenants.setdefault(tenant_id, _Row(tenant_id)).cogs_usd += usd
+        if deployment_id is not None:
+            row = sums.deployments.get(deployment_id)
+            if row is None:
+                row = sums.deployments[deployment_id] = _Row(tenant_id)
+                unnamed.append(deployment_id)
+            row.cogs_usd += usd
+    if unnamed:
+        slugs = Deployment.objects.filter(pk__in=unnamed).values_list("pk", "slug")
+        for deployment_id, slug in slugs:
+            sums.deployments[deployment_id].slug = slug
+    return sums
+
+
 def margin_summary(period: dt.date) -> dict[str, Any]:
     """The period's P&L: overall, per tenant and per deployment (SPEC §14).
 
@@ -257,7 +312,16 @@ def margin_summary(period: dt.date) -> dict[str, Any]:
     None when revenue is 0. Revenue in several currencies is reported per currency and the
     overall margin is then None (`overall.unavailable_reason`): currencies are never added.
     """
-    sums = _period_sums(_month(period))
+    return _margin_report(period, _period_sums(_month(period)))
+
+
+def margin_summary_from_lines(period: dt.date) -> dict[str, Any]:
+    """margin_summary aggregated from the lines themselves (before issue 22): the reference
+    the property test and the benchmark compare the summaries with."""
+    return _margin_report(period, _period_sums_from_lines(_month(period)))
+
+
+def _margin_report(period: dt.date, sums: _PeriodSums) -> dict[str, Any]:
     revenue_currencies = sorted(sums.revenue_by_currency)
     fallback = _reporting_currency(revenue_currencies)
     fx = _conversions(
@@ -361,7 +425,29 @@ def by_kind(period: dt.date) -> dict[str, Any]:
     their line kind; overage and usage lines under their billing kind (`droplet_hours`, ...).
     Revenue is per currency; COGS is in USD and converted into the period's revenue currency
     (AUD when there is none or several), None without a rate (`fx.reason` says why).
+
+    Read from the maintained summaries (issue 22); `by_kind_from_lines` is the same report
+    aggregated from the lines.
     """
+    period = _month(period)
+    revenue = (
+        RevenueSummary.objects.filter(period=period)
+        .order_by()
+        .values_list("currency", "kind")
+        .annotate(cents=Sum(F("invoiced_cents") + F("credited_cents")), lines=Sum("invoiced_lines"))
+    )
+    cogs = (
+        CloudCostSummary.objects.filter(invoice__period=period, invoice__isnull=False)
+        .order_by()
+        .values_list("kind")
+        .annotate(usd=Sum("amount"), lines=Sum("lines"))
+    )
+    return _by_kind_report(period, revenue, cogs)
+
+
+def by_kind_from_lines(period: dt.date) -> dict[str, Any]:
+    """by_kind aggregated from the lines themselves (before issue 22): the reference the
+    property test and the benchmark compare the summaries with."""
     revenue = (
         _revenue_lines(_month(period))
         .annotate(group=REVENUE_KIND)
@@ -374,9 +460,16 @@ def by_kind(period: dt.date) -> dict[str, Any]:
         .values_list("note__currency", "group")
         .annotate(cents=Sum(-F("amount_cents")), lines=Value(0))
     )
+    cogs = _cogs_lines(period).values_list("kind").annotate(usd=Sum("amount"), lines=Count("id"))
     # One query: the invoiced lines by kind and, negative, what the period's notes credit.
+    return _by_kind_report(period, revenue.union(credited, all=True), cogs)
+
+
+def _by_kind_report(
+    period: dt.date, revenue: Iterable[tuple[str, str, int, int]], cogs: Iterable[Any]
+) -> dict[str, Any]:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for currency, kind, cents, lines in revenue.union(credited, all=True):
+    for currency, kind, cents, lines in revenue:
         row = rows.setdefault(
             (currency, kind),
             {"kind": kind, "currency": currency, "revenue_cents": 0, "lines": 0},
@@ -388,7 +481,6 @@ def by_kind(period: dt.date) -> dict[str, Any]:
     currency = _reporting_currency(sorted({row["currency"] for row in revenue_rows}))
     fx = fx_conversion(from_currency=COGS_CURRENCY, to_currency=currency, period=period)
 
-    cogs = _cogs_lines(period).values_list("kind").annotate(usd=Sum("amount"), lines=Count("id"))
     cogs_rows = [
         {
             "kind": kind,

@@ -200,3 +200,32 @@ class CloudCostLine(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line_number}: {self.description}"
+
+
+class CloudCostSummary(models.Model):
+    """What one DigitalOcean invoice's non-tax cost lines add up to per (kind, match status,
+    deployment, attributed tenant): the COGS rows analytics' margin_summary and by_kind read
+    instead of the lines (docs/decisions.md, issue 22).
+
+    Derived, never edited: `billing.summaries.cost_summary_refresh` rewrites an invoice's rows
+    from its lines in the transaction that (re)writes them (the ingest and its re-match).
+    `deployment_id` is the matched resource's deployment and `tenant_id` the tenant the line is
+    attributed to (COALESCE(the deployment's tenant, the resource's own)), both as of that
+    write; NULL tenant is unattributed COGS. The period is the invoice's (read through it).
+    """
+
+    invoice = models.ForeignKey(CloudInvoice, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    match_status = models.CharField(max_length=16, choices=MatchStatus.choices)
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    tenant_id = models.CharField(max_length=200, null=True, blank=True)
+    amount = usd_field()
+    lines = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "cloud_cost_summaries"
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["invoice"], name="cost_summary_invoice")]
+
+    def __str__(self) -> str:
+        return f"invoice {self.invoice_id} {self.kind}: {self.amount} USD"

@@ -40,6 +40,7 @@ from inventory.models import (
     ResourceMeasurement,
 )
 from inventory.normalize import ResourceSnapshot, meaningful_attrs
+from inventory.signals import resource_attribution_changed
 from pricing.kinds import MEASURED_METRICS, billed_as, billed_size
 
 logger = logging.getLogger(__name__)
@@ -587,6 +588,7 @@ def history_record(
     ids = sorted(set(resource_ids) | set(starts))
     at = _second(at)
     opened = 0
+    reattributed: list[int] = []  # deployment or own tenant changed
     for chunk in _chunks(ids):
         rows = CloudResource.objects.filter(pk__in=chunk).values_list(
             "pk", "kind", "status", "attrs", "deployment_id", "tenant_id", "deleted_at"
@@ -619,6 +621,8 @@ def history_record(
             if current is not None:
                 if _interval_state(current) == state:
                     continue
+                if _interval_state(current)[3:] != state[3:]:
+                    reattributed.append(pk)
                 if at <= current.valid_from:
                     _set_state(current, state)
                     rewriting.append(current)
@@ -636,6 +640,8 @@ def history_record(
             )
         CloudResourceHistory.objects.bulk_create(opening, batch_size=1000)
         opened += len(opening)
+    if reattributed:
+        resource_attribution_changed.send(sender=CloudResource, resource_ids=reattributed)
     return opened
 
 

@@ -773,3 +773,49 @@ class DocumentEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_type} email to {', '.join(self.recipients)}: {self.status}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Margin summaries (issue 22): revenue kept per period, tenant, deployment and kind
+# ---------------------------------------------------------------------------------------------
+
+
+class RevenueSummary(models.Model):
+    """What the period's revenue lines and adjustment notes add up to for one tenant, per
+    (currency, deployment, reported kind): the rows analytics' margin_summary and by_kind read
+    instead of the lines (docs/decisions.md, issue 22).
+
+    Derived, never edited: `invoicing.summaries.revenue_summary_refresh` rewrites a (period,
+    tenant)'s rows from its lines in the transaction of every writer that changes them (the
+    rollup, a void, an adjustment note). `invoiced_*` are the ex-tax lines of the period's
+    non-void invoices, `credited_*` what the notes ISSUED in the period credit (negative).
+    A row exists only where at least one line does.
+    """
+
+    period = models.DateField(help_text="The month (its first day).")
+    tenant_id = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    deployment = models.ForeignKey(
+        "deployments.Deployment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    kind = models.CharField(max_length=32, help_text="The kind by_kind reports the lines under.")
+    invoiced_cents = models.BigIntegerField(default=0)
+    invoiced_lines = models.PositiveIntegerField(default=0)
+    credited_cents = models.BigIntegerField(default=0)
+    credited_lines = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "revenue_summaries"
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["period", "tenant_id"], name="revenue_summary_key")]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} {self.tenant_id} {self.kind} {self.revenue_cents}c"
+
+    @property
+    def revenue_cents(self) -> int:
+        return self.invoiced_cents + self.credited_cents

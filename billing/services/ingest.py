@@ -46,6 +46,7 @@ from billing.models import CloudCostLine, CloudInvoice, MatchStatus
 from billing.selectors import id_candidates, match_candidates
 from billing.services.common import invoice_error_record
 from billing.services.enqueue import finance_push_enqueue
+from billing.summaries import cost_summary_refresh
 from integrations.digitalocean import (
     DEFAULT_MAX_CSV_BYTES,
     DigitalOceanClient,
@@ -413,6 +414,7 @@ def _replace_lines(
     for line in lines:
         line.invoice = locked
     bulk_insert(CloudCostLine, lines, batch_size=BULK_BATCH)  # COPY on PostgreSQL
+    cost_summary_refresh(invoice_ids=[locked.pk])  # the margin's COGS rows, same transaction
 
     statuses = Counter(line.match_status for line in lines)
     locked.period = period

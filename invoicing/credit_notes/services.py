@@ -44,6 +44,7 @@ from invoicing.models import (
     TenantInvoiceLine,
 )
 from invoicing.receivables.services import receivable_queue
+from invoicing.summaries import note_period, revenue_summary_refresh
 from webhooks.services import webhook_event_emit
 
 CREDITABLE_STATUSES = (InvoiceStatus.ISSUED, InvoiceStatus.PAID)
@@ -121,6 +122,8 @@ def credit_note_issue(
         )
         for position, (line, amount) in enumerate(credited, start=1)
     )
+    # What the note credits counts against the revenue of the month it is issued in.
+    revenue_summary_refresh(period=note_period(note.issued_at), tenant_ids=[note.tenant_id])
     TenantInvoiceEvent.objects.create(
         invoice=locked,
         type=InvoiceEventType.CREDITED,

@@ -35,6 +35,7 @@ from invoicing.models import (
     TenantInvoiceEvent,
 )
 from invoicing.receivables.services import receivable_queue
+from invoicing.summaries import revenue_summary_refresh
 from webhooks.services import webhook_event_emit
 
 ISSUE = "issue"
@@ -145,6 +146,8 @@ def invoice_void(*, invoice: TenantInvoice, actor: str, reason: str) -> TenantIn
     locked.voided_at = timezone.now()
     locked.void_reason = reason
     locked.save(update_fields=["status", "voided_at", "void_reason", "updated_at"])
+    # A void invoice is no revenue: its margin summary rows go in the same transaction.
+    revenue_summary_refresh(period=locked.period_start, tenant_ids=[locked.tenant_id])
     _event(locked, InvoiceEventType.VOIDED, actor, {"reason": reason, "was": previous})
     _announce(locked, "invoice.voided")
     return locked

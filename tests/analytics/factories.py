@@ -15,6 +15,7 @@ from analytics.services import fx_rate_save
 from arcadia_cloud.money import round_cents
 from arcadia_cloud.periods import iter_days, month_end
 from billing.models import CloudBalanceSnapshot, CloudCostLine, CloudInvoice
+from billing.summaries import cost_summary_refresh
 from catalog.seed import catalog_seed
 from deployments.models import Deployment, Subscription
 from deployments.services import subscription_create
@@ -28,6 +29,7 @@ from invoicing.models import (
     TenantInvoice,
     TenantInvoiceLine,
 )
+from invoicing.summaries import revenue_summary_refresh
 from invoicing.usage.metering import meter_day
 from tests.billing.factories import make_invoice as make_cost_invoice
 from tests.billing.factories import make_line
@@ -111,6 +113,8 @@ def make_tenant_invoice(
         )
     )
     TenantInvoiceLine.objects.bulk_create(rows)
+    # Written straight into the table, as the rollup's writing step would, so its summary too.
+    revenue_summary_refresh(period=period, tenant_ids=[tenant_id])
     if status in ("issued", "void"):
         invoice = invoice_issue(invoice=invoice, actor=ACTOR)
     if status == "void":
@@ -130,12 +134,15 @@ def cost_line(
     kind: str = "droplet",
     **overrides: Any,
 ) -> CloudCostLine:
-    """A cost line of `usd` dollars, matched to `resource` when given."""
-    return make_line(invoice, amount=Decimal(usd), kind=kind, resource=resource, **overrides)
+    """A cost line of `usd` dollars, matched to `resource` when given (and the invoice's
+    margin summary rewritten, as the ingest does)."""
+    written = make_line(invoice, amount=Decimal(usd), kind=kind, resource=resource, **overrides)
+    cost_summary_refresh(invoice_ids=[invoice.pk])
+    return written
 
 
 def tax_cost_line(invoice: CloudInvoice, usd: str) -> CloudCostLine:
-    return make_line(
+    written = make_line(
         invoice,
         product="Taxes",
         description="GST",
@@ -145,6 +152,8 @@ def tax_cost_line(invoice: CloudInvoice, usd: str) -> CloudCostLine:
         match_code="tax",
         match_reason="tax line",
     )
+    cost_summary_refresh(invoice_ids=[invoice.pk])
+    return written
 
 
 def make_rate(

@@ -9,6 +9,7 @@ from decimal import Decimal
 from deployments.models import Deployment
 from invoicing.invoices.lifecycle import invoice_issue
 from invoicing.models import TenantInvoice, TenantInvoiceLine
+from invoicing.summaries import revenue_summary_refresh
 from tests.conftest import TENANT_A
 from tests.deployments.factories import make_deployment
 from tests.invoicing.factories import MARCH, make_invoice
@@ -36,6 +37,7 @@ def issued_invoice(
         unit_price_cents=0,
         amount_cents=0,
     )
+    revenue_summary_refresh(period=period_start, tenant_ids=[tenant_id])
     return invoice_issue(invoice=invoice, actor=ACTOR), deployment
 
 

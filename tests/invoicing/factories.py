@@ -22,6 +22,7 @@ from invoicing.models import (
     UsageRecord,
     UsageSource,
 )
+from invoicing.summaries import revenue_summary_refresh
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from invoicing.usage.metering import meter_day
 from tests.deployments.factories import make_deployment
@@ -168,4 +169,6 @@ def make_invoice(
             paid_at=timezone.now() if status == InvoiceStatus.PAID else None,
         )
         invoice.refresh_from_db()
+    # Written straight into the tables, as the rollup's writing step would: so its summary too.
+    revenue_summary_refresh(period=period_start, tenant_ids=[tenant_id])
     return invoice

@@ -18,6 +18,7 @@ from invoicing.models import (
     TenantInvoiceEvent,
     TenantInvoiceLine,
 )
+from invoicing.summaries import revenue_summary_refresh
 from pricing.invoice import Month, PricedLine
 from pricing.tenant import TenantPrice
 
@@ -78,6 +79,7 @@ def _create(priced: TenantPrice, month: Month, actor: str) -> TenantInvoice:
         generated_at=timezone.now(),
     )
     _insert_lines(invoice, priced)
+    revenue_summary_refresh(period=month.start, tenant_ids=[invoice.tenant_id])
     _event(invoice, InvoiceEventType.GENERATED, actor, _summary(priced))
     return invoice
 
@@ -110,6 +112,7 @@ def _regenerate(invoice: TenantInvoice, priced: TenantPrice, actor: str) -> Tena
         ]
     )
     _insert_lines(invoice, priced)
+    revenue_summary_refresh(period=invoice.period_start, tenant_ids=[invoice.tenant_id])
     _event(invoice, InvoiceEventType.REGENERATED, actor, {**_summary(priced), "previous": previous})
     return invoice
 

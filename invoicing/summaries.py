@@ -1,0 +1,117 @@
+"""The revenue half of the margin summaries (issue 22): `revenue_summaries` rows per (period,
+tenant, currency, deployment, reported kind), rewritten from the lines in the caller's
+transaction by every writer that changes what counts as revenue.
+
+The rules are analytics' (analytics/selectors.py, SPEC §14), applied once here instead of on
+every read: revenue is the ex-tax, non-credit lines of the period's non-void invoices, minus
+what the adjustment notes ISSUED in the period (UTC month) credit, on the deployment and kind
+of the line they credit. The reported kind is the line kind for plan_base / addon /
+llm_usage lines, else the billing kind (`resource_kind`), else the line kind.
+
+Recompute-the-key rather than deltas: a writer names the (period, tenant) keys it touched and
+their rows are deleted and re-inserted from the lines in ONE INSERT … SELECT, so a summary can
+never drift from its lines however often a draft is regenerated. Writers: the rollup's
+`write_invoice` (create / regenerate), `invoice_void`, `credit_note_issue`. A writer that
+changes lines some other way (a data fix, a new source) calls `revenue_summary_refresh` too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.db import connection
+
+from arcadia_cloud.periods import month_end
+from invoicing.models import (
+    CreditNote,
+    CreditNoteLine,
+    InvoiceLineKind,
+    InvoiceStatus,
+    RevenueSummary,
+    TenantInvoice,
+    TenantInvoiceLine,
+)
+
+# Lines reported under their line kind rather than a billing kind (analytics.LINE_KIND_GROUPS).
+LINE_KIND_GROUPS = (InvoiceLineKind.PLAN_BASE, InvoiceLineKind.ADDON, InvoiceLineKind.LLM_USAGE)
+NOT_REVENUE = (InvoiceLineKind.TAX, InvoiceLineKind.CREDIT)
+
+_IN_GROUPS = ", ".join(f"'{kind.value}'" for kind in LINE_KIND_GROUPS)
+_NOT_REVENUE = ", ".join(f"'{kind.value}'" for kind in NOT_REVENUE)
+
+# Table names and constants from the models; every value is a parameter.
+_INSERT = f"""
+INSERT INTO {RevenueSummary._meta.db_table}
+    (period, tenant_id, currency, deployment_id, kind,
+     invoiced_cents, invoiced_lines, credited_cents, credited_lines)
+SELECT %s, tenant_id, currency, deployment_id, kind,
+       SUM(invoiced_cents), SUM(invoiced_lines), SUM(credited_cents), SUM(credited_lines)
+FROM (
+    SELECT i.tenant_id AS tenant_id, i.currency AS currency, l.deployment_id AS deployment_id,
+           CASE WHEN l.kind IN ({_IN_GROUPS}) THEN l.kind
+                ELSE COALESCE(l.resource_kind, l.kind) END AS kind,
+           l.amount_cents AS invoiced_cents, 1 AS invoiced_lines,
+           0 AS credited_cents, 0 AS credited_lines
+    FROM {TenantInvoiceLine._meta.db_table} l
+    JOIN {TenantInvoice._meta.db_table} i ON i.id = l.invoice_id
+    WHERE i.period_start = %s AND i.status <> '{InvoiceStatus.VOID.value}'
+      AND l.kind NOT IN ({_NOT_REVENUE}) {{invoice_tenants}}
+    UNION ALL
+    SELECT n.tenant_id, n.currency, il.deployment_id,
+           CASE WHEN il.kind IN ({_IN_GROUPS}) THEN il.kind
+                ELSE COALESCE(il.resource_kind, il.kind) END,
+           0, 0, -cl.amount_cents, 1
+    FROM {CreditNoteLine._meta.db_table} cl
+    JOIN {CreditNote._meta.db_table} n ON n.id = cl.note_id
+    JOIN {TenantInvoiceLine._meta.db_table} il ON il.id = cl.invoice_line_id
+    WHERE n.issued_at >= %s AND n.issued_at < %s {{note_tenants}}
+) AS revenue
+GROUP BY tenant_id, currency, deployment_id, kind
+"""  # noqa: S608
+
+
+def period_bounds(period: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants a period's notes are issued in: [its first day, the next month's)."""
+    start = dt.datetime.combine(period, dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(month_end(period) + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return start, end
+
+
+def note_period(issued_at: dt.datetime) -> dt.date:
+    """The period an adjustment note counts in: the UTC month it was issued in."""
+    return issued_at.astimezone(dt.UTC).date().replace(day=1)
+
+
+def revenue_summary_refresh(*, period: dt.date, tenant_ids: Iterable[str] | None) -> int:
+    """Rewrite the (period, tenant) summary rows of these tenants (None: every tenant) from
+    the lines, in the caller's transaction; returns how many rows it wrote. A caller runs it
+    after writing, in the same transaction, for every key whose lines it changed."""
+    tenants = None if tenant_ids is None else sorted(set(tenant_ids))
+    if tenants == []:
+        return 0
+    start, end = period_bounds(period)
+    rows = RevenueSummary.objects.filter(period=period)
+    invoice_tenants = note_tenants = ""
+    params: list[object] = [period, period]
+    tenant_params: list[object] = []
+    if tenants is not None:
+        rows = rows.filter(tenant_id__in=tenants)
+        placeholders = ", ".join(["%s"] * len(tenants))
+        invoice_tenants = f"AND i.tenant_id IN ({placeholders})"
+        note_tenants = f"AND n.tenant_id IN ({placeholders})"
+        tenant_params = list(tenants)
+    rows.delete()
+    sql = _INSERT.format(invoice_tenants=invoice_tenants, note_tenants=note_tenants)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *tenant_params, start, end, *tenant_params])
+        return cursor.rowcount
+
+
+def revenue_summary_rebuild() -> int:
+    """Rewrite every period's rows from the lines (the migration's backfill, the benchmark's
+    setup after inserting lines straight into the tables, a repair)."""
+    RevenueSummary.objects.all().delete()
+    periods = set(TenantInvoice.objects.values_list("period_start", flat=True).distinct())
+    periods |= {note_period(at) for at in CreditNote.objects.values_list("issued_at", flat=True)}
+    return sum(revenue_summary_refresh(period=period, tenant_ids=None) for period in periods)

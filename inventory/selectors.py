@@ -236,6 +236,11 @@ def sync_failing_kinds(*, kinds: Sequence[str], until: dt.datetime) -> dict[str,
     return failing
 
 
+def sync_failed_since(moment: dt.datetime) -> bool:
+    """Whether any sync target's last failure happened at or after `moment`."""
+    return SyncStatus.objects.filter(last_failed_at__gte=moment).exists()
+
+
 def attributed_history_sql(
     *, start: dt.datetime, end: dt.datetime
 ) -> tuple[str, dict[str, object]]:

@@ -23,6 +23,12 @@ Rows keep their exact fraction (see `UsageRecord`): numerator = Σ seconds * siz
 whole day keeps the familiar 24/1 and size/days). A resource whose size was unknown while it was
 billable is skipped and counted, never guessed.
 
+A kind whose sync is failing (its last run failed and none has listed since the day's end:
+`inventory.selectors.sync_failing_kinds`) is not metered that run: its resources are counted in
+`skipped` ({"droplet": {"sync_failing": 12}}), and a later run of the day (the daily task's
+`meter_after_sync_failures`, or `manage.py meter`) meters them from the history once a sync has
+listed them again. Nothing unobserved is guessed.
+
 A day older than the late-usage horizon is refused (400 naming `day`): its rows could reach no
 invoice. A backfill of a month already invoiced is billed on the tenant's next invoice
 (`invoicing.invoices.late_usage`).

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from fractions import Fraction
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from deployments.services import deployment_attach_resources
 from integrations.digitalocean import DigitalOceanClient, DOServerError
@@ -148,3 +150,18 @@ def test_a_sync_that_recovered_after_the_day_skips_nothing(emulator, acme):
 
     assert result.skipped == {}
     assert meter_after_sync_failures(day=NEXT + dt.timedelta(days=10)) is None
+
+
+def test_the_meter_command_says_which_kinds_were_skipped_and_why(emulator, acme):
+    emulator.faults.add(path_prefix="/v2/droplets", status=500, every=True)
+    with pytest.raises(DOServerError):
+        sync_at(emulator, at(DAY, 12), "droplet")
+    out = StringIO()
+
+    call_command("meter", "--from", DAY.isoformat(), stdout=out)
+
+    count = len(metered_droplets(acme))
+    assert f"skipped {count} droplet (sync_failing)" in out.getvalue()
+    assert f"not metered while their sync was failing: {count} droplet resource-days" in (
+        out.getvalue()
+    )

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 
 from django.conf import settings
 from django.core.management import call_command
@@ -58,6 +59,7 @@ from inventory.measurements import BANDWIDTH_METRIC, measure_bandwidth, measure_
 from inventory.models import (
     CloudProject,
     CloudResource,
+    CloudResourceHistory,
     MeasurementStatus,
     ResourceKind,
     ResourceMeasurement,
@@ -70,7 +72,7 @@ from invoicing.documents.render import invoice_context, note_context, render_pdf
 from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid
 from invoicing.invoices.rollup import roll_up_period
 from invoicing.invoices.selectors import invoices_list, invoices_with_lines
-from invoicing.models import CreditNote, InvoiceStatus, TenantInvoice
+from invoicing.models import CreditNote, InvoiceStatus, TenantInvoice, UsageRecord, UsageSource
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from invoicing.usage.metering import meter_day
 from invoicing.usage.selectors import usage_for_deployments
@@ -227,6 +229,7 @@ class MonthDemo:
             )
             self.step("credit", f"crediting one line of {CREDITED_TENANT}'s invoice", self.credit)
         self.print_invoices()
+        self.print_observed_changes()
         self.print_documents()
         self.print_margin()
         self.print_drift_inbox()
@@ -258,6 +261,7 @@ class MonthDemo:
                     self.onboard_tenants_starting(day)
                     self.change_plans_on(day)
                 self.attach_new_resources(now=_at(day))
+                self.observe_changes_on(day)
                 self.progress(f"  day {index:>2}/{len(days)}")
         live = CloudResource.objects.filter(deleted_at__isnull=True).count()
         gone = CloudResource.objects.filter(deleted_at__isnull=False).count()
@@ -288,6 +292,17 @@ class MonthDemo:
             results = sync_all(client=self.client, now=now)
             if not any(result.stale.struck for result in results):
                 return
+
+    def observe_changes_on(self, day: dt.date) -> None:
+        """The 15-minute syncs that see the fixture's mid-day changes (`_changes`: a droplet
+        powered off, a volume resized, a droplet moved to another tenant's project) at the
+        instant they happen, and the operator moving what changed tenant to that tenant's
+        deployment then: the history records each change at its instant."""
+        start = _at(day)
+        for moment in self.emulator.change_instants():
+            if start < moment < start + dt.timedelta(days=1):
+                self.sync_at(moment)
+                self.attach_new_resources(now=moment)
 
     def onboard_tenants_starting(self, day: dt.date) -> None:
         for tenant in TENANTS:
@@ -354,6 +369,21 @@ class MonthDemo:
             if new:
                 deployment_attach_resources(
                     deployment=deployment, resource_ids=list(new), actor=ACTOR, now=now
+                )
+            # Moved to this tenant's project: it leaves the other tenant's deployment now.
+            moved = (
+                CloudResource.objects.filter(tenant_id=tenant.tenant_id, deleted_at__isnull=True)
+                .exclude(deployment__isnull=True)
+                .exclude(deployment__tenant_id=tenant.tenant_id)
+                .values_list("pk", flat=True)
+            )
+            if moved:
+                deployment_attach_resources(
+                    deployment=deployment,
+                    resource_ids=list(moved),
+                    actor=ACTOR,
+                    reassign=True,
+                    now=now,
                 )
 
     @staticmethod
@@ -467,6 +497,43 @@ class MonthDemo:
                     f"{_money(line.amount_cents, invoice.currency):>14}"
                 )
             self.print_measured_usage(invoice.tenant_id)
+
+    def print_observed_changes(self) -> None:
+        """The month's mid-day changes as the history recorded them (issue 17), and what was
+        metered of them: the day's usage on each side of the change, per deployment."""
+        start, end = _at(self.period), _at(next_month(self.period))
+        changes = (
+            CloudResourceHistory.objects.filter(valid_from__gt=start, valid_from__lt=end)
+            .select_related("resource", "deployment")
+            .order_by("valid_from", "resource_id")
+        )
+        self.write("")
+        self.write("Changes observed mid-day (metered as they happened)")
+        for interval in changes:
+            if interval.valid_from.time() == dt.time(0, 0):
+                continue  # the daily syncs and onboarding: whole days
+            before = (
+                CloudResourceHistory.objects.filter(
+                    resource_id=interval.resource_id, valid_to=interval.valid_from
+                )
+                .select_related("deployment")
+                .first()
+            )
+            if before is None:
+                continue
+            what = _change_text(before, interval)
+            if not what:
+                continue
+            day = interval.valid_from.date()
+            self.write(
+                f"  {interval.resource.name:<14} {what} at {interval.valid_from:%H:%M} on "
+                f"{day:%-d %b}: {_usage_text(interval.resource_id, day, day)} that day"
+            )
+            if before.deployment_id != interval.deployment_id:
+                self.write(
+                    f"  {'':<14} the month: "
+                    f"{_usage_text(interval.resource_id, self.period, self.last_day)}"
+                )
 
     def print_measured_usage(self, tenant_id: str) -> None:
         """The month's usage measured at the source (issue 17), billed where beyond the plan."""
@@ -719,6 +786,47 @@ def _step_name(key: str) -> str:
         if step.startswith("reminder") and sign in step:
             return f"reminder {step[len('reminder') :]}"
     return step
+
+
+def _change_text(before: CloudResourceHistory, after: CloudResourceHistory) -> str:
+    """`status active → off`, `size 100 → 200`, `moved globex-api → acme-shop`."""
+    parts = []
+    if before.status != after.status:
+        parts.append(f"{before.status} → {after.status}")
+    if before.size != after.size:
+        parts.append(f"resized {_qty(before.size)} → {_qty(after.size)} GB")
+    if before.deployment_id != after.deployment_id:
+        parts.append(f"moved {before.deployment.slug} → {after.deployment.slug}")
+    return ", ".join(parts)
+
+
+def _usage_text(resource_id: int, first: dt.date, last: dt.date) -> str:
+    """The resource's metered usage of [first, last] per deployment: exact fractions summed."""
+    rows = UsageRecord.objects.filter(
+        resource_id=resource_id,
+        period_start__gte=_at(first),
+        period_start__lt=_at(last + dt.timedelta(days=1)),
+    ).exclude(source=UsageSource.MEASURED)
+    totals: dict[tuple[str, str], Fraction] = {}
+    for slug, kind, numerator, denominator in rows.values_list(
+        "deployment__slug", "resource_kind", "qty_numerator", "qty_denominator"
+    ):
+        key = (slug, kind)
+        totals[key] = totals.get(key, Fraction(0)) + Fraction(numerator) / denominator
+    return "; ".join(
+        f"{_fraction_text(qty)} {kind} to {slug}" for (slug, kind), qty in sorted(totals.items())
+    )
+
+
+def _fraction_text(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    decimal = Decimal(value.numerator) / Decimal(value.denominator)
+    return f"{value.numerator}/{value.denominator} = {decimal:.6f}"
+
+
+def _qty(value: Decimal | None) -> str:
+    return "?" if value is None else f"{value.normalize():f}"
 
 
 def _money(cents: int, currency: str) -> str:

@@ -4,7 +4,13 @@ from django.utils.html import format_html
 from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, admin_actor
 from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.tenancy import validate_tenant_id
-from inventory.models import CloudProject, CloudResource, CloudResourceEvent, ResourceMeasurement
+from inventory.models import (
+    CloudProject,
+    CloudResource,
+    CloudResourceEvent,
+    ResourceMeasurement,
+    SyncStatus,
+)
 from inventory.services import (
     project_classify,
     resources_attach_to_deployment,
@@ -173,3 +179,17 @@ class ResourceMeasurementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("resource__name", "resource__provider_id")
     list_select_related = ("resource",)
     date_hierarchy = "day"
+
+
+@admin.register(SyncStatus)
+class SyncStatusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each sync target's last success and failure: a kind failing here is what metering
+    reports as `skipped: {kind: {"sync_failing": n}}` (its resources are metered once it
+    recovers)."""
+
+    list_display = ("target", "failing", "last_succeeded_at", "last_failed_at", "last_error")
+    search_fields = ("target",)
+
+    @admin.display(boolean=True, description="failing")
+    def failing(self, obj: SyncStatus) -> bool:
+        return obj.failing

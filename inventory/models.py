@@ -239,3 +239,32 @@ class CloudResourceHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_id} {self.kind} {self.status} from {self.valid_from:%Y-%m-%d %H:%M}"
+
+
+class SyncStatus(models.Model):
+    """The last outcome of each inventory sync target (a listed kind, `backups`, `projects`):
+    when a run last completed its listing and when one last failed, with why. Metering reads it
+    to tell a day the history fully knows from one metered while its kind's sync was failing
+    (docs/decisions.md "skipped while a sync was failing"). Written only by
+    `inventory.services.sync_status_record`."""
+
+    target = models.CharField(max_length=32, unique=True)
+    # The `now` of the last run whose listing completed and was applied.
+    last_succeeded_at = models.DateTimeField(null=True, blank=True)
+    last_failed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "inventory_sync_status"
+        ordering = ["target"]
+        verbose_name_plural = "sync statuses"
+
+    def __str__(self) -> str:
+        return self.target
+
+    @property
+    def failing(self) -> bool:
+        """Its last run failed (no success since)."""
+        return self.last_failed_at is not None and (
+            self.last_succeeded_at is None or self.last_failed_at > self.last_succeeded_at
+        )

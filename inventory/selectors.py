@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from arcadia_cloud.lookups import AnyOfSubquery
@@ -16,6 +16,7 @@ from inventory.models import (
     CloudResourceHistory,
     MeasurementStatus,
     ResourceMeasurement,
+    SyncStatus,
 )
 
 # The owner of a resource whose deployment no longer exists: nobody a tenant may be told about.
@@ -200,6 +201,53 @@ def attributed_intervals(
         .order_by("resource_id", "valid_from")
         .values_list(*HISTORY_COLUMNS)
     )
+
+
+def attributed_resource_counts(
+    *, start: dt.datetime, end: dt.datetime, kinds: Sequence[str]
+) -> dict[str, int]:
+    """How many resources of each of these kinds were attributed to a deployment at some moment
+    of [start, end), in one query (what metering skips while their sync is failing)."""
+    rows = (
+        _attributed_history(start=start, end=end)
+        .filter(kind__in=list(kinds))
+        .values("kind")
+        .annotate(resources=Count("resource_id", distinct=True))
+        .values_list("kind", "resources")
+    )
+    return dict(rows)
+
+
+# The sync target whose listing observes a kind the history records (`pricing.kinds.billed_as`);
+# every other kind is listed by the target of its own name.
+SYNC_TARGET_OF_KIND = {
+    "gpu_droplet": "droplet",
+    "k8s_worker": "droplet",
+    "droplet_backup": "backups",
+}
+SYNC_FAILING = "sync_failing"
+
+
+def sync_failing_kinds(*, kinds: Sequence[str], until: dt.datetime) -> dict[str, str]:
+    """kind → SYNC_FAILING for the kinds whose sync's last run failed and that no run has
+    listed successfully since `until`: what the history holds of them after their last
+    successful sync is unobserved (docs/decisions.md). A kind never synced (no status row) is
+    not failing."""
+    targets = {kind: SYNC_TARGET_OF_KIND.get(kind, kind) for kind in kinds}
+    statuses = {s.target: s for s in SyncStatus.objects.filter(target__in=set(targets.values()))}
+    failing = {}
+    for kind, target in targets.items():
+        status = statuses.get(target)
+        if status is None or not status.failing:
+            continue
+        if status.last_succeeded_at is None or status.last_succeeded_at < until:
+            failing[kind] = SYNC_FAILING
+    return failing
+
+
+def sync_failed_since(moment: dt.datetime) -> bool:
+    """Whether any sync target's last failure happened at or after `moment`."""
+    return SyncStatus.objects.filter(last_failed_at__gte=moment).exists()
 
 
 def attributed_history_sql(

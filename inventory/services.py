@@ -38,6 +38,7 @@ from inventory.models import (
     ProjectPurpose,
     ResourceEventType,
     ResourceMeasurement,
+    SyncStatus,
 )
 from inventory.normalize import ResourceSnapshot, meaningful_attrs
 from inventory.signals import resource_attribution_changed
@@ -747,3 +748,26 @@ def measurement_record(
         resource_id=resource_id, day=day, metric=metric, defaults=fields
     )
     return measurement
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync outcomes (issue 17: metering says when a day was metered while a sync was failing)
+# ---------------------------------------------------------------------------------------------
+
+SYNC_ERROR_MAX_CHARS = 500
+
+
+def sync_status_record(*, target: str, now: dt.datetime, error: str = "") -> None:
+    """Record a sync run's outcome: a success (no `error`) moves `last_succeeded_at` to `now`;
+    a failure sets `last_failed_at` and its reason. One upsert, no lock: the last run wins."""
+    failed = bool(error)
+    row = SyncStatus(
+        target=target,
+        last_succeeded_at=None if failed else now,
+        last_failed_at=now if failed else None,
+        last_error=error[:SYNC_ERROR_MAX_CHARS] if failed else "",
+    )
+    fields = ["last_failed_at", "last_error"] if failed else ["last_succeeded_at"]
+    SyncStatus.objects.bulk_create(
+        [row], update_conflicts=True, unique_fields=["target"], update_fields=fields
+    )

@@ -26,6 +26,7 @@ from inventory.services import (
     mark_stale,
     projects_upsert,
     resources_attribute,
+    sync_status_record,
     upsert_resources,
 )
 from pricing import kinds
@@ -172,15 +173,22 @@ def sync_target(
             return SyncResult(target, skipped="another sync of it is running")
         try:
             if target == PROJECTS:
-                return _sync_projects(client, now, creator=provisioning_client or client)
-            if target == BACKUPS:
-                return _sync_backups(client, now)
-            return _sync_kind(target, client, now)
+                result = _sync_projects(client, now, creator=provisioning_client or client)
+            elif target == BACKUPS:
+                result = _sync_backups(client, now)
+            else:
+                result = _sync_kind(target, client, now)
         except DOBudgetExhausted as exc:
             # The token's rate budget is spent: the next scheduled run does this work. A
             # listing that did not complete strikes nothing.
             logger.warning("inventory sync %s deferred: %s", target, exc)
             return SyncResult(target, skipped=f"deferred: {exc}")
+        except Exception as exc:
+            # Metering reads it: a day metered while this fails says so (`skipped`).
+            sync_status_record(target=target, now=now, error=f"{type(exc).__name__}: {exc}")
+            raise
+        sync_status_record(target=target, now=now)
+        return result
 
 
 def _sync_kind(kind: str, client: DigitalOceanClient, now: dt.datetime) -> SyncResult:

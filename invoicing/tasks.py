@@ -16,8 +16,8 @@ from invoicing.documents.email import document_email_send
 from invoicing.invoices.rollup.fanout import rollup_chunk_complete, rollup_run_start
 from invoicing.receivables.services import receivable_push
 from invoicing.usage.measured import measured_usage_catch_up
+from invoicing.usage.metering import meter_after_sync_failures, usage_records_purge_expired
 from invoicing.usage.metering import meter_day as meter_one_day
-from invoicing.usage.metering import usage_records_purge_expired
 
 
 def yesterday_utc() -> dt.date:
@@ -41,6 +41,10 @@ def meter_day(day_iso: str | None = None) -> dict:
     result = meter_one_day(day).as_dict()
     if not day_iso:  # the daily run also meters measurements that arrived late
         result["measured_catch_up"] = measured_usage_catch_up(day=day).as_dict()
+        # ... and the resources skipped on recent days while their sync was failing.
+        caught_up = meter_after_sync_failures(day=day)
+        if caught_up is not None:
+            result["sync_catch_up"] = caught_up.as_dict()
     return result
 
 

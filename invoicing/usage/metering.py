@@ -23,6 +23,12 @@ Rows keep their exact fraction (see `UsageRecord`): numerator = Σ seconds * siz
 whole day keeps the familiar 24/1 and size/days). A resource whose size was unknown while it was
 billable is skipped and counted, never guessed.
 
+A kind whose sync is failing (its last run failed and none has listed since the day's end:
+`inventory.selectors.sync_failing_kinds`) is not metered that run: its resources are counted in
+`skipped` ({"droplet": {"sync_failing": 12}}), and a later run of the day (the daily task's
+`meter_after_sync_failures`, or `manage.py meter`) meters them from the history once a sync has
+listed them again. Nothing unobserved is guessed.
+
 A day older than the late-usage horizon is refused (400 naming `day`): its rows could reach no
 invoice. A backfill of a month already invoiced is billed on the tenant's next invoice
 (`invoicing.invoices.late_usage`).
@@ -43,7 +49,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -53,11 +59,17 @@ from django.utils import timezone
 
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import quantize_qty
-from arcadia_cloud.periods import day_bounds, days_in_month
-from inventory.selectors import attributed_history_sql, attributed_intervals
+from arcadia_cloud.periods import day_bounds, days_in_month, iter_days
+from inventory.selectors import (
+    attributed_history_sql,
+    attributed_intervals,
+    attributed_resource_counts,
+    sync_failed_since,
+    sync_failing_kinds,
+)
 from invoicing.invoices.late_usage import horizon, usage_kept_from
 from invoicing.models import Granularity, UsageRecord, UsageSource
-from invoicing.usage.measured import MeasuredResult, meter_measured
+from invoicing.usage.measured import CATCH_UP_DAYS, MeasuredResult, meter_measured
 from invoicing.usage.selectors import MeteringSetting, metering_settings
 from pricing.kinds import MAX_SIZE, RESOURCE_KINDS, Accrual, ResourceKind, billed_size
 
@@ -92,6 +104,10 @@ class MeterResult:
     skipped_examples: tuple[int, ...] = ()  # a few skipped resource ids, for the log
     # Usage measured at the source (Spaces sizes, bandwidth): `invoicing.usage.measured`.
     measured: MeasuredResult | None = None
+    # Resources not metered, per history kind and reason: {"droplet": {"sync_failing": 12}}
+    # (their kind's sync was failing and had not listed since the day's end; a later run of
+    # the day meters them from the history).
+    skipped: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def summary(self) -> str:
         text = (
@@ -101,6 +117,12 @@ class MeterResult:
         )
         if self.skipped_unknown_size:
             text += f", {self.skipped_unknown_size} skipped (size_gb unknown)"
+        if self.skipped:
+            text += ", skipped " + ", ".join(
+                f"{count} {kind} ({reason})"
+                for kind, reasons in sorted(self.skipped.items())
+                for reason, count in sorted(reasons.items())
+            )
         if self.measured is not None:
             text += f"; {self.measured.summary()}"
         return text
@@ -112,6 +134,7 @@ class MeterResult:
             "records_created": self.records_created,
             "already_metered": self.already_metered,
             "skipped_unknown_size": self.skipped_unknown_size,
+            "skipped": {kind: dict(reasons) for kind, reasons in self.skipped.items()},
             **({"measured": self.measured.as_dict()} if self.measured is not None else {}),
         }
 
@@ -126,7 +149,18 @@ class MeterResult:
             skipped_unknown_size=self.skipped_unknown_size + other.skipped_unknown_size,
             skipped_examples=(self.skipped_examples + other.skipped_examples)[:SKIPPED_EXAMPLES],
             measured=_added(self.measured, other.measured),
+            skipped=_skipped_added(self.skipped, other.skipped),
         )
+
+
+def _skipped_added(
+    one: Mapping[str, Mapping[str, int]], other: Mapping[str, Mapping[str, int]]
+) -> dict[str, dict[str, int]]:
+    total = {kind: dict(reasons) for kind, reasons in one.items()}
+    for kind, reasons in other.items():
+        for reason, count in reasons.items():
+            total.setdefault(kind, {})[reason] = total.get(kind, {}).get(reason, 0) + count
+    return total
 
 
 def _added(one: MeasuredResult | None, other: MeasuredResult | None) -> MeasuredResult | None:
@@ -144,12 +178,35 @@ def meter_day(day: dt.date, *, now: dt.datetime | None = None) -> MeterResult:
     _refuse_beyond_horizon(day, now or timezone.now())
     settings_by_kind = metering_settings()
     meter = _meter_kinds_sql if connection.vendor == "postgresql" else _meter_kinds_portable
-    result = MeterResult(day, 0, 0, 0, 0)
+    day_start, day_end = day_bounds(day)
     with transaction.atomic(durable=True):
-        for granularity, rules in _rules_by_granularity(settings_by_kind).items():
+        # A kind whose sync is failing is not metered past what was observed: none of its
+        # resources get rows this run (counted in `skipped`); a later run meters them.
+        failing = sync_failing_kinds(kinds=[kind.code for kind in METERED_KINDS], until=day_end)
+        counts = (
+            attributed_resource_counts(start=day_start, end=day_end, kinds=list(failing))
+            if failing
+            else {}
+        )
+        result = MeterResult(
+            day,
+            0,
+            0,
+            0,
+            0,
+            skipped={kind: {failing[kind]: count} for kind, count in counts.items() if count},
+        )
+        for granularity, rules in _rules_by_granularity(settings_by_kind, failing).items():
             result += meter(day, granularity, rules)
         # After the state metering, so a droplet's droplet_hours row is always written first.
         result = replace(result, measured=meter_measured(day))
+    if result.skipped:
+        logger.warning(
+            "metering %s: resources not metered while their sync was failing: %s (a later "
+            "run of the day meters them from the history)",
+            day,
+            result.skipped,
+        )
     if result.skipped_unknown_size:
         logger.warning(
             "metering %s: %d resources skipped, size unknown while billable (e.g. resource ids %s)",
@@ -158,6 +215,23 @@ def meter_day(day: dt.date, *, now: dt.datetime | None = None) -> MeterResult:
             ", ".join(map(str, result.skipped_examples)),
         )
     logger.info("metering %s", result.summary())
+    return result
+
+
+def meter_after_sync_failures(
+    *, day: dt.date, days_back: int = CATCH_UP_DAYS, now: dt.datetime | None = None
+) -> MeterResult | None:
+    """Meter again the `days_back` days before `day` when a sync has failed since the first of
+    them began: resources skipped while their sync was failing are metered from the history
+    the recovered sync completed (the others are left alone: metering is idempotent). None
+    when no sync failed then (nothing to do, one query)."""
+    first = day - dt.timedelta(days=days_back)
+    if not sync_failed_since(day_bounds(first)[0]):
+        return None
+    result: MeterResult | None = None
+    for past in iter_days(first, day - dt.timedelta(days=1)):
+        metered = meter_day(past, now=now)
+        result = metered if result is None else result + metered
     return result
 
 
@@ -196,10 +270,12 @@ def billable_statuses_in_force(
 
 
 def _rules_by_granularity(
-    settings_by_kind: Mapping[str, MeteringSetting],
+    settings_by_kind: Mapping[str, MeteringSetting], left_out: Mapping[str, str]
 ) -> dict[str, list[KindRule]]:
     grouped: dict[str, list[KindRule]] = {}
     for kind in METERED_KINDS:
+        if kind.code in left_out:
+            continue
         rule = KindRule(kind, billable_statuses_in_force(kind, settings_by_kind))
         grouped.setdefault(settings_by_kind[kind.billing_kind].granularity, []).append(rule)
     return grouped

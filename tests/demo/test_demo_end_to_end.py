@@ -79,6 +79,78 @@ def alive_days(obj: dict, first_day: int, last_day: int = DAYS) -> range:
     return range(start, end + 1)
 
 
+# Issue 17: the fixture's mid-day changes (`_changes`: day, time HH:MM, the fields set then) are
+# billed as they happened. Read here from the fixture, instant by instant.
+MONTH_START = dt.datetime.combine(PERIOD, dt.time.min, tzinfo=dt.UTC)
+MONTH_END = MONTH_START + dt.timedelta(days=DAYS)
+
+
+def day_start(day: int) -> dt.datetime:
+    return MONTH_START + dt.timedelta(days=day - 1)
+
+
+def change_instant(change: dict) -> dt.datetime:
+    hours, minutes = (int(part) for part in change.get("time", "00:00").split(":"))
+    return day_start(change["day"]) + dt.timedelta(hours=hours, minutes=minutes)
+
+
+def states(obj: dict) -> list[tuple[dt.datetime, dt.datetime, dict]]:
+    """[start, end) pieces of the month with the object's fields then (its `_changes` applied),
+    within its lifetime."""
+    lifetime = obj.get("_lifetime") or {}
+    start = day_start(lifetime["created_day"]) if "created_day" in lifetime else MONTH_START
+    end = day_start(lifetime["destroyed_day"]) if "destroyed_day" in lifetime else MONTH_END
+    pieces, current, since = [], dict(obj), start
+    for change in sorted(obj.get("_changes", []), key=change_instant):
+        moment = min(max(change_instant(change), start), end)
+        pieces.append((since, moment, dict(current)))
+        current.update(change["set"])
+        since = moment
+    pieces.append((since, end, current))
+    return [(lo, hi, state) for lo, hi, state in pieces if hi > lo]
+
+
+def overlap_seconds(lo: dt.datetime, hi: dt.datetime, first: dt.datetime, last: dt.datetime):
+    return max(0, int((min(hi, last) - max(lo, first)).total_seconds()))
+
+
+def project_pieces(fixture: dict, urn: str) -> list[tuple[dt.datetime, dt.datetime, str]]:
+    """When the URN was assigned to which project (by name), over the month."""
+    project_of = {p["id"]: p["name"] for p in fixture["projects"]}
+    for assignment in fixture["project_resources"]:
+        if assignment["urn"] == urn:
+            return [(lo, hi, project_of[a["project_id"]]) for lo, hi, a in states(assignment)]
+    return []
+
+
+def final_project(fixture: dict, urn: str) -> str | None:
+    pieces = project_pieces(fixture, urn)
+    return pieces[-1][2] if pieces else None
+
+
+def droplet_hours(fixture, droplet, project, first_day, last_day) -> Fraction:
+    """Hours of [first_day, last_day] the droplet was active, alive and in `project`."""
+    first, last = day_start(first_day), day_start(last_day + 1)
+    seconds = 0
+    for p_lo, p_hi, name in project_pieces(fixture, f"do:droplet:{droplet['id']}"):
+        if name != project:
+            continue
+        for lo, hi, state in states(droplet):
+            if state["status"] == "active":
+                seconds += overlap_seconds(max(lo, p_lo), min(hi, p_hi), first, last)
+    return Fraction(seconds, 3600)
+
+
+def gb_months(volume: dict, first_day: int, last_day: int) -> Fraction:
+    """A volume's size integrated over [first_day, last_day], in GB-months (of this month)."""
+    first, last = day_start(first_day), day_start(last_day + 1)
+    gb_seconds = sum(
+        state["size_gigabytes"] * overlap_seconds(lo, hi, first, last)
+        for lo, hi, state in states(volume)
+    )
+    return Fraction(gb_seconds, 86_400 * DAYS)
+
+
 def is_gpu(droplet: dict) -> bool:
     return bool(droplet.get("gpu_info") or (droplet.get("size") or {}).get("gpu_info"))
 
@@ -94,11 +166,12 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
     droplets = {str(d["id"]): d for d in fixture["droplets"]}
     result = {}
     for tenant, project, segments in TENANTS:
-        # its droplets, and the workers of its Kubernetes clusters (tagged k8s:<cluster-id>)
+        # its droplets (any time this month), and the workers of its Kubernetes clusters (tagged
+        # k8s:<cluster-id>)
         mine = [
             d
             for d in droplets.values()
-            if assigned.get(f"do:droplet:{d['id']}") == project
+            if project in {p for *_, p in project_pieces(fixture, f"do:droplet:{d['id']}")}
             or any(
                 assigned.get(f"do:kubernetes:{tag[4:]}") == project
                 for tag in d.get("tags", [])
@@ -127,9 +200,15 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
             def alive(obj, first_day=first_day, last_day=last_day) -> int:
                 return len(alive_days(obj, first_day, last_day))
 
-            hours = sum(24 * alive(d) for d in plain if d["status"] == "active")
-            gpu_hours = sum(24 * alive(d) for d in gpus if d["status"] == "active")
-            subtotal += gpu_hours * LIST_PRICES["gpu_droplet_hours"]
+            hours = sum(
+                (droplet_hours(fixture, d, project, first_day, last_day) for d in plain),
+                Fraction(0),
+            )
+            gpu_hours = sum(
+                (droplet_hours(fixture, d, project, first_day, last_day) for d in gpus),
+                Fraction(0),
+            )
+            subtotal += frac_cents(gpu_hours * LIST_PRICES["gpu_droplet_hours"])
             for cluster in clusters:
                 nodes = sum(pool["count"] for pool in cluster["node_pools"])
                 subtotal += nodes * 24 * alive(cluster) * LIST_PRICES["kubernetes_node_hours"]
@@ -159,8 +238,8 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
             subtotal += frac_cents(backup_gb_days / DAYS * LIST_PRICES["backup_gb_month"])
             for volume in fixture["volumes"]:
                 if assigned.get(f"do:volume:{volume['id']}") == project:
-                    gb_months = Fraction(volume["size_gigabytes"] * days, DAYS)
-                    subtotal += frac_cents(gb_months * LIST_PRICES["volume_gb_month"])
+                    volume_gb_months = gb_months(volume, first_day, last_day)
+                    subtotal += frac_cents(volume_gb_months * LIST_PRICES["volume_gb_month"])
             for lb in fixture["load_balancers"]:
                 if assigned.get(f"do:loadbalancer:{lb['id']}") == project:
                     nodes = lb["size_unit"]  # billed per node (issue 17)
@@ -190,22 +269,19 @@ def expected_measured() -> dict[str, dict[str, Decimal]]:
     result = {}
     for tenant, project, _segments in TENANTS:
         start_day = INITECH_START if tenant == "initech" else 1
-        mine = [
-            d
-            for d in fixture["droplets"]
-            if assigned.get(f"do:droplet:{d['id']}") == project
-            or any(
-                assigned.get(f"do:kubernetes:{tag[4:]}") == project
-                for tag in d.get("tags", [])
-                if tag.startswith("k8s:")
-            )
-        ]
         bandwidth = Fraction(0)
-        for droplet in mine:
-            active = droplet["status"] == "active"
-            mbps = Fraction(droplet["id"] % 7 + 1, 4) if active else Fraction(0)
-            gb_per_day = mbps * SECONDS_PER_DAY / 8 / 1000
-            bandwidth += gb_per_day * len(alive_days(droplet, start_day))
+        for droplet in fixture["droplets"]:
+            mbps = Fraction(droplet["id"] % 7 + 1, 4)
+            for day in range(start_day, DAYS + 1):
+                if day_holder(fixture, droplet, day) != project:
+                    continue
+                first, last = day_start(day), day_start(day + 1)
+                active_seconds = sum(
+                    overlap_seconds(lo, hi, first, last)
+                    for lo, hi, state in states(droplet)
+                    if state["status"] == "active"
+                )
+                bandwidth += mbps * active_seconds / 8 / 1000
         spaces = Fraction(0)
         for bucket in fixture["spaces_buckets"]:
             if assigned.get(f"do:space:{bucket['name']}") == project:
@@ -216,6 +292,21 @@ def expected_measured() -> dict[str, dict[str, Decimal]]:
             "bandwidth_gb": Decimal(bandwidth.numerator) / bandwidth.denominator,
         }
     return result
+
+
+def day_holder(fixture: dict, droplet: dict, day: int) -> str | None:
+    """The project holding the droplet longest that day (the later one on a tie): its day of
+    traffic is that tenant's. A Kubernetes worker is its cluster's project's."""
+    for tag in droplet.get("tags", []):
+        if tag.startswith("k8s:") and tag != "k8s:worker":
+            return final_project(fixture, f"do:kubernetes:{tag[4:]}")
+    first, last = day_start(day), day_start(day + 1)
+    held = [
+        (overlap_seconds(lo, hi, first, last), lo, name)
+        for lo, hi, name in project_pieces(fixture, f"do:droplet:{droplet['id']}")
+    ]
+    held = [entry for entry in held if entry[0] > 0]
+    return max(held)[2] if held else None
 
 
 def parse_measured(text: str) -> dict[str, dict[str, Decimal]]:
@@ -240,10 +331,18 @@ def expected_cogs_usd() -> dict[str, int]:
     """COGS per tenant: the DigitalOcean invoice's lines of its project (each is tied to its
     resource, by id where the JSON invoice gives one: the managed database too)."""
     invoice = DigitalOceanEmulator(period=PERIOD).invoice
+    fixture = load_fixture()
+
+    def project_of(line) -> str:
+        """A droplet moved to another tenant's project mid-month: its line is the tenant's
+        holding it when the invoice is ingested (the line names its first project)."""
+        moved = line.resource_id and final_project(fixture, f"do:droplet:{line.resource_id}")
+        return moved or line.project_name
+
     cogs = {}
     for tenant, project, *_ in TENANTS:
         cogs[tenant] = sum(
-            line.amount_cents for line in invoice.lines if line.project_name == project
+            line.amount_cents for line in invoice.lines if project_of(line) == project
         )
     cogs["TOTAL"] = sum(line.amount_cents for line in invoice.lines if line.product != "Taxes")
     return cogs
@@ -296,8 +395,16 @@ def check_getting_paid(output: str) -> None:
     story = output.split("getting paid", 1)[1].split("Tenant invoices", 1)[0]
     for step in ("reminder -3", "reminder +1", "past_due", "reminder +7", "suspended"):
         assert len(re.findall(rf": {re.escape(step)}$", story, re.M)) == 1, step
-    assert "power-off of 3 droplet(s) waiting for an operator's Confirm" in story
-    assert "paid: acme/acme-shop reinstated; 3 power-off(s) dismissed" in story
+    # acme's droplets at the month's end (globex-api-2 joined it on the 20th), powered on or off
+    fixture = load_fixture()
+    droplets = sum(
+        1
+        for d in fixture["droplets"]
+        if final_project(fixture, f"do:droplet:{d['id']}") == "Acme Corp"
+        and "destroyed_day" not in (d.get("_lifetime") or {})
+    )
+    assert f"power-off of {droplets} droplet(s) waiting for an operator's Confirm" in story
+    assert f"paid: acme/acme-shop reinstated; {droplets} power-off(s) dismissed" in story
     received = re.findall(r"^    ([a-z_.]+)\s.*signature verified$", story, re.M)
     assert received == [
         "invoice.issued",
@@ -341,8 +448,74 @@ def check_figures(output: str, llm_cents: dict[str, int]) -> None:
     assert "Pro plan (version 1), 16-31 October 2026" in output
     assert "Starter plan (version 1), 22-31 October 2026" in output
     check_getting_paid(output)
+    # Issue 17: the power-off, the resize and the move, with their hours on each side.
+    changes = expected_change_lines()
+    assert len(changes) == 4
+    printed = output.split("Changes observed mid-day", 1)[1].splitlines()
+    for line in changes:
+        assert line in printed, (line, printed[:8])
     assert "acme-db-1      size_slug  expected s-4vcpu-8gb    actual s-2vcpu-4gb" in output
     check_documents(output, invoices)
+
+
+SLUGS = {"Acme Corp": "acme-shop", "Globex": "globex-api", "Initech": "initech-www"}
+
+
+def qty_text(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    decimal = Decimal(value.numerator) / value.denominator
+    return f"{value.numerator}/{value.denominator} = {decimal:.6f}"
+
+
+def expected_change_lines() -> list[str]:
+    """The demo's account of each mid-day change, from the fixture's `_changes`: the day's
+    hours (or GB-months) on each side, per deployment."""
+    fixture = load_fixture()
+    lines = []
+
+    def when(change) -> str:
+        return f"at {change['time']} on {change['day']} Oct"
+
+    for droplet in fixture["droplets"]:
+        urn = f"do:droplet:{droplet['id']}"
+        project = final_project(fixture, urn)
+        for change in droplet.get("_changes", []):
+            before, after = droplet["status"], change["set"]["status"]
+            hours = droplet_hours(fixture, droplet, project, change["day"], change["day"])
+            lines.append(
+                f"  {droplet['name']:<14} {before} → {after} {when(change)}: "
+                f"{qty_text(hours)} droplet_hours to {SLUGS[project]} that day"
+            )
+    for volume in fixture["volumes"]:
+        project = final_project(fixture, f"do:volume:{volume['id']}")
+        for change in volume.get("_changes", []):
+            before, after = volume["size_gigabytes"], change["set"]["size_gigabytes"]
+            day_gb_months = gb_months(volume, change["day"], change["day"])
+            lines.append(
+                f"  {volume['name']:<14} resized {before} → {after} GB {when(change)}: "
+                f"{qty_text(day_gb_months)} volume_gb_month to {SLUGS[project]} that day"
+            )
+    droplets = {f"do:droplet:{d['id']}": d for d in fixture["droplets"]}
+    for assignment in fixture["project_resources"]:
+        droplet = droplets.get(assignment["urn"])
+        for change in assignment.get("_changes", []) if droplet else ():
+            (_, _, old), (_, _, new) = project_pieces(fixture, assignment["urn"])
+            day = change["day"]
+
+            def usage(first, last, old=old, new=new, droplet=droplet) -> str:
+                hours = {p: droplet_hours(fixture, droplet, p, first, last) for p in (old, new)}
+                return "; ".join(
+                    f"{qty_text(hours[p])} droplet_hours to {SLUGS[p]}"
+                    for p in sorted((old, new), key=SLUGS.get)
+                )
+
+            lines.append(
+                f"  {droplet['name']:<14} moved {SLUGS[old]} → {SLUGS[new]} {when(change)}: "
+                f"{usage(day, day)} that day"
+            )
+            lines.append(f"  {'':<14} the month: {usage(1, DAYS)}")
+    return lines
 
 
 def check_documents(output: str, invoices: dict) -> None:
@@ -384,6 +557,36 @@ def check_documents(output: str, invoices: dict) -> None:
     assert parse_money(due[1]) == recurring + cents(recurring * GST) - 1100
 
 
+def check_invoiced_quantities() -> None:
+    """acme's invoiced quantities are the fixture's: droplet hours beyond the first segment's
+    allowance (acme-web-2 off from 14:00 on the 9th, globex-api-2 not yet acme's) and the
+    volume's GB-months on each side of its resize on the 16th."""
+    from invoicing.models import TenantInvoiceLine
+
+    fixture = load_fixture()
+    places = Decimal("0.000001")  # usage quantities: the exact sum, rounded once to 6 places
+    lines = TenantInvoiceLine.objects.filter(
+        invoice__tenant_id="acme", invoice__period_start=PERIOD
+    ).order_by("position")
+    _, project, segments = TENANTS[0]
+    plain = [d for d in fixture["droplets"] if not is_gpu(d) and not is_k8s_worker(d)]
+    (_, _, first, last), _ = segments
+    hours = sum(droplet_hours(fixture, d, project, first, last) for d in plain)
+    allowance = Fraction(PLANS["studio"]["droplet_hours"] * (last - first + 1), DAYS)
+    (overage,) = lines.filter(kind="overage", resource_kind="droplet_hours")
+    assert Fraction(overage.qty) == hours - allowance
+    (volume,) = fixture["volumes"]
+    volume_lines = list(lines.filter(resource_kind="volume_gb_month"))
+    assert [line.qty for line in volume_lines] == [
+        decimal_of(gb_months(volume, first, last)).quantize(places, ROUND_HALF_UP)
+        for _, _, first, last in segments
+    ]
+
+
+def decimal_of(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
 @pytest.mark.django_db
 def test_demo_on_postgresql_prints_the_month_computed_from_the_fixture(settings, tmp_path):
     settings.VAR_DIR = tmp_path
@@ -392,6 +595,7 @@ def test_demo_on_postgresql_prints_the_month_computed_from_the_fixture(settings,
     output = out.getvalue()
     check_figures(output, llm_passthrough_cents())
     assert llm_passthrough_cents()["globex"] > 0
+    check_invoiced_quantities()
     again = StringIO()
     call_command("demo", "--no-serve", "--period", "2026-10", stdout=again)
     assert "reused" in again.getvalue()

@@ -36,8 +36,9 @@ DAY = dt.date(2026, 10, 14)
 DAY_START = int(dt.datetime(2026, 10, 14, tzinfo=dt.UTC).timestamp())
 AFTER = dt.datetime(2026, 10, 20, tzinfo=dt.UTC)
 PERIOD = dt.date(2026, 9, 1)
-# Fixture droplets; the emulator serves each (id mod 7 + 1) / 4 Mbps of public outbound traffic.
-ACME_WEB_1, ACME_WEB_2 = "512340101", "512340102"
+# Fixture droplets; the emulator serves each (id mod 7 + 1) / 4 Mbps of public outbound traffic
+# while active (acme-web-2 is powered off at 14:00 on the 9th of the period: `_changes`).
+ACME_WEB_1, ACME_WEB_2, ACME_DB_1 = "512340101", "512340102", "512340103"
 
 
 def measurement(resource, day=DAY, metric=BANDWIDTH_METRIC) -> ResourceMeasurement:
@@ -67,23 +68,38 @@ def test_each_point_holds_until_the_next_and_nothing_outside_the_window_counts()
 
 def test_bandwidth_is_measured_per_droplet_from_the_emulators_series():
     web_1 = make_resource("droplet", provider_id=ACME_WEB_1)
-    web_2 = make_resource("droplet", provider_id=ACME_WEB_2)
+    db_1 = make_resource("droplet", provider_id=ACME_DB_1)
     with run_emulator(period=PERIOD, clock=AFTER) as emulator:
         client = DigitalOceanClient(emulator.base_url, emulator.token)
         result = measure_bandwidth(client=client, day=DAY, retry_days=0)
         requests_sent = emulator.request_count("/v2/monitoring/metrics/droplet/bandwidth")
 
     assert (result.measured, result.failed, requests_sent) == (2, 0, 2)
-    # 0.25 Mbps and 0.5 Mbps all day: x 86,400 s / 8 / 1000.
+    # 0.25 Mbps and 0.75 Mbps all day: x 86,400 s / 8 / 1000.
     assert measurement(web_1).value == Decimal("2.700000")
-    assert measurement(web_2).value == Decimal("5.400000")
+    assert measurement(db_1).value == Decimal("8.100000")
     assert measurement(web_1).status == MeasurementStatus.COMPLETE
     assert measurement(web_1).detail["points"] == 288
 
 
+def test_a_droplet_powered_off_mid_day_sends_traffic_only_until_then():
+    """acme-web-2 (0.5 Mbps) is powered off at 14:00 on the 9th: that day's series is 0.5 Mbps
+    for 14 hours, then 0 — 0.5 x 50,400 s / 8 / 1000 = 3.15 GB; the day before it is 5.4 GB."""
+    web_2 = make_resource("droplet", provider_id=ACME_WEB_2)
+    ninth = dt.date(2026, 9, 9)
+    with run_emulator(period=PERIOD, clock=AFTER) as emulator:
+        client = DigitalOceanClient(emulator.base_url, emulator.token)
+        for day in (ninth - dt.timedelta(days=1), ninth, ninth + dt.timedelta(days=1)):
+            measure_bandwidth(client=client, day=day, retry_days=0)
+
+    assert [
+        measurement(web_2, day=ninth + dt.timedelta(days=offset)).value for offset in (-1, 0, 1)
+    ] == [Decimal("5.400000"), Decimal("3.150000"), Decimal("0.000000")]
+
+
 def test_a_failing_droplet_is_recorded_failed_the_others_measured_and_it_is_retried_next_run():
     web_1 = make_resource("droplet", provider_id=ACME_WEB_1)
-    web_2 = make_resource("droplet", provider_id=ACME_WEB_2)
+    db_1 = make_resource("droplet", provider_id=ACME_DB_1)
     emulator = DigitalOceanEmulator(period=PERIOD, clock=AFTER)
     emulator.faults.add(path_prefix="/v2/monitoring", nth=1, status=400)
     with run_emulator(emulator):
@@ -95,7 +111,7 @@ def test_a_failing_droplet_is_recorded_failed_the_others_measured_and_it_is_retr
     assert (first.measured, first.failed) == (1, 1)
     assert failed.status == MeasurementStatus.FAILED and failed.value is None
     assert "400" in failed.reason
-    assert measurement(web_2).value == Decimal("5.400000")
+    assert measurement(db_1).value == Decimal("8.100000")
     # The next run asks only for the droplet still missing, and gets it.
     assert (second.measured, second.failed) == (1, 0)
     assert measurement(web_1).status == MeasurementStatus.COMPLETE

@@ -36,7 +36,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from arcadia_cloud.periods import month_start, previous_month
 
 from .faults import Fault, FaultPlan
-from .fixture import COLLECTIONS, Lifetime, iso, load_fixture, validate_fixture
+from .fixture import COLLECTIONS, Lifetime, as_of, changes_of, iso, load_fixture, validate_fixture
 from .invoice import Invoice, build_invoice
 from .state import EmulatorState
 
@@ -238,6 +238,19 @@ class DigitalOceanEmulator:
     def set_clock(self, clock: dt.datetime | None) -> None:
         """Move the emulator's "now" (None: follow the real time again)."""
         self._clock = _aware(clock) if clock is not None else None
+
+    def change_instants(self) -> list[dt.datetime]:
+        """Every instant at which a fixture object's fields change (`_changes`), in order: where
+        a replay syncs to observe them as they happen."""
+        with self.state.lock:
+            return sorted(
+                {
+                    change.at
+                    for kind in COLLECTIONS
+                    for obj in self.state.iter_raw(kind)
+                    for change in changes_of(obj, self.period, kind)
+                }
+            )
 
     def serve_invoice_csv(self, content: bytes | None) -> None:
         """Serve these bytes, verbatim, as the invoice's CSV (None: the invoice's own file again).
@@ -575,9 +588,13 @@ class DigitalOceanEmulator:
         )
         result = []
         if droplet is not None:
-            rate = bandwidth_mbps(droplet, query["interface"], query["direction"])
             first = -(-start // BANDWIDTH_STEP_SECONDS) * BANDWIDTH_STEP_SECONDS
-            values = [[t, str(rate)] for t in range(first, end, BANDWIDTH_STEP_SECONDS)]
+            steps = range(first, end, BANDWIDTH_STEP_SECONDS)
+            if "_changes" in droplet:  # its status then, point by point
+                values = [[t, str(self._bandwidth_at(droplet, t, query))] for t in steps]
+            else:
+                rate = str(bandwidth_mbps(droplet, query["interface"], query["direction"]))
+                values = [[t, rate] for t in steps]
             metric = {
                 "host_id": query["host_id"],
                 "interface": query["interface"],
@@ -586,6 +603,15 @@ class DigitalOceanEmulator:
             result.append({"metric": metric, "values": values})
         payload = {"status": "success", "data": {"resultType": "matrix", "result": result}}
         return _json_response(200, payload)
+
+    def _bandwidth_at(
+        self, droplet: Mapping[str, Any], t: int, query: Mapping[str, str]
+    ) -> Decimal:
+        """The rate at UNIX second `t`: of the droplet as it stood then (`_changes`)."""
+        moment = dt.datetime.fromtimestamp(t, dt.UTC)
+        return bandwidth_mbps(
+            as_of(droplet, self.period, moment), query["interface"], query["direction"]
+        )
 
     def _balance(self, request: Request, _: re.Match[str]) -> Response:
         return _json_response(200, {**self.balance, "generated_at": iso(request.now)})
@@ -647,7 +673,7 @@ class DigitalOceanEmulator:
 
     def _build_alive(self, kind: str, now: dt.datetime) -> list[JSON]:
         raws = [
-            obj
+            as_of(obj, self.period, now)
             for obj in self.state.iter_raw(kind)
             if Lifetime.of(obj, self.period, kind).alive_at(now)
         ]
@@ -683,7 +709,7 @@ class DigitalOceanEmulator:
 
     def _build_project_resources(self, project: Mapping[str, Any], now: dt.datetime) -> list[JSON]:
         assignments = [
-            obj
+            as_of(obj, self.period, now)
             for obj in self.state.iter_raw("project_resources")
             if Lifetime.of(obj, self.period, "project_resources").alive_at(now)
         ]
@@ -770,6 +796,7 @@ class DigitalOceanEmulator:
             for kind in COLLECTIONS:
                 for obj in self.state.iter_raw(kind):
                     moments.update(Lifetime.of(obj, self.period, kind).boundaries)
+                    moments.update(c.at for c in changes_of(obj, self.period, kind))
                     for backup in obj.get("_backups", []):
                         moments.update(Lifetime.of(backup, self.period, kind).boundaries)
             boundaries = sorted(moments)

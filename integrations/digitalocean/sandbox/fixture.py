@@ -153,3 +153,58 @@ def check_object(obj: Any, id_key: str, where: str, period: dt.date) -> None:
     if obj.get(id_key) in (None, ""):
         raise FixtureError(f"{where} has no {id_key!r}")
     Lifetime.of(obj, period, where)
+    for change in changes_of(obj, period, where):
+        if id_key in change.fields:
+            raise FixtureError(f"{where}._changes: cannot change {id_key!r}")
+
+
+@dataclass(frozen=True)
+class Change:
+    """Fields of an object that change at an instant of the period (`_changes`): a droplet
+    powered off at 14:00 on the 9th is `{"day": 9, "time": "14:00", "set": {"status": "off"}}`."""
+
+    at: dt.datetime
+    fields: Mapping[str, Any]
+
+
+def changes_of(obj: Mapping[str, Any], period: dt.date, where: str) -> tuple[Change, ...]:
+    """An object's `_changes`, checked, in time order (none: an empty tuple)."""
+    spec = obj.get("_changes")
+    if spec is None:
+        return ()
+    if not isinstance(spec, list):
+        raise FixtureError(f"{where}._changes must be a list of {{day, time, set}} objects")
+    changes = []
+    for index, entry in enumerate(spec):
+        here = f"{where}._changes[{index}]"
+        if not isinstance(entry, dict) or set(entry) - {"day", "time", "set"}:
+            raise FixtureError(f"{here} must be an object with day, time (HH:MM) and set")
+        fields = entry.get("set")
+        if not isinstance(fields, dict) or not fields or any(k.startswith("_") for k in fields):
+            raise FixtureError(f"{here}.set must be a non-empty object of served fields")
+        changes.append(
+            Change(day_instant(period, entry.get("day"), here) + _time(entry, here), fields)
+        )
+    return tuple(sorted(changes, key=lambda change: change.at))
+
+
+def _time(entry: Mapping[str, Any], where: str) -> dt.timedelta:
+    text = entry.get("time", "00:00")
+    try:
+        moment = dt.datetime.strptime(text, "%H:%M")
+    except (TypeError, ValueError):
+        raise FixtureError(f"{where}.time must be HH:MM, not {text!r}") from None
+    return dt.timedelta(hours=moment.hour, minutes=moment.minute)
+
+
+def as_of(obj: Mapping[str, Any], period: dt.date, clock: dt.datetime) -> Mapping[str, Any]:
+    """The object as it stands at `clock`: its `_changes` up to then applied (the object
+    itself when it has none, so the common case copies nothing)."""
+    if "_changes" not in obj:
+        return obj
+    current = dict(obj)
+    for change in changes_of(obj, period, "object"):
+        if change.at > clock:
+            break
+        current.update(change.fields)
+    return current

@@ -56,5 +56,16 @@ class Command(BaseCommand):
                     if total.skipped_unknown_size
                     else ""
                 )
+                + (
+                    ", not metered while their sync was failing: "
+                    + ", ".join(
+                        f"{count} {kind} resource-days"
+                        for kind, reasons in sorted(total.skipped.items())
+                        for count in reasons.values()
+                    )
+                    + " (run the days again once the sync recovers)"
+                    if total.skipped
+                    else ""
+                )
             )
         )

@@ -86,6 +86,7 @@ def test_default_account_lists_every_kind_with_do_shapes(client):
     assert "globex-batch-tmp" not in droplets
     assert all(isinstance(d["id"], int) for d in droplets.values())
     assert {name for name, d in droplets.items() if d["status"] == "off"} == {
+        "acme-web-2",  # powered off at 14:00 on the 9th (its `_changes`)
         "globex-warehouse",
         "initech-tps-reports",
     }
@@ -497,3 +498,57 @@ def test_concurrent_clients_each_get_the_full_listing():
 def test_generated_accounts_are_deterministic():
     assert generate_account(droplets=50, seed=9) == generate_account(droplets=50, seed=9)
     assert generate_account(droplets=50, seed=9) != generate_account(droplets=50, seed=10)
+
+
+# -- changes at an instant (`_changes`) ------------------------------------------------------------
+
+
+def test_fixture_changes_take_effect_at_their_instant(client, emulator):
+    """acme-web-2 off from 14:00 on the 9th, acme-data 200 GB from 12:00 on the 16th, and
+    globex-api-2 in the Acme Corp project from 06:00 on the 20th (the default account)."""
+    start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    assert emulator.change_instants() == [
+        start + dt.timedelta(days=8, hours=14),
+        start + dt.timedelta(days=15, hours=12),
+        start + dt.timedelta(days=19, hours=6),
+    ]
+
+    def seen(moment):
+        emulator.set_clock(moment)
+        droplets = {d["name"]: d for d in client.list_droplets()}
+        projects = {p["name"]: p["id"] for p in client.list_projects()}
+        acme = [r["urn"] for r in client.list_project_resources(projects["Acme Corp"])]
+        (volume,) = client.list_volumes()
+        return droplets["acme-web-2"]["status"], volume["size_gigabytes"], acme
+
+    before = seen(start + dt.timedelta(days=8, hours=13, minutes=59))
+    assert before[:2] == ("active", 100) and "do:droplet:512340202" not in before[2]
+    assert seen(start + dt.timedelta(days=8, hours=14))[0] == "off"
+    assert seen(start + dt.timedelta(days=15, hours=12))[1] == 200
+    assert "do:droplet:512340202" in seen(start + dt.timedelta(days=19, hours=6))[2]
+    assert metadata_keys(client.list_droplets()) == []
+
+
+def test_a_change_that_would_replace_the_id_is_refused():
+    fixture = load_fixture()
+    fixture["droplets"][0]["_changes"] = [{"day": 2, "time": "10:00", "set": {"id": 1}}]
+    with pytest.raises(FixtureError, match="cannot change 'id'"):
+        DigitalOceanEmulator(fixture=fixture, period=PERIOD)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"day": 2},
+        [{"day": 40, "set": {"status": "off"}}],
+        [{"day": 2, "time": "25:00", "set": {"status": "off"}}],
+        [{"day": 2, "set": {}}],
+        [{"day": 2, "set": {"_secret": 1}}],
+        [{"day": 2, "when": "x", "set": {"status": "off"}}],
+    ],
+)
+def test_malformed_changes_are_refused_naming_the_entry(changes):
+    fixture = load_fixture()
+    fixture["droplets"][0]["_changes"] = changes
+    with pytest.raises(FixtureError, match=r"droplets\[0\]\._changes"):
+        DigitalOceanEmulator(fixture=fixture, period=PERIOD)

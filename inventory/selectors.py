@@ -170,6 +170,7 @@ HISTORY_COLUMNS = (
     "size",
     "valid_from",
     "valid_to",
+    "size_slug",
 )
 
 

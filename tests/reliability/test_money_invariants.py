@@ -265,6 +265,7 @@ MONEY_MODULES = (
     "analytics/selectors.py",
     "analytics/services.py",
     "analytics/fx.py",
+    "pricing/fx.py",
     "analytics/models.py",
 )
 # Files allowed floats, and why. Everything else in the product is scanned.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from arcadia_cloud.locks import advisory_xact_lock
 from catalog.models import Addon, Plan, PlanVersion, PlanVersionStatus, ResourcePrice
 from catalog.selectors import resource_prices_overlapping
 
@@ -51,3 +52,12 @@ def lock_resource_prices_overlapping(
         .select_for_update()
         .order_by("pk")
     )
+
+
+PROVIDER_PRICES_SYNC_LOCK = "catalog:provider-prices-sync"
+
+
+def lock_provider_prices_sync() -> None:
+    """Until the transaction ends, no other price-list sync writes: two at once would both
+    close the same changed price and open its successor twice."""
+    advisory_xact_lock(PROVIDER_PRICES_SYNC_LOCK)

@@ -287,7 +287,8 @@ class ResourcePrice(models.Model):
         until = f" until {self.effective_to}" if self.effective_to else ""
         price = f"{self.resource_kind} {self.price_cents}c/{self.unit} {self.currency}"
         if self.markup_percent is not None:
-            price = f"{self.resource_kind} DO list +{self.markup_percent}%/{self.unit} {self.currency}"
+            markup = f"DO list +{self.markup_percent}%"
+            price = f"{self.resource_kind} {markup}/{self.unit} {self.currency}"
         if self.size_scope:
             price += f" [{self.size_scope}]"
         return f"{price} from {self.effective_from}{until}"
@@ -378,3 +379,6 @@ class FxRateReading(models.Model):
     class Meta:
         managed = False
         db_table = "fx_rates"
+
+    def __str__(self) -> str:
+        return f"{self.from_currency}->{self.to_currency} {self.rate} for {self.period}"

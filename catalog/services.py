@@ -23,6 +23,7 @@ from catalog.locks import (
     lock_active_version_of,
     lock_addon,
     lock_plan,
+    lock_provider_prices_sync,
     lock_resource_prices_overlapping,
     lock_version,
 )
@@ -32,8 +33,10 @@ from catalog.models import (
     PlanItem,
     PlanVersion,
     PlanVersionStatus,
+    ProviderPrice,
     ResourcePrice,
 )
+from catalog.provider_prices import ListedPrice
 from catalog.validation import (
     clean_catalog_qty,
     clean_code,
@@ -368,3 +371,82 @@ def _overlap_conflict(price: ResourcePrice) -> Conflict:
         "price ranges of a kind and currency must not overlap"
     )
     return Conflict(f"effective_from: {message}", fields={"effective_from": [message]})
+
+
+# ---------------------------------------------------------------------------------------------
+# DigitalOcean's price list (issue 18)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderPriceSync:
+    opened: int
+    closed: int
+    unchanged: int
+    skipped: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        text = f"{self.opened} prices opened, {self.closed} closed, {self.unchanged} unchanged"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped ({'; '.join(self.skipped[:3])})"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "opened": self.opened,
+            "closed": self.closed,
+            "unchanged": self.unchanged,
+            "skipped": list(self.skipped),
+        }
+
+
+_PRICE_FIELDS = ("unit", "price_hourly", "price_monthly", "memory_mb", "vcpus")
+
+
+@transaction.atomic(durable=True)
+def provider_prices_sync(
+    *, listed: Sequence[ListedPrice], today: dt.date, skipped: Sequence[str] = ()
+) -> ProviderPriceSync:
+    """Bring `provider_prices` to DigitalOcean's price list as read today: an unchanged price
+    writes nothing; a changed one closes its open row on `today` and opens a new one from it
+    (a change seen twice in a day corrects today's row in place: a range is never empty); a
+    new size opens a row. A size DO no longer lists keeps its open row (a running droplet of a
+    withdrawn size is still billed at it)."""
+    lock_provider_prices_sync()
+    now = timezone.now()
+    open_rows = {
+        (row.provider_kind, row.size_slug): row
+        for row in ProviderPrice.objects.filter(effective_to__isnull=True)
+    }
+    opened = closed = unchanged = 0
+    seen: set[tuple[str, str]] = set()
+    for price in listed:
+        if price.key in seen:
+            continue
+        seen.add(price.key)
+        current = open_rows.get(price.key)
+        values = {name: getattr(price, name) for name in _PRICE_FIELDS}
+        if current is not None:
+            if all(getattr(current, name) == value for name, value in values.items()):
+                unchanged += 1
+                continue
+            if current.effective_from >= today:
+                for name, value in values.items():
+                    setattr(current, name, value)
+                current.source, current.synced_at = price.source, now
+                current.save()
+                opened += 1
+                continue
+            current.effective_to = today
+            current.save(update_fields=["effective_to"])
+            closed += 1
+        ProviderPrice.objects.create(
+            provider_kind=price.provider_kind,
+            size_slug=price.size_slug,
+            effective_from=today,
+            source=price.source,
+            synced_at=now,
+            **values,
+        )
+        opened += 1
+    return ProviderPriceSync(opened, closed, unchanged, tuple(skipped))

@@ -245,6 +245,9 @@ class SizeUsage:
     qty: Decimal
     price: ResourcePriceTerms | None = None
     memory_mb: int | None = None
+    # Why there is no price when one was expected (a cost-plus price with no FX rate or no
+    # DigitalOcean list price): said in the unpriced line's warning.
+    unpriced_reason: str = ""
 
     def __post_init__(self) -> None:
         field = f"sized_usage[{self.resource_kind}:{self.size_slug}]"
@@ -695,11 +698,11 @@ def _sized_lines(
                 lines.append(_resource_priced_line(kind_code, entry.qty, price, entry.size_slug))
                 continue
             lines.append(_unpriced_line(kind_code, entry.qty, entry.size_slug))
+            why = entry.unpriced_reason or "it has no price for that size"
             warnings.append(
                 f"{format_decimal(entry.qty)} {billing_kinds.BILLING_KINDS[kind_code].base_unit} "
-                f"of {kind_code} at size {entry.size_slug or '(unknown)'} is not covered by plan "
-                f"{plan.plan_code} v{plan.version} and has no price for that size: shown as an "
-                "unpriced zero line"
+                f"of {kind_code} at size {entry.size_slug or '(any)'} is not covered by plan "
+                f"{plan.plan_code} v{plan.version} and {why}: shown as an unpriced zero line"
             )
     return lines, warnings
 

@@ -236,10 +236,11 @@ _PERIODS_SQL = {
 
 # `slices` is every interval of the day's attributed history of a metered kind, cut to each
 # period, with its seconds, size and whether its status was billable; `rows` integrates them per
-# (resource, deployment, billing kind, period, size slug): Σ seconds * size while billable (NULL: the size
-# was unknown while billable), with whether the resource was metered already; `inserted` writes
-# the rows; the final SELECT reports what happened. A kind's billable statuses travel as a JSON
-# array (`?` is "has this element"), NULL when it accrues whatever the status.
+# (resource, deployment, billing kind, period, size slug): Σ seconds * size while billable
+# (NULL: the size was unknown while billable), with whether the resource was metered already;
+# `inserted` writes the rows; the final SELECT reports what happened. A kind's billable
+# statuses travel as a JSON array (`?` is "has this element"), NULL when it accrues whatever
+# the status.
 _METER_SQL = """
 WITH rules AS (
     SELECT *

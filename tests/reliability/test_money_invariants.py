@@ -276,6 +276,10 @@ FLOAT_ALLOWED = {
     "integrations/digitalocean/sandbox/emulator.py": (
         "the offline DigitalOcean (a stand-in provider): its serving loop's poll interval"
     ),
+    "integrations/digitalocean/sandbox/pricelist.py": (
+        "the offline DigitalOcean's price list: /v2/sizes prices as DO's own JSON writes them "
+        "(floats); the sync reads them as Decimal"
+    ),
     "integrations/digitalocean/sandbox/generate.py": (
         "the offline DigitalOcean's generated account: sizes and list prices as DO's own JSON "
         "writes them (floats); its invoice amounts are Decimal"

@@ -42,12 +42,22 @@ def lock_addon(addon_id: int) -> Addon:
 
 
 def lock_resource_prices_overlapping(
-    *, resource_kind: str, currency: str, start: dt.date, end: dt.date | None
+    *,
+    resource_kind: str,
+    currency: str,
+    start: dt.date,
+    end: dt.date | None,
+    size_scope: str = "",
 ) -> list[ResourcePrice]:
-    """The prices of the pair sharing a day with [start, end), locked in pk order."""
+    """The prices of the pair (and size scope) sharing a day with [start, end), locked in pk
+    order."""
     return list(
         resource_prices_overlapping(
-            resource_kind=resource_kind, currency=currency, start=start, end=end
+            resource_kind=resource_kind,
+            currency=currency,
+            start=start,
+            end=end,
+            size_scope=size_scope,
         )
         .select_for_update()
         .order_by("pk")

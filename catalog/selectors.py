@@ -165,12 +165,18 @@ def _prices_on(on_date: dt.date) -> QuerySet[ResourcePrice]:
 
 
 def resource_prices_overlapping(
-    *, resource_kind: str, currency: str, start: dt.date, end: dt.date | None
+    *,
+    resource_kind: str,
+    currency: str,
+    start: dt.date,
+    end: dt.date | None,
+    size_scope: str = "",
 ) -> QuerySet[ResourcePrice]:
-    """Prices of the pair whose [from, to) range shares a day with [start, end) (None = open)."""
-    prices = ResourcePrice.objects.filter(resource_kind=resource_kind, currency=currency).filter(
-        Q(effective_to__isnull=True) | Q(effective_to__gt=start)
-    )
+    """Prices of the pair and size scope whose [from, to) range shares a day with [start, end)
+    (None = open)."""
+    prices = ResourcePrice.objects.filter(
+        resource_kind=resource_kind, currency=currency, size_scope=size_scope
+    ).filter(Q(effective_to__isnull=True) | Q(effective_to__gt=start))
     return prices if end is None else prices.filter(effective_from__lt=end)
 
 
@@ -183,7 +189,7 @@ def current_resource_price(
     day; otherwise the caller must say which (400 naming `currency`).
     """
     billing_kinds.get_billing_kind(kind)
-    prices = _prices_on(on_date).filter(resource_kind=kind)
+    prices = _prices_on(on_date).filter(resource_kind=kind, size_scope="")
     if currency is not None:
         return prices.filter(currency=currency).first()
     found = list(prices.order_by("currency")[:2])

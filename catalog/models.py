@@ -334,7 +334,7 @@ class ProviderPrice(models.Model):
     vcpus = models.PositiveIntegerField(null=True, blank=True)
     effective_from = models.DateField()
     effective_to = models.DateField(null=True, blank=True)
-    source = models.CharField(max_length=64)
+    source = models.CharField(max_length=200)
     synced_at = models.DateTimeField()
 
     class Meta:

@@ -100,9 +100,9 @@ class PriceListRead:
     skipped: tuple[str, ...]  # what could not be read, and why
 
 
-def _usd(value: object) -> Decimal | None:
-    """A USD amount DigitalOcean wrote (a JSON number or a string), exact at 9 places, or None.
-    A JSON float is read through its shortest repr (0.00893 stays 0.00893)."""
+def _usd(value: object, *, exact: bool = False) -> Decimal | None:
+    """A USD amount DigitalOcean wrote (a JSON number or a string), at 9 places (`exact`: as
+    written), or None. A JSON float is read through its shortest repr (0.00893 stays 0.00893)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         return None
     try:
@@ -111,7 +111,7 @@ def _usd(value: object) -> Decimal | None:
         return None
     if not amount.is_finite() or amount < 0:
         return None
-    return amount.quantize(PRICE_PLACES)
+    return amount if exact else amount.quantize(PRICE_PLACES)
 
 
 def _whole(value: object) -> int | None:
@@ -151,7 +151,9 @@ def app_prices(sizes: Iterable[Any]) -> tuple[list[ListedPrice], list[str]]:
     for size in sizes:
         slug = size.get("slug") if isinstance(size, dict) else None
         monthly = _usd(size.get("usd_per_month")) if isinstance(size, dict) else None
-        per_second = _usd(size.get("usd_per_second")) if isinstance(size, dict) else None
+        per_second = (
+            _usd(size.get("usd_per_second"), exact=True) if isinstance(size, dict) else None
+        )
         if not isinstance(slug, str) or not slug or monthly is None:
             skipped.append(f"/v2/apps/tiers/instance_sizes: {size!r:.80} has no slug or price")
             continue
@@ -177,8 +179,8 @@ def app_prices(sizes: Iterable[Any]) -> tuple[list[ListedPrice], list[str]]:
 def database_prices(options: Any) -> tuple[list[ListedPrice], list[str]]:
     """The database size slugs DO offers, priced from DATABASE_MONTHLY_USD (no price there)."""
     slugs: set[str] = set()
-    engines = options.get("options") if isinstance(options, dict) else None
-    for engine in (engines or {}).values() if isinstance(engines, dict) else ():
+    # `options` is the response's "options" object: {engine: {regions, versions, layouts}}.
+    for engine in options.values() if isinstance(options, dict) else ():
         for layout in engine.get("layouts") or () if isinstance(engine, dict) else ():
             for slug in layout.get("sizes") or () if isinstance(layout, dict) else ():
                 if isinstance(slug, str):

@@ -100,7 +100,7 @@ class Migration(migrations.Migration):
                 ("vcpus", models.PositiveIntegerField(blank=True, null=True)),
                 ("effective_from", models.DateField()),
                 ("effective_to", models.DateField(blank=True, null=True)),
-                ("source", models.CharField(max_length=64)),
+                ("source", models.CharField(max_length=200)),
                 ("synced_at", models.DateTimeField()),
             ],
             options={

@@ -20,10 +20,34 @@ from typing import TypeVar
 from arcadia_cloud.validation import FieldError
 
 # A slug as DigitalOcean writes them: lower-case letters, digits, '-' and '.'.
-_SCOPE_RE = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+_SCOPE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_SCOPE_LENGTH = 64
 
 T = TypeVar("T")
+
+# DigitalOcean's size families, valid as a prefix scope even before the price list is synced
+# (a fresh install seeds its catalog first): basic, CPU-optimized, general purpose,
+# memory-optimized, storage-optimized droplets, GPU droplets, managed databases, App Platform.
+KNOWN_FAMILY_PREFIXES = frozenset(
+    {
+        "s-",
+        "c-",
+        "c2-",
+        "g-",
+        "gd-",
+        "m-",
+        "m3-",
+        "m6-",
+        "so-",
+        "so1_5-",
+        "gpu-",
+        "db-",
+        "db-s-",
+        "apps-",
+        "apps-s-",
+        "apps-d-",
+    }
+)
 
 
 def is_prefix(scope: str) -> bool:
@@ -61,8 +85,9 @@ def most_specific(size_slug: str, candidates: Iterable[tuple[str, T]]) -> T | No
 
 
 def clean_scope(field: str, value: object, *, known_slugs: Sequence[str]) -> str:
-    """A size scope: "" (every size), a slug DigitalOcean's price list knows, or a prefix at
-    least one known slug starts with. Anything else is a FieldError naming `field`."""
+    """A size scope: "" (every size), a slug DigitalOcean's price list knows, or a prefix that
+    is a known size family or that at least one known slug starts with. Anything else is a
+    FieldError naming `field`."""
     if value is None or value == "":
         return ""
     if not isinstance(value, str) or not _SCOPE_RE.fullmatch(value):
@@ -72,7 +97,9 @@ def clean_scope(field: str, value: object, *, known_slugs: Sequence[str]) -> str
             "prefix ending in '-' (gpu-)",
         )
     if is_prefix(value):
-        if not any(slug.startswith(value) for slug in known_slugs):
+        if value not in KNOWN_FAMILY_PREFIXES and not any(
+            slug.startswith(value) for slug in known_slugs
+        ):
             raise FieldError(field, f"no size in DigitalOcean's price list starts with {value!r}")
     elif value not in known_slugs:
         raise FieldError(

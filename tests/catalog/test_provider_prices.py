@@ -107,3 +107,22 @@ def test_a_size_with_no_valid_price_is_skipped_and_said(emulator):
 
     assert not ProviderPrice.objects.filter(size_slug="s-broken").exists()
     assert any("s-broken" in reason for reason in result.skipped)
+
+
+def test_the_command_and_the_task_sync_through_the_configured_client(emulator, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from catalog.tasks import sync_provider_prices
+
+    settings.DO_API_TOKEN = emulator.token
+    settings.DO_API_BASE_URL = emulator.base_url
+    out = StringIO()
+    call_command("sync_provider_prices", stdout=out)
+    assert "prices opened" in out.getvalue()
+    opened = ProviderPrice.objects.count()
+
+    result = sync_provider_prices.apply().get()
+
+    assert (result["opened"], result["closed"], result["unchanged"]) == (0, 0, opened)

@@ -275,3 +275,30 @@ def test_a_studio_item_limited_to_an_unknown_size_is_refused_naming_the_item():
     with pytest.raises(CALLER_ERRORS) as exc_info:
         make_version(items=[item("droplet_hours", 1, 1, allowance_sizes=("q-",))])
     assert _field(exc_info) == ["items[0].allowance_sizes[0]"]
+
+
+def test_live_accrual_on_the_months_last_day_equals_the_size_priced_invoice():
+    from analytics.selectors import live_accrual
+
+    studio()
+    make_rate(APRIL, "1.52")
+    aud("droplet_hours", 1)
+    aud("droplet_hours", 250, "m-24vcpu-192gb")
+    aud("gpu_droplet_hours", 0, "gpu-", markup_percent=D(25))
+    deployment = subscriber(TENANT_A, addons=())
+    droplet(deployment, "m-24vcpu-192gb")
+    make_resource(
+        "droplet",
+        deployment=deployment,
+        status="active",
+        size_slug="gpu-h100x1-80gb",
+        attrs={"gpu_count": 1},
+    )
+    meter()
+
+    accrued = live_accrual(dt.date(2026, 4, 30))
+    invoice, _ = rolled_lines()
+
+    (tenant,) = accrued["tenants"]
+    # 5,000 base + 180,000 (720 h x 250c) + 463,752 (720 h x 644.1c)
+    assert tenant["subtotal_cents"] == invoice.subtotal_cents == 5000 + 180_000 + 463_752

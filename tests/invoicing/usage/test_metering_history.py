@@ -253,6 +253,4 @@ def test_a_droplet_resized_at_eight_splits_the_day_by_size_slug(vendor):
     assert meter_day(DAY).records_created == 0
     totals, sized = usage_with_sizes([deployment.pk], DAY, DAY)[deployment.pk]
     assert totals == {"droplet_hours": Decimal(24)}
-    assert sized == {
-        "droplet_hours": {"m-24vcpu-192gb": Decimal(16), "s-1vcpu-1gb": Decimal(8)}
-    }
+    assert sized == {"droplet_hours": {"m-24vcpu-192gb": Decimal(16), "s-1vcpu-1gb": Decimal(8)}}

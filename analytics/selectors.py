@@ -28,17 +28,17 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, NullIf
 
-from analytics.fx import FxConversion, RateRow, choose_conversion
-from analytics.models import FxRate
+from analytics.fx import FxConversion
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import CENTS_PER_UNIT, round_cents
 from arcadia_cloud.periods import month_end, month_start
 from billing.models import CloudCostLine, CloudCostSummary
 from billing.selectors import cost_lines_for_period, latest_balance
+from catalog.selectors import fx_conversion as catalog_fx_conversion
 from deployments.models import Deployment
 from deployments.selectors import pricing_subjects_active_between
 from invoicing.models import (
@@ -73,21 +73,11 @@ LINE_KIND_GROUPS = (InvoiceLineKind.PLAN_BASE, InvoiceLineKind.ADDON, InvoiceLin
 
 def fx_conversion(*, from_currency: str, to_currency: str, period: dt.date) -> FxConversion:
     """How `from_currency` amounts of `period` become `to_currency`, in one query: the latest
-    rate of the pair (either direction) at or before the period, or the reason there is none."""
-    if from_currency == to_currency:
-        return choose_conversion(
-            from_currency=from_currency, to_currency=to_currency, period=period, candidates=[]
-        )
-    pair = Q(from_currency=from_currency, to_currency=to_currency) | Q(
-        from_currency=to_currency, to_currency=from_currency
-    )
-    # The two newest rows hold the latest period's rate in both directions when both exist.
-    rows = FxRate.objects.filter(pair, period__lte=period).order_by("-period", "from_currency")
-    candidates = [
-        RateRow(row.from_currency, row.to_currency, row.period, row.rate) for row in rows[:2]
-    ]
-    return choose_conversion(
-        from_currency=from_currency, to_currency=to_currency, period=period, candidates=candidates
+    rate of the pair (either direction) at or before the period, or the reason there is none.
+    The catalog's lookup (`catalog.selectors.fx_conversion`): cost-plus prices convert by the
+    very same rule and rates as the margin (issue 18)."""
+    return catalog_fx_conversion(
+        from_currency=from_currency, to_currency=to_currency, period=period
     )
 
 

@@ -25,6 +25,7 @@ QUEUES = (
 # Which queue each task goes to, by task name (tasks are named "<app>.<task>"). First match wins.
 TASK_ROUTES = {
     "inventory.*": {"queue": "cloud_sync_full"},
+    "catalog.sync_provider_prices": {"queue": "cloud_sync_full"},
     "billing.*": {"queue": "cloud_billing"},
     "invoicing.meter*": {"queue": "metering"},
     "deployments.provision*": {"queue": "provisioning"},

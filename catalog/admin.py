@@ -18,11 +18,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from arcadia_cloud.admin_helpers import admin_actor, adopt_created
+from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin, admin_actor, adopt_created
 from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.money import format_decimal
 from catalog import services
-from catalog.models import Addon, Plan, PlanItem, PlanVersion, PlanVersionStatus, ResourcePrice
+from catalog.models import (
+    Addon,
+    Plan,
+    PlanItem,
+    PlanVersion,
+    PlanVersionStatus,
+    ProviderPrice,
+    ResourcePrice,
+)
 from catalog.selectors import resource_prices_overlapping
 
 # ---------------------------------------------------------------------------------------------
@@ -349,10 +357,28 @@ class ResourcePriceForm(forms.ModelForm):
             "currency",
             "effective_from",
             "effective_to",
+            "size_scope",
+            "markup_percent",
         )
+        help_texts = {
+            "size_scope": "Blank: every size. A size slug (m-24vcpu-192gb) or a family prefix "
+            "ending in '-' (gpu-): the most specific price of a size wins.",
+            "markup_percent": "Cost-plus: DigitalOcean's list price of the size x (1 + markup "
+            "/ 100), converted at the period's FX rate. Leave price_cents at 0.",
+        }
 
     def clean(self):
         cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        for name, clean in (
+            ("size_scope", services.clean_size_scope),
+            ("markup_percent", services.clean_markup),
+        ):
+            try:
+                cleaned[name] = clean(name, cleaned.get(name))
+            except CALLER_ERRORS as exc:
+                self.add_error(name, str(getattr(exc, "message", exc)))
         if self.errors:
             return cleaned
         overlapping = list(
@@ -361,6 +387,7 @@ class ResourcePriceForm(forms.ModelForm):
                 currency=cleaned["currency"],
                 start=cleaned["effective_from"],
                 end=cleaned.get("effective_to"),
+                size_scope=cleaned.get("size_scope") or "",
             )
         )
         supersedable = (
@@ -384,8 +411,10 @@ class ResourcePriceAdmin(admin.ModelAdmin):
     form = ResourcePriceForm
     list_display = (
         "resource_kind",
+        "size_scope",
         "unit",
         "price_cents",
+        "markup_percent",
         "currency",
         "effective_from",
         "effective_to",
@@ -407,5 +436,33 @@ class ResourcePriceAdmin(admin.ModelAdmin):
             effective_from=obj.effective_from,
             effective_to=obj.effective_to,
             supersede=form.cleaned_data.get("supersede", False),
+            size_scope=obj.size_scope,
+            markup_percent=obj.markup_percent,
         )
         adopt_created(obj, created)
+
+
+# ---------------------------------------------------------------------------------------------
+# DigitalOcean's price list (issue 18): read-only, written by the daily sync
+# ---------------------------------------------------------------------------------------------
+
+
+@admin.register(ProviderPrice)
+class ProviderPriceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """DigitalOcean's list prices as synced (`manage.py sync_provider_prices`, daily): history,
+    never edited by hand."""
+
+    list_display = (
+        "provider_kind",
+        "size_slug",
+        "unit",
+        "price_hourly",
+        "price_monthly",
+        "memory_mb",
+        "vcpus",
+        "effective_from",
+        "effective_to",
+        "source",
+    )
+    list_filter = ("provider_kind", "source")
+    search_fields = ("size_slug",)

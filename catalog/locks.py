@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from arcadia_cloud.locks import advisory_xact_lock
 from catalog.models import Addon, Plan, PlanVersion, PlanVersionStatus, ResourcePrice
 from catalog.selectors import resource_prices_overlapping
 
@@ -41,13 +42,32 @@ def lock_addon(addon_id: int) -> Addon:
 
 
 def lock_resource_prices_overlapping(
-    *, resource_kind: str, currency: str, start: dt.date, end: dt.date | None
+    *,
+    resource_kind: str,
+    currency: str,
+    start: dt.date,
+    end: dt.date | None,
+    size_scope: str = "",
 ) -> list[ResourcePrice]:
-    """The prices of the pair sharing a day with [start, end), locked in pk order."""
+    """The prices of the pair (and size scope) sharing a day with [start, end), locked in pk
+    order."""
     return list(
         resource_prices_overlapping(
-            resource_kind=resource_kind, currency=currency, start=start, end=end
+            resource_kind=resource_kind,
+            currency=currency,
+            start=start,
+            end=end,
+            size_scope=size_scope,
         )
         .select_for_update()
         .order_by("pk")
     )
+
+
+PROVIDER_PRICES_SYNC_LOCK = "catalog:provider-prices-sync"
+
+
+def lock_provider_prices_sync() -> None:
+    """Until the transaction ends, no other price-list sync writes: two at once would both
+    close the same changed price and open its successor twice."""
+    advisory_xact_lock(PROVIDER_PRICES_SYNC_LOCK)

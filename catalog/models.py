@@ -156,6 +156,11 @@ class PlanItem(models.Model):
     hard_cap_qty = models.DecimalField(
         max_digits=QTY_MAX_DIGITS, decimal_places=QTY_DECIMAL_PLACES, null=True, blank=True
     )
+    # The sizes the item covers (issue 18): comma-separated size scopes (an exact slug, or a
+    # family prefix ending in "-" such as "s-"), "" = every size; and at most this much memory.
+    # Usage of other sizes is priced by its size price (ResourcePrice), not by this item.
+    allowance_sizes = models.CharField(max_length=200, blank=True, default="")
+    allowance_max_memory_mb = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "plan_items"
@@ -245,6 +250,12 @@ class ResourcePrice(models.Model):
     currency = models.CharField(max_length=3)
     effective_from = models.DateField()
     effective_to = models.DateField(null=True, blank=True)
+    # Issue 18: the sizes it prices — "" every size, an exact slug, or a family prefix ending in
+    # "-" ("gpu-"); the most specific match wins (exact > longest prefix > unscoped).
+    size_scope = models.CharField(max_length=64, blank=True, default="")
+    # Cost-plus when set: DigitalOcean's list price of the size (ProviderPrice) x (1 + markup
+    # / 100), converted with the period's FX rate; `price_cents` is then unused (0).
+    markup_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -260,6 +271,10 @@ class ResourcePrice(models.Model):
                 name="resource_price_range_not_empty",
             ),
             _currency_check("resource_price_currency_iso4217"),
+            models.CheckConstraint(
+                condition=Q(markup_percent__isnull=True) | Q(markup_percent__gte=-100),
+                name="resource_price_markup_at_least_minus_100",
+            ),
         ]
         indexes = [
             models.Index(
@@ -271,4 +286,99 @@ class ResourcePrice(models.Model):
     def __str__(self) -> str:
         until = f" until {self.effective_to}" if self.effective_to else ""
         price = f"{self.resource_kind} {self.price_cents}c/{self.unit} {self.currency}"
+        if self.markup_percent is not None:
+            markup = f"DO list +{self.markup_percent}%"
+            price = f"{self.resource_kind} {markup}/{self.unit} {self.currency}"
+        if self.size_scope:
+            price += f" [{self.size_scope}]"
         return f"{price} from {self.effective_from}{until}"
+
+    @property
+    def is_cost_plus(self) -> bool:
+        return self.markup_percent is not None
+
+
+class ProviderKind(models.TextChoices):
+    """What DigitalOcean prices, as its price list groups it (`catalog.provider_prices`)."""
+
+    DROPLET = "droplet"  # /v2/sizes: droplets, GPU droplets, Kubernetes worker nodes
+    DATABASE = "database"
+    APP = "app"
+    KUBERNETES = "kubernetes"  # the HA control plane
+    VOLUME = "volume"
+    SNAPSHOT = "snapshot"
+    BACKUP = "backup"
+    RESERVED_IP = "reserved_ip"
+    RESERVED_IPV6 = "reserved_ipv6"
+    LOAD_BALANCER = "load_balancer"
+    SPACES = "spaces"
+    REGISTRY = "registry"
+    CUSTOM_IMAGE = "custom_image"
+    BANDWIDTH = "bandwidth"
+
+
+class ProviderPrice(models.Model):
+    """DigitalOcean's list price of one thing it sells (issue 18), in USD as DO states it, valid
+    on [effective_from, effective_to): a sync that sees a changed price closes the row and opens
+    a new one; an unchanged price writes nothing. `size_slug` "" for a kind with one price.
+
+    `unit` is what `price_hourly` / `price_monthly` are per: "hour" / "month" of the size, or
+    "gb_month" (price_monthly per GB-month) / "gb" for storage and transfer."""
+
+    provider_kind = models.CharField(max_length=32, choices=ProviderKind.choices)
+    size_slug = models.CharField(max_length=64, blank=True, default="")
+    unit = models.CharField(max_length=16)
+    price_hourly = models.DecimalField(max_digits=18, decimal_places=9, null=True, blank=True)
+    price_monthly = models.DecimalField(max_digits=18, decimal_places=9, null=True, blank=True)
+    memory_mb = models.PositiveIntegerField(null=True, blank=True)
+    vcpus = models.PositiveIntegerField(null=True, blank=True)
+    effective_from = models.DateField()
+    effective_to = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=200)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "provider_prices"
+        ordering = ["provider_kind", "size_slug", "effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_kind", "size_slug"],
+                condition=Q(effective_to__isnull=True),
+                name="provider_price_one_open",
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True)
+                | Q(effective_to__gt=models.F("effective_from")),
+                name="provider_price_range_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=(Q(price_hourly__isnull=True) | Q(price_hourly__gte=0))
+                & (Q(price_monthly__isnull=True) | Q(price_monthly__gte=0)),
+                name="provider_price_non_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["size_slug", "effective_from"], name="provider_price_by_slug")
+        ]
+
+    def __str__(self) -> str:
+        slug = f" {self.size_slug}" if self.size_slug else ""
+        return f"{self.provider_kind}{slug} from {self.effective_from}"
+
+
+class FxRateReading(models.Model):
+    """A read-only view of analytics' `fx_rates` table, so cost-plus prices convert with the SAME
+    rates (and the same rule, `pricing.fx`) as the margin without the catalog importing
+    analytics (floors). Analytics owns and writes the table; this model is unmanaged."""
+
+    from_currency = models.CharField(max_length=3)
+    to_currency = models.CharField(max_length=3)
+    period = models.DateField()
+    rate = models.DecimalField(max_digits=18, decimal_places=8)
+
+    class Meta:
+        managed = False
+        db_table = "fx_rates"
+
+    def __str__(self) -> str:
+        return f"{self.from_currency}->{self.to_currency} {self.rate} for {self.period}"

@@ -139,6 +139,17 @@ SEED_RESOURCE_PRICES = {
 }
 
 
+# Issue 18: prices that follow the size, for kinds no plan covers — cost-plus: DigitalOcean's
+# list price of the size x (1 + markup / 100), at the month's USD→AUD rate. The unscoped list
+# prices above stay the price of a size no scope covers (an unknown size).
+# (billing kind, size scope, markup %)
+SEED_COST_PLUS_PRICES = (
+    ("gpu_droplet_hours", "gpu-", Decimal(25)),
+    ("database_node_hours", "db-", Decimal(30)),
+    ("kubernetes_node_hours", "s-", Decimal(30)),
+)
+
+
 @dataclass
 class SeedReport:
     """What the seed did, one line per object, and whether it wrote anything."""
@@ -161,6 +172,8 @@ def catalog_seed(*, actor: str = SEED_ACTOR) -> SeedReport:
         _seed_addon(seed, report)
     for kind, price_cents in SEED_RESOURCE_PRICES.items():
         _seed_resource_price(kind, price_cents, report)
+    for kind, scope, markup in SEED_COST_PLUS_PRICES:
+        _seed_cost_plus_price(kind, scope, markup, report)
     return report
 
 
@@ -273,7 +286,7 @@ def _seed_addon(seed: SeedAddon, report: SeedReport) -> None:
 
 def _seed_resource_price(kind: str, price_cents: int, report: SeedReport) -> None:
     unit = billing_kinds.get_billing_kind(kind).base_unit
-    prices = ResourcePrice.objects.filter(resource_kind=kind, currency=SEED_CURRENCY)
+    prices = ResourcePrice.objects.filter(resource_kind=kind, currency=SEED_CURRENCY, size_scope="")
     if not prices.exists():
         resource_price_create(
             resource_kind=kind,
@@ -299,3 +312,30 @@ def _seed_resource_price(kind: str, price_cents: int, report: SeedReport) -> Non
         report.note(f"resource price {kind}: unchanged")
     else:
         report.note(f"resource price {kind}: operators have set other {SEED_CURRENCY} prices; kept")
+
+
+def _seed_cost_plus_price(kind: str, scope: str, markup: Decimal, report: SeedReport) -> None:
+    unit = billing_kinds.get_billing_kind(kind).base_unit
+    label = f"resource price {kind} [{scope}]"
+    prices = ResourcePrice.objects.filter(
+        resource_kind=kind, currency=SEED_CURRENCY, size_scope=scope
+    )
+    if not prices.exists():
+        resource_price_create(
+            resource_kind=kind,
+            unit=unit,
+            price_cents=0,
+            currency=SEED_CURRENCY,
+            effective_from=SEED_PRICES_FROM,
+            size_scope=scope,
+            markup_percent=markup,
+        )
+        report.note(
+            f"{label}: created cost-plus DigitalOcean list +{markup}% from {SEED_PRICES_FROM}",
+            changed=True,
+        )
+        return
+    if prices.filter(markup_percent=markup, unit=unit).exists():
+        report.note(f"{label}: unchanged")
+    else:
+        report.note(f"{label}: operators have set other {SEED_CURRENCY} prices; kept")

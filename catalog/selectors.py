@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.db.models import Prefetch, Q, QuerySet
 
 from arcadia_cloud.errors import NotFound, field_error
-from catalog.models import Addon, Plan, PlanItem, PlanVersion, PlanVersionStatus, ResourcePrice
+from arcadia_cloud.money import CENTS_PER_UNIT, format_decimal, round_cents
+from arcadia_cloud.periods import month_start
+from catalog.models import (
+    Addon,
+    FxRateReading,
+    Plan,
+    PlanItem,
+    PlanVersion,
+    PlanVersionStatus,
+    ProviderPrice,
+    ResourcePrice,
+)
+from catalog.provider_prices import BILLING_PROVIDER, list_price_per_unit
 from pricing import kinds as billing_kinds
+from pricing import sizes
 from pricing.engine import AddonTerms, PlanItemTerms, PlanTerms, ResourcePriceTerms
+from pricing.fx import FxConversion, RateRow, choose_conversion
 
 # ---------------------------------------------------------------------------------------------
 # Plans and versions
@@ -150,12 +165,18 @@ def _prices_on(on_date: dt.date) -> QuerySet[ResourcePrice]:
 
 
 def resource_prices_overlapping(
-    *, resource_kind: str, currency: str, start: dt.date, end: dt.date | None
+    *,
+    resource_kind: str,
+    currency: str,
+    start: dt.date,
+    end: dt.date | None,
+    size_scope: str = "",
 ) -> QuerySet[ResourcePrice]:
-    """Prices of the pair whose [from, to) range shares a day with [start, end) (None = open)."""
-    prices = ResourcePrice.objects.filter(resource_kind=resource_kind, currency=currency).filter(
-        Q(effective_to__isnull=True) | Q(effective_to__gt=start)
-    )
+    """Prices of the pair and size scope whose [from, to) range shares a day with [start, end)
+    (None = open)."""
+    prices = ResourcePrice.objects.filter(
+        resource_kind=resource_kind, currency=currency, size_scope=size_scope
+    ).filter(Q(effective_to__isnull=True) | Q(effective_to__gt=start))
     return prices if end is None else prices.filter(effective_from__lt=end)
 
 
@@ -168,7 +189,7 @@ def current_resource_price(
     day; otherwise the caller must say which (400 naming `currency`).
     """
     billing_kinds.get_billing_kind(kind)
-    prices = _prices_on(on_date).filter(resource_kind=kind)
+    prices = _prices_on(on_date).filter(resource_kind=kind, size_scope="")
     if currency is not None:
         return prices.filter(currency=currency).first()
     found = list(prices.order_by("currency")[:2])
@@ -197,10 +218,30 @@ class ResourcePriceBook:
         if key not in self._picked:
             terms: dict[str, ResourcePriceTerms | None] = dict.fromkeys(billing_kinds.BILLING_KINDS)
             for row in self._rows:
-                if row.currency == currency and _in_force(row, day):
+                if row.currency == currency and _in_force(row, day) and _plain(row):
                     terms[row.resource_kind] = _resource_price_terms(row)
             self._picked[key] = terms
         return dict(self._picked[key])
+
+    def size_priced_kinds(self, currency: str) -> frozenset[str]:
+        """The kinds with a size-scoped or cost-plus price in `currency` in the book's range:
+        their usage is priced size by size (issue 18)."""
+        return frozenset(
+            row.resource_kind for row in self._rows if row.currency == currency and not _plain(row)
+        )
+
+    def scoped_on(self, day: dt.date, currency: str, kind: str) -> list[ResourcePrice]:
+        """Every price of `kind` in `currency` in force on `day`, whatever its scope."""
+        return [
+            row
+            for row in self._rows
+            if row.currency == currency and row.resource_kind == kind and _in_force(row, day)
+        ]
+
+
+def _plain(row: ResourcePrice) -> bool:
+    """An unscoped fixed price: what `terms_on` gives (the pre-issue-18 fallback)."""
+    return not row.size_scope and row.markup_percent is None
 
 
 def _in_force(price: ResourcePrice, day: dt.date) -> bool:
@@ -234,6 +275,7 @@ def _resource_price_terms(price: ResourcePrice) -> ResourcePriceTerms:
         unit=price.unit,
         price_cents=price.price_cents,
         currency=price.currency,
+        size_scope=price.size_scope,
     )
 
 
@@ -312,6 +354,8 @@ def plan_terms(version: PlanVersion) -> PlanTerms:
                 overage_unit=item.overage_unit,
                 overage_price_cents=item.overage_price_cents,
                 hard_cap_qty=item.hard_cap_qty,
+                size_scopes=sizes.parse_scopes(item.allowance_sizes),
+                max_memory_mb=item.allowance_max_memory_mb,
             )
             for item in version.items.all()
         ),
@@ -331,3 +375,174 @@ def addon_terms(addons: Iterable[AddonLike]) -> tuple[AddonTerms, ...]:
         )
         for addon in addons
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# DigitalOcean's price list, FX and prices by size (issue 18)
+# ---------------------------------------------------------------------------------------------
+
+
+def known_size_slugs() -> list[str]:
+    """Every size slug DigitalOcean's synced price list has (any date): what a size scope may
+    name (`pricing.sizes.clean_scope`)."""
+    return sorted(
+        set(ProviderPrice.objects.exclude(size_slug="").values_list("size_slug", flat=True))
+    )
+
+
+def fx_conversion(*, from_currency: str, to_currency: str, period: dt.date) -> FxConversion:
+    """The margin's FX rule (`pricing.fx`) on the rates analytics keeps (`fx_rates`), in one
+    query: the latest rate of the pair, either direction, at or before `period`."""
+    if from_currency == to_currency:
+        return choose_conversion(
+            from_currency=from_currency, to_currency=to_currency, period=period, candidates=[]
+        )
+    pair = Q(from_currency=from_currency, to_currency=to_currency) | Q(
+        from_currency=to_currency, to_currency=from_currency
+    )
+    rows = FxRateReading.objects.filter(pair, period__lte=period).order_by(
+        "-period", "from_currency"
+    )
+    candidates = [
+        RateRow(row.from_currency, row.to_currency, row.period, row.rate) for row in rows[:2]
+    ]
+    return choose_conversion(
+        from_currency=from_currency, to_currency=to_currency, period=period, candidates=candidates
+    )
+
+
+class ProviderPriceBook:
+    """DigitalOcean's list prices in force on some day of a range, read in ONE query."""
+
+    def __init__(self, rows: Iterable[ProviderPrice]) -> None:
+        self._by_key: dict[tuple[str, str], list[ProviderPrice]] = {}
+        for row in rows:
+            self._by_key.setdefault((row.provider_kind, row.size_slug), []).append(row)
+
+    def on(self, day: dt.date, provider_kind: str, size_slug: str) -> ProviderPrice | None:
+        for row in self._by_key.get((provider_kind, size_slug), ()):
+            if row.effective_from <= day and (row.effective_to is None or row.effective_to > day):
+                return row
+        return None
+
+
+def provider_price_book(*, start: dt.date, end: dt.date) -> ProviderPriceBook:
+    rows = ProviderPrice.objects.filter(effective_from__lte=end).filter(
+        Q(effective_to__isnull=True) | Q(effective_to__gt=start)
+    )
+    return ProviderPriceBook(rows.order_by("provider_kind", "size_slug", "effective_from"))
+
+
+COST_CURRENCY = "USD"  # DigitalOcean's list prices are in US dollars
+
+
+@dataclass(frozen=True)
+class SizePrice:
+    """What prices usage of a kind at a size on a day: the most specific price (None: none),
+    why there is none when a cost-plus price could not be computed, and the size's memory."""
+
+    terms: ResourcePriceTerms | None
+    reason: str = ""
+    memory_mb: int | None = None
+
+
+class SizePricer:
+    """Resolves a (kind, size slug) to its price on a day: the most specific scoped price
+    (exact > longest prefix > unscoped, `pricing.sizes`), a cost-plus one computed from
+    DigitalOcean's list price of that size x (1 + markup) at the period's FX rate (the margin's
+    rule) — never guessed: no list price or no rate is a reason, and the line goes unpriced.
+
+    Reads lazily and once: the provider price book on first need, one FX lookup per currency
+    and period."""
+
+    def __init__(self, book: ResourcePriceBook, *, start: dt.date, end: dt.date) -> None:
+        self._book = book
+        self._start, self._end = start, end
+        self._provider: ProviderPriceBook | None = None
+        self._fx: dict[tuple[str, dt.date], FxConversion] = {}
+
+    def provider(self) -> ProviderPriceBook:
+        if self._provider is None:
+            self._provider = provider_price_book(start=self._start, end=self._end)
+        return self._provider
+
+    def size_priced_kinds(self, currency: str) -> frozenset[str]:
+        return self._book.size_priced_kinds(currency)
+
+    @staticmethod
+    def slug_for(kind: str, size_slug: str) -> str:
+        """The slug a kind is priced by: its own for a kind DO prices by size, else ""."""
+        provider = BILLING_PROVIDER.get(kind)
+        return size_slug if provider is not None and provider[1] else ""
+
+    def memory_mb(self, kind: str, size_slug: str, day: dt.date) -> int | None:
+        provider = BILLING_PROVIDER.get(kind)
+        if provider is None or not size_slug:
+            return None
+        row = self.provider().on(day, provider[0], size_slug)
+        return None if row is None else row.memory_mb
+
+    def price(self, kind: str, size_slug: str, day: dt.date, currency: str) -> SizePrice:
+        rows = self._book.scoped_on(day, currency, kind)
+        found = sizes.most_specific(size_slug, [(row.size_scope, row) for row in rows])
+        memory = self.memory_mb(kind, size_slug, day)
+        if found is None:
+            return SizePrice(None, memory_mb=memory)
+        if found.markup_percent is None:
+            return SizePrice(_resource_price_terms(found), memory_mb=memory)
+        return self._cost_plus(found, kind, size_slug, day, memory)
+
+    def _cost_plus(
+        self, row: ResourcePrice, kind: str, size_slug: str, day: dt.date, memory: int | None
+    ) -> SizePrice:
+        provider_kind, _ = BILLING_PROVIDER.get(kind, ("", False))
+        listed = self.provider().on(day, provider_kind, size_slug) if provider_kind else None
+        shown = size_slug or kind
+        if listed is None:
+            return SizePrice(
+                None,
+                f"no DigitalOcean list price for {shown} on {day} (sync it: manage.py "
+                "sync_provider_prices), so its cost-plus price cannot be computed",
+                memory,
+            )
+        base_unit = billing_kinds.get_billing_kind(kind).base_unit
+        usd = list_price_per_unit(base_unit, listed)
+        if usd is None:
+            return SizePrice(None, f"DigitalOcean lists no {base_unit} price for {shown}", memory)
+        period = month_start(day)
+        key = (row.currency, period)
+        if key not in self._fx:
+            self._fx[key] = fx_conversion(
+                from_currency=COST_CURRENCY, to_currency=row.currency, period=period
+            )
+        conversion = self._fx[key]
+        factor = billing_kinds.unit_factor(row.unit)
+        usd_cents = usd * factor * CENTS_PER_UNIT * (1 + row.markup_percent / 100)
+        exact = conversion.convert_exact_cents(usd_cents)
+        if exact is None:
+            return SizePrice(None, conversion.reason or "no FX rate", memory)
+        rate = conversion.rate_row
+        basis = (
+            ("list_price_usd", format_decimal(usd)),
+            ("list_price_unit", base_unit),
+            ("list_price_source", listed.source),
+            ("markup_percent", format_decimal(row.markup_percent)),
+            ("fx_rate", "1" if rate is None else format_decimal(rate.rate)),
+            (
+                "fx_direction",
+                f"{COST_CURRENCY}->{row.currency}"
+                if rate is None
+                else f"{rate.from_currency}->{rate.to_currency}",
+            ),
+            ("fx_period", (rate.period if rate else period).isoformat()),
+        )
+        terms = ResourcePriceTerms(
+            resource_kind=row.resource_kind,
+            unit=row.unit,
+            price_cents=round_cents(exact),
+            currency=row.currency,
+            size_scope=row.size_scope,
+            exact_price_cents=exact,
+            basis=basis,
+        )
+        return SizePrice(terms, memory_mb=memory)

@@ -30,6 +30,9 @@ from arcadia_cloud.money import cents_to_units
 from arcadia_cloud.periods import iter_days, month_end, next_month
 from billing.models import CloudInvoice
 from billing.services import billing_history_sync, invoice_ingest
+from catalog.provider_prices import read_price_list
+from catalog.seed import SEED_PRICES_FROM
+from catalog.services import provider_prices_sync
 from customers.services import billing_profile_save
 from demo.webhook_receiver import run_receiver
 from deployments.models import Deployment, Subscription
@@ -215,12 +218,15 @@ class MonthDemo:
         with run_emulator(emulator) as running:
             self.emulator = running
             self.client = DigitalOceanClient(running.base_url, running.token)
+            self.step("prices", "syncing DigitalOcean's price list", self.sync_provider_prices)
             self.step(
                 "month", f"living through {self.period:%B %Y} day by day", self.live_the_month
             )
             self.step("cogs", "ingesting DigitalOcean's invoice for the month", self.ingest_cogs)
-        self.step("rollup", f"rolling up tenant invoices for {self.period:%B %Y}", self.roll_up)
+        # Cost-plus prices (issue 18) convert DigitalOcean's USD list at the month's rate: the
+        # rate is entered before the rollup prices the month.
         self.step("fx", f"entering the USD→AUD rate for {self.period:%B %Y}", self.enter_fx_rate)
+        self.step("rollup", f"rolling up tenant invoices for {self.period:%B %Y}", self.roll_up)
         self.step("drift", "recording desired state and detecting drift", self.detect_drift)
         self.step("profiles", "recording the tenants' billing profiles", self.save_profiles)
         with _email_to_files():
@@ -424,6 +430,13 @@ class MonthDemo:
             reasons = "; ".join(f"{r.tenant_id}: {r.reason}" for r in report.failed)
             raise RuntimeError(f"the rollup failed for some tenants: {reasons}")
         return report.summary()
+
+    def sync_provider_prices(self) -> str:
+        """The daily price-list task (`catalog.sync_provider_prices`), as of the month's 1st."""
+        read = read_price_list(self.client)
+        return provider_prices_sync(
+            listed=read.prices, today=SEED_PRICES_FROM, skipped=read.skipped
+        ).summary()
 
     def enter_fx_rate(self) -> str:
         rate, _ = FxRate.objects.get_or_create(

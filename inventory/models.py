@@ -210,6 +210,9 @@ class CloudResourceHistory(models.Model):
         related_name="+",
     )
     tenant_id = models.CharField(max_length=200, null=True, blank=True)
+    # DigitalOcean's size slug then (`CloudResource.size_slug`): a resize opens a new interval,
+    # so usage is priced by the size it ran at (issue 18).
+    size_slug = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         db_table = "cloud_resource_history"

@@ -180,6 +180,7 @@ HISTORY_COLUMNS = (
     "size",
     "valid_from",
     "valid_to",
+    "size_slug",
 )
 
 

@@ -541,7 +541,7 @@ def _ids_text(ids: Iterable[int], limit: int = 20) -> str:
 # Resource history (the billed timeline metering integrates)
 # ---------------------------------------------------------------------------------------------
 
-HistoryState = tuple[str, str, Any, int | None, str | None]
+HistoryState = tuple[str, str, Any, int | None, str | None, str]
 
 
 def _created_at(attrs: Mapping[str, Any], first_sight: dt.datetime) -> dt.datetime:
@@ -559,10 +559,12 @@ def _created_at(attrs: Mapping[str, Any], first_sight: dt.datetime) -> dt.dateti
     return min(created, first_sight)
 
 
-def _billed_state(attrs: Any, kind: str, status: str, deployment_id, tenant_id) -> HistoryState:
+def _billed_state(
+    attrs: Any, kind: str, status: str, deployment_id, tenant_id, size_slug: str = ""
+) -> HistoryState:
     attrs = attrs if isinstance(attrs, Mapping) else {}
     billed = billed_as(kind, attrs)
-    return (billed, status, billed_size(billed, attrs), deployment_id, tenant_id)
+    return (billed, status, billed_size(billed, attrs), deployment_id, tenant_id, size_slug or "")
 
 
 def _second(moment: dt.datetime) -> dt.datetime:
@@ -592,7 +594,7 @@ def history_record(
     reattributed: list[int] = []  # deployment or own tenant changed
     for chunk in _chunks(ids):
         rows = CloudResource.objects.filter(pk__in=chunk).values_list(
-            "pk", "kind", "status", "attrs", "deployment_id", "tenant_id", "deleted_at"
+            "pk", "kind", "status", "attrs", "deployment_id", "tenant_id", "deleted_at", "size_slug"
         )
         open_intervals = {
             h.resource_id: h
@@ -603,8 +605,8 @@ def history_record(
         closing: list[CloudResourceHistory] = []
         rewriting: list[CloudResourceHistory] = []
         opening: list[CloudResourceHistory] = []
-        for pk, kind, status, attrs, deployment_id, tenant_id, deleted_at in rows:
-            state = _billed_state(attrs, kind, status, deployment_id, tenant_id)
+        for pk, kind, status, attrs, deployment_id, tenant_id, deleted_at, size_slug in rows:
+            state = _billed_state(attrs, kind, status, deployment_id, tenant_id, size_slug)
             current = open_intervals.get(pk)
             if deleted_at is not None:
                 if current is not None:
@@ -637,7 +639,9 @@ def history_record(
             CloudResourceHistory.objects.bulk_update(closing, ["valid_to"], batch_size=500)
         if rewriting:
             CloudResourceHistory.objects.bulk_update(
-                rewriting, ["kind", "status", "size", "deployment", "tenant_id"], batch_size=500
+                rewriting,
+                ["kind", "status", "size", "deployment", "tenant_id", "size_slug"],
+                batch_size=500,
             )
         CloudResourceHistory.objects.bulk_create(opening, batch_size=1000)
         opened += len(opening)
@@ -648,13 +652,25 @@ def history_record(
 
 def _interval_state(interval: CloudResourceHistory) -> HistoryState:
     size = None if interval.size is None else interval.size.quantize(Decimal("0.000001"))
-    return (interval.kind, interval.status, size, interval.deployment_id, interval.tenant_id)
+    return (
+        interval.kind,
+        interval.status,
+        size,
+        interval.deployment_id,
+        interval.tenant_id,
+        interval.size_slug,
+    )
 
 
 def _set_state(interval: CloudResourceHistory, state: HistoryState) -> None:
-    interval.kind, interval.status, interval.size, interval.deployment_id, interval.tenant_id = (
-        state
-    )
+    (
+        interval.kind,
+        interval.status,
+        interval.size,
+        interval.deployment_id,
+        interval.tenant_id,
+        interval.size_slug,
+    ) = state
 
 
 # ---------------------------------------------------------------------------------------------

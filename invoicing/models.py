@@ -82,6 +82,9 @@ class UsageRecord(models.Model):
     )
     qty_denominator = models.PositiveIntegerField(default=1)
     source = models.CharField(max_length=16, choices=UsageSource.choices)
+    # The size slug the resource ran at (the history's `size_slug`): a day of a resize is split
+    # by size, so each part is priced by its size (issue 18); "" when size does not matter.
+    size_slug = models.CharField(max_length=64, blank=True, default="", db_default="")
     # Reserved for splitting a shared resource's usage between deployments; nothing writes it yet.
     sub_attribution = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
@@ -93,8 +96,16 @@ class UsageRecord(models.Model):
             # SPEC §11's key, resource first: the metering run also asks "was this resource
             # metered that day?" whatever its deployment, and this index answers that too.
             # resource_kind: a droplet has its droplet_hours row and its measured bandwidth_gb.
+            # size_slug: a day of a resize has one row per size it ran at.
             models.UniqueConstraint(
-                fields=["resource", "period_start", "granularity", "deployment", "resource_kind"],
+                fields=[
+                    "resource",
+                    "period_start",
+                    "granularity",
+                    "deployment",
+                    "resource_kind",
+                    "size_slug",
+                ],
                 condition=Q(resource__isnull=False),
                 name="usage_record_unique_per_resource",
             ),

@@ -36,7 +36,12 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from catalog.selectors import plan_terms_by_version_id, plan_version_ids, resource_price_book
+from catalog.selectors import (
+    SizePricer,
+    plan_terms_by_version_id,
+    plan_version_ids,
+    resource_price_book,
+)
 from deployments.selectors import (
     SegmentTerms,
     addon_snapshot_terms,
@@ -46,8 +51,14 @@ from deployments.selectors import (
 )
 from invoicing.credit_notes.selectors import credit_available
 from invoicing.invoices.late_usage import late_usage_claims
-from invoicing.usage.selectors import passthrough_llm_charges, usage_for_deployments
+from invoicing.usage.selectors import (
+    SizedUsage,
+    passthrough_llm_charges,
+    usage_for_deployments,
+    usage_with_sizes,
+)
 from pricing.credit import CreditAvailable
+from pricing.engine import PlanTerms, SizeUsage
 from pricing.invoice import (
     LINE_QTY_PLACES,
     LLMCharges,
@@ -187,12 +198,14 @@ def _subscription_inputs(
         for s, found in zip(subjects, pieces, strict=True)
         if s.deployment_id is not None and found is None
     ]
-    usage = usage_for_deployments(whole, month.start, through)
+    with_sizes = usage_with_sizes(whole, month.start, through)
+    usage = {pk: totals for pk, (totals, _) in with_sizes.items()}
     llm = passthrough_llm_charges(whole, month.start, through)
     spans = _span_usage(subjects, pieces, through)
     book = resource_price_book(
         currencies={plan.currency for plan in plans.values()}, start=month.start, end=month.end
     )
+    pricer = SizePricer(book, start=month.start, end=month.end)
     inputs = []
     for subject, found in zip(subjects, pieces, strict=True):
         day = prices_on(subject, month)
@@ -213,12 +226,17 @@ def _subscription_inputs(
                     llm=llm.get(subject.deployment_id),
                     resource_prices=book.terms_on(day, plan.currency),
                     prices_on=day,
+                    sized_usage=sized_usage(
+                        pricer, plan, with_sizes.get(subject.deployment_id, ({}, {}))[1], day
+                    ),
                 )
             )
             continue
         for piece in found:
             plan = plans[piece.plan_version_id]
-            span_usage, span_llm = spans[(subject.deployment_id, *_usage_span(piece, through))]
+            span_usage, span_llm, span_sizes = spans[
+                (subject.deployment_id, *_usage_span(piece, through))
+            ]
             addons = piece.addons
             if addons is None:
                 addons = (
@@ -239,6 +257,7 @@ def _subscription_inputs(
                     resource_prices=book.terms_on(day, plan.currency),
                     prices_on=day,
                     segment=segment,
+                    sized_usage=sized_usage(pricer, plan, span_sizes, day),
                 )
             )
     return tuple(inputs)
@@ -309,14 +328,67 @@ def _span_usage(
     for subject, found in zip(subjects, pieces, strict=True):
         for piece in found or ():
             wanted[_usage_span(piece, through)].add(subject.deployment_id)
-    result: dict[tuple, tuple[dict, object]] = {}
+    result: dict[tuple, tuple[dict, object, SizedUsage]] = {}
     for (start, end), ids in sorted(wanted.items()):
         known = sorted(pk for pk in ids if pk is not None)
-        usage = usage_for_deployments(known, start, end) if end >= start else {}
+        usage = usage_with_sizes(known, start, end) if end >= start else {}
         llm = passthrough_llm_charges(known, start, end) if end >= start else {}
         for pk in ids:
-            result[(pk, start, end)] = (usage.get(pk, {}), llm.get(pk))
+            totals, sized = usage.get(pk, ({}, {}))
+            result[(pk, start, end)] = (totals, llm.get(pk), sized)
     return result
+
+
+def sized_usage(
+    pricer: SizePricer, plan: PlanTerms, sized: SizedUsage, day: dt.date
+) -> tuple[SizeUsage, ...]:
+    """The usage of the kinds priced size by size (issue 18) — a kind with a size-scoped or
+    cost-plus price in the plan's currency, or whose plan item covers only some sizes — split
+    by size, each size with its most specific price on `day` (`catalog.selectors.SizePricer`).
+    A kind DigitalOcean prices flat (volumes, IPs...) is one entry of slug "". Other kinds are
+    priced from their totals, as before."""
+    kinds = pricer.size_priced_kinds(plan.currency) | {
+        item.resource_kind for item in plan.items if item.size_limited
+    }
+    entries = []
+    for kind in sorted(kinds & set(sized)):
+        by_slug: dict[str, Decimal] = defaultdict(Decimal)
+        for slug, qty in sized[kind].items():
+            by_slug[pricer.slug_for(kind, slug)] += qty
+        for slug, qty in sorted(by_slug.items()):
+            found = pricer.price(kind, slug, day, plan.currency)
+            entries.append(
+                SizeUsage(
+                    resource_kind=kind,
+                    size_slug=slug,
+                    qty=qty,
+                    price=found.terms,
+                    memory_mb=found.memory_mb,
+                    unpriced_reason=found.reason,
+                )
+            )
+    return tuple(entries)
+
+
+def with_projected_usage(
+    inputs: SubscriptionInputs,
+    usage: Mapping[str, Decimal],
+    sized: SizedUsage | None = None,
+    *,
+    month: Month,
+) -> SubscriptionInputs:
+    """A subscription's inputs with projected usage (a quote): totals per kind, and optionally
+    per size — priced size by size exactly as the invoice prices metered usage of that split
+    (the same `sized_usage`)."""
+    if not sized:
+        return replace(inputs, usage=usage, sized_usage=())
+    book = resource_price_book(currencies=[inputs.plan.currency], start=month.start, end=month.end)
+    pricer = SizePricer(book, start=month.start, end=month.end)
+    return replace(
+        inputs,
+        usage=usage,
+        sized_usage=sized_usage(pricer, inputs.plan, sized, inputs.prices_on),
+    )
 
 
 def _ends_on(subject: PricingSubject, month: Month) -> dt.date | None:

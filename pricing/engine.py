@@ -33,6 +33,7 @@ from arcadia_cloud.validation import (
     clean_text,
 )
 from pricing import kinds as billing_kinds
+from pricing import sizes
 from pricing.kinds import UnknownBillingKindError, UnknownUnitError
 
 LINE_PLAN_BASE = "plan_base"
@@ -102,6 +103,11 @@ class PlanItemTerms:
     overage_unit: str
     overage_price_cents: int
     hard_cap_qty: Decimal | None = None
+    # Issue 18: the sizes the item covers (size scopes, `pricing.sizes`; () = every size) and
+    # the most memory a covered size may have (None = any). Usage of other sizes is priced by
+    # its size price, as if the plan had no item for the kind.
+    size_scopes: tuple[str, ...] = ()
+    max_memory_mb: int | None = None
 
     def __post_init__(self) -> None:
         field = f"items[{self.resource_kind}]"
@@ -111,6 +117,27 @@ class PlanItemTerms:
         _cents(f"{field}.overage_price_cents", self.overage_price_cents)
         if self.hard_cap_qty is not None:
             _normalize(self, "hard_cap_qty", _quantity(f"{field}.hard_cap_qty", self.hard_cap_qty))
+        _normalize(self, "size_scopes", tuple(self.size_scopes))
+        memory = self.max_memory_mb
+        if memory is not None and (
+            isinstance(memory, bool) or not isinstance(memory, int) or memory < 0
+        ):
+            raise QuoteInputError(f"{field}.max_memory_mb", f"must be whole MB, got {memory!r}")
+
+    @property
+    def size_limited(self) -> bool:
+        return bool(self.size_scopes) or self.max_memory_mb is not None
+
+    def covers(self, size_slug: str, memory_mb: int | None) -> bool:
+        """Whether usage of `size_slug` counts against this item (its allowance and overage);
+        a size of unknown memory is not covered by an item with a memory limit."""
+        if self.size_scopes and not any(
+            sizes.scope_matches(scope, size_slug) for scope in self.size_scopes
+        ):
+            return False
+        if self.max_memory_mb is not None:
+            return memory_mb is not None and memory_mb <= self.max_memory_mb
+        return True
 
 
 @dataclass(frozen=True)
@@ -178,6 +205,12 @@ class ResourcePriceTerms:
     unit: str
     price_cents: int
     currency: str
+    # Issue 18: the sizes it prices ("" every size) and, for a cost-plus price, the exact unit
+    # price in cents the loader computed (DO list x (1 + markup) x FX; `price_cents` is then
+    # that rounded, for display) with how (`basis`: JSON-safe pairs for the line's meta).
+    size_scope: str = ""
+    exact_price_cents: Decimal | None = None
+    basis: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         field = f"resource_prices[{self.resource_kind}]"
@@ -185,6 +218,43 @@ class ResourcePriceTerms:
         _pricing_unit(f"{field}.unit", kind, self.unit)
         _cents(f"{field}.price_cents", self.price_cents)
         _currency(f"{field}.currency", self.currency)
+        exact = self.exact_price_cents
+        if exact is not None and (
+            not isinstance(exact, Decimal) or not exact.is_finite() or exact < 0
+        ):
+            raise QuoteInputError(
+                f"{field}.exact_price_cents", f"must be a non-negative Decimal, got {exact!r}"
+            )
+
+    @property
+    def unit_price(self) -> Decimal:
+        """The exact price of one unit in cents (a cost-plus price's own, else price_cents)."""
+        if self.exact_price_cents is None:
+            return Decimal(self.price_cents)
+        return self.exact_price_cents
+
+
+@dataclass(frozen=True)
+class SizeUsage:
+    """Usage of one billing kind at one size slug ("" unknown) with the most specific price the
+    loader found for that size (None: none), and the size's memory (for plan items limited to
+    small sizes). Given for the kinds whose prices depend on size (issue 18)."""
+
+    resource_kind: str
+    size_slug: str
+    qty: Decimal
+    price: ResourcePriceTerms | None = None
+    memory_mb: int | None = None
+    # Why there is no price when one was expected (a cost-plus price with no FX rate or no
+    # DigitalOcean list price): said in the unpriced line's warning.
+    unpriced_reason: str = ""
+
+    def __post_init__(self) -> None:
+        field = f"sized_usage[{self.resource_kind}:{self.size_slug}]"
+        _billing_kind(field, self.resource_kind)
+        _normalize(self, "qty", _quantity(field, self.qty))
+        if self.price is not None and not isinstance(self.price, ResourcePriceTerms):
+            raise QuoteInputError(field, f"expected ResourcePriceTerms or None, got {self.price!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,6 +500,15 @@ def _validated_usage(usage: Mapping[str, object]) -> dict[str, Decimal]:
     return validated
 
 
+def _validated_sized(entries: Iterable[SizeUsage]) -> dict[str, tuple[SizeUsage, ...]]:
+    by_kind: dict[str, list[SizeUsage]] = defaultdict(list)
+    for entry in entries:
+        if not isinstance(entry, SizeUsage):
+            raise QuoteInputError("sized_usage", f"expected SizeUsage, got {entry!r}")
+        by_kind[entry.resource_kind].append(entry)
+    return {kind: tuple(found) for kind, found in by_kind.items()}
+
+
 def _validated_addons(addons: Iterable[AddonTerms]) -> tuple[AddonTerms, ...]:
     addons = tuple(addons)
     for addon in addons:
@@ -475,50 +554,76 @@ def _overage_line(item: PlanItemTerms, used: Decimal, addons: list[AddonTerms]) 
     )
 
 
-def _resource_priced_line(kind_code: str, used: Decimal, price: ResourcePriceTerms) -> QuoteLine:
-    """Usage of a kind the plan does not cover, at the fallback price and with no allowance."""
+def _resource_priced_line(
+    kind_code: str, used: Decimal, price: ResourcePriceTerms, size_slug: str | None = None
+) -> QuoteLine:
+    """Usage of a kind the plan does not cover (or of a size its item does not cover), at the
+    fallback price and with no allowance; a size price names the size."""
     units = billing_kinds.to_units(used, price.unit)
     kind = billing_kinds.BILLING_KINDS[kind_code]
+    meta: dict[str, Any] = {
+        "priced_by": "resource_price",
+        "used": format_decimal(used),
+        "units": format_decimal(units),
+        "unit_factor": format_decimal(billing_kinds.unit_factor(price.unit)),
+        "price_cents": price.price_cents,
+    }
+    description = f"{kind.label} (not in plan, at the list price)"
+    if size_slug is not None:
+        meta["size_slug"] = size_slug
+        meta["price_scope"] = price.size_scope
+        shown = size_slug or "unknown size"
+        description = f"{kind.label}, {shown} (at the size price)"
+    if price.exact_price_cents is not None:
+        meta["priced_by"] = "cost_plus"
+        meta["exact_price_cents"] = format_decimal(price.exact_price_cents)
+        meta.update(dict(price.basis))
+        meta["rounding"] = "units x exact unit price, rounded half-up to a cent once"
+        description = description.replace("price)", "price: cost-plus)")
     return QuoteLine(
         kind=LINE_USAGE,
         resource_kind=kind_code,
-        description=f"{kind.label} (not in plan, at the list price)",
+        description=description,
         qty=units,
         unit=price.unit,
         unit_price_cents=price.price_cents,
-        amount_cents=round_cents(units * price.price_cents),
-        meta={
-            "priced_by": "resource_price",
-            "used": format_decimal(used),
-            "units": format_decimal(units),
-            "unit_factor": format_decimal(billing_kinds.unit_factor(price.unit)),
-            "price_cents": price.price_cents,
-        },
+        amount_cents=round_cents(units * price.unit_price),
+        meta=meta,
     )
 
 
-def _unpriced_line(kind_code: str, used: Decimal) -> QuoteLine:
+def _unpriced_line(kind_code: str, used: Decimal, size_slug: str | None = None) -> QuoteLine:
     """A zero line that keeps unpriced usage visible instead of dropping it."""
     kind = billing_kinds.BILLING_KINDS[kind_code]
+    meta: dict[str, Any] = {"unpriced": True, "used": format_decimal(used)}
+    label = kind.label
+    if size_slug is not None:
+        meta["size_slug"] = size_slug
+        label = f"{kind.label}, {size_slug or 'unknown size'}"
     return QuoteLine(
         kind=LINE_USAGE,
         resource_kind=kind_code,
-        description=f"{kind.label} (not in plan and no list price: not charged)",
+        description=f"{label} (not in plan and no list price: not charged)",
         qty=used,
         unit=kind.base_unit,
         unit_price_cents=0,
         amount_cents=0,
-        meta={"unpriced": True, "used": format_decimal(used)},
+        meta=meta,
     )
 
 
 def _fallback_price(
     kind_code: str, plan: PlanTerms, resource_prices: Mapping[str, ResourcePriceTerms | None]
 ) -> ResourcePriceTerms | None:
-    price = resource_prices.get(kind_code)
+    return _checked_price(kind_code, plan, resource_prices.get(kind_code))
+
+
+def _checked_price(
+    kind_code: str, plan: PlanTerms, price: ResourcePriceTerms | None, field: str | None = None
+) -> ResourcePriceTerms | None:
     if price is None:
         return None
-    field = f"resource_prices[{kind_code}]"
+    field = field or f"resource_prices[{kind_code}]"
     if not isinstance(price, ResourcePriceTerms):
         raise QuoteInputError(field, f"expected ResourcePriceTerms or None, got {price!r}")
     if price.resource_kind != kind_code:
@@ -531,30 +636,88 @@ def _fallback_price(
 
 
 def _plan_item_lines(
-    plan: PlanTerms, addons: tuple[AddonTerms, ...], usage: Mapping[str, Decimal]
+    plan: PlanTerms,
+    addons: tuple[AddonTerms, ...],
+    usage: Mapping[str, Decimal],
+    sized: Mapping[str, tuple[SizeUsage, ...]] | None = None,
 ) -> list[QuoteLine]:
     addons_by_kind: dict[str, list[AddonTerms]] = defaultdict(list)
     for addon in addons:
         addons_by_kind[addon.resource_kind].append(addon)
-    lines = (
-        _overage_line(
-            item, usage.get(item.resource_kind, Decimal(0)), addons_by_kind[item.resource_kind]
-        )
-        for item in plan.items
-    )
-    return [line for line in lines if line is not None]
+    sized = sized or {}
+    lines = []
+    for item in plan.items:
+        used = usage.get(item.resource_kind, Decimal(0))
+        covered_sizes: list[str] | None = None
+        if item.resource_kind in sized:
+            covered = [
+                entry
+                for entry in sized[item.resource_kind]
+                if not item.size_limited or item.covers(entry.size_slug, entry.memory_mb)
+            ]
+            used = sum((entry.qty for entry in covered), Decimal(0))
+            covered_sizes = sorted(entry.size_slug for entry in covered)
+        line = _overage_line(item, used, addons_by_kind[item.resource_kind])
+        if line is None:
+            continue
+        if item.size_limited:
+            line = replace(
+                line,
+                meta={
+                    **line.meta,
+                    "size_scopes": list(item.size_scopes),
+                    "max_memory_mb": item.max_memory_mb,
+                    "covered_sizes": covered_sizes or [],
+                },
+            )
+        lines.append(line)
+    return lines
+
+
+def _sized_lines(
+    plan: PlanTerms, sized: Mapping[str, tuple[SizeUsage, ...]]
+) -> tuple[list[QuoteLine], list[str]]:
+    """Lines for usage by size the plan does not cover: the kinds without an item, and the
+    sizes outside a size-limited item. Each size at its most specific price, or an unpriced
+    zero line and a warning."""
+    items = {item.resource_kind: item for item in plan.items}
+    lines: list[QuoteLine] = []
+    warnings: list[str] = []
+    for kind_code in sorted(sized):
+        item = items.get(kind_code)
+        if item is not None and not item.size_limited:
+            continue
+        for entry in sorted(sized[kind_code], key=lambda found: found.size_slug):
+            if entry.qty == 0:
+                continue
+            if item is not None and item.covers(entry.size_slug, entry.memory_mb):
+                continue
+            field = f"sized_usage[{kind_code}:{entry.size_slug}].price"
+            price = _checked_price(kind_code, plan, entry.price, field)
+            if price is not None:
+                lines.append(_resource_priced_line(kind_code, entry.qty, price, entry.size_slug))
+                continue
+            lines.append(_unpriced_line(kind_code, entry.qty, entry.size_slug))
+            why = entry.unpriced_reason or "it has no price for that size"
+            warnings.append(
+                f"{format_decimal(entry.qty)} {billing_kinds.BILLING_KINDS[kind_code].base_unit} "
+                f"of {kind_code} at size {entry.size_slug or '(any)'} is not covered by plan "
+                f"{plan.plan_code} v{plan.version} and {why}: shown as an unpriced zero line"
+            )
+    return lines, warnings
 
 
 def _uncovered_usage_lines(
     plan: PlanTerms,
     usage: Mapping[str, Decimal],
     resource_prices: Mapping[str, ResourcePriceTerms | None],
+    sized_kinds: Iterable[str] = (),
 ) -> tuple[list[QuoteLine], list[str]]:
     """Lines for usage of kinds the plan has no item for: list-priced, or unpriced and warned."""
     covered = {item.resource_kind for item in plan.items}
     lines: list[QuoteLine] = []
     warnings: list[str] = []
-    for kind_code in sorted(set(usage) - covered):
+    for kind_code in sorted(set(usage) - covered - set(sized_kinds)):
         used = usage[kind_code]
         if used == 0:
             continue  # nothing to charge and nothing hidden: no line, as for usage within allowance
@@ -598,6 +761,7 @@ def quote(
     starts_on: dt.date | None = None,
     ends_on: dt.date | None = None,
     period_start: dt.date | None = None,
+    sized_usage: Iterable[SizeUsage] = (),
 ) -> Quote:
     """Price a month of `plan` with `addons` and `usage` (billing kind → qty in base units).
 
@@ -608,6 +772,9 @@ def quote(
       month, for the first_invoice proration; a quote passes only `starts_on`, the rollup passes
       either for a start or cancellation inside the period. `period_start` names the month when
       neither day does (default: the month of `starts_on`, else of `ends_on`).
+    - `sized_usage`: for the kinds whose price depends on size, their usage split by size slug,
+      each with its most specific price (issue 18); such a kind is priced from these entries,
+      not from `usage`: per size, and against a plan item only for the sizes it covers.
 
     Raises QuoteInputError (a ValueError naming the field) for anything it cannot price.
     """
@@ -619,11 +786,16 @@ def quote(
 
     recurring = Section.of(_recurring_lines(plan, addons))
     prorated = tuple(_prorate(line, span) for line in recurring.lines)
-    uncovered_lines, warnings = _uncovered_usage_lines(plan, usage_qty, resource_prices or {})
+    sized = _validated_sized(sized_usage)
+    uncovered_lines, warnings = _uncovered_usage_lines(
+        plan, usage_qty, resource_prices or {}, sized
+    )
+    sized_lines, sized_warnings = _sized_lines(plan, sized)
+    warnings.extend(sized_warnings)
     overage = Section.of(
         sorted(
-            [*_plan_item_lines(plan, addons, usage_qty), *uncovered_lines],
-            key=lambda line: line.resource_kind or "",
+            [*_plan_item_lines(plan, addons, usage_qty, sized), *uncovered_lines, *sized_lines],
+            key=lambda line: (line.resource_kind or "", str(line.meta.get("size_slug", ""))),
         )
     )
 

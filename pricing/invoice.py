@@ -31,6 +31,7 @@ from pricing.engine import (
     Quote,
     QuoteLine,
     ResourcePriceTerms,
+    SizeUsage,
     quote,
 )
 
@@ -156,6 +157,9 @@ class SubscriptionInputs:
     resource_prices: Mapping[str, ResourcePriceTerms | None]
     prices_on: dt.date
     segment: Segment | None = None
+    # Issue 18: the usage of size-priced kinds split by size, each with its price (the loader's
+    # `pricing_inputs`); the engine prices those kinds from it.
+    sized_usage: tuple[SizeUsage, ...] = ()
 
     @property
     def currency(self) -> str:
@@ -258,6 +262,7 @@ def price_subscription(inputs: SubscriptionInputs, month: Month) -> Subscription
         starts_on=inputs.starts_on,
         ends_on=inputs.ends_on,
         period_start=month.start,
+        sized_usage=inputs.sized_usage,
     )
     subject = inputs.subject
     context = {

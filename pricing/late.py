@@ -145,8 +145,8 @@ def _metered_due(source: LateSource, warnings: list[str]) -> dict[str, QuoteLine
             for piece in source.pieces
             for line in price_subscription(piece, claim.month).quote.overage.lines
         )
-    priced = price_subscription(source.inputs, claim.month)
-    return {line.resource_kind: line for line in priced.quote.overage.lines if line.resource_kind}
+    # A kind priced size by size (issue 18) has a line per size: added up as one per kind.
+    return _summed(price_subscription(source.inputs, claim.month).quote.overage.lines)
 
 
 def _summed(lines: Iterable[QuoteLine]) -> dict[str, QuoteLine]:

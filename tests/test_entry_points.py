@@ -15,6 +15,7 @@ from billing.services.history import _upsert_headers
 from billing.services.ingest import _replace_lines
 from catalog.models import Plan
 from catalog.seed import catalog_seed
+from catalog.services import provider_prices_sync
 from drift.services import drift_detect_all
 from dunning.infrastructure import infrastructure_actions_advance
 from inventory.services import mark_stale, measurement_record, projects_upsert, upsert_resources
@@ -50,6 +51,9 @@ ENTRY_POINTS = {
         resource_id=0, day=dt.date(2026, 4, 1), metric="x", status="failed", source="test"
     ),
     "metering: late measurements": lambda: measured_usage_catch_up(day=dt.date(2026, 4, 1)),
+    "catalog: DigitalOcean price list": lambda: provider_prices_sync(
+        listed=[], today=dt.date(2026, 4, 1)
+    ),
 }
 
 

@@ -12,6 +12,7 @@ from arcadia_cloud.parsing import column_integer_field
 from catalog.models import Addon, Plan, PlanItem, PlanVersion
 from catalog.services import PlanItemInput
 from pricing import kinds as billing_kinds
+from pricing.sizes import parse_scopes
 
 
 class QuantityField(serializers.DecimalField):
@@ -44,6 +45,15 @@ def currency_field(**kwargs) -> serializers.RegexField:
 # ---------------------------------------------------------------------------------------------
 
 
+class SizeScopesField(serializers.ListField):
+    """A list of size scopes; a plan item stores them comma-separated."""
+
+    def to_representation(self, data):
+        if isinstance(data, str):
+            data = parse_scopes(data)
+        return super().to_representation(data)
+
+
 class PlanItemSerializer(serializers.Serializer):
     resource_kind = serializers.ChoiceField(choices=billing_kinds.choices())
     included_qty = QuantityField()
@@ -55,6 +65,22 @@ class PlanItemSerializer(serializers.Serializer):
     )
     overage_price_cents = column_integer_field(PlanItem, "overage_price_cents", min_value=0)
     hard_cap_qty = QuantityField(required=False, allow_null=True, default=None)
+    allowance_sizes = SizeScopesField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="issue 18: the sizes the allowance covers (slugs, or family prefixes ending "
+        "in '-' such as 's-'); empty: every size. Other sizes are priced by their size price.",
+    )
+    allowance_max_memory_mb = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="issue 18: the most memory (MB) a covered size may have, e.g. 4096",
+    )
 
 
 class PlanVersionSerializer(serializers.ModelSerializer):

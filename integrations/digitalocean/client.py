@@ -182,6 +182,36 @@ class DigitalOceanClient:
         """Every billing-history entry: invoices AND payments (callers filter on `type`)."""
         return self._list("/v2/customers/my/billing_history", "billing_history")
 
+    # -- price list (issue 18) ----------------------------------------------------------------
+
+    def list_sizes(self) -> list[JSON]:
+        """Droplet sizes with DigitalOcean's list prices (`price_hourly`, `price_monthly`, USD)."""
+        return self._list("/v2/sizes", "sizes")
+
+    def get_database_options(self) -> JSON:
+        """Managed database engines with their layouts (node counts and size slugs; no prices)."""
+        return self._json("GET", self._url("/v2/databases/options"), expected_key="options")[
+            "options"
+        ]
+
+    def get_kubernetes_options(self) -> JSON:
+        """Kubernetes versions, regions and node sizes (droplet slugs; priced by /v2/sizes)."""
+        return self._json("GET", self._url("/v2/kubernetes/options"), expected_key="options")[
+            "options"
+        ]
+
+    def list_app_instance_sizes(self) -> list[JSON]:
+        """App Platform instance sizes with `usd_per_month` / `usd_per_second` (strings)."""
+        url = self._url("/v2/apps/tiers/instance_sizes")
+        sizes = self._json("GET", url, expected_key="instance_sizes")["instance_sizes"]
+        if not isinstance(sizes, list):
+            raise DOBadPayload(
+                f"DigitalOcean GET {_short(url)}: 'instance_sizes' is not a list",
+                status=200,
+                url=url,
+            )
+        return sizes
+
     # -- monitoring -----------------------------------------------------------------------
 
     def get_droplet_bandwidth(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from decimal import Decimal
 
 from arcadia_cloud.errors import field_error
@@ -22,7 +21,7 @@ from catalog.selectors import (
     addons_for_plan_version,
     plan_terms,
 )
-from invoicing.pricing_inputs import load_pricing_inputs
+from invoicing.pricing_inputs import load_pricing_inputs, with_projected_usage
 from pricing.engine import Quote, QuoteInputError
 from pricing.invoice import Month, PricingSubject, price_subscription
 
@@ -49,10 +48,12 @@ def quote_preview(
     projected_usage: Mapping[str, Decimal],
     starts_on: dt.date | None,
     today: dt.date,
+    projected_usage_by_size: Mapping[str, Mapping[str, Decimal]] | None = None,
 ) -> Quote:
     """Price a plan the way a new signup would get it: its ACTIVE version and live add-on
     prices, for the month of `starts_on` from that day (without one, the current month in
-    full), on the projected usage."""
+    full), on the projected usage — and, for the kinds priced by size (issue 18), its split by
+    size slug ({kind: {slug: qty}}), priced size by size as the invoice prices it."""
     version = active_version_required(plan_code, field="plan_code")
     addons = addons_for_plan_version(version=version, codes=list(addon_codes), field="addons")
     month = month_start(starts_on or today)
@@ -65,6 +66,12 @@ def quote_preview(
     )
     (inputs,) = load_pricing_inputs([subject], month=month).subscriptions
     try:
-        return price_subscription(replace(inputs, usage=projected_usage), Month.of(month)).quote
+        projected = with_projected_usage(
+            inputs,
+            projected_usage,
+            {kind: dict(by_size) for kind, by_size in (projected_usage_by_size or {}).items()},
+            month=Month.of(month),
+        )
+        return price_subscription(projected, Month.of(month)).quote
     except QuoteInputError as exc:
         raise field_error(_api_field(exc.field), exc.message) from exc

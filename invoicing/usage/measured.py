@@ -97,6 +97,7 @@ def _attributed_on(
         _size,
         valid_from,
         valid_to,
+        _size_slug,
     ) in attributed_intervals(start=day_start, end=day_end, kinds=list(history_kinds)):
         begins = max(valid_from, day_start)
         seconds = int((min(valid_to or day_end, day_end) - begins).total_seconds())

@@ -312,10 +312,11 @@ _PERIODS_SQL = {
 
 # `slices` is every interval of the day's attributed history of a metered kind, cut to each
 # period, with its seconds, size and whether its status was billable; `rows` integrates them per
-# (resource, deployment, billing kind, period): Σ seconds * size while billable (NULL: the size
-# was unknown while billable), with whether the resource was metered already; `inserted` writes
-# the rows; the final SELECT reports what happened. A kind's billable statuses travel as a JSON
-# array (`?` is "has this element"), NULL when it accrues whatever the status.
+# (resource, deployment, billing kind, period, size slug): Σ seconds * size while billable
+# (NULL: the size was unknown while billable), with whether the resource was metered already;
+# `inserted` writes the rows; the final SELECT reports what happened. A kind's billable
+# statuses travel as a JSON array (`?` is "has this element"), NULL when it accrues whatever
+# the status.
 _METER_SQL = """
 WITH rules AS (
     SELECT *
@@ -325,7 +326,7 @@ WITH rules AS (
 ),
 slices AS (
     SELECT h.resource_id, h.deployment_id, rules.billing_kind, rules.denominator, rules.unit,
-           p.period_start, h.size,
+           p.period_start, h.size, h.size_slug,
            extract(epoch FROM least(coalesce(h.valid_to, 'infinity'::timestamptz),
                                     p.period_start + %(period)s::interval)
                               - greatest(h.valid_from, p.period_start))::bigint AS seconds,
@@ -335,7 +336,7 @@ slices AS (
     {periods}
 ),
 rows AS MATERIALIZED (
-    SELECT s.resource_id, s.deployment_id, s.billing_kind, s.period_start,
+    SELECT s.resource_id, s.deployment_id, s.billing_kind, s.period_start, s.size_slug,
            min(s.denominator) AS denominator, min(s.unit) AS unit,
            CASE WHEN bool_or(s.billable AND s.size IS NULL) THEN NULL
                 ELSE coalesce(sum(s.seconds * s.size) FILTER (WHERE s.billable), 0)
@@ -348,18 +349,19 @@ rows AS MATERIALIZED (
            ) AS already_metered
     FROM slices AS s
     WHERE s.seconds > 0
-    GROUP BY s.resource_id, s.deployment_id, s.billing_kind, s.period_start
+    GROUP BY s.resource_id, s.deployment_id, s.billing_kind, s.period_start, s.size_slug
 ),
 inserted AS (
     INSERT INTO usage_records (deployment_id, resource_id, resource_kind, period_start,
-                               granularity, qty, qty_numerator, qty_denominator, source)
+                               granularity, qty, qty_numerator, qty_denominator, source,
+                               size_slug)
     SELECT r.deployment_id, r.resource_id, r.billing_kind, r.period_start, %(granularity)s,
            round(r.numerator / r.denominator, 6),
            CASE WHEN r.numerator %% r.unit = 0 AND r.denominator %% r.unit = 0
                 THEN r.numerator / r.unit ELSE r.numerator END,
            CASE WHEN r.numerator %% r.unit = 0 AND r.denominator %% r.unit = 0
                 THEN r.denominator / r.unit ELSE r.denominator END,
-           %(source)s
+           %(source)s, r.size_slug
     FROM rows AS r
     WHERE r.numerator IS NOT NULL AND NOT r.already_metered
     ON CONFLICT DO NOTHING
@@ -438,10 +440,11 @@ def _meter_kinds_portable(day: dt.date, granularity: str, rules: list[KindRule])
         resource__isnull=False, period_start__gte=day_start, period_start__lt=day_end
     ).exclude(source=UsageSource.MEASURED)
     already_metered = set(metered_that_day.values_list("resource_id", flat=True))
-    # (resource, deployment, billing kind, period) → Σ seconds * size while billable, or None.
-    totals: dict[tuple[int, int, str, dt.datetime], Decimal | None] = {}
+    # (resource, deployment, billing kind, period, size slug) → Σ seconds * size while
+    # billable, or None.
+    totals: dict[tuple[int, int, str, dt.datetime, str], Decimal | None] = {}
     kinds_of: dict[str, ResourceKind] = {}
-    for resource_id, deployment_id, kind, status, size, valid_from, valid_to in intervals:
+    for resource_id, deployment_id, kind, status, size, valid_from, valid_to, slug in intervals:
         rule = rules_by_code[kind]
         kinds_of[rule.kind.billing_kind] = rule.kind
         for period_start, period_end in _periods(day, granularity):
@@ -452,7 +455,7 @@ def _meter_kinds_portable(day: dt.date, granularity: str, rules: list[KindRule])
             )
             if seconds <= 0:
                 continue
-            key = (resource_id, deployment_id, rule.kind.billing_kind, period_start)
+            key = (resource_id, deployment_id, rule.kind.billing_kind, period_start, slug)
             total = totals.get(key, Decimal(0))
             if rule.billable(status):
                 total = None if total is None or size is None else total + seconds * size
@@ -461,8 +464,8 @@ def _meter_kinds_portable(day: dt.date, granularity: str, rules: list[KindRule])
     resources = {key[0] for key in totals}
     already = {key[0] for key in totals if key[0] in already_metered}
     skipped = sorted({key[0] for key, total in totals.items() if total is None} - already)
-    for (resource_id, deployment_id, billing_kind, period_start), total in sorted(
-        totals.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3])
+    for (resource_id, deployment_id, billing_kind, period_start, slug), total in sorted(
+        totals.items(), key=lambda item: item[0]
     ):
         if total is None or resource_id in already:
             continue
@@ -480,6 +483,7 @@ def _meter_kinds_portable(day: dt.date, granularity: str, rules: list[KindRule])
                 qty_numerator=numerator,
                 qty_denominator=denominator,
                 source=UsageSource.METER,
+                size_slug=slug,
             )
         )
     before = metered_that_day.filter(granularity=granularity).count()

@@ -98,25 +98,47 @@ def usage_for_deployments(
     ONCE: SUM(qty_numerator) grouped by kind and denominator, then added as fractions. A month
     of daily rows therefore totals what the month's exact accrual says (SPEC §17 example 3).
     """
+    return {pk: totals for pk, (totals, _) in usage_with_sizes(deployment_ids, start, end).items()}
+
+
+SizedUsage = dict[str, dict[str, Decimal]]  # billing kind -> size slug ("" unknown) -> qty
+
+
+def usage_with_sizes(
+    deployment_ids: Iterable[int], start: dt.date, end: dt.date
+) -> dict[int, tuple[dict[str, Decimal], SizedUsage]]:
+    """`usage_for_deployments` and the same usage split by size slug, from the same ONE query:
+    {deployment_id: ({kind: qty}, {kind: {size slug: qty}})}. Each figure is its rows' exact
+    fractions summed and rounded once (so the sizes of a kind may differ from its total in the
+    sixth place; the pricing loader uses one or the other for a kind, never both)."""
     ids = sorted(set(deployment_ids))
     if not ids:
         return {}
     first_instant, after_last = _instant_range(start, end)
     totals: dict[int, dict[str, Fraction]] = {pk: defaultdict(Fraction) for pk in ids}
+    sized: dict[int, dict[tuple[str, str], Fraction]] = {pk: defaultdict(Fraction) for pk in ids}
     rows = (
         UsageRecord.objects.filter(
             deployment_id__in=ids, period_start__gte=first_instant, period_start__lt=after_last
         )
-        .values_list("deployment_id", "resource_kind", "qty_denominator")
+        .values_list("deployment_id", "resource_kind", "size_slug", "qty_denominator")
         .annotate(numerator=Sum("qty_numerator"))
         .order_by()
     )
-    for deployment_id, kind, denominator, numerator in rows:
-        totals[deployment_id][kind] += Fraction(numerator) / denominator
-    return {
-        pk: {kind: round_qty_exact(qty) for kind, qty in sorted(by_kind.items())}
-        for pk, by_kind in totals.items()
-    }
+    for deployment_id, kind, slug, denominator, numerator in rows:
+        part = Fraction(numerator) / denominator
+        totals[deployment_id][kind] += part
+        sized[deployment_id][(kind, slug)] += part
+    result: dict[int, tuple[dict[str, Decimal], SizedUsage]] = {}
+    for pk in ids:
+        by_size: SizedUsage = {}
+        for (kind, slug), qty in sorted(sized[pk].items()):
+            by_size.setdefault(kind, {})[slug] = round_qty_exact(qty)
+        result[pk] = (
+            {kind: round_qty_exact(qty) for kind, qty in sorted(totals[pk].items())},
+            by_size,
+        )
+    return result
 
 
 def usage_for_period(

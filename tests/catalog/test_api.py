@@ -62,6 +62,8 @@ class TestReadingTheCatalog:
             "overage_unit": "1k_tokens",
             "overage_price_cents": 1,
             "hard_cap_qty": None,
+            "allowance_sizes": [],
+            "allowance_max_memory_mb": None,
         }
 
     def test_plans_list_query_count_does_not_grow(
@@ -185,6 +187,30 @@ class TestChangingTheCatalog:
         response = admin_api.post(plan_url("studio") + "/versions", body, format="json")
         assert field in error_fields(response, 400)
         assert field in response.json()["error"]["message"]
+
+    @pytest.mark.parametrize(
+        ("change", "field"),
+        [
+            ({"allowance_sizes": ["q-"]}, "items[0].allowance_sizes[0]"),
+            ({"allowance_sizes": ["s-", "m-99vcpu-1gb"]}, "items[0].allowance_sizes[1]"),
+            ({"allowance_max_memory_mb": 0}, "items[0].allowance_max_memory_mb"),
+        ],
+    )
+    def test_a_size_limited_allowance_names_the_bad_scope(self, admin_api, change, field):
+        """Issue 18: an unknown size slug or family prefix is a 400 naming it."""
+        make_plan("studio")
+        body = {**NEW_VERSION, "items": [{**NEW_VERSION["items"][0], **change}]}
+        response = admin_api.post(plan_url("studio") + "/versions", body, format="json")
+        assert field in error_fields(response, 400)
+
+    def test_a_studio_allowance_of_small_sizes_is_created_and_read_back(self, admin_api):
+        make_plan("studio")
+        small = {"allowance_sizes": ["s-"], "allowance_max_memory_mb": 4096}
+        body = {**NEW_VERSION, "items": [{**NEW_VERSION["items"][0], **small}]}
+        response = admin_api.post(plan_url("studio") + "/versions", body, format="json")
+        assert response.status_code == 201, response.content
+        (droplets,) = response.json()["items"]
+        assert (droplets["allowance_sizes"], droplets["allowance_max_memory_mb"]) == (["s-"], 4096)
 
     def test_a_duplicate_kind_names_the_second_item(self, admin_api):
         make_plan("studio")

@@ -104,11 +104,23 @@ def test_seed_creates_exactly_spec_section_8():
     prices = {
         p.resource_kind: (p.price_cents, p.unit)
         for p in ResourcePrice.objects.filter(
-            currency="AUD", effective_from=dt.date(2026, 1, 1), effective_to=None
+            currency="AUD", effective_from=dt.date(2026, 1, 1), effective_to=None, size_scope=""
         )
     }
     assert prices == SPEC_RESOURCE_PRICES
-    assert ResourcePrice.objects.count() == len(SPEC_RESOURCE_PRICES)
+    # Issue 18: cost-plus prices by size family for kinds no plan covers.
+    cost_plus = {
+        (p.resource_kind, p.size_scope): (p.markup_percent, p.price_cents, p.unit)
+        for p in ResourcePrice.objects.filter(
+            currency="AUD", effective_from=dt.date(2026, 1, 1), effective_to=None
+        ).exclude(size_scope="")
+    }
+    assert cost_plus == {
+        ("gpu_droplet_hours", "gpu-"): (Decimal(25), 0, "hour"),
+        ("database_node_hours", "db-"): (Decimal(30), 0, "hour"),
+        ("kubernetes_node_hours", "s-"): (Decimal(30), 0, "hour"),
+    }
+    assert ResourcePrice.objects.count() == len(SPEC_RESOURCE_PRICES) + len(cost_plus)
 
 
 def test_a_second_run_changes_nothing():

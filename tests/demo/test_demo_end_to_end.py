@@ -40,10 +40,19 @@ LIST_PRICES = {
     "load_balancer_hours": 2,
     "floating_ip_hours": 1,
     # issue 17: every kind inventory syncs is metered (catalog seed list prices)
-    "gpu_droplet_hours": 500,
-    "database_node_hours": 3,
-    "kubernetes_node_hours": 2,
     "app_instance_hours": 1,
+}
+# Issue 18: the seed prices GPU droplets, database and Kubernetes nodes cost-plus — DigitalOcean's
+# hourly list price of the size (USD) x (1 + markup) x the month's USD→AUD rate, in AUD cents an
+# hour, exact; each line is rounded half-up once. The list prices are the emulator's (/v2/sizes:
+# monthly / 672 at 5 places) and the documented database table (USD 30 a month / 672 at 9).
+COST_PLUS_CENTS_AN_HOUR = {
+    "gpu_droplet_hours": Fraction("3.38143") * 100 * Fraction("1.25") * Fraction(str(USD_AUD)),
+    "database_node_hours": Fraction("0.044642857")
+    * 100
+    * Fraction("1.30")
+    * Fraction(str(USD_AUD)),
+    "kubernetes_node_hours": Fraction("0.03571") * 100 * Fraction("1.30") * Fraction(str(USD_AUD)),
 }
 # The demo's tenants: (tenant, DigitalOcean project, segments of the month it is billed for:
 # (plan, add-on cents, first day, last day)). Acme upgrades studio → pro on the 16th (two
@@ -208,13 +217,19 @@ def expected_invoices(llm_cents: dict[str, int]) -> dict[str, dict[str, int]]:
                 (droplet_hours(fixture, d, project, first_day, last_day) for d in gpus),
                 Fraction(0),
             )
-            subtotal += frac_cents(gpu_hours * LIST_PRICES["gpu_droplet_hours"])
-            for cluster in clusters:
-                nodes = sum(pool["count"] for pool in cluster["node_pools"])
-                subtotal += nodes * 24 * alive(cluster) * LIST_PRICES["kubernetes_node_hours"]
-            for database in databases:
-                nodes = database["num_nodes"]
-                subtotal += nodes * 24 * alive(database) * LIST_PRICES["database_node_hours"]
+            node_hours = {
+                "gpu_droplet_hours": gpu_hours,
+                "kubernetes_node_hours": sum(
+                    sum(pool["count"] for pool in cluster["node_pools"]) * 24 * alive(cluster)
+                    for cluster in clusters
+                ),
+                "database_node_hours": sum(
+                    database["num_nodes"] * 24 * alive(database) for database in databases
+                ),
+            }
+            for kind, hours_of_kind in node_hours.items():
+                if hours_of_kind:
+                    subtotal += frac_cents(hours_of_kind * COST_PLUS_CENTS_AN_HOUR[kind])
             for app in apps:
                 instances = sum(
                     component["instance_count"]

@@ -265,6 +265,7 @@ MONEY_MODULES = (
     "analytics/selectors.py",
     "analytics/services.py",
     "analytics/fx.py",
+    "pricing/fx.py",
     "analytics/models.py",
 )
 # Files allowed floats, and why. Everything else in the product is scanned.
@@ -274,6 +275,10 @@ FLOAT_ALLOWED = {
     "integrations/digitalocean/ratelimit.py": "seconds: rate-limit windows and waits",
     "integrations/digitalocean/sandbox/emulator.py": (
         "the offline DigitalOcean (a stand-in provider): its serving loop's poll interval"
+    ),
+    "integrations/digitalocean/sandbox/pricelist.py": (
+        "the offline DigitalOcean's price list: /v2/sizes prices as DO's own JSON writes them "
+        "(floats); the sync reads them as Decimal"
     ),
     "integrations/digitalocean/sandbox/generate.py": (
         "the offline DigitalOcean's generated account: sizes and list prices as DO's own JSON "

@@ -38,6 +38,7 @@ from arcadia_cloud.periods import month_start, previous_month
 from .faults import Fault, FaultPlan
 from .fixture import COLLECTIONS, Lifetime, as_of, changes_of, iso, load_fixture, validate_fixture
 from .invoice import Invoice, build_invoice
+from .pricelist import default_price_list
 from .state import EmulatorState
 
 logger = logging.getLogger(__name__)
@@ -221,6 +222,8 @@ class DigitalOceanEmulator:
         self._log_lock = threading.Lock()
         self._cache: dict[Any, tuple[Any, Any]] = {}
         self._boundaries: tuple[int, list[dt.datetime]] = (-1, [])
+        # DigitalOcean's price list (issue 18): tests edit it in place to change a price.
+        self.price_list: JSON = default_price_list()
         self._routes = self._build_routes()
         # Droplet power actions (POST /v2/droplets/{id}/actions): each completes, and changes
         # its droplet's status, `action_delay` after it was asked for (on the emulator's clock).
@@ -403,6 +406,10 @@ class DigitalOceanEmulator:
             ("GET", r"/v2/apps", listing("apps")),
             ("GET", r"/v2/reserved_ipv6", listing("reserved_ipv6s")),
             ("GET", r"/v2/registry", self._registry),
+            ("GET", r"/v2/sizes", self._sizes),
+            ("GET", r"/v2/databases/options", self._database_options),
+            ("GET", r"/v2/kubernetes/options", self._kubernetes_options),
+            ("GET", r"/v2/apps/tiers/instance_sizes", self._app_instance_sizes),
             ("GET", r"/v2/projects", listing("projects")),
             ("POST", r"/v2/projects", self._create_project),
             ("GET", r"/v2/projects/(?P<id>[^/]+)/resources", self._project_resources),
@@ -445,6 +452,19 @@ class DigitalOceanEmulator:
                 raise BadRequest(400, "resource_type must be droplet or volume")
             snapshots = [s for s in snapshots if s.get("resource_type") == resource_type]
         return self._paginate(request, "snapshots", snapshots)
+
+    def _sizes(self, request: Request, _: re.Match[str]) -> Response:
+        return self._paginate(request, "sizes", list(self.price_list["sizes"]))
+
+    def _database_options(self, request: Request, _: re.Match[str]) -> Response:
+        return _json_response(200, self.price_list["database_options"])
+
+    def _kubernetes_options(self, request: Request, _: re.Match[str]) -> Response:
+        return _json_response(200, {"options": self.price_list["kubernetes_options"]})
+
+    def _app_instance_sizes(self, request: Request, _: re.Match[str]) -> Response:
+        sizes = self.price_list["app_instance_sizes"]
+        return _json_response(200, {"instance_sizes": sizes, "discount_percent": 0})
 
     def _registry(self, request: Request, _: re.Match[str]) -> Response:
         """The account's one container registry (404 when it has none, as DO answers)."""

@@ -79,6 +79,11 @@ CALLS = {
     # Dunning's power actions (issue 21): asked for, then followed.
     "droplet_action": lambda c: c.droplet_action(ACME_WEB_1, "power_off"),
     "get_action": lambda c: c.get_action(c.droplet_action(ACME_WEB_1, "power_on")["id"]),
+    # DigitalOcean's price list (issue 18).
+    "list_sizes": lambda c: c.list_sizes(),
+    "get_database_options": lambda c: c.get_database_options(),
+    "get_kubernetes_options": lambda c: c.get_kubernetes_options(),
+    "list_app_instance_sizes": lambda c: c.list_app_instance_sizes(),
     # Bandwidth measurement (issue 17): a day of public outbound traffic.
     "get_droplet_bandwidth": lambda c: c.get_droplet_bandwidth(
         ACME_WEB_1, start=1_791_936_000, end=1_792_022_399

@@ -229,3 +229,33 @@ def test_every_synced_kind_is_metered_with_its_billing_kind_and_size(vendor):
         "reserved_ipv6_hours": Decimal("24.000000"),
     }
     assert result.resources == 10  # the two workers are not metered
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 18: usage carries the size slug; a resize splits the day by size
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_droplet_resized_at_eight_splits_the_day_by_size_slug(vendor):
+    from inventory.models import CloudResourceHistory
+    from invoicing.usage.selectors import usage_with_sizes
+
+    deployment = make_deployment()
+    droplet = make_resource(
+        "droplet", deployment=deployment, status="active", size_slug="s-1vcpu-1gb"
+    )
+    change_resource(droplet, at=at(DAY, 8), size_slug="m-24vcpu-192gb")
+
+    result = meter_day(DAY)
+
+    intervals = CloudResourceHistory.objects.filter(resource=droplet).order_by("valid_from")
+    assert [i.size_slug for i in intervals] == ["s-1vcpu-1gb", "m-24vcpu-192gb"]
+    assert {(r.size_slug, r.qty) for r in rows_of(droplet)} == {
+        ("s-1vcpu-1gb", Decimal(8)),
+        ("m-24vcpu-192gb", Decimal(16)),
+    }
+    assert result.records_created == 2
+    assert meter_day(DAY).records_created == 0
+    totals, sized = usage_with_sizes([deployment.pk], DAY, DAY)[deployment.pk]
+    assert totals == {"droplet_hours": Decimal(24)}
+    assert sized == {"droplet_hours": {"m-24vcpu-192gb": Decimal(16), "s-1vcpu-1gb": Decimal(8)}}

@@ -22,7 +22,7 @@ from _common import fresh_schema, report, timed, vs_ceiling
 from integrations.digitalocean import DigitalOceanClient, RateBudget
 from integrations.digitalocean.ratelimit import PER_HOUR, PER_MINUTE, MemoryStore
 from integrations.digitalocean.sandbox import DigitalOceanEmulator, generate_account, run_emulator
-from integrations.digitalocean.sandbox.generate import LARGE_ACCOUNT
+from integrations.digitalocean.sandbox.generate import LARGE_ACCOUNT, with_backups
 from inventory.measurements import SLICES_PER_DAY, measure_bandwidth_slice
 from inventory.models import CloudResource
 from inventory.schedules import SCHEDULES
@@ -54,24 +54,7 @@ class SimulatedTime:
 
 def account() -> dict:
     fixture = generate_account(droplets=DROPLETS, seed=11, **ACCOUNT)
-    for index, droplet in enumerate(fixture["droplets"]):
-        if index % WITH_BACKUPS_EVERY == 0:
-            droplet["features"] = ["backups"]
-            droplet["_backups"] = [
-                {
-                    "id": 900_000_000 + index * BACKUPS_EACH + week,
-                    "name": f"{droplet['name']} backup {week}",
-                    "regions": [droplet["region"]["slug"]],
-                    "min_disk_size": 25,
-                    "size_gigabytes": 2.5,
-                    "type": "backup",
-                    "distribution": "Ubuntu",
-                    "public": False,
-                    "created_at": f"2026-04-{1 + 7 * week:02d}T03:00:00Z",
-                }
-                for week in range(BACKUPS_EACH)
-            ]
-    return fixture
+    return with_backups(fixture, every=WITH_BACKUPS_EVERY, each=BACKUPS_EACH)
 
 
 def hour_of_runs() -> list[tuple[int, str]]:

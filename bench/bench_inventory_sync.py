@@ -7,7 +7,7 @@ Figures: time and requests of each pass (the requests against DigitalOcean's 5,0
 rows written by the unchanged re-sync (per table: it must write no resource, event or history
 row; each kind's listing mark is the only write), queries per resource. Targets: the first
 sync ≤ 120 s, the re-sync ≤ 60 s, re-sync rows written on resources, events and history = 0,
-and one full sync's requests ≤ 5,000."""
+and one full sync's requests ≤ 5,000. Also at 10,000 and 30,000 resources (1x / 3x / 10x)."""
 
 from __future__ import annotations
 
@@ -18,19 +18,19 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from _common import counting_queries, fresh_schema, report, timed, vs_ceiling
+from _common import counting_queries, cpu_figures, fresh_schema, report, timed, vs_ceiling
 from django.db import connection
 
 from integrations.digitalocean import DigitalOceanClient
 from integrations.digitalocean.ratelimit import PER_HOUR
 from integrations.digitalocean.sandbox import DigitalOceanEmulator, generate_account, run_emulator
-from integrations.digitalocean.sandbox.generate import LARGE_ACCOUNT
+from integrations.digitalocean.sandbox.generate import LARGE_ACCOUNT, with_backups
 from inventory.models import CloudResource, CloudResourceEvent, KindListing
 from inventory.sync import SYNC_TARGETS, sync_target
 
 # BENCH_SCALE=0.05 runs a twentieth of the account (a quick check of the script, not a figure).
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-ACCOUNT = {kind: int(n * SCALE) for kind, n in LARGE_ACCOUNT.items()}
+ACCOUNT = dict(LARGE_ACCOUNT)
 NOW = dt.datetime(2026, 5, 2, tzinfo=dt.UTC)
 WRITE = re.compile(r'^\s*(?:INSERT INTO|UPDATE|DELETE FROM)\s+"(\w+)"', re.IGNORECASE)
 
@@ -60,44 +60,65 @@ def sync_everything(client: DigitalOceanClient, now: dt.datetime, seconds: dict)
     return results
 
 
-def main() -> None:
+def measure(scale: float) -> dict:
+    """First sync and unchanged re-sync of the account at `scale` (1.0: 100,000 resources)."""
     fresh_schema()
-    account = generate_account(seed=7, **ACCOUNT)
+    counts = {kind: int(n * scale) for kind, n in ACCOUNT.items()}
+    account = with_backups(generate_account(seed=7, **counts), every=40, each=2)
     emulator = DigitalOceanEmulator(account, period=dt.date(2026, 4, 1), clock=NOW)
+    run: dict = {"first_seconds_per_target": {}, "resync_seconds_per_target": {}}
     with run_emulator(emulator) as running:
         client = DigitalOceanClient(running.base_url, running.token)
-        first_seconds: dict[str, float] = {}
-        again_seconds: dict[str, float] = {}
         with timed() as first, counting_queries() as first_queries:
-            results = sync_everything(client, NOW, first_seconds)
+            results = sync_everything(client, NOW, run["first_seconds_per_target"])
         first_requests = len(running.request_log)
-        skipped = [r.summary() for r in results if r.skipped]
-        resources = CloudResource.objects.filter(deleted_at=None).count()
         events_before = CloudResourceEvent.objects.count()
         later = NOW + dt.timedelta(minutes=30)
         with timed() as again, counting_queries() as again_queries, rows_written() as written:
-            resync = sync_everything(client, later, again_seconds)
+            resync = sync_everything(client, later, run["resync_seconds_per_target"])
         again_requests = len(running.request_log) - first_requests
-    new_events = CloudResourceEvent.objects.count() - events_before
     marks = KindListing._meta.db_table
-    resource_rows = sum(n for table, n in written.items() if table != marks)
     droplets = CloudResource.objects.filter(kind="droplet").count()
-    assert droplets >= ACCOUNT["droplets"], droplets
+    assert droplets >= counts["droplets"], droplets
+    run.update(
+        resources=CloudResource.objects.filter(deleted_at=None).count(),
+        droplets=droplets,
+        first=first,
+        again=again,
+        first_requests=first_requests,
+        again_requests=again_requests,
+        first_queries=first_queries.count,
+        again_queries=again_queries.count,
+        written=dict(sorted(written.items())),
+        resource_rows=sum(n for table, n in written.items() if table != marks),
+        new_events=CloudResourceEvent.objects.count() - events_before,
+        skipped=[r.summary() for r in [*results, *resync] if r.skipped],
+        listed={r.target: r.listed for r in results},
+        resync_summary=[r.summary() for r in resync],
+    )
+    return run
+
+
+def main() -> None:
+    runs = [measure(SCALE * step) for step in (0.1, 0.3, 1.0)]  # 1x / 3x / 10x
+    full = runs[-1]
+    first, again, resources = full["first"], full["again"], full["resources"]
+    again_requests = full["again_requests"]
     met = (
         first["seconds"] <= 120
         and again["seconds"] <= 60
-        and resource_rows == 0
-        and new_events == 0
+        and full["resource_rows"] == 0
+        and full["new_events"] == 0
         and again_requests <= PER_HOUR
-        and not skipped
+        and not full["skipped"]
     )
     report(
-        f"inventory sync, {resources:,} resources ({droplets:,} droplets): first / unchanged "
-        "re-sync",
+        f"inventory sync, {resources:,} resources ({full['droplets']:,} droplets): first / "
+        "unchanged re-sync",
         result=(
             f"{first['seconds']:.1f} s / {again['seconds']:.1f} s, {again_requests:,} requests a "
             f"full sync ({again_requests / PER_HOUR:.2f} of {PER_HOUR:,}/h), re-sync rows "
-            f"written {resource_rows}"
+            f"written {full['resource_rows']}"
         ),
         target="≤ 120 s / ≤ 60 s, re-sync writes 0 rows (listing marks aside), ≤ 5,000 requests",
         met=met,
@@ -108,20 +129,30 @@ def main() -> None:
             "of the hourly limit",
         ),
         resources=resources,
-        first_requests=first_requests,
+        **{f"first_{key}": value for key, value in cpu_figures(first).items()},
+        **{f"resync_{key}": value for key, value in cpu_figures(again).items()},
+        first_requests=full["first_requests"],
         resync_requests=again_requests,
-        resync_rows_written=resource_rows,
-        resync_rows_written_per_table=dict(sorted(written.items())),
-        resync_events=new_events,
-        first_queries=first_queries.count,
-        resync_queries=again_queries.count,
-        queries_per_resource_first=round(first_queries.count / resources, 4),
-        queries_per_resource_resync=round(again_queries.count / resources, 4),
-        listed_per_target={r.target: r.listed for r in results},
-        seconds_per_target_first=first_seconds,
-        seconds_per_target_resync=again_seconds,
-        resync_summary=[r.summary() for r in resync],
-        skipped=skipped,
+        resync_rows_written=full["resource_rows"],
+        resync_rows_written_per_table=full["written"],
+        resync_events=full["new_events"],
+        first_queries=full["first_queries"],
+        resync_queries=full["again_queries"],
+        queries_per_resource_first=round(full["first_queries"] / resources, 4),
+        queries_per_resource_resync=round(full["again_queries"] / resources, 4),
+        listed_per_target=full["listed"],
+        seconds_per_target_first=full["first_seconds_per_target"],
+        seconds_per_target_resync=full["resync_seconds_per_target"],
+        growth_seconds={
+            f"{r['resources']:,} resources": [
+                round(r["first"]["seconds"], 1),
+                round(r["again"]["seconds"], 1),
+            ]
+            for r in runs
+        },
+        growth_requests={f"{r['resources']:,} resources": r["again_requests"] for r in runs},
+        resync_summary=full["resync_summary"],
+        skipped=full["skipped"],
     )
 
 

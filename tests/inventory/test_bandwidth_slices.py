@@ -191,3 +191,25 @@ def test_two_workers_running_the_slice_at_once_measure_each_droplet_exactly_once
     assert sorted(r["measured"] for r in results) == [0, DROPLETS]
     assert len(hosts) == DROPLETS and set(hosts.values()) == {1}
     assert len(complete()) == DROPLETS
+
+
+@pytest.mark.django_db
+def test_the_task_measures_the_slice_it_is_given_and_refuses_one_past_the_day(settings):
+    with run_emulator(emulator()) as running:
+        synced(running)
+        settings.DO_API_TOKEN = running.token
+        settings.DO_TOKEN_SYNC = running.token
+        settings.DO_API_BASE_URL = running.base_url
+        result = tasks.measure_bandwidth(DAY.isoformat(), 0)
+        with pytest.raises(ValueError, match="through_slice"):
+            tasks.measure_bandwidth(DAY.isoformat(), SLICES_PER_DAY)
+    slot_0 = [pk for pk in CloudResource.objects.values_list("pk", flat=True) if pk % 24 == 0]
+    assert result["measured"] == len(slot_0) and result["slice"] == 0
+    assert complete() == set(slot_0)
+
+
+def test_the_schedule_runs_a_bandwidth_slice_every_hour():
+    from inventory.schedules import SCHEDULES
+
+    [spec] = [s for s in SCHEDULES if s.task == "inventory.measure_bandwidth"]
+    assert (spec.hour, spec.minute, spec.kwargs) == ("*", "50", {})

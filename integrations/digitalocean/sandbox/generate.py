@@ -150,11 +150,12 @@ EXTRA_KINDS: dict[str, tuple[str, str | None]] = {
     "domains": ("domains", "domain"),
     "buckets": ("spaces_buckets", "space"),
 }
-# The 100,000-resource account of issue 22 (80,000 droplets and the other kinds).
+# The 100,000-resource account of issue 22 (80,000 droplets and the other kinds; with
+# `with_backups(account, every=40, each=2)` 4,000 droplet backups make it 100,000).
 LARGE_ACCOUNT: dict[str, int] = {
     "droplets": 80_000,
-    "volumes": 8_000,
-    "snapshots": 4_000,
+    "volumes": 6_000,
+    "snapshots": 2_000,
     "reserved_ips": 3_000,
     "buckets": 2_000,
     "domains": 1_000,
@@ -253,6 +254,30 @@ def generate_account(
         assignments += [
             {"project_id": projects[1 + index % tenants]["id"], "urn": f"do:{urn_kind}:{o[id_key]}"}
             for index, o in enumerate(objects)
+        ]
+    return fixture
+
+
+def with_backups(fixture: dict[str, Any], *, every: int, each: int) -> dict[str, Any]:
+    """Every `every`th droplet of a generated account gets weekly backups, `each` of them (the
+    emulator serves them in `/v2/images?private=true` and the droplet's `backup_ids`)."""
+    for index, droplet in enumerate(fixture["droplets"]):
+        if index % every:
+            continue
+        droplet["features"] = ["backups"]
+        droplet["_backups"] = [
+            {
+                "id": 900_000_000 + index * each + week,
+                "name": f"{droplet['name']} backup {week}",
+                "regions": [droplet["region"]["slug"]],
+                "min_disk_size": 25,
+                "size_gigabytes": 2.5,
+                "type": "backup",
+                "distribution": "Ubuntu",
+                "public": False,
+                "created_at": f"2026-04-{1 + 7 * week:02d}T03:00:00Z",
+            }
+            for week in range(each)
         ]
     return fixture
 

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0006_resource_history_from_first_sighting'),
+        ("inventory", "0006_resource_history_from_first_sighting"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='KindListing',
+            name="KindListing",
             fields=[
-                ('kind', models.CharField(max_length=32, primary_key=True, serialize=False)),
-                ('listed_at', models.DateTimeField()),
+                ("kind", models.CharField(max_length=32, primary_key=True, serialize=False)),
+                ("listed_at", models.DateTimeField()),
             ],
             options={
-                'db_table': 'inventory_kind_listings',
+                "db_table": "inventory_kind_listings",
             },
         ),
     ]

@@ -120,7 +120,41 @@ def cpu_figures(box: dict) -> dict:
     return figures
 
 
+def vs_ceiling(figure: str, ceiling: str, ratio: float, means: str) -> dict:
+    """A figure beside its ceiling measured in the same run (issue 22): what was measured, the
+    ceiling (raw SQL, raw COPY, the bare endpoint, the 1-worker run, the old selector, an
+    external limit), their ratio and what the ratio means ("of the ceiling's speed", ...).
+    Pass one, or a list, to `report(..., vs_ceiling=...)`; bench/run_all prints the columns."""
+    return {"figure": figure, "ceiling": ceiling, "ratio": round(ratio, 3), "means": means}
+
+
+def raw_copy_ceiling(table: str, where: str = "TRUE", params: list | None = None) -> dict:
+    """The ceiling of writing `table`'s rows (those matching `where`): the same rows, read out
+    first (untimed), COPYed raw into an empty table with the same columns, defaults, indexes and
+    checks (LIKE … INCLUDING ALL: no foreign keys), timed; the copy is dropped after."""
+    require_postgres()
+    scratch = f"bench_ceiling_{table}"
+    chunks: list[bytes] = []
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor (COPY)
+        with raw.copy(f"COPY (SELECT * FROM {table} WHERE {where}) TO STDOUT", params) as out:
+            chunks.extend(bytes(chunk) for chunk in out)
+        cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
+        cursor.execute(f"CREATE TABLE {scratch} (LIKE {table} INCLUDING ALL)")
+        try:
+            began = time.perf_counter()
+            with raw.copy(f"COPY {scratch} FROM STDIN") as into:
+                for chunk in chunks:
+                    into.write(chunk)
+            seconds = time.perf_counter() - began
+            cursor.execute(f"SELECT count(*) FROM {scratch}")
+            (rows,) = cursor.fetchone()
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
+    return {"table": table, "rows": rows, "seconds": seconds}
+
+
 def report(workload: str, *, result: str, target: str, met: bool, **figures) -> None:
-    """The one line a benchmark prints."""
+    """The one line a benchmark prints (`vs_ceiling=` one or a list of `vs_ceiling(...)`)."""
     line = {"workload": workload, "result": result, "target": target, "met": met, **figures}
     print("BENCH " + json.dumps(line, default=str), flush=True)

@@ -43,7 +43,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _ceiling import CEILING_PATH
-from _common import ROOT, fresh_schema, group_cpu_seconds, postgres_cpu_seconds, report
+from _common import (
+    ROOT,
+    fresh_schema,
+    group_cpu_seconds,
+    postgres_cpu_seconds,
+    report,
+    vs_ceiling,
+)
 from _dataset import Estate, build_estate, last_complete_month
 from django.core.management import call_command
 
@@ -397,6 +404,12 @@ def main() -> None:
         met=met,
         rows=rows,
         ratio_to_ceiling=round(ratio, 3),
+        vs_ceiling=vs_ceiling(
+            f"mix {result['rps']:,.0f} req/s",
+            f"bare endpoint {ceiling['rps']:,.0f} req/s",
+            ratio,
+            "of the bare endpoint's throughput",
+        ),
         ceiling={key: value for key, value in ceiling.items() if key not in ("tool",)},
         # What the machine could serve if nothing but this mix ran on it: its cores' time
         # divided by the CPU time one request costs (workers, PostgreSQL and the load tool).

@@ -27,7 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import counting_queries, cpu_figures, fresh_schema, report, timed
+from _common import (
+    counting_queries,
+    cpu_figures,
+    fresh_schema,
+    raw_copy_ceiling,
+    report,
+    timed,
+    vs_ceiling,
+)
 from _dataset import write_invoices
 from celery import Celery
 from django.db import connection, connections
@@ -173,7 +181,14 @@ def measure(tenants: int, start: dt.date) -> dict:
     with timed() as rerun:
         again = roll_up_period(start)
     assert len(again.skipped) == tenants, again.summary()
+    # The ceiling of the rollup's writes: its invoices and lines COPYed raw (issue 22).
+    month = "invoice_id IN (SELECT id FROM tenant_invoices WHERE period_start = %s)"
+    copies = [
+        raw_copy_ceiling("tenant_invoices", "period_start = %s", [start]),
+        raw_copy_ceiling("tenant_invoice_lines", month, [start]),
+    ]
     return {
+        "write_ceiling_seconds": sum(c["seconds"] for c in copies),
         "tenants": tenants,
         "seconds": run["seconds"],
         "cpu": cpu_figures(run),
@@ -272,6 +287,20 @@ def main() -> None:
         fanned_out_one_worker_seconds=round(workers["one_worker_seconds"], 1),
         fanned_out_two_workers_seconds=round(workers["two_workers_seconds"], 1),
         two_to_one_worker_ratio=round(workers["ratio"], 2),
+        vs_ceiling=[
+            vs_ceiling(
+                f"2 workers {workers['two_workers_seconds']:.1f} s",
+                f"1 worker {workers['one_worker_seconds']:.1f} s",
+                workers["ratio"],
+                "of the 1-worker time",
+            ),
+            vs_ceiling(
+                f"rollup {full['seconds']:.1f} s",
+                f"raw COPY of its invoices and lines {full['write_ceiling_seconds']:.2f} s",
+                full["write_ceiling_seconds"] / full["seconds"],
+                "of the time is the raw write",
+            ),
+        ],
         queries_per_tenant={
             f"{r['tenants']:,}": round(r["queries"] / r["tenants"], 3) for r in runs
         },

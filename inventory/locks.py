@@ -37,3 +37,10 @@ def sync_lock(target: str) -> AbstractContextManager[bool]:
     """Entered, yields True when this process may sync `target` and False while another run of
     it holds the lock (a session-level try-lock: the second run skips instead of queueing)."""
     return try_advisory_lock(f"inventory-sync:{target}")
+
+
+def measurement_lock(metric: str) -> AbstractContextManager[bool]:
+    """Entered, yields True when this process may take `metric`'s measurements and False while
+    another run holds the lock (a session-level try-lock: a second worker skips, so no resource
+    is asked for twice)."""
+    return try_advisory_lock(f"inventory-measure:{metric}")

@@ -107,6 +107,22 @@ class CloudResource(models.Model):
         return self.deleted_at is not None
 
 
+class KindListing(models.Model):
+    """The moment of the last complete listing of a kind (issue 22): an unchanged re-sync
+    writes nothing on the resources, so a live row without strikes was seen by its kind's last
+    listing, and a row that goes missing takes its `last_seen_at` (hence its `deleted_at`) from
+    here: the last complete listing that still returned it."""
+
+    kind = models.CharField(max_length=32, primary_key=True)
+    listed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "inventory_kind_listings"
+
+    def __str__(self) -> str:
+        return f"{self.kind} listed at {self.listed_at:%Y-%m-%d %H:%M}"
+
+
 class ResourceEventType(models.TextChoices):
     DISCOVERED = "discovered"
     UPDATED = "updated"

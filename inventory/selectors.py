@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Mod
 
 from arcadia_cloud.lookups import AnyOfSubquery
 from inventory.models import (
@@ -279,6 +279,48 @@ def resources_to_measure(*, kind: str, metric: str, day: dt.date) -> QuerySet[Cl
         .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=start))
         .exclude(pk__in=measured)
         .order_by("pk")
+    )
+
+
+def resources_due(
+    *, kind: str, metric: str, day: dt.date, through_slot: int, slots: int, max_attempts: int
+) -> QuerySet[CloudResource]:
+    """The resources of `resources_to_measure` whose slot (`pk % slots`) is at most
+    `through_slot`, except those whose measurement of the day failed `max_attempts` times."""
+    worn_out = ResourceMeasurement.objects.filter(
+        day=day, metric=metric, detail__attempts__gte=max_attempts
+    ).exclude(status=MeasurementStatus.COMPLETE)
+    return (
+        resources_to_measure(kind=kind, metric=metric, day=day)
+        .alias(slot=Mod(F("pk"), slots))
+        .filter(slot__lte=through_slot)
+        .exclude(pk__in=worn_out.values("resource_id"))
+    )
+
+
+def measurement_attempts(*, metric: str, day: dt.date) -> dict[int, int]:
+    """resource id -> attempts so far of its not-yet-complete `metric` measurement of `day`."""
+    return {
+        resource_id: int((detail or {}).get("attempts") or 1)
+        for resource_id, detail in ResourceMeasurement.objects.filter(day=day, metric=metric)
+        .exclude(status=MeasurementStatus.COMPLETE)
+        .values_list("resource_id", "detail")
+    }
+
+
+def unmeasured_resources(
+    *, kind: str, metric: str, day: dt.date
+) -> list[tuple[int, str, str, str | None, str | None]]:
+    """(id, provider id, name, last status, last reason) of the resources of `kind` alive on
+    `day` without a complete `metric` measurement (status None: never attempted)."""
+    last = ResourceMeasurement.objects.filter(resource_id=OuterRef("pk"), day=day, metric=metric)
+    return list(
+        resources_to_measure(kind=kind, metric=metric, day=day)
+        .annotate(
+            last_status=Subquery(last.values("status")[:1]),
+            last_reason=Subquery(last.values("reason")[:1]),
+        )
+        .values_list("id", "provider_id", "name", "last_status", "last_reason")
     )
 
 

@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from arcadia_cloud.errors import Conflict, field_error
@@ -34,6 +35,7 @@ from inventory.models import (
     CloudResource,
     CloudResourceEvent,
     CloudResourceHistory,
+    KindListing,
     MeasurementStatus,
     ProjectPurpose,
     ResourceEventType,
@@ -119,7 +121,9 @@ def upsert_resources(
 ) -> UpsertResult:
     """The chokepoint: insert new rows, restore tombstoned ones, update changed ones.
 
-    Every row seen gets `last_seen_at = now` and its strikes reset, in bulk.
+    A row seen unchanged is not written (a re-sync of an unchanged account writes no row): it
+    was seen by this complete listing, which `mark_stale` records (`KindListing`). Only a row
+    that had strikes is written, its strikes reset and `last_seen_at = now`.
     """
     now = now or timezone.now()
     by_kind: dict[str, dict[str, ResourceSnapshot]] = defaultdict(dict)
@@ -170,8 +174,10 @@ def _upsert_kind(
                 resource.last_seen_at = now
                 resource.stale_strike_count = 0
                 volatile_rows.append(resource)
+            elif resource.stale_strike_count:
+                unchanged_ids.append(resource.pk)  # missed by a listing before: seen again
             else:
-                unchanged_ids.append(resource.pk)
+                result.unchanged += 1  # nothing to write
             continue
         if not snapshot.placeholder:
             for name in TRACKED_FIELDS:
@@ -209,7 +215,7 @@ def _upsert_kind(
         )
     for chunk in _chunks(unchanged_ids):
         CloudResource.objects.filter(pk__in=chunk).update(last_seen_at=now, stale_strike_count=0)
-    result.unchanged = len(unchanged_ids) + len(volatile_rows)
+    result.unchanged += len(unchanged_ids) + len(volatile_rows)
     if events:
         CloudResourceEvent.objects.bulk_create(events, batch_size=1000)
     history_record(
@@ -248,7 +254,9 @@ def mark_stale(
     The third strike tombstones the row with a `deleted` event; `deleted_at` is the last moment
     the resource was seen alive (metering and cost matching want when it vanished, not when we
     became sure). Call this ONLY after every page of the listing was fetched: a partial or failed
-    sync must never add a strike.
+    sync must never add a strike. It records the listing (`KindListing`): a row missing now
+    without strikes was returned by the previous complete listing, whose moment becomes its
+    `last_seen_at` (an unchanged row is not written on every sync).
     """
     now = now or timezone.now()
     seen = set(seen_provider_ids)
@@ -256,6 +264,18 @@ def mark_stale(
         provider=PROVIDER_DIGITALOCEAN, kind=kind, deleted_at__isnull=True
     ).values_list("pk", "provider_id", "stale_strike_count")
     missing = [(pk, strikes) for pk, provider_id, strikes in live if provider_id not in seen]
+    previous = KindListing.objects.filter(kind=kind).values_list("listed_at", flat=True).first()
+    if previous is not None:
+        for chunk in _chunks([pk for pk, strikes in missing if not strikes]):
+            CloudResource.objects.filter(pk__in=chunk).update(
+                last_seen_at=Greatest(F("last_seen_at"), Value(previous))
+            )
+    KindListing.objects.bulk_create(
+        [KindListing(kind=kind, listed_at=now)],
+        update_conflicts=True,
+        unique_fields=["kind"],
+        update_fields=["listed_at"],
+    )
     to_tombstone = [pk for pk, strikes in missing if strikes + 1 >= STRIKES_TO_DELETE]
     to_strike = [pk for pk, strikes in missing if strikes + 1 < STRIKES_TO_DELETE]
 
@@ -358,7 +378,17 @@ def resources_attribute(
             changed.append(resource)
             events.append(_event(resource, ResourceEventType.ATTRIBUTED, changes, actor, now))
     if changed:
-        CloudResource.objects.bulk_update(changed, ["project", "tenant_id"], batch_size=500)
+        # A sync places thousands of resources in a handful of projects: one UPDATE per
+        # (project, tenant) and chunk of ids, not bulk_update's CASE per row (which cost
+        # 13 s for 5,000 rows, quadratic in the batch).
+        by_place: dict[tuple[int | None, str | None], list[int]] = defaultdict(list)
+        for resource in changed:
+            by_place[(resource.project_id, resource.tenant_id)].append(resource.pk)
+        for (project_id, tenant_id), pks in by_place.items():
+            for chunk in _chunks(pks):
+                CloudResource.objects.filter(pk__in=chunk).update(
+                    project_id=project_id, tenant_id=tenant_id
+                )
         CloudResourceEvent.objects.bulk_create(events, batch_size=1000)
         history_record([r.pk for r in changed], at=now)
     result.attributed = len(changed)

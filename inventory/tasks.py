@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
 from arcadia_cloud.clock import utc_today
 from integrations.digitalocean import DORateLimited, DOServerError, client_for
@@ -72,10 +73,18 @@ def measure_spaces(day_iso: str | None = None) -> dict:
 
 
 @shared_task(name="inventory.measure_bandwidth", time_limit=3600, soft_time_limit=3500)
-def measure_bandwidth(day_iso: str | None = None) -> dict:
-    """Measure every droplet's public outbound GB of `day` (default: yesterday) and retry the
-    droplets the last few runs could not measure."""
-    day = dt.date.fromisoformat(day_iso) if day_iso else _yesterday()
+def measure_bandwidth(day_iso: str | None = None, through_slice: int | None = None) -> dict:
+    """One hourly slice of a day's droplet bandwidth (`measurements.measure_bandwidth_slice`).
+    Scheduled every hour without arguments: yesterday, through the slice of the current UTC
+    hour. Given a day without a slice: every slice of it at once (a manual catch-up)."""
+    if day_iso:
+        day = dt.date.fromisoformat(day_iso)
+        through = measurements.LAST_SLICE if through_slice is None else int(through_slice)
+    else:
+        day = _yesterday()
+        through = (
+            timezone.now().astimezone(dt.UTC).hour if through_slice is None else int(through_slice)
+        )
     client = client_for("sync")
     if client is None:
         logger.warning(
@@ -84,4 +93,6 @@ def measure_bandwidth(day_iso: str | None = None) -> dict:
             day,
         )
         return {"metric": BANDWIDTH_METRIC, "skipped": "no DigitalOcean token configured"}
-    return measurements.measure_bandwidth(client=client, day=day).as_dict()
+    return measurements.measure_bandwidth_slice(
+        client=client, day=day, through_slice=through
+    ).as_dict()

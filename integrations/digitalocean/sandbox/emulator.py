@@ -602,10 +602,7 @@ class DigitalOceanEmulator:
             start, end = int(query["start"]), int(query["end"])
         except ValueError:
             raise BadRequest(400, "start and end are UNIX timestamps") from None
-        droplet = next(
-            (d for d in self.state.iter_raw("droplets") if str(d.get("id")) == query["host_id"]),
-            None,
-        )
+        droplet = self.state.get("droplets", query["host_id"])  # by id: 80,000 droplets
         result = []
         if droplet is not None:
             first = -(-start // BANDWIDTH_STEP_SECONDS) * BANDWIDTH_STEP_SECONDS

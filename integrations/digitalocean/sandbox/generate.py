@@ -7,9 +7,13 @@ objects), and everything derives from one seeded RNG so a seed always yields the
 
 from __future__ import annotations
 
+import copy
+import functools
 import random
 import uuid
 from typing import Any
+
+from .fixture import load_fixture
 
 REGIONS: dict[str, str] = {
     "syd1": "Sydney 1",
@@ -132,11 +136,51 @@ def droplet_payload(
     }
 
 
-def generate_account(droplets: int = 1000, seed: int = 0, *, tenants: int = 10) -> dict[str, Any]:
+# The other kinds `generate_account` can add (its keyword -> the fixture collection and the
+# project-resource URN kind; None: DigitalOcean lists it in no project).
+EXTRA_KINDS: dict[str, tuple[str, str | None]] = {
+    "volumes": ("volumes", "volume"),
+    "snapshots": ("snapshots", None),
+    "reserved_ips": ("reserved_ips", "floatingip"),
+    "firewalls": ("firewalls", None),
+    "load_balancers": ("load_balancers", "loadbalancer"),
+    "databases": ("databases", "dbaas"),
+    "kubernetes_clusters": ("kubernetes_clusters", "kubernetes"),
+    "apps": ("apps", None),
+    "domains": ("domains", "domain"),
+    "buckets": ("spaces_buckets", "space"),
+}
+# The 100,000-resource account of issue 22 (80,000 droplets and the other kinds; with
+# `with_backups(account, every=40, each=2)` 4,000 droplet backups make it 100,000).
+LARGE_ACCOUNT: dict[str, int] = {
+    "droplets": 80_000,
+    "volumes": 6_000,
+    "snapshots": 2_000,
+    "reserved_ips": 3_000,
+    "buckets": 2_000,
+    "domains": 1_000,
+    "databases": 600,
+    "load_balancers": 500,
+    "apps": 500,
+    "firewalls": 300,
+    "kubernetes_clusters": 100,
+}
+
+
+def generate_account(
+    droplets: int = 1000, seed: int = 0, *, tenants: int = 10, **extras: int
+) -> dict[str, Any]:
     """A large deterministic fixture: `tenants` tenant projects plus the default one, and
-    `droplets` droplets spread over them, each with its line on the invoice."""
+    `droplets` droplets spread over them, each with its line on the invoice; `extras` adds that
+    many objects of the other kinds (`EXTRA_KINDS`: volumes=8000, buckets=2000, ...), shaped as
+    the default fixture's (which the conformance test checks) and spread over the tenants."""
     if droplets < 0 or tenants < 1:
         raise ValueError("droplets must be >= 0 and tenants >= 1")
+    unknown = sorted(set(extras) - set(EXTRA_KINDS))
+    if unknown or any(count < 0 for count in extras.values()):
+        raise ValueError(
+            f"extras are counts >= 0 of {', '.join(EXTRA_KINDS)}; got {unknown or extras}"
+        )
     rng = random.Random(seed)
     projects = [_project(rng, "Default", is_default=True)]
     projects += [_project(rng, f"Tenant {n:03d}") for n in range(1, tenants + 1)]
@@ -174,7 +218,7 @@ def generate_account(droplets: int = 1000, seed: int = 0, *, tenants: int = 10) 
                 "category": "iaas",
             }
         )
-    return {
+    fixture: dict[str, Any] = {
         "account": {
             "name": "Benchmark Operator",
             "company": "Arcadia Cloud Pty Ltd",
@@ -190,6 +234,115 @@ def generate_account(droplets: int = 1000, seed: int = 0, *, tenants: int = 10) 
         "droplets": droplet_objs,
         "invoice": {"lines": lines, "tax": {"description": "GST (10%)", "rate": "0.10"}},
     }
+    for keyword, count in extras.items():
+        collection, urn_kind = EXTRA_KINDS[keyword]
+        objects = [
+            _extra(
+                collection,
+                index,
+                rng,
+                droplet_objs,
+                vpc_uuid,
+                project_id=projects[1 + index % tenants]["id"],
+            )
+            for index in range(count)
+        ]
+        fixture.setdefault(collection, []).extend(objects)
+        if urn_kind is None:
+            continue
+        id_key = _URN_ID[collection]
+        assignments += [
+            {"project_id": projects[1 + index % tenants]["id"], "urn": f"do:{urn_kind}:{o[id_key]}"}
+            for index, o in enumerate(objects)
+        ]
+    return fixture
+
+
+def with_backups(fixture: dict[str, Any], *, every: int, each: int) -> dict[str, Any]:
+    """Every `every`th droplet of a generated account gets weekly backups, `each` of them (the
+    emulator serves them in `/v2/images?private=true` and the droplet's `backup_ids`)."""
+    for index, droplet in enumerate(fixture["droplets"]):
+        if index % every:
+            continue
+        droplet["features"] = ["backups"]
+        droplet["_backups"] = [
+            {
+                "id": 900_000_000 + index * each + week,
+                "name": f"{droplet['name']} backup {week}",
+                "regions": [droplet["region"]["slug"]],
+                "min_disk_size": 25,
+                "size_gigabytes": 2.5,
+                "type": "backup",
+                "distribution": "Ubuntu",
+                "public": False,
+                "created_at": f"2026-04-{1 + 7 * week:02d}T03:00:00Z",
+            }
+            for week in range(each)
+        ]
+    return fixture
+
+
+_URN_ID = {
+    "volumes": "id",
+    "reserved_ips": "ip",
+    "load_balancers": "id",
+    "databases": "id",
+    "kubernetes_clusters": "id",
+    "domains": "name",
+    "spaces_buckets": "name",
+}
+
+
+@functools.cache
+def _templates() -> dict[str, dict[str, Any]]:
+    """One object of each collection from the default fixture: the shape generated ones copy."""
+    fixture = load_fixture()
+    return {key: fixture[key][0] for key in {c for c, _ in EXTRA_KINDS.values()}}
+
+
+def _extra(
+    collection: str,
+    index: int,
+    rng: random.Random,
+    droplets: list[dict[str, Any]],
+    vpc_uuid: str,
+    *,
+    project_id: str,
+) -> dict[str, Any]:
+    """The `index`th generated object of `collection`, a copy of the default fixture's first
+    with its own identity (ids, name, IPs); references point at generated droplets."""
+    obj = copy.deepcopy(_templates()[collection])
+    obj.pop("_lifetime", None)
+    obj.pop("_droplet_id", None)
+    if "project_id" in obj:
+        obj["project_id"] = project_id
+    name = f"bench-{collection.replace('_', '-')}-{index:05d}"
+    droplet = droplets[index % len(droplets)] if droplets else None
+    if collection == "domains":
+        return {**obj, "name": f"bench-{index:05d}.example", "zone_file": ""}
+    if collection == "spaces_buckets":
+        return {**obj, "name": name, "object_sizes": [1_000_000 * (1 + index % 5)]}
+    if collection == "reserved_ips":
+        obj = {**obj, "ip": f"45.55.{index // 256 % 256}.{index % 256}"}
+        obj.pop("droplet", None)
+        return obj
+    obj["name"] = name
+    obj["id"] = _uuid(rng)
+    if collection == "snapshots":
+        obj["id"] = str(800_000_000 + index)
+        obj["resource_id"] = str(droplet["id"]) if droplet else obj["resource_id"]
+    if collection in ("volumes", "firewalls"):
+        obj["droplet_ids"] = [droplet["id"]] if droplet else []
+    if collection == "kubernetes_clusters":
+        obj["vpc_uuid"] = vpc_uuid
+        obj["tags"] = ["k8s", f"k8s:{obj['id']}"]
+        obj["node_pools"] = [{**pool, "nodes": []} for pool in obj.get("node_pools", [])]
+    if collection == "apps":
+        obj["spec"] = {**obj["spec"], "name": name}
+    if collection == "load_balancers":
+        obj["ip"] = f"46.101.{index // 256 % 256}.{index % 256}"
+        obj["droplet_ids"] = [droplet["id"]] if droplet else []
+    return obj
 
 
 def _project(rng: random.Random, name: str, *, is_default: bool = False) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from integrations.digitalocean import DigitalOceanClient
 from integrations.digitalocean.sandbox import DigitalOceanEmulator, generate_account, run_emulator
-from inventory.models import CloudResource, KindListing
+from inventory.models import CloudResource, KindListing, SyncStatus
 from inventory.normalize import ResourceSnapshot
 from inventory.services import STRIKES_TO_DELETE, mark_stale, upsert_resources
 from inventory.sync import sync_all
@@ -127,6 +127,8 @@ def test_the_generated_account_of_every_kind_syncs_whole_and_an_unchanged_resync
         assert kinds[kind] >= count, (kind, kinds)
     assert all(r.upsert.created == r.upsert.updated == r.upsert.restored == 0 for r in again)
     assert all(r.stale.struck == r.stale.tombstoned == 0 for r in again)
-    # The only rows written are the listing marks (one per kind listed).
-    assert set(written) <= {KindListing._meta.db_table}, written
+    # The only rows written are the bookkeeping marks: the listing mark of each kind listed and
+    # each sync target's outcome (its last success, which metering reads).
+    assert set(written) <= {KindListing._meta.db_table, SyncStatus._meta.db_table}, written
     assert written[KindListing._meta.db_table] == KindListing.objects.count()
+    assert written[SyncStatus._meta.db_table] == SyncStatus.objects.count()

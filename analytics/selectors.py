@@ -37,8 +37,13 @@ from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import CENTS_PER_UNIT, round_cents
 from arcadia_cloud.periods import month_end, month_start
-from billing.models import CloudCostLine
-from billing.selectors import cost_lines_for_period, latest_balance
+from billing.models import CloudCostLine, CloudDailyCost
+from billing.selectors import (
+    CogsSource,
+    cogs_source_for_period,
+    daily_cost_reconciliation,
+    latest_balance,
+)
 from deployments.selectors import pricing_subjects_active_between
 from invoicing.models import CreditNoteLine, InvoiceLineKind, InvoiceStatus, TenantInvoiceLine
 from invoicing.pricing_inputs import ALL_TENANTS, load_pricing_inputs
@@ -160,9 +165,10 @@ def _credited_lines(period: dt.date) -> QuerySet[CreditNoteLine]:
     ).order_by()
 
 
-def _cogs_lines(period: dt.date) -> QuerySet[CloudCostLine]:
-    """COGS: the period's DigitalOcean cost lines without the tax lines."""
-    return cost_lines_for_period(period).filter(is_tax=False).order_by()
+def _cogs_lines(source: CogsSource) -> QuerySet[CloudCostLine | CloudDailyCost]:
+    """COGS: the month's DigitalOcean cost lines — its invoice's, else its daily costs so far
+    (`cogs_source`) — without the tax lines."""
+    return source.rows.filter(is_tax=False).order_by()
 
 
 # The tenant a cost line is attributed to: its resource's deployment's tenant, else the
@@ -198,7 +204,7 @@ class _PeriodSums:
     unattributed_lines: int
 
 
-def _period_sums(period: dt.date) -> _PeriodSums:
+def _period_sums(period: dt.date, source: CogsSource) -> _PeriodSums:
     """Revenue per (tenant, currency, deployment), net of the period's adjustment notes, and
     COGS per (tenant, deployment): 2 queries."""
     sums = _PeriodSums({}, {}, defaultdict(int), Decimal(0), Decimal(0), 0)
@@ -228,7 +234,7 @@ def _period_sums(period: dt.date) -> _PeriodSums:
             row.revenue_cents += cents
 
     cogs = (
-        _cogs_lines(period)
+        _cogs_lines(source)
         .annotate(attributed_tenant=ATTRIBUTED_TENANT)
         .values_list("attributed_tenant", "resource__deployment_id", "resource__deployment__slug")
     )
@@ -257,7 +263,8 @@ def margin_summary(period: dt.date) -> dict[str, Any]:
     None when revenue is 0. Revenue in several currencies is reported per currency and the
     overall margin is then None (`overall.unavailable_reason`): currencies are never added.
     """
-    sums = _period_sums(_month(period))
+    source = cogs_source(_month(period))
+    sums = _period_sums(period, source)
     revenue_currencies = sorted(sums.revenue_by_currency)
     fallback = _reporting_currency(revenue_currencies)
     fx = _conversions(
@@ -290,6 +297,7 @@ def margin_summary(period: dt.date) -> dict[str, Any]:
         "period": period,
         "period_end": month_end(period),
         "cogs_currency": COGS_CURRENCY,
+        "cogs_source": source.as_dict(),
         "revenue_currencies": revenue_currencies,
         "fx": [conversion.as_dict() for conversion in fx.values()],
         "overall": _overall(sums, revenue_currencies, fx[fallback]),
@@ -388,7 +396,8 @@ def by_kind(period: dt.date) -> dict[str, Any]:
     currency = _reporting_currency(sorted({row["currency"] for row in revenue_rows}))
     fx = fx_conversion(from_currency=COGS_CURRENCY, to_currency=currency, period=period)
 
-    cogs = _cogs_lines(period).values_list("kind").annotate(usd=Sum("amount"), lines=Count("id"))
+    source = cogs_source(period)
+    cogs = _cogs_lines(source).values_list("kind").annotate(usd=Sum("amount"), lines=Count("id"))
     cogs_rows = [
         {
             "kind": kind,
@@ -404,6 +413,7 @@ def by_kind(period: dt.date) -> dict[str, Any]:
         "period": period,
         "period_end": month_end(period),
         "cogs_currency": COGS_CURRENCY,
+        "cogs_source": source.as_dict(),
         "fx": fx.as_dict(),
         "revenue": revenue_rows,
         "cogs": cogs_rows,
@@ -560,3 +570,24 @@ def _cogs_to_date(start: dt.date, today: dt.date, currency: str) -> dict[str, An
         "fx": fx.as_dict(),
         "reason": None if fx.available else fx.reason,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Daily COGS (issue 18): which source a month's COGS comes from, and the month-end reconciliation
+# ---------------------------------------------------------------------------------------------
+
+
+def cogs_source(period: dt.date) -> CogsSource:
+    """Where the month's COGS comes from (one query; its rows are a lazy queryset of
+    `CloudCostLine` or `CloudDailyCost`, read alike): DigitalOcean's ingested invoice — the
+    truth — else the daily costs (billing insights) ingested so far, for a month whose invoice
+    has not arrived; `source.as_dict()` says which, through which day, and why. Margin, by kind
+    and any summary table take their COGS from here."""
+    return cogs_source_for_period(_month(period))
+
+
+def cogs_reconciliation(period: dt.date) -> dict[str, Any]:
+    """At month end, per DigitalOcean kind: the daily costs summed, the invoice's lines (both
+    ex tax, USD cents, each rounded once) and the difference daily - invoice, with totals and a
+    `status` (`reconciled`, `no_invoice`, `no_daily_costs`)."""
+    return daily_cost_reconciliation(_month(period))

@@ -8,6 +8,7 @@ sandbox/invoice.py): each day of a line is its day's share rounded to a cent on 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -96,11 +97,23 @@ def test_a_days_rows_follow_what_digitalocean_says_now(emulator, emulator_client
     # DigitalOcean revises day 10: one point of 1.23 now.
     emulator.faults.add(
         path_prefix=f"{INSIGHTS}2026-04-10/2026-04-10",
-        body=(
-            '{"data_points": [{"usage_team_urn": "%s", "start_date": "2026-04-10", '
-            '"total_amount": "1.23", "region": "syd1", "sku": "1-DO-DROP-0109", '
-            '"description": "acme-web-1 (s-1vcpu-2gb)", "group_description": ""}], '
-            '"total_items": 1, "total_pages": 1, "current_page": 1}' % URN
+        body=json.dumps(
+            {
+                "data_points": [
+                    {
+                        "usage_team_urn": URN,
+                        "start_date": "2026-04-10",
+                        "total_amount": "1.23",
+                        "region": "syd1",
+                        "sku": "1-DO-DROP-0109",
+                        "description": "acme-web-1 (s-1vcpu-2gb)",
+                        "group_description": "",
+                    }
+                ],
+                "total_items": 1,
+                "total_pages": 1,
+                "current_page": 1,
+            }
         ),
     )
     others = [row for row in snapshot() if row[0] != dt.date(2026, 4, 10)]

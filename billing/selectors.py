@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Max, Q, QuerySet, Sum, Value
+from django.db.models import BooleanField, Count, Exists, Max, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import Lower
@@ -132,8 +132,11 @@ def _coverage(period: dt.date) -> _Coverage:
         .annotate(n=Count("id"), last=Max("day"))
         .values_list("source", "n", "last")
     )
+    # An invoice counts once its lines are in: ingested (even with no line), or holding lines.
+    has_lines = Exists(CloudCostLine.objects.filter(invoice=OuterRef("pk")))
     invoices = (
-        CloudInvoice.objects.filter(period=period, lines_ingested_at__isnull=False)
+        CloudInvoice.objects.filter(period=period)
+        .filter(Q(lines_ingested_at__isnull=False) | Q(has_lines))
         .order_by()
         .annotate(source=Value(COGS_SOURCE_INVOICE))
         .values("source")

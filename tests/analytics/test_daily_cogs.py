@@ -181,3 +181,10 @@ def test_the_reconciliation_in_the_api_is_per_kind(month_so_far, admin_api):
         "invoice_usd_cents": 0,
         "difference_usd_cents": 196,
     }
+
+
+def test_the_dashboard_says_which_source_its_cogs_come_from(month_so_far, admin_client):
+    page = admin_client.get("/admin/analytics/margin/?period=2026-04").content.decode()
+    note = page[page.index('id="cogs-source"') :]
+    assert "COGS source: daily." in note
+    assert "the daily costs of 3 day(s), through 2026-04-03" in note

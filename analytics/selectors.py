@@ -530,6 +530,9 @@ def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
         ],
         "failed": failed,
         "cogs_to_date": _cogs_to_date(start, today, _reporting_currency(sorted(totals))),
+        "margin_to_date": margin_to_date(
+            start, [accrued.as_dict() for accrued in tenants.values()]
+        ),
         "warnings": warnings,
     }
 
@@ -591,3 +594,38 @@ def cogs_reconciliation(period: dt.date) -> dict[str, Any]:
     ex tax, USD cents, each rounded once) and the difference daily - invoice, with totals and a
     `status` (`reconciled`, `no_invoice`, `no_daily_costs`)."""
     return daily_cost_reconciliation(_month(period))
+
+
+def margin_to_date(period: dt.date, accrued: list[dict[str, Any]]) -> dict[str, Any]:
+    """The month so far per tenant: what it has accrued (`live_accrual`'s tenants: tenant_id,
+    currency, subtotal_cents; shown as `revenue_cents`) against its COGS from the month's source
+    — the daily costs while DigitalOcean's invoice has not arrived — converted into the tenant's
+    currency, and the margin. A tenant with COGS and nothing accrued is listed with revenue 0;
+    unattributed COGS is shown apart. 2 queries plus one per currency."""
+    source = cogs_source(period)
+    cogs = _cogs_lines(source).annotate(attributed_tenant=ATTRIBUTED_TENANT)
+    cogs_by_tenant: dict[str | None, Decimal] = dict(
+        cogs.values_list("attributed_tenant").annotate(usd=Sum("amount"))
+    )
+    revenue: dict[str, tuple[str, int]] = {}
+    for row in accrued:
+        currency, cents = revenue.get(row["tenant_id"], (row["currency"], 0))
+        revenue[row["tenant_id"]] = (currency, cents + row["subtotal_cents"])
+    fallback = _reporting_currency(sorted({currency for currency, _ in revenue.values()}))
+    tenant_ids = sorted({*revenue, *(t for t in cogs_by_tenant if t is not None)})
+    fx = _conversions([fallback, *(currency for currency, _ in revenue.values())], period)
+    tenants = []
+    for tenant_id in tenant_ids:
+        currency, cents = revenue.get(tenant_id, (fallback, 0))
+        usd = cogs_by_tenant.get(tenant_id, Decimal(0))
+        tenants.append({"tenant_id": tenant_id, **_figures(cents, usd, fx[currency])})
+    unattributed = cogs_by_tenant.get(None, Decimal(0))
+    return {
+        "cogs_source": source.as_dict(),
+        "tenants": tenants,
+        "unattributed": {
+            "currency": fallback,
+            "cogs_usd_cents": usd_cents(unattributed),
+            "cogs_cents": fx[fallback].convert_cents(unattributed),
+        },
+    }

@@ -224,6 +224,26 @@ class CogsToDateSerializer(serializers.Serializer):
     reason = serializers.CharField(read_only=True, allow_null=True)
 
 
+class MarginToDateTenantSerializer(MarginFiguresSerializer):
+    tenant_id = serializers.CharField(read_only=True)
+    revenue_cents = cents_field(help_text="Accrued so far, ex tax: the tenant's subtotal.")
+
+
+class MarginToDateUnattributedSerializer(serializers.Serializer):
+    currency = serializers.CharField(read_only=True)
+    cogs_usd_cents = cents_field()
+    cogs_cents = optional_cents_field("Converted into `currency`; null without a rate.")
+
+
+class MarginToDateSerializer(serializers.Serializer):
+    """The month so far: accrued revenue against COGS from the month's source (its daily costs
+    until DigitalOcean's invoice arrives)."""
+
+    cogs_source = CogsSourceSerializer(read_only=True)
+    tenants = MarginToDateTenantSerializer(many=True, read_only=True)
+    unattributed = MarginToDateUnattributedSerializer(read_only=True)
+
+
 class AccrualSerializer(serializers.Serializer):
     as_of = serializers.DateField(read_only=True)
     period = serializers.DateField(read_only=True)
@@ -238,4 +258,5 @@ class AccrualSerializer(serializers.Serializer):
         "they are in no total.",
     )
     cogs_to_date = CogsToDateSerializer(read_only=True)
+    margin_to_date = MarginToDateSerializer(read_only=True)
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)

@@ -7,7 +7,13 @@ import datetime as dt
 
 import pytest
 
-from analytics.selectors import by_kind, cogs_reconciliation, cogs_source, margin_summary
+from analytics.selectors import (
+    by_kind,
+    cogs_reconciliation,
+    cogs_source,
+    live_accrual,
+    margin_summary,
+)
 from tests.analytics.factories import (
     APRIL,
     cost_invoice,
@@ -16,9 +22,11 @@ from tests.analytics.factories import (
     make_rate,
     make_tenant_invoice,
     resource_for,
+    subscribe,
     tax_cost_line,
 )
 from tests.billing.factories import make_daily_cost
+from tests.conftest import TENANT_A, TENANT_B
 from tests.deployments.factories import make_deployment
 
 pytestmark = pytest.mark.django_db
@@ -188,3 +196,30 @@ def test_the_dashboard_says_which_source_its_cogs_come_from(month_so_far, admin_
     note = page[page.index('id="cogs-source"') :]
     assert "COGS source: daily." in note
     assert "the daily costs of 3 day(s), through 2026-04-03" in note
+
+
+def test_the_accrual_shows_the_month_so_fars_margin_from_the_daily_costs():
+    """tenant-a accrues studio's 50.00 AUD; its deployment's droplet cost 0.43 USD on each of
+    1 and 2 April = 0.86 USD = 1.29 AUD: margin 48.71. tenant-b accrues nothing and its volume
+    cost 2 x 1.005 = 2.01 USD = 3.015 → 3.02 AUD: margin -3.02. 0.333 USD is nobody's."""
+    studio = subscribe(TENANT_A, starts_on=APRIL, droplets=0)
+    droplet = resource_for(deployment=studio.deployment)
+    volume = resource_for(tenant_id=TENANT_B, kind="volume")
+    for day in (APRIL_1, APRIL_2):
+        make_daily_cost(day, "0.43", resource=droplet)
+        make_daily_cost(day, "1.005", resource=volume, kind="volume")
+    make_daily_cost(APRIL_2, "0.333")
+    make_rate(APRIL, "1.5")
+
+    accrual = live_accrual(today=APRIL_3)
+
+    so_far = accrual["margin_to_date"]
+    assert so_far["cogs_source"]["source"] == "daily"
+    assert so_far["cogs_source"]["through"] == APRIL_2
+    by_tenant = {row["tenant_id"]: row for row in so_far["tenants"]}
+    a, b = by_tenant[TENANT_A], by_tenant[TENANT_B]
+    assert (a["currency"], a["revenue_cents"], a["cogs_usd_cents"]) == ("AUD", 5000, 86)
+    assert (a["cogs_cents"], a["margin_cents"], str(a["margin_percent"])) == (129, 4871, "97.42")
+    assert (b["revenue_cents"], b["cogs_usd_cents"], b["cogs_cents"]) == (0, 201, 302)
+    assert (b["margin_cents"], b["margin_percent"]) == (-302, None)
+    assert so_far["unattributed"] == {"currency": "AUD", "cogs_usd_cents": 33, "cogs_cents": 50}

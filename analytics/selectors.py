@@ -5,7 +5,8 @@ the tax lines, in the invoice's currency (AUD), net of adjustment notes in the p
 ISSUED (the ex-GST amount each note credits, on the deployment and kind of the line it
 credits; docs/decisions.md). The `credit` lines that consume a note's credit on a later
 invoice are a settlement, not revenue: they are left out, so a note is counted once. COGS is
-what DigitalOcean charges us: the period's cost lines minus the tax lines, in USD, attributed
+what DigitalOcean charges us: the period's cost lines minus the tax lines (its invoice's, or
+until the invoice arrives its daily costs: `cogs_source`, issue 18), in USD, attributed
 through the matched resource to COALESCE(its deployment's tenant, its own tenant); a line with
 no match or no tenant is `unattributed` (part of the overall COGS, shown apart).
 

@@ -5,7 +5,8 @@ the tax lines, in the invoice's currency (AUD), net of adjustment notes in the p
 ISSUED (the ex-GST amount each note credits, on the deployment and kind of the line it
 credits; docs/decisions.md). The `credit` lines that consume a note's credit on a later
 invoice are a settlement, not revenue: they are left out, so a note is counted once. COGS is
-what DigitalOcean charges us: the period's cost lines minus the tax lines, in USD, attributed
+what DigitalOcean charges us: the period's cost lines minus the tax lines (its invoice's, or
+until the invoice arrives its daily costs: `cogs_source`, issue 18), in USD, attributed
 through the matched resource to COALESCE(its deployment's tenant, its own tenant); a line with
 no match or no tenant is `unattributed` (part of the overall COGS, shown apart).
 
@@ -36,8 +37,14 @@ from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import CENTS_PER_UNIT, round_cents
 from arcadia_cloud.periods import month_end, month_start
-from billing.models import CloudCostLine, CloudCostSummary
-from billing.selectors import cost_lines_for_period, latest_balance
+from billing.models import CloudCostLine, CloudCostSummary, CloudDailyCost
+from billing.selectors import (
+    COGS_SOURCE_INVOICE,
+    CogsSource,
+    cogs_source_for_period,
+    daily_cost_reconciliation,
+    latest_balance,
+)
 from catalog.selectors import fx_conversion as catalog_fx_conversion
 from deployments.models import Deployment
 from deployments.selectors import pricing_subjects_active_between
@@ -157,9 +164,10 @@ def _credited_lines(period: dt.date) -> QuerySet[CreditNoteLine]:
     ).order_by()
 
 
-def _cogs_lines(period: dt.date) -> QuerySet[CloudCostLine]:
-    """COGS: the period's DigitalOcean cost lines without the tax lines."""
-    return cost_lines_for_period(period).filter(is_tax=False).order_by()
+def _cogs_lines(source: CogsSource) -> QuerySet[CloudCostLine | CloudDailyCost]:
+    """COGS: the month's DigitalOcean cost lines — its invoice's, else its daily costs so far
+    (`cogs_source`) — without the tax lines."""
+    return source.rows.filter(is_tax=False).order_by()
 
 
 # The tenant a cost line is attributed to: its resource's deployment's tenant, else the
@@ -195,7 +203,7 @@ class _PeriodSums:
     unattributed_lines: int
 
 
-def _period_sums_from_lines(period: dt.date) -> _PeriodSums:
+def _period_sums_from_lines(period: dt.date, source: CogsSource) -> _PeriodSums:
     """Revenue per (tenant, currency, deployment), net of the period's adjustment notes, and
     COGS per (tenant, deployment), aggregated from the lines: 2 queries."""
     sums = _PeriodSums({}, {}, defaultdict(int), Decimal(0), Decimal(0), 0)
@@ -224,8 +232,15 @@ def _period_sums_from_lines(period: dt.date) -> _PeriodSums:
             row = sums.deployments.setdefault(deployment_id, _Row(tenant_id, slug=slug))
             row.revenue_cents += cents
 
+    _add_cogs_from_rows(sums, source)
+    return sums
+
+
+def _add_cogs_from_rows(sums: _PeriodSums, source: CogsSource) -> None:
+    """COGS per (tenant, deployment) aggregated from the source's rows (cost lines or daily
+    costs): one query."""
     cogs = (
-        _cogs_lines(period)
+        _cogs_lines(source)
         .annotate(attributed_tenant=ATTRIBUTED_TENANT)
         .values_list("attributed_tenant", "resource__deployment_id", "resource__deployment__slug")
     )
@@ -240,14 +255,14 @@ def _period_sums_from_lines(period: dt.date) -> _PeriodSums:
         sums.tenants.setdefault(tenant_id, _Row(tenant_id)).cogs_usd += usd
         if deployment_id is not None:
             sums.deployments.setdefault(deployment_id, _Row(tenant_id, slug=slug)).cogs_usd += usd
-    return sums
 
 
-def _period_sums(period: dt.date) -> _PeriodSums:
+def _period_sums(period: dt.date, source: CogsSource) -> _PeriodSums:
     """The same sums from the maintained summaries (issue 22: `invoicing.summaries`,
     `billing.summaries`): revenue per (tenant, currency, deployment) and COGS per (tenant,
     deployment), one grouped query each over rows a few per deployment, plus the slugs of
-    deployments with COGS but no revenue (one query, only when there are some)."""
+    deployments with COGS but no revenue (one query, only when there are some). A month whose
+    DigitalOcean invoice has not arrived takes its COGS from the daily costs (`cogs_source`)."""
     sums = _PeriodSums({}, {}, defaultdict(int), Decimal(0), Decimal(0), 0)
     revenue = (
         RevenueSummary.objects.filter(period=period)
@@ -264,6 +279,9 @@ def _period_sums(period: dt.date) -> _PeriodSums:
             row = sums.deployments.setdefault(deployment_id, _Row(tenant_id, slug=slug))
             row.revenue_cents += cents
 
+    if source.source != COGS_SOURCE_INVOICE:  # the month so far: its daily costs
+        _add_cogs_from_rows(sums, source)
+        return sums
     cogs = (
         CloudCostSummary.objects.filter(invoice__period=period)
         .order_by()
@@ -302,16 +320,18 @@ def margin_summary(period: dt.date) -> dict[str, Any]:
     None when revenue is 0. Revenue in several currencies is reported per currency and the
     overall margin is then None (`overall.unavailable_reason`): currencies are never added.
     """
-    return _margin_report(period, _period_sums(_month(period)))
+    source = cogs_source(_month(period))
+    return _margin_report(period, _period_sums(_month(period), source), source)
 
 
 def margin_summary_from_lines(period: dt.date) -> dict[str, Any]:
     """margin_summary aggregated from the lines themselves (before issue 22): the reference
     the property test and the benchmark compare the summaries with."""
-    return _margin_report(period, _period_sums_from_lines(_month(period)))
+    source = cogs_source(_month(period))
+    return _margin_report(period, _period_sums_from_lines(_month(period), source), source)
 
 
-def _margin_report(period: dt.date, sums: _PeriodSums) -> dict[str, Any]:
+def _margin_report(period: dt.date, sums: _PeriodSums, source: CogsSource) -> dict[str, Any]:
     revenue_currencies = sorted(sums.revenue_by_currency)
     fallback = _reporting_currency(revenue_currencies)
     fx = _conversions(
@@ -344,6 +364,7 @@ def _margin_report(period: dt.date, sums: _PeriodSums) -> dict[str, Any]:
         "period": period,
         "period_end": month_end(period),
         "cogs_currency": COGS_CURRENCY,
+        "cogs_source": source.as_dict(),
         "revenue_currencies": revenue_currencies,
         "fx": [conversion.as_dict() for conversion in fx.values()],
         "overall": _overall(sums, revenue_currencies, fx[fallback]),
@@ -426,13 +447,17 @@ def by_kind(period: dt.date) -> dict[str, Any]:
         .values_list("currency", "kind")
         .annotate(cents=Sum(F("invoiced_cents") + F("credited_cents")), lines=Sum("invoiced_lines"))
     )
-    cogs = (
-        CloudCostSummary.objects.filter(invoice__period=period, invoice__isnull=False)
-        .order_by()
-        .values_list("kind")
-        .annotate(usd=Sum("amount"), lines=Sum("lines"))
-    )
-    return _by_kind_report(period, revenue, cogs)
+    source = cogs_source(period)
+    if source.source == COGS_SOURCE_INVOICE:
+        cogs = (
+            CloudCostSummary.objects.filter(invoice__period=period, invoice__isnull=False)
+            .order_by()
+            .values_list("kind")
+            .annotate(usd=Sum("amount"), lines=Sum("lines"))
+        )
+    else:  # the month so far: its daily costs (few rows a day), or nothing yet
+        cogs = _cogs_by_kind(source)
+    return _by_kind_report(period, revenue, cogs, source)
 
 
 def by_kind_from_lines(period: dt.date) -> dict[str, Any]:
@@ -450,13 +475,22 @@ def by_kind_from_lines(period: dt.date) -> dict[str, Any]:
         .values_list("note__currency", "group")
         .annotate(cents=Sum(-F("amount_cents")), lines=Value(0))
     )
-    cogs = _cogs_lines(period).values_list("kind").annotate(usd=Sum("amount"), lines=Count("id"))
+    source = cogs_source(period)
     # One query: the invoiced lines by kind and, negative, what the period's notes credit.
-    return _by_kind_report(period, revenue.union(credited, all=True), cogs)
+    return _by_kind_report(
+        _month(period), revenue.union(credited, all=True), _cogs_by_kind(source), source
+    )
+
+
+def _cogs_by_kind(source: CogsSource) -> QuerySet:
+    return _cogs_lines(source).values_list("kind").annotate(usd=Sum("amount"), lines=Count("id"))
 
 
 def _by_kind_report(
-    period: dt.date, revenue: Iterable[tuple[str, str, int, int]], cogs: Iterable[Any]
+    period: dt.date,
+    revenue: Iterable[tuple[str, str, int, int]],
+    cogs: Iterable[Any],
+    source: CogsSource,
 ) -> dict[str, Any]:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for currency, kind, cents, lines in revenue:
@@ -486,6 +520,7 @@ def _by_kind_report(
         "period": period,
         "period_end": month_end(period),
         "cogs_currency": COGS_CURRENCY,
+        "cogs_source": source.as_dict(),
         "fx": fx.as_dict(),
         "revenue": revenue_rows,
         "cogs": cogs_rows,
@@ -602,6 +637,9 @@ def live_accrual(today: dt.date | None = None) -> dict[str, Any]:
         ],
         "failed": failed,
         "cogs_to_date": _cogs_to_date(start, today, _reporting_currency(sorted(totals))),
+        "margin_to_date": margin_to_date(
+            start, [accrued.as_dict() for accrued in tenants.values()]
+        ),
         "warnings": warnings,
     }
 
@@ -641,4 +679,60 @@ def _cogs_to_date(start: dt.date, today: dt.date, currency: str) -> dict[str, An
         "fetched_at": snapshot.fetched_at,
         "fx": fx.as_dict(),
         "reason": None if fx.available else fx.reason,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Daily COGS (issue 18): which source a month's COGS comes from, and the month-end reconciliation
+# ---------------------------------------------------------------------------------------------
+
+
+def cogs_source(period: dt.date) -> CogsSource:
+    """Where the month's COGS comes from (one query; its rows are a lazy queryset of
+    `CloudCostLine` or `CloudDailyCost`, read alike): DigitalOcean's ingested invoice — the
+    truth — else the daily costs (billing insights) ingested so far, for a month whose invoice
+    has not arrived; `source.as_dict()` says which, through which day, and why. Margin, by kind
+    and any summary table take their COGS from here."""
+    return cogs_source_for_period(_month(period))
+
+
+def cogs_reconciliation(period: dt.date) -> dict[str, Any]:
+    """At month end, per DigitalOcean kind: the daily costs summed, the invoice's lines (both
+    ex tax, USD cents, each rounded once) and the difference daily - invoice, with totals and a
+    `status` (`reconciled`, `no_invoice`, `no_daily_costs`)."""
+    return daily_cost_reconciliation(_month(period))
+
+
+def margin_to_date(period: dt.date, accrued: list[dict[str, Any]]) -> dict[str, Any]:
+    """The month so far per tenant: what it has accrued (`live_accrual`'s tenants: tenant_id,
+    currency, subtotal_cents; shown as `revenue_cents`) against its COGS from the month's source
+    — the daily costs while DigitalOcean's invoice has not arrived — converted into the tenant's
+    currency, and the margin. A tenant with COGS and nothing accrued is listed with revenue 0;
+    unattributed COGS is shown apart. 2 queries plus one per currency."""
+    source = cogs_source(period)
+    cogs = _cogs_lines(source).annotate(attributed_tenant=ATTRIBUTED_TENANT)
+    cogs_by_tenant: dict[str | None, Decimal] = dict(
+        cogs.values_list("attributed_tenant").annotate(usd=Sum("amount"))
+    )
+    revenue: dict[str, tuple[str, int]] = {}
+    for row in accrued:
+        currency, cents = revenue.get(row["tenant_id"], (row["currency"], 0))
+        revenue[row["tenant_id"]] = (currency, cents + row["subtotal_cents"])
+    fallback = _reporting_currency(sorted({currency for currency, _ in revenue.values()}))
+    tenant_ids = sorted({*revenue, *(t for t in cogs_by_tenant if t is not None)})
+    fx = _conversions([fallback, *(currency for currency, _ in revenue.values())], period)
+    tenants = []
+    for tenant_id in tenant_ids:
+        currency, cents = revenue.get(tenant_id, (fallback, 0))
+        usd = cogs_by_tenant.get(tenant_id, Decimal(0))
+        tenants.append({"tenant_id": tenant_id, **_figures(cents, usd, fx[currency])})
+    unattributed = cogs_by_tenant.get(None, Decimal(0))
+    return {
+        "cogs_source": source.as_dict(),
+        "tenants": tenants,
+        "unattributed": {
+            "currency": fallback,
+            "cogs_usd_cents": usd_cents(unattributed),
+            "cogs_cents": fx[fallback].convert_cents(unattributed),
+        },
     }

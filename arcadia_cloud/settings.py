@@ -298,6 +298,9 @@ DO_API_TOKEN = env_str("DO_API_TOKEN")
 DO_TOKEN_SYNC = env_str("DO_TOKEN_SYNC")
 DO_TOKEN_BILLING = env_str("DO_TOKEN_BILLING")
 DO_TOKEN_PROVISIONING = env_str("DO_TOKEN_PROVISIONING")
+# The account whose billing insights (daily COGS, issue 18) are ingested: do:team:<uuid> or
+# do:teamgroup:<uuid>; unset: the nightly ingest logs one line and does nothing.
+DO_BILLING_ACCOUNT_URN = env_str("DO_BILLING_ACCOUNT_URN")
 # DigitalOcean's limits per token, shared by every sync using it (docs/sandbox.md).
 DO_RATE_LIMIT_PER_MINUTE = env_positive_int("DO_RATE_LIMIT_PER_MINUTE", 250)
 DO_RATE_LIMIT_PER_HOUR = env_positive_int("DO_RATE_LIMIT_PER_HOUR", 5000)

@@ -16,9 +16,19 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin
-from billing.models import CloudBalanceSnapshot, CloudCostLine, CloudInvoice
-from billing.selectors import invoice_match_report
-from billing.services import finance_push_enqueue, invoice_ingest_enqueue
+from billing.models import (
+    CloudBalanceSnapshot,
+    CloudCostDay,
+    CloudCostLine,
+    CloudDailyCost,
+    CloudInvoice,
+)
+from billing.selectors import daily_cost_reconciliation, invoice_match_report
+from billing.services import (
+    daily_costs_ingest_enqueue,
+    finance_push_enqueue,
+    invoice_ingest_enqueue,
+)
 
 INLINE_LINES_SHOWN = 200
 ERROR_PREVIEW_CHARS = 80
@@ -93,6 +103,7 @@ class CloudInvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
+        ("Daily costs against this invoice (USD, ex tax)", {"fields": ("reconciliation",)}),
         (
             "Finance",
             {
@@ -156,6 +167,37 @@ class CloudInvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html(
             "<table><tr><th>status</th><th>why</th><th>lines</th><th>USD</th>"
             "<th>examples</th></tr>{}</table>",
+            rows,
+        )
+
+    @admin.display(description="per kind")
+    def reconciliation(self, invoice: CloudInvoice) -> str:
+        report = daily_cost_reconciliation(invoice.period)
+        if report["status"] != "reconciled":
+            return (
+                f"{report['status'].replace('_', ' ')}: no daily costs ingested for "
+                f"{invoice.period:%Y-%m}"
+                if report["status"] == "no_daily_costs"
+                else "the invoice is not ingested yet"
+            )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    row["kind"],
+                    _usd(row["daily_usd_cents"]),
+                    _usd(row["invoice_usd_cents"]),
+                    _usd(row["difference_usd_cents"], signed=True),
+                )
+                for row in [*report["kinds"], {"kind": "total", **report["total"]}]
+            ),
+        )
+        return format_html(
+            "<p>{} of {} days of daily costs.</p><table><tr><th>kind</th><th>daily sum</th>"
+            "<th>invoice</th><th>difference</th></tr>{}</table>",
+            report["days_covered"],
+            report["days_in_month"],
             rows,
         )
 
@@ -248,3 +290,78 @@ class CloudBalanceSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "generated_at",
     )
     date_hierarchy = "fetched_at"
+
+
+def _usd(cents: int | None, *, signed: bool = False) -> str:
+    if cents is None:
+        return "—"
+    text = f"{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+    sign = "-" if cents < 0 else ("+" if signed and cents > 0 else "")
+    return f"{sign}{text}"
+
+
+@admin.register(CloudCostDay)
+class CloudCostDayAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The days of DigitalOcean's billing insights: what each last added up to, and why its
+    last ingest failed (the previous rows then stayed). Re-ingesting replaces the days."""
+
+    list_display = (
+        "day",
+        "row_count",
+        "matched_count",
+        "amount",
+        "ingested_at",
+        "last_attempt_at",
+        "error_preview",
+        "rows_link",
+    )
+    date_hierarchy = "day"
+    actions = ["reingest_selected"]
+    readonly_fields = [field.name for field in CloudCostDay._meta.fields]
+
+    @admin.display(description="last error")
+    def error_preview(self, day: CloudCostDay) -> str:
+        if not day.last_error:
+            return "—"
+        text = day.last_error
+        if len(text) > ERROR_PREVIEW_CHARS:
+            text = text[: ERROR_PREVIEW_CHARS - 1] + "…"
+        return format_html('<span style="color:#b00">{}</span>', text)
+
+    @admin.display(description="rows")
+    def rows_link(self, day: CloudCostDay) -> str:
+        url = reverse("admin:billing_clouddailycost_changelist")
+        return format_html('<a href="{}?day={}">{} rows</a>', url, day.day, day.row_count)
+
+    def has_reingest_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.reingest_cloud_cost_day")
+
+    @admin.action(description="Re-ingest from DigitalOcean", permissions=["reingest"])
+    def reingest_selected(self, request: HttpRequest, queryset: QuerySet[CloudCostDay]) -> None:
+        ranges = daily_costs_ingest_enqueue(days=queryset.values_list("day", flat=True))
+        self.message_user(
+            request,
+            f"Queued the ingest of {queryset.count()} day(s) in {len(ranges)} request(s).",
+        )
+
+
+@admin.register(CloudDailyCost)
+class CloudDailyCostAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "day",
+        "position",
+        "sku",
+        "region",
+        "description",
+        "amount",
+        "kind",
+        "match_status",
+        "resource",
+        "match_reason",
+    )
+    list_filter = ("match_status", "match_code", "kind")
+    list_select_related = ("resource",)
+    search_fields = ("description", "resource_name", "sku")
+    date_hierarchy = "day"
+    list_per_page = 200
+    readonly_fields = [field.name for field in CloudDailyCost._meta.fields]

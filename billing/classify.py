@@ -144,3 +144,34 @@ def classify_line(product: str, description: str, group_description: str = "") -
     else:
         name = extract_resource_name(kind, description)
     return LineClass(kind=kind, is_tax=tax, resource_name=name, account_level=account_level)
+
+
+# Billing insights (daily COGS) name no product, only a SKU: `1-DO-DROP-0109`,
+# `1-KS-K8SWN-00109`. Its family (the letters after the leading digit) stands for the invoice
+# product the same charge carries, so a data point is classified and matched exactly like an
+# invoice line. A family not listed keeps the SKU as its product: kind `other`, unmatched with
+# its reason, never guessed (docs/decisions.md, issue 18).
+SKU_FAMILY_PRODUCTS: dict[str, str] = {
+    "DO-DROP": "Droplets",
+    "DO-GPU": "GPU Droplets",
+    "DO-BKUP": "Droplet Backups",
+    "DO-SNAP": "Droplet Snapshots",
+    "DO-VSNAP": "Volume Snapshots",
+    "DO-VOL": "Volumes",
+    "DO-LB": "Load Balancers",
+    "DO-FIP": "Floating IPs",
+    "DO-RIPV6": "Reserved IPv6",
+    "DO-DBAAS": "Managed Databases",
+    "KS-K8SWN": "Kubernetes Clusters",
+    "DO-APP": "App Platform",
+    "DO-DOCR": "Container Registry",
+    "DO-SPACES": "Spaces Subscription",
+    "DO-IMG": "Custom Images",
+}
+_SKU_RE = re.compile(r"^\d+-(?P<family>[A-Z0-9]+-[A-Z0-9]+)-[A-Z0-9]+$")
+
+
+def product_for_sku(sku: str) -> str:
+    """The invoice product a billing-insights SKU stands for, else the SKU itself."""
+    match = _SKU_RE.match(sku.strip().upper())
+    return SKU_FAMILY_PRODUCTS.get(match["family"], sku) if match else sku

@@ -17,3 +17,13 @@ def lock_history_sync() -> None:
 
 def lock_cloud_invoice(invoice_id: int) -> CloudInvoice:
     return CloudInvoice.objects.select_for_update().get(pk=invoice_id)
+
+
+DAILY_COSTS_LOCK = "billing:daily-costs"
+
+
+def lock_daily_costs() -> None:
+    """Until the transaction ends, no other daily-cost ingest replaces days: two at once would
+    both delete a day's rows and insert their sets (the unique (day, position) would fail one
+    of them, or worse, a mix would stand)."""
+    advisory_xact_lock(DAILY_COSTS_LOCK)

@@ -229,3 +229,75 @@ class CloudCostSummary(models.Model):
 
     def __str__(self) -> str:
         return f"invoice {self.invoice_id} {self.kind}: {self.amount} USD"
+
+
+class CloudCostDay(models.Model):
+    """One day of DigitalOcean's billing insights: when its data points were last taken, what
+    they added up to, and why the last attempt failed (the previous rows then stay)."""
+
+    day = models.DateField(unique=True)
+    row_count = models.PositiveIntegerField(default=0)
+    matched_count = models.PositiveIntegerField(default=0)
+    amount = usd_field(default=0, help_text="Sum of the day's data points (USD).")
+    ingested_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last successful ingest of this day."
+    )
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "cloud_cost_days"
+        ordering = ["-day"]
+        verbose_name = "DigitalOcean daily cost day"
+        # The admin's re-ingest of chosen days (operators hold it, finance does not).
+        permissions = [("reingest_cloud_cost_day", "Can re-ingest DigitalOcean daily costs")]
+
+    def __str__(self) -> str:
+        return f"DigitalOcean daily costs of {self.day}"
+
+
+class CloudDailyCost(models.Model):
+    """One billing-insights data point: a day's cost of one SKU / region / description, with
+    its derived kind and matched resource (the same classification and matcher as
+    `CloudCostLine`). Field names follow `CloudCostLine` (`amount`, `kind`, `is_tax`,
+    `resource`), so COGS queries read either."""
+
+    day = models.DateField()
+    position = models.PositiveIntegerField(help_text="1-based order among the day's points.")
+    sku = models.CharField(max_length=64)
+    region = models.CharField(max_length=32, blank=True, default="")
+    description = models.TextField()
+    group_description = models.TextField(blank=True, default="")
+    product = models.TextField(help_text="The invoice product the SKU stands for.")
+    amount = usd_field()
+    usage_team_urn = models.CharField(max_length=128, blank=True, default="")
+
+    kind = models.CharField(max_length=32, help_text="Resource kind derived from the SKU.")
+    resource_name = models.TextField(blank=True, default="")
+    is_tax = models.BooleanField(default=False)
+    resource = models.ForeignKey(
+        CloudResource,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="daily_costs",
+    )
+    match_status = models.CharField(max_length=16, choices=MatchStatus.choices)
+    match_code = models.CharField(max_length=32, choices=MatchCode.choices)
+    match_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "cloud_daily_costs"
+        ordering = ["day", "position"]
+        verbose_name = "DigitalOcean daily cost"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "position"], name="cloud_daily_cost_unique"),
+            models.CheckConstraint(
+                condition=Q(resource__isnull=True) | Q(match_status=MatchStatus.MATCHED),
+                name="cloud_daily_cost_resource_only_when_matched",
+            ),
+        ]
+        indexes = [models.Index(fields=["day", "kind"], name="daily_cost_day_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.sku}: {self.description}"

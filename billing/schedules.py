@@ -21,4 +21,12 @@ SCHEDULES = [
         queue=QUEUE,
         description="Upsert DigitalOcean invoice headers and ingest new invoices.",
     ),
+    PeriodicTaskSpec(
+        name="billing-daily-costs",
+        task="billing.ingest_daily_costs",
+        minute="41",
+        hour="3",
+        queue=QUEUE,
+        description="Replace the month so far's DigitalOcean daily costs (billing insights).",
+    ),
 ]

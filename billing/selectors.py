@@ -7,20 +7,39 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Q, QuerySet, Sum
+from django.db.models import BooleanField, Count, Exists, Max, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
 
 from arcadia_cloud.errors import NotFound
-from billing.matching import Candidate, IdKey, MatchKey
-from billing.models import CloudBalanceSnapshot, CloudCostLine, CloudInvoice, MatchCode, MatchStatus
+from arcadia_cloud.money import CENTS_PER_UNIT, round_cents
+from arcadia_cloud.periods import days_in_month, month_end
+from billing.classify import LineClass, classify_line
+from billing.matching import (
+    Candidate,
+    IdKey,
+    MatchKey,
+    MatchResult,
+    id_keys,
+    match_key,
+    match_line,
+)
+from billing.models import (
+    CloudBalanceSnapshot,
+    CloudCostDay,
+    CloudCostLine,
+    CloudDailyCost,
+    CloudInvoice,
+    MatchCode,
+    MatchStatus,
+)
 from inventory.models import PROVIDER_DIGITALOCEAN, CloudResource
 
 # Names per candidate query where every name is a parameter (not PostgreSQL): keeps statements
@@ -48,6 +67,185 @@ def cost_lines_for_period(
     if match_status:
         lines = lines.filter(match_status=match_status)
     return lines[:limit] if limit is not None else lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Daily COGS (billing insights) and which source a month's COGS comes from
+# ---------------------------------------------------------------------------------------------
+
+COGS_SOURCE_INVOICE = "invoice"
+COGS_SOURCE_DAILY = "daily"
+COGS_SOURCE_NONE = "none"
+
+
+def daily_costs_for_period(period: dt.date) -> QuerySet[CloudDailyCost]:
+    """The month's daily-cost rows (billing insights), in day then DigitalOcean order, with the
+    matched resource joined in."""
+    return (
+        CloudDailyCost.objects.filter(day__gte=period, day__lte=month_end(period))
+        .select_related("resource", "resource__deployment")
+        .order_by("day", "position")
+    )
+
+
+@dataclass(frozen=True)
+class CogsSource:
+    """Where a month's COGS comes from: DigitalOcean's ingested invoice (the truth) when there
+    is one, else the daily costs ingested so far (the month so far), else nothing yet.
+
+    `rows` are `CloudCostLine` or `CloudDailyCost` rows, tax lines included (callers filter
+    `is_tax=False`): both carry `amount`, `kind`, `is_tax` and `resource`, so one COGS query
+    reads either. `through` is the last day the daily costs cover (None for an invoice)."""
+
+    source: str
+    rows: QuerySet
+    days: int
+    through: dt.date | None
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "days": self.days,
+            "through": self.through,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class _Coverage:
+    invoices: int
+    days: int
+    through: dt.date | None
+
+
+def _coverage(period: dt.date) -> _Coverage:
+    """The month's ingested DigitalOcean invoices and ingested days of daily costs: ONE query
+    (two aggregates, UNION ALL)."""
+    days = (
+        CloudCostDay.objects.filter(
+            day__gte=period, day__lte=month_end(period), ingested_at__isnull=False
+        )
+        .order_by()
+        .annotate(source=Value(COGS_SOURCE_DAILY))
+        .values("source")
+        .annotate(n=Count("id"), last=Max("day"))
+        .values_list("source", "n", "last")
+    )
+    # An invoice counts once its lines are in: ingested (even with no line), or holding lines.
+    has_lines = Exists(CloudCostLine.objects.filter(invoice=OuterRef("pk")))
+    invoices = (
+        CloudInvoice.objects.filter(period=period)
+        .filter(Q(lines_ingested_at__isnull=False) | Q(has_lines))
+        .order_by()
+        .annotate(source=Value(COGS_SOURCE_INVOICE))
+        .values("source")
+        .annotate(n=Count("id"), last=Max("period"))
+        .values_list("source", "n", "last")
+    )
+    found = {source: (n, last) for source, n, last in days.union(invoices, all=True)}
+    day_count, through = found.get(COGS_SOURCE_DAILY, (0, None))
+    return _Coverage(found.get(COGS_SOURCE_INVOICE, (0, None))[0], day_count, through)
+
+
+def cogs_source_for_period(period: dt.date) -> CogsSource:
+    """The month's COGS source, in one query (see CogsSource); its rows are a lazy queryset."""
+    coverage = _coverage(period)
+    if coverage.invoices:
+        return CogsSource(
+            COGS_SOURCE_INVOICE,
+            cost_lines_for_period(period),
+            days_in_month(period),
+            None,
+            f"DigitalOcean's invoice for {period:%Y-%m}",
+        )
+    if not coverage.days:
+        return CogsSource(
+            COGS_SOURCE_NONE,
+            CloudDailyCost.objects.none(),
+            0,
+            None,
+            f"no DigitalOcean invoice for {period:%Y-%m} and no daily costs ingested for it",
+        )
+    return CogsSource(
+        COGS_SOURCE_DAILY,
+        daily_costs_for_period(period),
+        coverage.days,
+        coverage.through,
+        f"no DigitalOcean invoice for {period:%Y-%m} yet: the daily costs of "
+        f"{coverage.days} day(s), through {coverage.through} (estimates; the invoice "
+        "replaces them once it is ingested)",
+    )
+
+
+def daily_cost_reconciliation(period: dt.date) -> dict:
+    """Per DigitalOcean kind, the month's daily costs summed against its invoice, ex tax, in USD
+    cents (each exact sum rounded half-up once) and the difference daily - invoice; 2 grouped
+    queries plus one for the coverage. `status`: `reconciled` (an invoice and daily costs),
+    `no_invoice` or `no_daily_costs` (the side that is missing, its figures None)."""
+    daily = dict(
+        daily_costs_for_period(period)
+        .filter(is_tax=False)
+        .order_by()
+        .values_list("kind")
+        .annotate(usd=Sum("amount"))
+    )
+    coverage = _coverage(period)
+    has_invoice, days = bool(coverage.invoices), coverage.days
+    invoiced = dict(
+        cost_lines_for_period(period)
+        .filter(is_tax=False)
+        .order_by()
+        .values_list("kind")
+        .annotate(usd=Sum("amount"))
+    )
+
+    def cents(sums: dict, kind: str, present: bool) -> int | None:
+        return _usd_cents(sums.get(kind, Decimal(0))) if present else None
+
+    kinds = []
+    for kind in sorted(set(daily) | set(invoiced)):
+        daily_cents = cents(daily, kind, bool(days))
+        invoice_cents = cents(invoiced, kind, has_invoice)
+        kinds.append(
+            {
+                "kind": kind,
+                "daily_usd_cents": daily_cents,
+                "invoice_usd_cents": invoice_cents,
+                "difference_usd_cents": (
+                    None
+                    if daily_cents is None or invoice_cents is None
+                    else daily_cents - invoice_cents
+                ),
+            }
+        )
+    total_daily = _usd_cents(sum(daily.values(), Decimal(0))) if days else None
+    total_invoice = _usd_cents(sum(invoiced.values(), Decimal(0))) if has_invoice else None
+    status = "reconciled" if days and has_invoice else ("no_invoice" if days else "no_daily_costs")
+    return {
+        "period": period,
+        "status": status,
+        "days_covered": days,
+        "days_in_month": days_in_month(period),
+        "kinds": kinds,
+        "total": {
+            "daily_usd_cents": total_daily,
+            "invoice_usd_cents": total_invoice,
+            "difference_usd_cents": (
+                None
+                if total_daily is None or total_invoice is None
+                else total_daily - total_invoice
+            ),
+        },
+    }
+
+
+def _usd_cents(amount: Decimal) -> int:
+    return round_cents(Decimal(amount) * CENTS_PER_UNIT)
+
+
+def cost_days(*, start: dt.date, end: dt.date) -> QuerySet[CloudCostDay]:
+    return CloudCostDay.objects.filter(day__gte=start, day__lte=end).order_by("day")
 
 
 def latest_balance() -> CloudBalanceSnapshot | None:
@@ -172,6 +370,54 @@ def id_candidates(keys: Iterable[IdKey]) -> dict[IdKey, Candidate]:
             for candidate in _candidates(rows):
                 found[(candidate.kind, candidate.provider_id)] = candidate
     return found
+
+
+@dataclass(frozen=True)
+class LineToMatch:
+    """What the matcher needs of a charge: an invoice line, or a billing-insights data point
+    (its day as [start, end), its SKU's product, no provider ids)."""
+
+    product: str
+    description: str
+    group_description: str
+    start: dt.datetime
+    end: dt.datetime
+    provider_ids: tuple[str, ...] = ()
+
+
+def lines_classify_and_match(
+    lines: Sequence[LineToMatch],
+) -> list[tuple[LineClass, MatchResult]]:
+    """Classify each charge and match it to an inventory resource (billing.matching), the
+    candidates of all of them loaded at once: a few queries, not one per line. The one path
+    invoice lines and daily costs are matched by."""
+    classes = [
+        classify_line(line.product, line.description, line.group_description) for line in lines
+    ]
+    candidates = match_candidates({key for key in map(match_key, classes) if key is not None})
+    by_id = id_candidates(
+        {
+            key
+            for line_class, line in zip(classes, lines, strict=True)
+            for key in id_keys(line_class, line.provider_ids)
+        }
+    )
+    return [
+        (
+            line_class,
+            match_line(
+                line_class,
+                product=line.product,
+                description=line.description,
+                start=line.start,
+                end=line.end,
+                candidates=candidates,
+                provider_ids=line.provider_ids,
+                by_id=by_id,
+            ),
+        )
+        for line_class, line in zip(classes, lines, strict=True)
+    ]
 
 
 def _wanted_pairs(pairs: list[MatchKey]) -> Q | RawSQL:

@@ -7,6 +7,7 @@ tasks log one line and succeed: an unconfigured installation is not an error.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -14,10 +15,14 @@ from celery import shared_task
 
 from billing.selectors import invoice_get
 from billing.services import (
+    DailyCostsRejected,
     FinanceUnavailable,
     InvoiceRejected,
     balance_snapshot_fetch,
+    billing_account_urn,
     billing_history_sync,
+    daily_costs_ingest,
+    daily_default_range,
     finance_push,
     invoice_ingest,
 )
@@ -26,6 +31,7 @@ from integrations.digitalocean import DigitalOceanClient, DORateLimited, DOServe
 logger = logging.getLogger(__name__)
 
 NO_TOKEN = "no DigitalOcean billing token configured"
+NO_ACCOUNT_URN = "no DigitalOcean billing account URN configured (DO_BILLING_ACCOUNT_URN)"
 DO_RETRY = {
     "autoretry_for": (DORateLimited, DOServerError),
     "retry_backoff": 60,
@@ -115,4 +121,42 @@ def push_to_finance(invoice_uuid: str, force: bool = False) -> dict[str, Any]:
         "status": result.status,
         "finance_invoice_id": result.finance_invoice_id,
         "detail": result.detail,
+    }
+
+
+@shared_task(
+    name="billing.ingest_daily_costs",
+    time_limit=1800,
+    soft_time_limit=1700,
+    acks_late=True,
+    **DO_RETRY,
+)
+def ingest_daily_costs(start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    """Nightly (and from the admin's re-ingest): replace the days [start, end] (ISO dates;
+    default: the month of yesterday through yesterday) of DigitalOcean's daily costs.
+
+    DigitalOcean 429 / 5xx are retried with backoff. Data points that cannot be taken are not
+    (the same answer would fail again): recorded on the days and reported here. A bad range is
+    a caller error, raised as it came."""
+    client = _billing_client("billing.ingest_daily_costs")
+    if client is None:
+        return {"skipped": NO_TOKEN}
+    if not billing_account_urn():
+        logger.warning("billing.ingest_daily_costs: %s: nothing done", NO_ACCOUNT_URN)
+        return {"skipped": NO_ACCOUNT_URN}
+    first, last = daily_default_range()
+    first = dt.date.fromisoformat(start) if start else first
+    last = dt.date.fromisoformat(end) if end else last
+    try:
+        result = daily_costs_ingest(client=client, start=first, end=last)
+    except DailyCostsRejected as exc:
+        return {"start": str(first), "end": str(last), "status": "failed", "error": exc.message}
+    return {
+        "start": str(first),
+        "end": str(last),
+        "status": "ingested",
+        "days": result.days,
+        "rows": result.rows,
+        "matched": result.matched,
+        "amount": str(result.amount),
     }

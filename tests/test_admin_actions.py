@@ -40,6 +40,8 @@ ALLOWED: dict[str, dict[str, frozenset[str]]] = {
         "push_selected_to_finance": OPS,
         "force_push_selected_to_finance": OPS,
     },
+    # Re-fetches the chosen days of DigitalOcean's daily costs and replaces their rows.
+    "billing.cloudcostday": {"reingest_selected": OPS},
     "catalog.addon": {
         "activate_selected": OPS,
         "deactivate_selected": OPS,

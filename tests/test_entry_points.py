@@ -11,6 +11,7 @@ from django.db import transaction
 
 from arcadia_cloud.schedules import install_schedules
 from billing.services.balance import balance_snapshot_fetch
+from billing.services.daily import _replace_days
 from billing.services.history import _upsert_headers
 from billing.services.ingest import _replace_lines
 from catalog.models import Plan
@@ -39,6 +40,7 @@ ENTRY_POINTS = {
     "billing: balance snapshot": lambda: balance_snapshot_fetch(client=None),
     "billing: history headers": lambda: _upsert_headers({}, None, enqueue_ingest=False),
     "billing: ingest lines": lambda: _replace_lines(None, [], period=None, push_to_finance=False),
+    "billing: daily costs": lambda: _replace_days(dt.date(2026, 4, 1), dt.date(2026, 4, 1), []),
     "drift sweep": drift_detect_all,
     "metering: a day": lambda: meter_day(dt.date(2026, 4, 1)),
     "rollup: a fanned-out run": lambda: rollup_run_start(dt.date(2026, 4, 1), actor="test"),

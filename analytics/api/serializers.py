@@ -110,10 +110,44 @@ class MarginUnattributedSerializer(serializers.Serializer):
     cogs_cents = optional_cents_field("Converted into `currency`; null without a rate.")
 
 
+class CogsSourceSerializer(serializers.Serializer):
+    """Where the month's COGS comes from: DigitalOcean's invoice, its daily costs so far (no
+    invoice yet), or none."""
+
+    source = serializers.ChoiceField(choices=["invoice", "daily", "none"], read_only=True)
+    days = serializers.IntegerField(read_only=True)
+    through = serializers.DateField(read_only=True, allow_null=True)
+    reason = serializers.CharField(read_only=True)
+
+
+class ReconciliationFiguresSerializer(serializers.Serializer):
+    daily_usd_cents = serializers.IntegerField(read_only=True, allow_null=True)
+    invoice_usd_cents = serializers.IntegerField(read_only=True, allow_null=True)
+    difference_usd_cents = serializers.IntegerField(read_only=True, allow_null=True)
+
+
+class ReconciliationKindSerializer(ReconciliationFiguresSerializer):
+    kind = serializers.CharField(read_only=True)
+
+
+class ReconciliationSerializer(serializers.Serializer):
+    """The month's daily costs summed against DigitalOcean's invoice, per kind (USD, ex tax)."""
+
+    period = serializers.DateField(read_only=True)
+    status = serializers.ChoiceField(
+        choices=["reconciled", "no_invoice", "no_daily_costs"], read_only=True
+    )
+    days_covered = serializers.IntegerField(read_only=True)
+    days_in_month = serializers.IntegerField(read_only=True)
+    kinds = ReconciliationKindSerializer(many=True, read_only=True)
+    total = ReconciliationFiguresSerializer(read_only=True)
+
+
 class MarginSummarySerializer(serializers.Serializer):
     period = serializers.DateField(read_only=True)
     period_end = serializers.DateField(read_only=True)
     cogs_currency = serializers.CharField(read_only=True)
+    cogs_source = CogsSourceSerializer(read_only=True)
     revenue_currencies = serializers.ListField(child=serializers.CharField(), read_only=True)
     fx = FxConversionSerializer(many=True, read_only=True)
     overall = MarginOverallSerializer(read_only=True)
@@ -144,6 +178,8 @@ class ByKindSerializer(serializers.Serializer):
     period = serializers.DateField(read_only=True)
     period_end = serializers.DateField(read_only=True)
     cogs_currency = serializers.CharField(read_only=True)
+    cogs_source = CogsSourceSerializer(read_only=True)
+    reconciliation = ReconciliationSerializer(read_only=True)
     fx = FxConversionSerializer(read_only=True)
     revenue = RevenueKindSerializer(many=True, read_only=True)
     cogs = CogsKindSerializer(many=True, read_only=True)
@@ -188,6 +224,26 @@ class CogsToDateSerializer(serializers.Serializer):
     reason = serializers.CharField(read_only=True, allow_null=True)
 
 
+class MarginToDateTenantSerializer(MarginFiguresSerializer):
+    tenant_id = serializers.CharField(read_only=True)
+    revenue_cents = cents_field(help_text="Accrued so far, ex tax: the tenant's subtotal.")
+
+
+class MarginToDateUnattributedSerializer(serializers.Serializer):
+    currency = serializers.CharField(read_only=True)
+    cogs_usd_cents = cents_field()
+    cogs_cents = optional_cents_field("Converted into `currency`; null without a rate.")
+
+
+class MarginToDateSerializer(serializers.Serializer):
+    """The month so far: accrued revenue against COGS from the month's source (its daily costs
+    until DigitalOcean's invoice arrives)."""
+
+    cogs_source = CogsSourceSerializer(read_only=True)
+    tenants = MarginToDateTenantSerializer(many=True, read_only=True)
+    unattributed = MarginToDateUnattributedSerializer(read_only=True)
+
+
 class AccrualSerializer(serializers.Serializer):
     as_of = serializers.DateField(read_only=True)
     period = serializers.DateField(read_only=True)
@@ -202,4 +258,5 @@ class AccrualSerializer(serializers.Serializer):
         "they are in no total.",
     )
     cogs_to_date = CogsToDateSerializer(read_only=True)
+    margin_to_date = MarginToDateSerializer(read_only=True)
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)

@@ -13,7 +13,7 @@ from analytics.api.serializers import (
     DashboardPeriodQuerySerializer,
     MarginSummarySerializer,
 )
-from analytics.selectors import by_kind, live_accrual, margin_summary
+from analytics.selectors import by_kind, cogs_reconciliation, live_accrual, margin_summary
 from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.permissions import IsPlatformAdmin
 
@@ -44,13 +44,17 @@ class ByKindView(APIView):
     @extend_schema(
         tags=TAGS,
         operation_id="dashboard_by_kind",
-        summary="A month's revenue by billing kind and COGS by DigitalOcean kind.",
+        summary=(
+            "A month's revenue by billing kind and COGS by DigitalOcean kind, with the daily "
+            "costs reconciled against DigitalOcean's invoice per kind."
+        ),
         parameters=[DashboardPeriodQuerySerializer],
         responses={200: ByKindSerializer, 400: BAD_PERIOD, 401: NO_TOKEN, 403: NOT_ADMIN},
     )
     def get(self, request: Request) -> Response:
         period = parse_input(DashboardPeriodQuerySerializer, request.query_params)["period"]
-        return Response(ByKindSerializer(by_kind(period)).data)
+        body = {**by_kind(period), "reconciliation": cogs_reconciliation(period)}
+        return Response(ByKindSerializer(body).data)
 
 
 class AccrualView(APIView):

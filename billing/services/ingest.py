@@ -32,7 +32,6 @@ from arcadia_cloud.bulk import bulk_insert
 from arcadia_cloud.errors import ApplicationError
 from arcadia_cloud.money import cents_to_units, dollars_to_cents
 from arcadia_cloud.periods import parse_period
-from billing.classify import classify_line
 from billing.csv_parser import (
     AMOUNT_LIMIT,
     InvoiceCsvError,
@@ -41,9 +40,8 @@ from billing.csv_parser import (
     parse_invoice_csv,
 )
 from billing.locks import lock_cloud_invoice
-from billing.matching import id_keys, match_key, match_line
 from billing.models import CloudCostLine, CloudInvoice, MatchStatus
-from billing.selectors import id_candidates, match_candidates
+from billing.selectors import LineToMatch, lines_classify_and_match
 from billing.services.common import invoice_error_record
 from billing.services.enqueue import finance_push_enqueue
 from billing.summaries import cost_summary_refresh
@@ -287,33 +285,24 @@ def cost_lines_build(
 
     `provider_ids[i]` are the ids DigitalOcean gives line i in its JSON invoice
     (`resource_uuid`, `resource_id`); a line with ids is matched by them first."""
-    classes = [
-        classify_line(line.product, line.description, line.group_description) for line in parsed
-    ]
     ids = list(provider_ids) if provider_ids is not None else [()] * len(parsed)
     if len(ids) != len(parsed):
         raise ValueError("provider_ids must give one entry per parsed line")
-    keys = {key for key in map(match_key, classes) if key is not None}
-    candidates = match_candidates(keys)
-    by_id = id_candidates(
-        {
-            key
-            for line_class, line_ids in zip(classes, ids, strict=True)
-            for key in id_keys(line_class, line_ids)
-        }
+    verdicts = lines_classify_and_match(
+        [
+            LineToMatch(
+                product=line.product,
+                description=line.description,
+                group_description=line.group_description,
+                start=line.start_at,
+                end=line.end_at,
+                provider_ids=tuple(line_ids),
+            )
+            for line, line_ids in zip(parsed, ids, strict=True)
+        ]
     )
     rows = []
-    for line, line_class, line_ids in zip(parsed, classes, ids, strict=True):
-        verdict = match_line(
-            line_class,
-            product=line.product,
-            description=line.description,
-            start=line.start_at,
-            end=line.end_at,
-            candidates=candidates,
-            provider_ids=line_ids,
-            by_id=by_id,
-        )
+    for line, (line_class, verdict) in zip(parsed, verdicts, strict=True):
         rows.append(
             CloudCostLine(
                 line_number=line.line_number,

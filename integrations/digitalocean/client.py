@@ -14,6 +14,7 @@ an error message.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import time
@@ -51,6 +52,8 @@ BODY_EXCERPT_CHARS = 200
 # Far above any real invoice (50,000 lines are about 6 MB); the ingest passes its own setting.
 DEFAULT_MAX_CSV_BYTES = 20 * 1024 * 1024
 STREAM_CHUNK_BYTES = 64 * 1024
+# 31 days of a 100,000-resource account at 200 points a page is under 20,000 pages.
+MAX_INSIGHT_PAGES = 50_000
 SNAPSHOT_RESOURCE_TYPES = ("droplet", "volume")
 DROPLET_TYPE_GPUS = "gpus"
 TOKEN_PURPOSES = {
@@ -211,6 +214,56 @@ class DigitalOceanClient:
                 url=url,
             )
         return sizes
+
+    def list_billing_insights(
+        self, account_urn: str, start_date: dt.date, end_date: dt.date
+    ) -> list[JSON]:
+        """Every billing data point (daily cost per SKU, region and description) of the days
+        [start_date, end_date] (`/v2/billing/{account_urn}/insights/{start}/{end}`; DigitalOcean
+        serves at most 31 days at once). Its pagination is by page number (`total_pages`,
+        `current_page`), not `links`: every page is fetched, or this raises."""
+        if end_date < start_date:
+            raise ValueError("end_date must not be before start_date")
+        path = (
+            f"/v2/billing/{_segment(account_urn, safe=':')}/insights/"
+            f"{start_date.isoformat()}/{end_date.isoformat()}"
+        )
+        points: list[JSON] = []
+        page, total_pages, expected_total = 1, 1, None
+        while page <= total_pages:
+            url = self._url(path, {"per_page": PER_PAGE, "page": page})
+            payload = self._json("GET", url, expected_key="data_points")
+            page_points = payload["data_points"]
+            total_pages = payload.get("total_pages")
+            if (
+                not isinstance(page_points, list)
+                or not _is_count(total_pages)
+                or payload.get("current_page") != page
+            ):
+                raise DOBadPayload(
+                    f"DigitalOcean GET {_short(url)}: not a page of billing data points "
+                    f"(data_points a list, total_pages a count, current_page {page})",
+                    status=200,
+                    url=url,
+                )
+            if total_pages > MAX_INSIGHT_PAGES:
+                raise DOBadPayload(
+                    f"DigitalOcean GET {_short(url)}: total_pages {total_pages} is beyond "
+                    f"{MAX_INSIGHT_PAGES}; refusing to page on",
+                    status=200,
+                    url=url,
+                )
+            points.extend(page_points)
+            expected_total = payload.get("total_items", expected_total)
+            page += 1
+        if _is_count(expected_total) and expected_total != len(points):
+            raise DOBadPayload(
+                f"DigitalOcean GET {_short(path)}: {len(points)} data points arrived but "
+                f"total_items says {expected_total} (the listing changed while paging)",
+                status=200,
+                url=self._url(path),
+            )
+        return points
 
     # -- monitoring -----------------------------------------------------------------------
 
@@ -663,9 +716,13 @@ def _server_wait_hint(response: requests.Response) -> float | None:
     return None
 
 
-def _segment(value: int | str) -> str:
+def _segment(value: int | str, *, safe: str = "") -> str:
     """One URL path segment, so an id can never add path components."""
-    return quote(str(value), safe="")
+    return quote(str(value), safe=safe)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -31,9 +31,10 @@ from tests.deployments.factories import make_deployment
 pytestmark = pytest.mark.django_db
 
 DASHBOARD = "/admin/analytics/margin/"
-# Session, user and permissions, then margin (3), by kind (3) and the live accrual (9: with the
-# earlier invoices that may be owed late usage).
-MAX_QUERIES = 19
+# Session, user and permissions, then margin (4), by kind (4) — each with its COGS source — and
+# the live accrual (9: with the earlier invoices that may be owed late usage; 12 with the month
+# so far's margin: its COGS source, COGS per tenant, the rate).
+MAX_QUERIES = 24
 FX_ADD = "/admin/analytics/fxrate/add/"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import responses
 
-from billing.models import CloudCostLine, CloudInvoice
+from billing.models import CloudCostDay, CloudCostLine, CloudDailyCost, CloudInvoice
 from integrations.digitalocean import DigitalOceanClient
 
 PERIOD = dt.date(2026, 4, 1)
@@ -197,3 +197,29 @@ class GrowingCsv(io.RawIOBase):
         buffer[:count], self._pending = data[:count], data[count:]
         self.served += count
         return count
+
+
+def make_daily_cost(day_: dt.date, usd: str, **overrides: Any) -> CloudDailyCost:
+    """One billing-insights row of `day_`, matched to `resource` when given, and its day marked
+    ingested (a month's COGS source counts ingested days)."""
+    position = CloudDailyCost.objects.filter(day=day_).count() + 1
+    values: dict[str, Any] = {
+        "sku": "1-DO-DROP-0109",
+        "region": "syd1",
+        "description": f"web-{position} (s-1vcpu-1gb)",
+        "product": "Droplets",
+        "amount": Decimal(usd),
+        "kind": "droplet",
+        "resource_name": f"web-{position}",
+    }
+    values.update(overrides)
+    if values.get("resource") is not None:
+        values.setdefault("match_status", "matched")
+        values.setdefault("match_code", "live")
+    values.setdefault("match_status", "unmatched")
+    values.setdefault("match_code", "not_in_inventory")
+    row = CloudDailyCost.objects.create(day=day_, position=position, **values)
+    CloudCostDay.objects.update_or_create(
+        day=day_, defaults={"ingested_at": dt.datetime.now(dt.UTC)}
+    )
+    return row

@@ -11,13 +11,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from arcadia_cloud.roles import FINANCE, OPERATORS, sync_group_permissions
-from billing.models import CloudCostLine, CloudInvoice
+from billing.models import CloudCostDay, CloudCostLine, CloudInvoice
 from tests.billing.factories import (
     DO_BASE_URL,
     PERIOD,
     PERIOD_START,
     invoice_csv,
     line,
+    make_daily_cost,
     make_invoice,
     make_line,
     serve_invoice,
@@ -271,3 +272,55 @@ def test_operators_can_reingest_and_push(settings, django_capture_on_commit_call
             )
     assert response.status_code == 302
     assert CloudInvoice.objects.get(pk=invoice.pk).line_count == 2
+
+
+# -- daily costs (issue 18) ----------------------------------------------------------------------
+
+
+def test_invoice_page_reconciles_the_daily_costs_per_kind(admin_client, invoice):
+    make_daily_cost(PERIOD, "6.04")  # the invoice's two droplet lines are 6.00 each
+    make_daily_cost(PERIOD, "0.50", kind="volume", product="Volumes")
+    url = reverse("admin:billing_cloudinvoice_change", args=[invoice.pk])
+    page = admin_client.get(url).content.decode()
+    section = page[page.index("Daily costs against this invoice") :]
+    assert "1 of 30 days of daily costs." in section
+    # droplet: 6.04 daily against 12.00 invoiced; volume: 0.50 against nothing; total 6.54
+    for cells in (
+        "<td>droplet</td><td>6.04</td><td>12.00</td><td>-5.96</td>",
+        "<td>volume</td><td>0.50</td><td>0.00</td><td>+0.50</td>",
+        "<td>total</td><td>6.54</td><td>12.00</td><td>-5.46</td>",
+    ):
+        assert cells in section
+
+
+def test_cost_days_list_their_errors_and_link_their_rows(admin_client):
+    from billing.models import CloudCostDay
+
+    make_daily_cost(PERIOD, "1.00")
+    CloudCostDay.objects.filter(day=PERIOD).update(
+        row_count=1, last_error="daily cost ingest failed, previous rows kept: HTTP 500"
+    )
+    page = admin_client.get(reverse("admin:billing_cloudcostday_changelist")).content.decode()
+    assert "previous rows kept: HTTP 500" in page
+    assert f"?day={PERIOD}" in page
+    rows = admin_client.get(
+        reverse("admin:billing_clouddailycost_changelist") + f"?day={PERIOD}"
+    ).content.decode()
+    assert "web-1 (s-1vcpu-1gb)" in rows
+
+
+def test_re_ingesting_days_from_the_admin_queues_the_task(
+    admin_client, django_capture_on_commit_callbacks
+):
+    CloudCostDay.objects.create(day=PERIOD)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(
+            reverse("admin:billing_cloudcostday_changelist"),
+            {
+                "action": "reingest_selected",
+                "_selected_action": [str(CloudCostDay.objects.get().pk)],
+            },
+            follow=True,
+        )
+    assert "Queued the ingest of 1 day(s) in 1 request(s)." in response.content.decode()
+    assert len(callbacks) == 1

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from arcadia_cloud.periods import month_start, previous_month
@@ -48,6 +48,11 @@ DEFAULT_TOKEN = "sandbox-token"
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 200
 MAX_BODY_BYTES = 1_000_000
+# Billing insights: the account's URN (a team's; the fixture's `account.urn` overrides it) and
+# the widest range DigitalOcean serves ("end_date ... must be within 31 days of start_date").
+DEFAULT_ACCOUNT_URN = "do:team:2f1c9a4e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+MAX_INSIGHT_DAYS = 31
+_ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 RATE_LIMIT = 5000
 PROJECT_ENVIRONMENTS = ("Development", "Staging", "Production")
 DROPLET_TYPES = ("droplets", "gpus")
@@ -208,6 +213,7 @@ class DigitalOceanEmulator:
         self.account: JSON = dict(fixture.get("account", {}))
         self.balance: JSON = dict(fixture.get("balance", {}))
         self.registry: JSON = dict(fixture.get("registry", {}))
+        self.account_urn = str(self.account.get("urn") or DEFAULT_ACCOUNT_URN)
         self.invoice: Invoice | None = (
             build_invoice(fixture["invoice"], self.period) if "invoice" in fixture else None
         )
@@ -419,6 +425,11 @@ class DigitalOceanEmulator:
             ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)/csv", self._invoice_csv_handler),
             ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)/summary", self._invoice_summary),
             ("GET", r"/v2/customers/my/invoices/(?P<uuid>[^/]+)", self._invoice_items),
+            (
+                "GET",
+                r"/v2/billing/(?P<urn>[^/]+)/insights/(?P<start>[^/]+)/(?P<end>[^/]+)",
+                self._billing_insights,
+            ),
         ]
         return [(method, re.compile(pattern), handler) for method, pattern, handler in routes]
 
@@ -673,6 +684,39 @@ class DigitalOceanEmulator:
         if self.invoice is None or not self._invoice_issued(match["uuid"], request.now):
             return _error(404)
         return _json_response(200, self.invoice.summary(self.account))
+
+    def _billing_insights(self, request: Request, match: re.Match[str]) -> Response:
+        """The period's nightly estimates (`Invoice.data_points`) of the days in
+        [start_date, end_date] that have ended by the emulator's clock, page-numbered as the
+        spec says (`total_items`, `total_pages`, `current_page`; no `links`)."""
+        if unquote(match["urn"]) != self.account_urn:
+            return _error(404)
+        start = _iso_date(match["start"], "start_date")
+        end = _iso_date(match["end"], "end_date")
+        if end < start:
+            raise BadRequest(400, "end_date must not be before start_date")
+        if (end - start).days > MAX_INSIGHT_DAYS:
+            raise BadRequest(400, f"end_date must be within {MAX_INSIGHT_DAYS} days of start_date")
+        page = _positive_int(request.query, "page", 1)
+        per_page = min(_positive_int(request.query, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+        invoice = self.invoice
+        points = self._cached(
+            ("insights", request.now.date()),
+            request.now,
+            lambda: (
+                []
+                if invoice is None
+                else invoice.data_points(self.account_urn, before=request.now.date())
+            ),
+        )
+        chosen = [p for p in points if start.isoformat() <= p["start_date"] <= end.isoformat()]
+        payload = {
+            "data_points": chosen[(page - 1) * per_page : page * per_page],
+            "total_items": len(chosen),
+            "total_pages": max(1, -(-len(chosen) // per_page)),
+            "current_page": page,
+        }
+        return _json_response(200, payload)
 
     # -- account views --------------------------------------------------------------------------
 
@@ -1006,6 +1050,15 @@ def _positive_int(query: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise BadRequest(400, f"{name} must be a positive integer, not {raw!r}")
     return value
+
+
+def _iso_date(raw: str, name: str) -> dt.date:
+    try:
+        if _ISO_DATE_RE.fullmatch(raw):
+            return dt.date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise BadRequest(400, f"{name} must be a date as YYYY-MM-DD, not {raw!r}")
 
 
 def _aware(clock: dt.datetime) -> dt.datetime:

@@ -4,6 +4,13 @@ Lines are rendered from the fixture's templates, whose dates are days of the per
 same fixture bills any month. Amounts follow DO's rules closely enough for COGS tests:
 hourly-billed resources cost `monthly * hours / 672` capped at the monthly price, rounded
 half-up to a cent per line; the tax line is `rate * subtotal`, half-up.
+
+Billing insights (`/v2/billing/{account_urn}/insights/...`) are the same lines as nightly
+estimates: each day of a line costs its day's share rounded half-up to a cent ON ITS OWN
+(hourly lines `monthly * 24 / 672` until the line's 672 billed hours are used up, fixed-amount
+lines `amount * 24 / line hours`), so a month's daily sum differs from the invoice by a few cents
+per line, deterministically, as DigitalOcean warns its nightly estimates may. Tax is no usage:
+it has no data point.
 """
 
 from __future__ import annotations
@@ -48,8 +55,31 @@ _LINE_KEYS = frozenset(
         "amount_usd",
         "resource_uuid",
         "resource_id",
+        "sku",
+        "region",
     }
 )
+# Billing insights' SKU per invoice product (the fixture may give its own `sku`); shaped like
+# the spec's examples (`1-DO-DROP-0109`, `1-KS-K8SWN-00109`). billing.classify reads the family.
+PRODUCT_SKUS = {
+    "Droplets": "1-DO-DROP-0109",
+    "GPU Droplets": "1-DO-GPU-0201",
+    "Droplet Backups": "1-DO-BKUP-0101",
+    "Droplet Snapshots": "1-DO-SNAP-0101",
+    "Volume Snapshots": "1-DO-VSNAP-0101",
+    "Volumes": "1-DO-VOL-0101",
+    "Load Balancers": "1-DO-LB-0101",
+    "Floating IPs": "1-DO-FIP-0101",
+    "Reserved IPs": "1-DO-FIP-0101",
+    "Managed Databases": "1-DO-DBAAS-0101",
+    "Kubernetes Clusters": "1-KS-K8SWN-00109",
+    "App Platform": "1-DO-APP-0101",
+    "Container Registry": "1-DO-DOCR-0101",
+    "Spaces Subscription": "1-DO-SPACES-0101",
+}
+UNKNOWN_SKU = "1-DO-MISC-0001"
+DEFAULT_REGION = "syd1"
+HOURS_PER_DAY = 24
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,26 @@ class InvoiceLine:
     category: str
     resource_uuid: str = ""
     resource_id: str = ""
+    sku: str = ""
+    region: str = ""
+    monthly_cents: int | None = None  # hourly-billed lines: the monthly price they are capped at
+
+    def daily_cents(self) -> list[tuple[dt.date, int]]:
+        """The line's nightly estimates: (day, cents) for each day it covers (module doc)."""
+        days = []
+        day_start = self.start
+        billed_hours = 0
+        while day_start < self.end:
+            hours = min(HOURS_PER_DAY, int((self.end - day_start).total_seconds() // 3600))
+            if self.monthly_cents is not None:
+                hours = min(hours, max(0, HOURS_BILLED_AT_MOST - billed_hours))
+                exact = Decimal(self.monthly_cents) * hours / HOURS_BILLED_AT_MOST
+            else:
+                exact = Decimal(self.amount_cents) * hours / max(1, self.hours or 0)
+            billed_hours += hours
+            days.append((day_start.date(), round_cents(exact)))
+            day_start += dt.timedelta(days=1)
+        return days
 
     def csv_row(self) -> list[str]:
         return [
@@ -121,6 +171,30 @@ class Invoice:
     @property
     def tax_cents(self) -> int:
         return sum(line.amount_cents for line in self.lines if line.product == self.tax_product)
+
+    def data_points(self, account_urn: str, *, before: dt.date) -> list[dict[str, Any]]:
+        """Billing insights of the period's days before `before` (a day's estimate exists once
+        the day has ended), day by day in line order, as the OpenAPI `billing_data_point`."""
+        points = []
+        for line in self.lines:
+            if line.product == self.tax_product:
+                continue
+            for day, cents in line.daily_cents():
+                if day < before:
+                    points.append((day, line, cents))
+        points.sort(key=lambda point: point[0])  # stable: line order within a day
+        return [
+            {
+                "usage_team_urn": account_urn,
+                "start_date": day.isoformat(),
+                "total_amount": _plain(cents),
+                "region": line.region or DEFAULT_REGION,
+                "sku": line.sku or PRODUCT_SKUS.get(line.product, UNKNOWN_SKU),
+                "description": line.description,
+                "group_description": line.group_description,
+            }
+            for day, line, cents in points
+        ]
 
     def csv(self) -> str:
         """The CSV DO serves at /v2/customers/my/invoices/{uuid}/csv."""
@@ -245,6 +319,13 @@ def _render_line(template: Any, period: dt.date, where: str) -> InvoiceLine:
         category=template.get("category", ""),
         resource_uuid=str(template.get("resource_uuid") or ""),
         resource_id=str(template.get("resource_id") or ""),
+        sku=str(template.get("sku") or ""),
+        region=str(template.get("region") or ""),
+        monthly_cents=(
+            dollars_to_cents(_decimal(template["monthly_usd"], f"{where}.monthly_usd"))
+            if "monthly_usd" in template
+            else None
+        ),
     )
 
 

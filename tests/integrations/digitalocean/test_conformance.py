@@ -17,6 +17,7 @@ import requests
 
 from integrations.digitalocean import DigitalOceanClient
 from integrations.digitalocean.sandbox import run_emulator
+from integrations.digitalocean.sandbox.emulator import DEFAULT_ACCOUNT_URN
 from inventory import normalize
 from inventory.models import ResourceKind
 
@@ -87,6 +88,10 @@ CALLS = {
     # Bandwidth measurement (issue 17): a day of public outbound traffic.
     "get_droplet_bandwidth": lambda c: c.get_droplet_bandwidth(
         ACME_WEB_1, start=1_791_936_000, end=1_792_022_399
+    ),
+    # Daily COGS (issue 18): the billed month's nightly estimates, several pages.
+    "list_billing_insights": lambda c: c.list_billing_insights(
+        DEFAULT_ACCOUNT_URN, PERIOD, dt.date(2026, 10, 31)
     ),
 }
 EXTRA_CALLS: dict = {}

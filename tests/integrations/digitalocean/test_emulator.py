@@ -552,3 +552,72 @@ def test_malformed_changes_are_refused_naming_the_entry(changes):
     fixture["droplets"][0]["_changes"] = changes
     with pytest.raises(FixtureError, match=r"droplets\[0\]\._changes"):
         DigitalOceanEmulator(fixture=fixture, period=PERIOD)
+
+
+# -- billing insights (daily costs, issue 18) ------------------------------------------------------
+
+INSIGHTS_URN = "do:team:2f1c9a4e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+
+
+def _insights(emulator, start: str, end: str, urn: str = INSIGHTS_URN, **params):
+    return requests.get(
+        f"{emulator.base_url}/v2/billing/{urn}/insights/{start}/{end}",
+        params=params,
+        headers={"Authorization": f"Bearer {emulator.token}"},
+        timeout=5,
+    )
+
+
+def test_insights_are_the_invoice_lines_day_by_day(client, emulator):
+    points = client.list_billing_insights(INSIGHTS_URN, PERIOD, dt.date(2026, 10, 31))
+
+    web = [p for p in points if p["description"] == "acme-web-1 (s-1vcpu-2gb)"]
+    # 12.00 a month = 0.43 a day (12 x 24 / 672 = 0.4286) for 28 days (672 h), then nothing.
+    assert [p["total_amount"] for p in web] == ["0.43"] * 28 + ["0.00"] * 3
+    assert (web[0]["sku"], web[0]["region"], web[0]["start_date"]) == (
+        "1-DO-DROP-0109",
+        "syd1",
+        "2026-10-01",
+    )
+    worker = [p for p in points if p["description"] == "acme-worker-old (s-1vcpu-1gb)"]
+    assert [p["start_date"] for p in worker][-1] == "2026-10-11"  # its line ends on day 12
+    invoice = emulator.invoice
+    net = Decimal(invoice.total_cents - invoice.tax_cents) / 100
+    daily = sum(Decimal(p["total_amount"]) for p in points)
+    assert daily - net == Decimal("0.04")  # per-day rounding: a few cents, always the same
+    assert not [p for p in points if p["description"] == "GST (10%)"]  # tax is no usage
+
+
+def test_insights_serve_only_days_that_have_ended(client, emulator):
+    emulator.set_clock(day(15, hour=9))
+    points = client.list_billing_insights(INSIGHTS_URN, PERIOD, dt.date(2026, 10, 31))
+    assert max(p["start_date"] for p in points) == "2026-10-14"
+
+
+def test_insights_are_page_numbered(emulator):
+    first = _insights(emulator, "2026-10-01", "2026-10-02", per_page=5).json()
+    last = _insights(emulator, "2026-10-01", "2026-10-02", per_page=5, page=100).json()
+    assert (len(first["data_points"]), first["current_page"]) == (5, 1)
+    assert first["total_pages"] == -(-first["total_items"] // 5)
+    assert "links" not in first
+    assert (last["data_points"], last["current_page"]) == ([], 100)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "words"),
+    [
+        ("2026-10-31", "2026-10-01", "end_date must not be before start_date"),
+        ("2026-10-01", "2026-12-01", "within 31 days"),
+        ("yesterday", "2026-10-01", "start_date must be a date"),
+        ("2026-10-01", "2026-10-32", "end_date must be a date"),
+    ],
+)
+def test_bad_insight_dates_are_400_naming_the_field(emulator, start, end, words):
+    response = _insights(emulator, start, end)
+    assert response.status_code == 400
+    assert words in response.json()["message"]
+
+
+def test_another_accounts_insights_are_404(emulator):
+    response = _insights(emulator, "2026-10-01", "2026-10-02", urn="do:team:someone-else")
+    assert response.status_code == 404

@@ -30,7 +30,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Case, CharField, Count, F, Q, Sum, Value, When
 
 from analytics.selectors import (
     COGS_CURRENCY,
@@ -55,6 +55,7 @@ from pricing import kinds as registry
 
 DEFAULT_TARGET_MARGIN = Decimal(30)
 PER_UNIT_PLACES = Decimal("0.0001")
+K8S_TAG = registry.K8S_WORKER_TAG_PREFIX
 MAX_LOSS_ROWS = 50
 MAX_RESOURCES_PER_DEPLOYMENT = 5
 ROUNDING = (
@@ -110,6 +111,32 @@ class _KindSums:
         return self.sizes.setdefault(slug, _KindSums())
 
 
+# Kinds whose cost follows the resource's size (hours of a size): shown per size slug. A
+# storage or bandwidth kind's lines also name the droplet they belong to; its size says nothing.
+SIZED_KINDS = frozenset(
+    kind.billing_kind
+    for kind in registry.RESOURCE_KINDS.values()
+    if kind.accrual is registry.Accrual.HOURS
+)
+
+
+# What a cost line's matched resource bills as (`pricing.kinds.billed_as`, in SQL): a droplet
+# with GPUs is a GPU droplet, one tagged k8s:<cluster> bills through its cluster; NULL without
+# a match (then the line's own kind is used).
+BILLED_AS = Case(
+    When(
+        Q(resource__kind="droplet", resource__attrs__gpu_count__gt=0),
+        then=Value(registry.GPU_DROPLET),
+    ),
+    When(
+        Q(resource__kind="droplet", resource__attrs__tags__icontains=f'"{K8S_TAG}'),
+        then=Value(registry.K8S_WORKER),
+    ),
+    default=F("resource__kind"),
+    output_field=CharField(),
+)
+
+
 def _billing_kind_of(resource_kind: str) -> str | None:
     """The billing kind a DigitalOcean kind's cost belongs to (a Kubernetes worker bills
     through its cluster); None when nothing bills it."""
@@ -149,10 +176,13 @@ def pricing_advice(period: dt.date, *, target_margin: object = None) -> dict[str
 
     cogs = (
         _cogs_lines(period)
-        .values_list("kind", "resource__size_slug")
+        .annotate(billed_as=BILLED_AS)
+        .values_list("kind", "billed_as", "resource__size_slug")
         .annotate(usd=Sum("amount"), lines=Count("id"))
     )
-    for do_kind, slug, usd, lines in cogs:
+    for line_kind, resource_kind, slug, usd, lines in cogs:
+        # The matched resource says what it is (a GPU droplet's line reads "droplet").
+        do_kind = resource_kind or line_kind
         kind = _billing_kind_of(do_kind)
         if kind is None:
             unbilled_cogs[do_kind] += usd
@@ -242,7 +272,7 @@ def _figures(sums: _KindSums, fx, target: Decimal, *, with_revenue: bool) -> dic
 
 def _kind_row(kind: str, sums: _KindSums, fx, target: Decimal) -> dict[str, Any]:
     billing = registry.BILLING_KINDS[kind]
-    sizes = {slug: found for slug, found in sums.sizes.items() if slug}
+    sizes = {slug: found for slug, found in sums.sizes.items() if slug and kind in SIZED_KINDS}
     return {
         "kind": kind,
         "label": billing.label,
@@ -334,6 +364,7 @@ def _resources_behind(
             "resource__kind",
             "resource__size_slug",
             "resource__status",
+            "resource__attrs",
         )
         .annotate(usd=Sum("amount"))
     )
@@ -342,24 +373,24 @@ def _resources_behind(
             "deployment_id": deployment_id,
             "resource_id": resource_id,
             "name": name,
-            "kind": kind,
+            "kind": registry.billed_as(kind, attrs or {}),
             "size_slug": slug,
             "status_now": status,
             "cogs_usd": usd,
         }
-        for deployment_id, resource_id, name, kind, slug, status, usd in cogs
+        for deployment_id, resource_id, name, kind, slug, status, attrs, usd in cogs
     ]
     ids = [resource["resource_id"] for resource in resources]
-    metered: dict[int, Fraction] = defaultdict(Fraction)
-    for resource_id, denominator, numerator in (
+    metered: dict[tuple[int, str], Fraction] = defaultdict(Fraction)
+    for resource_id, kind, denominator, numerator in (
         UsageRecord.objects.filter(
             resource_id__in=ids, period_start__gte=start_at, period_start__lt=end_at
         )
-        .values_list("resource_id", "qty_denominator")
+        .values_list("resource_id", "resource_kind", "qty_denominator")
         .annotate(numerator=Sum("qty_numerator"))
         .order_by()
     ):
-        metered[resource_id] += Fraction(numerator) / denominator
+        metered[(resource_id, kind)] += Fraction(numerator) / denominator
     statuses: dict[int, set[str]] = defaultdict(set)
     for resource_id, status in (
         CloudResourceHistory.objects.filter(resource_id__in=ids, valid_from__lt=end_at)
@@ -380,10 +411,13 @@ def _resources_behind(
     settings_by_kind = metering_settings()
     by_deployment: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for resource in resources:
-        resource["units"] = _exact_units(metered.get(resource["resource_id"], Fraction(0)))
         resource["statuses"] = sorted(statuses.get(resource["resource_id"], set()))
         kind = registry.RESOURCE_KINDS.get(resource["kind"])
         resource["billing_kind"] = _billing_kind_of(resource["kind"])
+        # Its own billing kind's units (a droplet's bandwidth GB are not its hours).
+        resource["units"] = _exact_units(
+            metered.get((resource["resource_id"], resource["billing_kind"]), Fraction(0))
+        )
         resource["billable_statuses"] = (
             sorted(billable_statuses_in_force(kind, settings_by_kind) or ())
             if kind is not None and kind.billing_kind is not None

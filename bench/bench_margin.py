@@ -4,7 +4,8 @@ with 110,000 lines, 100,000 DigitalOcean cost lines matched to those resources, 
 and 3,000,000 usage rows. Each selector is timed as the dashboard calls it (median of 9, after
 one warm-up call), at 1x / 3x / 10x data (500, 1,500, 5,000 tenants) to show how it grows.
 
-Target: ≤ 500 ms each at full size."""
+Target: ≤ 500 ms each at full size. A second line times the pricing advisor
+(`analytics.advisor.pricing_advice`, issue 18) on the same data: ≤ 500 ms at full size."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from _common import counting_queries, fresh_schema, report
 from _dataset import Estate, build_estate, last_complete_month
 
+from analytics.advisor import pricing_advice
 from analytics.selectors import by_kind, margin_summary
 
 SIZES = (500, 1_500, 5_000)
@@ -38,6 +40,7 @@ def measure(tenants: int) -> dict:
     rows = build_estate(estate)
     margin, margin_queries = median_ms(margin_summary, estate.period)
     kinds, kinds_queries = median_ms(by_kind, estate.period)
+    advice, advice_queries = median_ms(pricing_advice, estate.period)
     summary = margin_summary(estate.period)
     assert len(summary["tenants"]) >= tenants and summary["overall"]["margin_cents"] is not None
     return {
@@ -45,7 +48,9 @@ def measure(tenants: int) -> dict:
         "rows": rows,
         "margin_ms": margin,
         "by_kind_ms": kinds,
+        "advisor_ms": advice,
         "queries": (margin_queries, kinds_queries),
+        "advisor_queries": advice_queries,
     }
 
 
@@ -64,6 +69,14 @@ def main() -> None:
             f"{run['tenants']:,} tenants": [round(run["margin_ms"]), round(run["by_kind_ms"])]
             for run in runs
         },
+    )
+    report(
+        "pricing advisor (pricing_advice), the same data set",
+        result=f"{full['advisor_ms']:.0f} ms (median of {REPEATS})",
+        target=f"≤ {TARGET_MS} ms",
+        met=full["advisor_ms"] <= TARGET_MS,
+        queries=full["advisor_queries"],
+        growth_ms={f"{run['tenants']:,} tenants": round(run["advisor_ms"]) for run in runs},
     )
 
 

@@ -125,3 +125,27 @@ def test_a_month_without_data_says_what_is_missing(db):
     assert advice["kinds"] == []
     assert any("no DigitalOcean cost line" in reason for reason in advice["missing"])
     assert any("no metered usage" in reason for reason in advice["missing"])
+
+
+def test_a_gpu_droplets_cost_counts_for_gpu_droplet_hours_by_its_size(db):
+    """Its cost line says "droplet"; the matched resource bills as a GPU droplet."""
+    tenant = subscribe("hooli", droplets=0)
+    gpu = make_resource(
+        "droplet",
+        deployment=tenant.deployment,
+        status="active",
+        size_slug="gpu-h100x1-80gb",
+        attrs={"gpu_count": 1},
+        first_seen_at=LONG_BEFORE_APRIL,
+    )
+    meter_month()
+    roll_up()
+    cost_line(cost_invoice(), "2000.00", resource=gpu)
+    make_rate(APRIL, "1.5")
+    kinds = {row["kind"]: row for row in pricing_advice(APRIL)["kinds"]}
+    assert "droplet_hours" not in kinds
+    gpu_hours = kinds["gpu_droplet_hours"]
+    # 720 h; AUD 3,000.00 -> 416.6667c an hour; break-even 417c.
+    assert (gpu_hours["units"], gpu_hours["cogs_cents"]) == (Decimal("720"), 300000)
+    assert gpu_hours["break_even_unit_price_cents"] == 417
+    assert [size["size_slug"] for size in gpu_hours["sizes"]] == ["gpu-h100x1-80gb"]

@@ -120,19 +120,23 @@ SIZED_KINDS = frozenset(
 )
 
 
-# What a cost line's matched resource bills as (`pricing.kinds.billed_as`, in SQL): a droplet
-# with GPUs is a GPU droplet, one tagged k8s:<cluster> bills through its cluster; NULL without
-# a match (then the line's own kind is used).
+# The kind a cost line counts for: its own (a droplet's backup line is a backup), except that a
+# droplet line's matched resource says what the droplet bills as (`pricing.kinds.billed_as`,
+# in SQL): one with GPUs is a GPU droplet, one tagged k8s:<cluster> bills through its cluster.
 BILLED_AS = Case(
     When(
-        Q(resource__kind="droplet", resource__attrs__gpu_count__gt=0),
+        Q(kind="droplet", resource__kind="droplet", resource__attrs__gpu_count__gt=0),
         then=Value(registry.GPU_DROPLET),
     ),
     When(
-        Q(resource__kind="droplet", resource__attrs__tags__icontains=f'"{K8S_TAG}'),
+        Q(
+            kind="droplet",
+            resource__kind="droplet",
+            resource__attrs__tags__icontains=f'"{K8S_TAG}',
+        ),
         then=Value(registry.K8S_WORKER),
     ),
-    default=F("resource__kind"),
+    default=F("kind"),
     output_field=CharField(),
 )
 
@@ -177,12 +181,10 @@ def pricing_advice(period: dt.date, *, target_margin: object = None) -> dict[str
     cogs = (
         _cogs_lines(period)
         .annotate(billed_as=BILLED_AS)
-        .values_list("kind", "billed_as", "resource__size_slug")
+        .values_list("billed_as", "resource__size_slug")
         .annotate(usd=Sum("amount"), lines=Count("id"))
     )
-    for line_kind, resource_kind, slug, usd, lines in cogs:
-        # The matched resource says what it is (a GPU droplet's line reads "droplet").
-        do_kind = resource_kind or line_kind
+    for do_kind, slug, usd, lines in cogs:
         kind = _billing_kind_of(do_kind)
         if kind is None:
             unbilled_cogs[do_kind] += usd
@@ -465,10 +467,10 @@ def _with_reason(resource: dict[str, Any], deployment: dict[str, Any], fx) -> di
     else:
         unit = registry.BILLING_KINDS[resource["billing_kind"]].base_unit
         billed = resource["kind_billed_cents"]
+        inside = " (inside its plan's allowance, paid by the base price)" if not billed else ""
         reason = (
             f"{head} for {format_decimal(resource['units'])} {unit}(s) metered; the deployment "
-            f"was billed {_money(fx.to_currency, billed)} for "
-            f"{resource['billing_kind']} (what its plan includes is paid by the base price)"
+            f"was billed {_money(fx.to_currency, billed)} for {resource['billing_kind']}{inside}"
         )
     return {
         "resource_id": resource["resource_id"],

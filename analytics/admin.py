@@ -16,19 +16,26 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from analytics.advisor import pricing_advice
 from analytics.charts import Series, bar_chart
 from analytics.models import FxRate, Margin
+from analytics.rerating import version_rerate
 from analytics.selectors import by_kind, live_accrual, margin_summary
 from analytics.services import fx_rate_save
 from analytics.templatetags.analytics_format import format_cents
 from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin
 from arcadia_cloud.clock import utc_today
+from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.periods import parse_period, previous_month
+from catalog.admin import PlanVersionAdmin as CatalogPlanVersionAdmin
+from catalog.models import PlanVersion, PlanVersionStatus
 
 CHART_MAX_TENANTS = 20
 REVENUE_COLOR = "#417690"
@@ -60,7 +67,36 @@ class MarginAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
-        return [path("", self.admin_site.admin_view(self.changelist_view), name=name)]
+        return [
+            path("", self.admin_site.admin_view(self.changelist_view), name=name),
+            path(
+                "pricing/",
+                self.admin_site.admin_view(self.pricing_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_pricing",
+            ),
+        ]
+
+    def pricing_view(self, request: HttpRequest) -> TemplateResponse:
+        """The pricing advisor (issue 18 item 4): a period and a target margin, the table."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        period, error = _requested_period(request)
+        target = request.GET.get("target_margin", "").strip()
+        try:
+            advice = pricing_advice(period, target_margin=target or None)
+        except CALLER_ERRORS as exc:
+            error = str(exc)
+            advice = pricing_advice(period)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Pricing advisor — {period:%B %Y}",
+            "period_value": f"{period:%Y-%m}",
+            "target_value": advice["target_margin_percent"],
+            "advice": advice,
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/analytics/margin/pricing.html", context)
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> TemplateResponse:
         if not self.has_view_permission(request):
@@ -188,3 +224,73 @@ def _kind_chart(kinds: dict[str, Any]) -> SafeString:
         series=series,
         format_value=format_cents,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-rating a draft plan version (issue 18 item 5)
+# ---------------------------------------------------------------------------------------------
+
+# The catalog's plan-version admin, with a Simulate page beside Publish and the re-rating of
+# last month in Publish's confirmation. It needs COGS and exchange rates, which live on this
+# floor, so this app re-registers the catalog's admin with those added.
+admin.site.unregister(PlanVersion)
+
+
+@admin.register(PlanVersion)
+class PlanVersionAdmin(CatalogPlanVersionAdmin):
+    @admin.display(description="publish")
+    def publish_link(self, version: PlanVersion) -> str:
+        if version.pk is None or version.status != PlanVersionStatus.DRAFT:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Simulate…</a> {}',
+            reverse("admin:catalog_planversion_simulate", args=[version.pk]),
+            super().publish_link(version),
+        )
+
+    def get_urls(self):
+        simulate = path(
+            "<path:object_id>/simulate/",
+            self.admin_site.admin_view(self.simulate_view),
+            name="catalog_planversion_simulate",
+        )
+        return [simulate, *super().get_urls()]
+
+    def simulate_view(self, request: HttpRequest, object_id: str) -> TemplateResponse:
+        """A period field and the re-rating of that month under the draft (writes nothing)."""
+        version = self.get_object(request, object_id)
+        if version is None:
+            raise Http404("no such plan version")
+        if not self.has_view_permission(request, version):
+            raise PermissionDenied
+        period, error = _requested_period(request)
+        rerating = None
+        try:
+            rerating = version_rerate(version_id=version.pk, period=period)
+        except CALLER_ERRORS as exc:
+            error = str(exc)
+        publish_url = None
+        if version.status == PlanVersionStatus.DRAFT and self.has_publish_permission(request):
+            publish_url = reverse("admin:catalog_planversion_publish", args=[version.pk])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Simulate {version.plan.code} v{version.number}",
+            "version": version,
+            "period_value": f"{period:%Y-%m}",
+            "rerating": rerating,
+            "error": error,
+            "publish_url": publish_url,
+        }
+        return TemplateResponse(request, "admin/analytics/rerating/simulate.html", context)
+
+    def publish_preview_extra(self, request: HttpRequest, version: PlanVersion) -> str:
+        """Last month re-rated under the draft, as the Simulate page shows it."""
+        period = previous_month(utc_today())
+        try:
+            rerating = version_rerate(version_id=version.pk, period=period)
+        except CALLER_ERRORS as exc:
+            return format_html('<p class="warning">Re-rating {}: {}</p>', f"{period:%Y-%m}", exc)
+        return render_to_string(
+            "admin/analytics/rerating/_table.html", {"rerating": rerating}, request=request
+        )

@@ -2,7 +2,13 @@
 
 from django.urls import path
 
-from analytics.api.views import AccrualView, ByKindView, MarginView
+from analytics.api.views import (
+    AccrualView,
+    ByKindView,
+    MarginView,
+    PricingAdviceView,
+    VersionSimulateView,
+)
 
 app_name = "analytics"
 
@@ -10,4 +16,11 @@ urlpatterns = [
     path("dashboard/margin", MarginView.as_view(), name="margin"),
     path("dashboard/by-kind", ByKindView.as_view(), name="by-kind"),
     path("dashboard/accrual", AccrualView.as_view(), name="accrual"),
+    path("dashboard/pricing", PricingAdviceView.as_view(), name="pricing"),
+    # Re-rating a draft plan version needs COGS and FX (this floor), so it is served here.
+    path(
+        "catalog/versions/<int:version_id>/simulate",
+        VersionSimulateView.as_view(),
+        name="version-simulate",
+    ),
 ]

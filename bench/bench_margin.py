@@ -10,16 +10,19 @@ must return exactly the same report (checked here at every size). Each selector 
 dashboard calls it (median of 9, after one warm-up call), at 1x / 3x / 10x data (500, 1,500,
 5,000 tenants) to show how it grows.
 
-Target: the summaries ≤ 10 % of the line aggregation's time, each selector, at full size."""
+Target: the summaries ≤ 10 % of the line aggregation's time, each selector, at full size. A
+second line times the pricing advisor (`analytics.advisor.pricing_advice`, issue 18) on the same
+data: ≤ 500 ms at full size."""
 
 from __future__ import annotations
 
 import statistics
 import time
 
-from _common import counting_queries, fresh_schema, report
+from _common import counting_queries, fresh_schema, report, vs_ceiling
 from _dataset import Estate, build_estate, last_complete_month
 
+from analytics.advisor import pricing_advice
 from analytics.selectors import (
     by_kind,
     by_kind_from_lines,
@@ -30,6 +33,7 @@ from analytics.selectors import (
 SIZES = (500, 1_500, 5_000)
 REPEATS = 9
 TARGET_RATIO = 0.10
+TARGET_MS = 500
 
 
 def median_ms(call, period) -> tuple[float, int]:
@@ -58,6 +62,7 @@ def measure(tenants: int) -> dict:
         ("margin_lines", margin_summary_from_lines),
         ("by_kind", by_kind),
         ("by_kind_lines", by_kind_from_lines),
+        ("advisor", pricing_advice),
     ):
         figures[f"{name}_ms"], figures[f"{name}_queries"] = median_ms(call, period)
     return figures
@@ -83,6 +88,20 @@ def main() -> None:
             "by_kind_from_lines": round(full["by_kind_lines_ms"], 1),
         },
         ratio={"margin_summary": round(margin_ratio, 3), "by_kind": round(kinds_ratio, 3)},
+        vs_ceiling=[
+            vs_ceiling(
+                f"margin_summary {full['margin_ms']:.0f} ms",
+                f"from the lines {full['margin_lines_ms']:.0f} ms",
+                margin_ratio,
+                "of the old selector's time",
+            ),
+            vs_ceiling(
+                f"by_kind {full['by_kind_ms']:.0f} ms",
+                f"from the lines {full['by_kind_lines_ms']:.0f} ms",
+                kinds_ratio,
+                "of the old selector's time",
+            ),
+        ],
         rows=full["rows"],
         queries={"margin_summary": full["margin_queries"], "by_kind": full["by_kind_queries"]},
         growth_ms={
@@ -94,6 +113,14 @@ def main() -> None:
             ]
             for run in runs
         },
+    )
+    report(
+        "pricing advisor (pricing_advice), the same data set",
+        result=f"{full['advisor_ms']:.0f} ms (median of {REPEATS})",
+        target=f"≤ {TARGET_MS} ms",
+        met=full["advisor_ms"] <= TARGET_MS,
+        queries=full["advisor_queries"],
+        growth_ms={f"{run['tenants']:,} tenants": round(run["advisor_ms"]) for run in runs},
     )
 
 

@@ -16,7 +16,13 @@ processes on a real Redis, in the same run: the 1-worker time is the ceiling the
 is a ratio of.
 
 Targets: ≤ 30 s at 5,000 tenants, queries O(tenants) (the same number per tenant at every size,
-a constant per run aside), and 2 workers ≤ 0.65 of 1 worker."""
+a constant per run aside), and 2 workers ≤ 0.65 of 1 worker.
+
+A second line (issue 18): re-rating a draft version over the 5,000 tenants' month
+(`analytics.rerating.version_rerate`: every subscription moved to studio for it, so the draft
+affects all 5,000) against the rollup's own pricing of the same month (`rollup.pricing.load` +
+`price` per tenant, what `roll_up_period` does before it writes), in the same run. Target: the
+re-rating ≤ 2x the rollup's pricing (it is the same computation without the writes)."""
 
 from __future__ import annotations
 
@@ -261,9 +267,62 @@ def with_workers(start: dt.date) -> dict:
     return {"one_worker_seconds": one, "two_workers_seconds": two, "ratio": two / one}
 
 
+def rerating_against_rollup_pricing(start: dt.date) -> dict:
+    """The rollup's pricing of the month (no writes) and the re-rating of a studio draft over
+    the same tenants, median of 3 each, after every subscription is moved to studio."""
+    import statistics
+
+    from analytics.rerating import version_rerate
+    from catalog.models import Plan
+    from catalog.services import PlanItemInput, plan_version_create
+    from invoicing.invoices.rollup import inputs, pricing
+    from pricing.invoice import Month
+
+    studio = PlanVersion.objects.get(plan__code="studio", status=PlanVersionStatus.ACTIVE)
+    Subscription.objects.update(plan_version=studio)
+    draft = plan_version_create(
+        plan=Plan.objects.get(code="studio"),
+        base_price_cents=studio.base_price_cents + 500,
+        currency=studio.currency,
+        items=[
+            PlanItemInput(i.resource_kind, i.included_qty, i.overage_price_cents + 1)
+            for i in studio.items.all()
+        ],
+        actor="bench",
+    )
+    month = Month.of(start)
+
+    def rollup_pricing() -> int:
+        subjects = inputs.subjects_by_tenant(month, None)
+        tenants = sorted(subjects)
+        loaded = pricing.load(month, subjects, tenants)
+        return len([pricing.price(loaded, tenant_id) for tenant_id in tenants])
+
+    def rerating() -> int:
+        result = version_rerate(version_id=draft.pk, period=start)
+        assert not result["failed"], result["failed"][:3]
+        return len(result["tenants"])
+
+    figures = {}
+    for name, call in (("rollup_pricing", rollup_pricing), ("rerating", rerating)):
+        times = []
+        for _ in range(3):
+            with timed() as took, counting_queries() as queries:
+                count = call()
+            times.append(took["seconds"])
+        figures[name] = {
+            "seconds": statistics.median(times),
+            "tenants": count,
+            "queries": queries.count,
+        }
+    figures["ratio"] = figures["rerating"]["seconds"] / figures["rollup_pricing"]["seconds"]
+    return figures
+
+
 def main() -> None:
     start = period()
     runs = [measure(tenants, start) for tenants in SIZES]
+    rerated = rerating_against_rollup_pricing(start)  # on the largest size, built last
     workers = with_workers(start)
     full = runs[-1]
     # O(tenants): the queries beyond a per-tenant constant do not grow with the data.
@@ -305,6 +364,21 @@ def main() -> None:
             f"{r['tenants']:,}": round(r["queries"] / r["tenants"], 3) for r in runs
         },
         growth_seconds={f"{r['tenants']:,} tenants": round(r["seconds"], 2) for r in runs},
+    )
+    report(
+        f"re-rating a draft version over {rerated['rerating']['tenants']:,} tenants vs the "
+        "rollup's pricing of the same month",
+        result=(
+            f"{rerated['rerating']['seconds']:.2f} s vs {rerated['rollup_pricing']['seconds']:.2f}"
+            f" s = {rerated['ratio']:.2f}x (median of 3)"
+        ),
+        target="≤ 2x the rollup's pricing (the same computation without the writes)",
+        met=rerated["ratio"] <= 2 and rerated["rerating"]["tenants"] == full["tenants"],
+        queries={
+            "rerating": rerated["rerating"]["queries"],
+            "rollup_pricing": rerated["rollup_pricing"]["queries"],
+        },
+        note="the data set has no DigitalOcean cost lines: COGS is one empty grouped query",
     )
 
 

@@ -232,10 +232,18 @@ class PlanVersionAdmin(admin.ModelAdmin):
             retired = f"; retired v{outcome.retired.number}" if outcome.retired else ""
             self.message_user(request, f"Published {version.plan.code} v{version.number}{retired}.")
 
+    def publish_preview_extra(self, request: HttpRequest, version: PlanVersion) -> str:
+        """More for the confirmation to show about publishing `version` (safe HTML); an app
+        on a higher floor that subclasses this admin adds it (analytics: the re-rating)."""
+        return ""
+
     def _confirmation(
         self, request: HttpRequest, versions: list[PlanVersion], *, action: str | None
     ) -> TemplateResponse:
-        rows = [_publish_preview(version) for version in versions]
+        rows = [
+            {**_publish_preview(version), "extra": self.publish_preview_extra(request, version)}
+            for version in versions
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Publish plan versions",

@@ -22,7 +22,9 @@ from fractions import Fraction
 from django.conf import settings
 from django.core.management import call_command
 
+from analytics.advisor import pricing_advice
 from analytics.models import FxRate
+from analytics.rerating import version_rerate
 from analytics.selectors import margin_summary
 from analytics.services import fx_rate_save
 from arcadia_cloud.clock import utc_today
@@ -30,9 +32,11 @@ from arcadia_cloud.money import cents_to_units
 from arcadia_cloud.periods import iter_days, month_end, next_month
 from billing.models import CloudInvoice
 from billing.services import billing_history_sync, invoice_ingest
+from catalog.models import PlanVersion, PlanVersionStatus
 from catalog.provider_prices import read_price_list
 from catalog.seed import SEED_PRICES_FROM
-from catalog.services import provider_prices_sync
+from catalog.selectors import active_version, resource_price_book
+from catalog.services import PlanItemInput, plan_version_create, provider_prices_sync
 from customers.services import billing_profile_save
 from demo.webhook_receiver import run_receiver
 from deployments.models import Deployment, Subscription
@@ -79,6 +83,7 @@ from invoicing.models import CreditNote, InvoiceStatus, TenantInvoice, UsageReco
 from invoicing.usage.llm_usage import LLMUsageEventInput, llm_usage_events_record
 from invoicing.usage.metering import meter_day
 from invoicing.usage.selectors import usage_for_deployments
+from pricing import kinds as billing_kinds
 from webhooks.events import EVENT_TYPES
 from webhooks.services import (
     webhook_deliveries_due,
@@ -136,6 +141,11 @@ LATE_PAYER = "acme"
 # The demo tenants' billing profiles (ABNs with valid checksums, not real businesses).
 BILLING_ABNS = {"acme": "33102417032", "globex": "33102417064", "initech": "33102417096"}
 CREDITED_TENANT = "acme"
+# The demo ends by drafting a new version of this plan priced from the advisor's suggestions
+# and re-rating the demo month under it (issue 18 item 6).
+DRAFT_PLAN = "pro"
+DRAFT_TARGET_MARGIN = Decimal(30)
+DRAFT_ATTEMPTS = 6
 CREDIT_CENTS = 1_000  # ex-GST, credited on the first line of acme's invoice
 DOCUMENTS_DIR = "documents"
 OUTBOX_DIR = "outbox"
@@ -240,6 +250,13 @@ class MonthDemo:
         self.print_margin()
         self.print_drift_inbox()
         self.print_next_month()
+        self.print_advice()
+        self.step(
+            "draft",
+            f"drafting {DRAFT_PLAN} from the advisor's prices (a {DRAFT_TARGET_MARGIN}% margin)",
+            self.draft_from_advice,
+        )
+        self.print_rerating()
 
     def live_the_month(self) -> str:
         """Each day at 00:00: sync inventory, measure yesterday at the source (Spaces sizes
@@ -475,6 +492,182 @@ class MonthDemo:
             f"  (of which unattributed: {_money(unattributed['cogs_usd_cents'], 'USD')} in "
             f"{unattributed['lines']} DigitalOcean lines matched to no tenant)"
         )
+
+    # -- the pricing advisor and a re-rated draft (issue 18 items 4-6) ---------------------------
+
+    def print_advice(self) -> None:
+        advice = pricing_advice(self.period, target_margin=DRAFT_TARGET_MARGIN)
+        currency = advice["currency"]
+        self.write("")
+        self.write(
+            f"Pricing advisor for {self.period:%B %Y} (target margin "
+            f"{advice['target_margin_percent']}%, {currency} cents per unit)"
+        )
+        self.write(f"  {advice['rounding']}")
+        for reason in advice["missing"]:
+            self.write(f"  missing: {reason}")
+        columns = ("kind / size", "units", "COGS", "COGS/unit", "rev/unit", "break-even", "target")
+        self.write("  " + f"{columns[0]:<26}" + " ".join(f"{c:>12}" for c in columns[1:]))
+        for row in advice["kinds"]:
+            self.write("  " + self._advice_cells(row["kind"], row, currency, revenue=True))
+            for size in row["sizes"]:
+                self.write("  " + self._advice_cells(f"  {size['size_slug']}", size, currency))
+        for row in advice["unbilled_cogs"]:
+            self.write(
+                f"  DO {row['kind']}: {_money(row['cogs_usd_cents'], 'USD')} ({row['reason']})"
+            )
+        self.write(
+            f"  Losing money: {advice['losing_tenant_count']} tenant(s), "
+            f"{advice['losing_deployment_count']} deployment(s)"
+        )
+        for deployment in advice["losing_deployments"]:
+            self.write(
+                f"    {deployment['slug']} ({deployment['tenant_id']}): margin "
+                f"{_money(deployment['margin_cents'], currency)}"
+            )
+            for resource in deployment["resources"]:
+                self.write(f"      - {resource['reason']}")
+
+    @staticmethod
+    def _advice_cells(label: str, row: dict, currency: str, *, revenue: bool = False) -> str:
+        def per_unit(value) -> str:
+            return "—" if value is None else f"{value}"
+
+        cells = (
+            f"{row['units']:.2f}",
+            _maybe_money(row["cogs_cents"], currency),
+            per_unit(row["cogs_per_unit_cents"]),
+            per_unit(row.get("revenue_per_unit_cents")) if revenue else "",
+            per_unit(row["break_even_unit_price_cents"]),
+            per_unit(row["target_unit_price_cents"]),
+        )
+        return f"{label[:26]:<26}" + " ".join(f"{cell:>12}" for cell in cells)
+
+    def draft_from_advice(self) -> str:
+        """A draft of DRAFT_PLAN whose overage prices are the advisor's suggestions where they
+        are above today's, and whose base price is raised until re-rating the demo month under
+        it shows a positive margin (what off resources and allowances cost is not per unit)."""
+        advice = pricing_advice(self.period, target_margin=DRAFT_TARGET_MARGIN)
+        suggested = {
+            row["kind"]: row["target_unit_price_cents"]
+            for row in advice["kinds"]
+            if row["target_unit_price_cents"] is not None
+        }
+        current = active_version(DRAFT_PLAN)
+        items = []
+        for item in current.items.order_by("id"):
+            price = _per_unit(suggested.get(item.resource_kind, 0), item.resource_kind, item)
+            items.append(
+                PlanItemInput(
+                    item.resource_kind,
+                    item.included_qty,
+                    max(item.overage_price_cents, price),
+                    item.overage_unit,
+                    item.hard_cap_qty,
+                )
+            )
+        # A kind the plan leaves to the list price gets an item with nothing included, priced
+        # at the advisor's suggestion when that is above the list price.
+        covered = {item.resource_kind for item in items}
+        list_prices = resource_price_book(
+            currencies=[current.currency], start=self.period, end=self.last_day
+        ).terms_on(self.period, current.currency)
+        for kind, per_base_unit in sorted(suggested.items()):
+            listed = list_prices.get(kind)
+            price = _per_unit(per_base_unit, kind)
+            if kind in covered or not price or (listed and listed.price_cents >= price):
+                continue
+            items.append(PlanItemInput(kind, Decimal(0), price))
+        base = current.base_price_cents
+        for _ in range(DRAFT_ATTEMPTS):
+            draft = plan_version_create(
+                plan=current.plan,
+                base_price_cents=base,
+                currency=current.currency,
+                items=items,
+                actor=ACTOR,
+            )
+            result = version_rerate(version_id=draft.pk, period=self.period)
+            [total] = result["totals"] or [None]
+            if total is None or total["margin_would_cents"] is None:
+                reasons = "; ".join(result["missing"]) or "nothing re-rated"
+                return f"{DRAFT_PLAN} v{draft.number} drafted; its margin is unknown: {reasons}"
+            if total["margin_would_cents"] > 0:
+                return (
+                    f"{DRAFT_PLAN} v{draft.number}: base {_money(base, current.currency)} "
+                    f"(v{current.number}: {_money(current.base_price_cents, current.currency)}), "
+                    f"overage from the advisor's {DRAFT_TARGET_MARGIN}% prices"
+                )
+            # Short of the target: spread what is missing over the tenants, whole dollars up.
+            wanted = Decimal(total["cogs_cents"]) / (1 - DRAFT_TARGET_MARGIN / 100)
+            short = wanted - total["would_subtotal_cents"]
+            step = -(-int(short) // max(total["tenants"], 1))
+            base += max(100, -(-step // 100) * 100)
+            draft.delete()  # a trial draft: never published, nothing refers to it
+        raise RuntimeError(f"no base price made {DRAFT_PLAN}'s re-rated margin positive")
+
+    def print_rerating(self) -> None:
+        draft = (
+            PlanVersion.objects.filter(
+                plan__code=DRAFT_PLAN, status=PlanVersionStatus.DRAFT, created_by=ACTOR
+            )
+            .order_by("-number")
+            .first()
+        )
+        if draft is None:
+            return
+        result = version_rerate(version_id=draft.pk, period=self.period)
+        self.write("")
+        self.write(
+            f"{DRAFT_PLAN} v{draft.number} (draft) re-rated against {self.period:%B %Y}: the "
+            f"subscribers of v{result['replaces_version_number']}, nothing written"
+        )
+        for reason in result["missing"]:
+            self.write(f"  missing: {reason}")
+        columns = ("tenant", "got", "would get", "COGS", "margin got", "margin would")
+        self.write(
+            "  " + " ".join(f"{c:<10}" if i == 0 else f"{c:>16}" for i, c in enumerate(columns))
+        )
+        rows = [
+            (
+                row["tenant_id"],
+                row["currency"],
+                row["got"]["total_cents"],
+                row["would"]["total_cents"],
+                row["cogs_cents"],
+                row["margin_got_cents"],
+                row["margin_would_cents"],
+            )
+            for row in result["tenants"]
+        ] + [
+            (
+                "TOTAL",
+                total["currency"],
+                total["got_total_cents"],
+                total["would_total_cents"],
+                total["cogs_cents"],
+                total["margin_got_cents"],
+                total["margin_would_cents"],
+            )
+            for total in result["totals"]
+        ]
+        for tenant_id, currency, got, would, cogs, margin_got, margin_would in rows:
+            cells = (
+                _money(got, currency),
+                _money(would, currency),
+                _maybe_money(cogs, currency),
+                _maybe_money(margin_got, currency),
+                _maybe_money(margin_would, currency),
+            )
+            self.write(f"  {tenant_id:<10} " + " ".join(f"{cell:>16}" for cell in cells))
+        for total in result["totals"]:
+            self.write(
+                f"  margin {_percent(total['margin_got_percent'])} as invoiced, "
+                f"{_percent(total['margin_would_percent'])} under v{draft.number} "
+                "(totals incl. GST; margins on revenue ex-GST)"
+            )
+        for failure in result["failed"]:
+            self.write(f"  {failure['tenant_id']}: not re-rated: {failure['reason']}")
 
     def detect_drift(self) -> str:
         """An operator recorded what acme-db-1 should be; someone resized it by hand since."""
@@ -840,6 +1033,14 @@ def _fraction_text(value: Fraction) -> str:
 
 def _qty(value: Decimal | None) -> str:
     return "?" if value is None else f"{value.normalize():f}"
+
+
+def _per_unit(per_base_unit: int, kind: str, item=None) -> int:
+    """A price per base unit as a price per the item's overage unit (per 1,000 tokens...)."""
+    base = billing_kinds.BILLING_KINDS[kind]
+    unit = item.overage_unit if item is not None else base.overage_unit
+    factor = billing_kinds.UNITS[unit].factor / billing_kinds.UNITS[base.base_unit].factor
+    return int(per_base_unit * factor)
 
 
 def _money(cents: int, currency: str) -> str:

@@ -138,6 +138,7 @@ def load_pricing_inputs(
     through: dt.date | None = None,
     late_usage_of: Collection[str] | str | None = None,
     credit_of: Collection[str] | str | None = None,
+    reprice_as: Mapping[int, int] | None = None,
 ) -> PricingInputs:
     """Everything pricing `subjects` over the month starting `month` needs, usage counted from
     its first day through `through` (default: its last day; live accrual passes today).
@@ -147,10 +148,15 @@ def load_pricing_inputs(
 
     `credit_of` likewise adds the credit of the tenants' adjustment notes not yet consumed by
     another invoice (the month's own invoice, being regenerated, excepted).
+
+    `reprice_as` ({version id: version id}) prices the subscriptions bound to a version under
+    another version's terms, as moving them would (`subscription_change_plan_version`: the
+    version and the open segment): re-rating a draft version (analytics.rerating). The late
+    usage of earlier months keeps the terms its invoices named.
     """
     period = Month.of(month)
     through = period.end if through is None else through
-    subscriptions = _subscription_inputs(subjects, period, through)
+    subscriptions = _subscription_inputs(subjects, period, through, reprice_as or {})
     late: dict[str, tuple[LateSource, ...]] = {}
     if late_usage_of is not None:
         wanted = None if late_usage_of == ALL_TENANTS else sorted(late_usage_of)
@@ -170,7 +176,10 @@ def load_pricing_inputs(
 
 
 def _subscription_inputs(
-    subjects: Sequence[PricingSubject], month: Month, through: dt.date
+    subjects: Sequence[PricingSubject],
+    month: Month,
+    through: dt.date,
+    reprice_as: Mapping[int, int] | None = None,
 ) -> tuple[SubscriptionInputs, ...]:
     """Each subject's inputs for the month: plan terms (two queries), snapshotted add-ons (one),
     usage (one), LLM charges with their currency (one), the price book (one). A subject with
@@ -178,8 +187,15 @@ def _subscription_inputs(
     segments (one query) and the usage of each distinct span of days (two queries a span)."""
     if not subjects:
         return ()
+    if reprice_as:
+        subjects = [_repriced(subject, reprice_as) for subject in subjects]
     segmented = [s.subscription_id for s in subjects if s.segmented and s.subscription_id]
     segments = segment_terms(segmented, month.start, month.end) if segmented else {}
+    if reprice_as:
+        segments = {
+            pk: [_repriced_segment(segment, reprice_as) for segment in found]
+            for pk, found in segments.items()
+        }
     plans = {s.plan_version_id: s.plan for s in subjects if s.plan is not None}
     plans |= plan_terms_by_version_id(
         [subject.plan_version_id for subject in subjects if subject.plan is None]
@@ -261,6 +277,21 @@ def _subscription_inputs(
                 )
             )
     return tuple(inputs)
+
+
+def _repriced(subject: PricingSubject, reprice_as: Mapping[int, int]) -> PricingSubject:
+    version_id = reprice_as.get(subject.plan_version_id)
+    if version_id is None:
+        return subject
+    return replace(subject, plan_version_id=version_id, plan=None)
+
+
+def _repriced_segment(segment: SegmentTerms, reprice_as: Mapping[int, int]) -> SegmentTerms:
+    """The open segment moves with the subscription; closed ones keep their version."""
+    version_id = reprice_as.get(segment.plan_version_id)
+    if version_id is None or segment.ends_on is not None:
+        return segment
+    return replace(segment, plan_version_id=version_id)
 
 
 @dataclass(frozen=True)

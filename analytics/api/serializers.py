@@ -260,3 +260,204 @@ class AccrualSerializer(serializers.Serializer):
     cogs_to_date = CogsToDateSerializer(read_only=True)
     margin_to_date = MarginToDateSerializer(read_only=True)
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-rating a draft version (issue 18 item 5)
+# ---------------------------------------------------------------------------------------------
+
+
+class SimulateRequestSerializer(serializers.Serializer):
+    period = PeriodField(
+        help_text="The past month to re-rate: YYYY-MM or YYYY-MM-01 (it must be over).",
+        error_messages={"required": PERIOD_REQUIRED, "blank": PERIOD_REQUIRED},
+    )
+
+
+class RerateInvoiceSerializer(serializers.Serializer):
+    subtotal_cents = cents_field(help_text="Ex-tax: the revenue the margin is computed on.")
+    tax_cents = cents_field()
+    total_cents = cents_field(help_text="Subtotal plus tax.")
+    credit_cents = cents_field(help_text="Adjustment-note credit consumed after tax.")
+
+
+class RerateGotSerializer(RerateInvoiceSerializer):
+    source = serializers.ChoiceField(
+        choices=["invoice", "priced"],
+        read_only=True,
+        help_text="`invoice`: the month's non-void invoice; `priced`: no invoice yet, the month "
+        "priced under the tenant's current versions.",
+    )
+    invoice_id = serializers.IntegerField(read_only=True, allow_null=True)
+    invoice_number = serializers.CharField(read_only=True, allow_null=True)
+    invoice_status = serializers.CharField(read_only=True, allow_null=True)
+
+
+class RerateTenantSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(read_only=True)
+    currency = serializers.CharField(read_only=True)
+    got = RerateGotSerializer(read_only=True)
+    would = RerateInvoiceSerializer(read_only=True, help_text="Priced under the draft's terms.")
+    cogs_usd_cents = optional_cents_field("The month's DigitalOcean cost attributed to it.")
+    cogs_cents = optional_cents_field("COGS in `currency`; null without a rate or cost lines.")
+    margin_got_cents = optional_cents_field("Got subtotal minus COGS.")
+    margin_would_cents = optional_cents_field("Would-get subtotal minus COGS.")
+    margin_got_percent = percent_field()
+    margin_would_percent = percent_field()
+    warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+
+class RerateTotalSerializer(serializers.Serializer):
+    currency = serializers.CharField(read_only=True)
+    tenants = serializers.IntegerField(read_only=True)
+    got_subtotal_cents = cents_field()
+    got_total_cents = cents_field()
+    would_subtotal_cents = cents_field()
+    would_total_cents = cents_field()
+    cogs_cents = optional_cents_field("Null when any tenant's COGS is unknown.")
+    margin_got_cents = optional_cents_field("Null when any tenant's COGS is unknown.")
+    margin_would_cents = optional_cents_field("Null when any tenant's COGS is unknown.")
+    margin_got_percent = percent_field()
+    margin_would_percent = percent_field()
+
+
+class RerateSerializer(serializers.Serializer):
+    version_id = serializers.IntegerField(read_only=True)
+    plan_code = serializers.CharField(read_only=True)
+    version_number = serializers.IntegerField(read_only=True)
+    replaces_version_number = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The active version whose subscribers are re-rated (publishing retires it).",
+    )
+    period = serializers.DateField(read_only=True)
+    period_end = serializers.DateField(read_only=True)
+    currency = serializers.CharField(read_only=True)
+    tenants = RerateTenantSerializer(many=True, read_only=True)
+    failed = AccrualFailureSerializer(many=True, read_only=True)
+    totals = RerateTotalSerializer(many=True, read_only=True, help_text="One per currency.")
+    fx = FxConversionSerializer(many=True, read_only=True, required=False)
+    missing = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="What could not be computed and why (no usage, no rate, no cost lines).",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The pricing advisor (issue 18 item 4)
+# ---------------------------------------------------------------------------------------------
+
+
+class PricingQuerySerializer(DashboardPeriodQuerySerializer):
+    target_margin = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The margin to reach, percent of revenue, 0 (break-even) to 99.99; default 30.",
+    )
+
+
+def per_unit_field(help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=24,
+        decimal_places=4,
+        coerce_to_string=True,
+        read_only=True,
+        allow_null=True,
+        help_text=help_text,
+    )
+
+
+def units_field() -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=24,
+        decimal_places=6,
+        coerce_to_string=True,
+        read_only=True,
+        help_text="Units metered in the month, in the kind's base unit (allowance included).",
+    )
+
+
+class AdviceFiguresSerializer(serializers.Serializer):
+    units = units_field()
+    cogs_usd_cents = cents_field()
+    cogs_cents = optional_cents_field("COGS in `currency`; null without a rate.")
+    cogs_per_unit_cents = per_unit_field("COGS per unit in cents (4 places); null without units.")
+    break_even_unit_price_cents = optional_cents_field(
+        "The whole-cent unit price that covers COGS (rounded up)."
+    )
+    target_unit_price_cents = optional_cents_field(
+        "The whole-cent unit price that reaches the target margin (rounded up)."
+    )
+
+
+class AdviceSizeSerializer(AdviceFiguresSerializer):
+    size_slug = serializers.CharField(read_only=True)
+
+
+class AdviceKindSerializer(AdviceFiguresSerializer):
+    kind = serializers.CharField(read_only=True, help_text="Billing kind.")
+    label = serializers.CharField(read_only=True)
+    unit = serializers.CharField(read_only=True)
+    revenue_cents = cents_field(help_text="Overage and usage lines of the kind, ex-tax.")
+    revenue_per_unit_cents = per_unit_field("Revenue per metered unit in cents (4 places).")
+    margin_cents = optional_cents_field("Revenue minus COGS; null without a rate.")
+    margin_percent = percent_field()
+    sizes = AdviceSizeSerializer(many=True, read_only=True)
+
+
+class AdviceUnbilledSerializer(serializers.Serializer):
+    kind = serializers.CharField(read_only=True, help_text="DigitalOcean kind.")
+    cogs_usd_cents = cents_field()
+    cogs_cents = optional_cents_field("Converted; null without a rate.")
+    reason = serializers.CharField(read_only=True)
+
+
+class AdviceResourceSerializer(serializers.Serializer):
+    resource_id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    kind = serializers.CharField(read_only=True)
+    size_slug = serializers.CharField(read_only=True)
+    statuses = serializers.ListField(child=serializers.CharField(), read_only=True)
+    billing_kind = serializers.CharField(read_only=True, allow_null=True)
+    units = units_field()
+    cogs_usd_cents = cents_field()
+    cogs_cents = optional_cents_field("Converted; null without a rate.")
+    billed_for_kind_cents = cents_field(
+        help_text="What the deployment was billed for the resource's billing kind."
+    )
+    reason = serializers.CharField(read_only=True, help_text="Why it loses money.")
+
+
+class AdviceLossSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField(read_only=True)
+    currency = serializers.CharField(read_only=True)
+    revenue_cents = cents_field()
+    cogs_usd_cents = cents_field()
+    cogs_cents = cents_field()
+    margin_cents = cents_field()
+
+
+class AdviceDeploymentLossSerializer(AdviceLossSerializer):
+    deployment_id = serializers.IntegerField(read_only=True)
+    slug = serializers.CharField(read_only=True)
+    resources = AdviceResourceSerializer(many=True, read_only=True)
+
+
+class PricingAdviceSerializer(serializers.Serializer):
+    period = serializers.DateField(read_only=True)
+    period_end = serializers.DateField(read_only=True)
+    currency = serializers.CharField(read_only=True)
+    cogs_currency = serializers.CharField(read_only=True)
+    target_margin_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, coerce_to_string=True, read_only=True
+    )
+    rounding = serializers.CharField(read_only=True, help_text="How suggested prices round.")
+    fx = FxConversionSerializer(read_only=True)
+    kinds = AdviceKindSerializer(many=True, read_only=True)
+    unbilled_cogs = AdviceUnbilledSerializer(many=True, read_only=True)
+    losing_tenants = AdviceLossSerializer(many=True, read_only=True, help_text="Worst first.")
+    losing_tenant_count = serializers.IntegerField(read_only=True)
+    losing_deployments = AdviceDeploymentLossSerializer(many=True, read_only=True)
+    losing_deployment_count = serializers.IntegerField(read_only=True)
+    missing = serializers.ListField(child=serializers.CharField(), read_only=True)

@@ -1,4 +1,5 @@
-"""Dashboard API, platform_admin only: margin, revenue and COGS by kind, live accrual."""
+"""Dashboard API, platform_admin only: margin, revenue and COGS by kind, live accrual, the
+pricing advisor, and re-rating a draft plan version (issue 18)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics.advisor import pricing_advice
 from analytics.api.serializers import (
     AccrualSerializer,
     ByKindSerializer,
     DashboardPeriodQuerySerializer,
     MarginSummarySerializer,
+    PricingAdviceSerializer,
+    PricingQuerySerializer,
+    RerateSerializer,
+    SimulateRequestSerializer,
 )
+from analytics.rerating import version_rerate
 from analytics.selectors import by_kind, cogs_reconciliation, live_accrual, margin_summary
 from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.permissions import IsPlatformAdmin
@@ -68,3 +75,56 @@ class AccrualView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(AccrualSerializer(live_accrual()).data)
+
+
+class PricingAdviceView(APIView):
+    permission_classes = [IsPlatformAdmin]
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="dashboard_pricing",
+        summary="The pricing advisor: COGS and revenue per unit by kind and size, the unit "
+        "price that reaches a target margin, and who loses money and why.",
+        parameters=[PricingQuerySerializer],
+        responses={
+            200: PricingAdviceSerializer,
+            400: OpenApiResponse(description="`period` or `target_margin` is bad (named)."),
+            401: NO_TOKEN,
+            403: NOT_ADMIN,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = parse_input(PricingQuerySerializer, request.query_params)
+        advice = pricing_advice(query["period"], target_margin=query.get("target_margin"))
+        return Response(PricingAdviceSerializer(advice).data)
+
+
+class VersionSimulateView(APIView):
+    """Served under catalog/versions/{id}/simulate; lives here because it needs COGS and FX."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    @extend_schema(
+        tags=["catalog"],
+        operation_id="catalog_version_simulate",
+        summary="Re-rate a past month's usage of the affected subscribers under a draft version.",
+        description=(
+            "Prices the month's actual usage of the tenants subscribed to the plan's active "
+            "version under the draft's terms, through the rollup's pricing, and writes nothing: "
+            "per tenant the invoice it got, the one it would get, COGS and the margin each way, "
+            "with totals per currency. What cannot be computed is null and `missing` says why."
+        ),
+        request=SimulateRequestSerializer,
+        responses={
+            200: RerateSerializer,
+            400: OpenApiResponse(
+                description="`period` missing, malformed or not over yet; `version` not a draft."
+            ),
+            401: NO_TOKEN,
+            403: NOT_ADMIN,
+            404: OpenApiResponse(description="No plan version with that id."),
+        },
+    )
+    def post(self, request: Request, version_id: int) -> Response:
+        period = parse_input(SimulateRequestSerializer, request.data)["period"]
+        return Response(RerateSerializer(version_rerate(version_id=version_id, period=period)).data)

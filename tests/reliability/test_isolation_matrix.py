@@ -517,6 +517,19 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("analytics:by-kind", "OPTIONS"): Expect(ADMIN_ONLY, Scope.ADMIN),
     ("analytics:accrual", "GET"): Expect(ADMIN_ONLY, Scope.ADMIN),
     ("analytics:accrual", "OPTIONS"): Expect(ADMIN_ONLY, Scope.ADMIN),
+    ("analytics:pricing", "GET"): Expect(ADMIN_ONLY, Scope.ADMIN, query={"period": "2026-04"}),
+    ("analytics:pricing", "OPTIONS"): Expect(ADMIN_ONLY, Scope.ADMIN),
+    # Re-rating a draft writes nothing; a tenant's token gets the same 403 whatever the id.
+    ("analytics:version-simulate", "POST"): Expect(
+        ADMIN_ONLY,
+        Scope.ADMIN,
+        draft_version,
+        {"version_id": MISSING_ID},
+        body=lambda w, r, k: {"period": "2026-04"},
+    ),
+    ("analytics:version-simulate", "OPTIONS"): Expect(
+        ADMIN_ONLY, Scope.ADMIN, draft_version, {"version_id": MISSING_ID}
+    ),
     # -- drift: platform_admin only --------------------------------------------------------------
     ("drift:drift-list", "GET"): Expect(ADMIN_ONLY, Scope.ADMIN),
     ("drift:drift-list", "OPTIONS"): Expect(ADMIN_ONLY, Scope.ADMIN),

@@ -4,15 +4,39 @@ some, under its late-usage lock: two rollups of different months bill it once be
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from invoicing.credit_notes.selectors import tenants_with_credit_notes
 from invoicing.pricing_inputs import ALL_TENANTS, PricingInputs, load_pricing_inputs
 from pricing.credit import CreditAvailable
 from pricing.engine import QuoteInputError
-from pricing.invoice import Month, PricingError
+from pricing.invoice import Month, PricingError, PricingSubject
 from pricing.late import LateSource, late_usage_lines
 from pricing.tenant import TenantPrice, price_tenant
+
+
+def load(
+    month: Month,
+    subjects: Mapping[str, Sequence[PricingSubject]],
+    tenant_ids: Sequence[str],
+    *,
+    settled: bool = False,
+    reprice_as: Mapping[int, int] | None = None,
+) -> PricingInputs:
+    """Everything pricing these tenants' month needs, read in bulk once for the run.
+
+    The rollup reads each tenant's late usage and credit again under its locks; a preview that
+    writes nothing (re-rating a draft version, `analytics.rerating`) passes `settled` to read
+    them here, in bulk, as they stand, and `reprice_as` to price a version's subscribers under
+    another version's terms. Both then price each tenant with `price`: one pricing path."""
+    wanted = list(tenant_ids)
+    return load_pricing_inputs(
+        [subject for tenant_id in wanted for subject in subjects.get(tenant_id, ())],
+        month=month.start,
+        late_usage_of=wanted if settled else None,
+        credit_of=wanted if settled else None,
+        reprice_as=reprice_as,
+    )
 
 
 def price(

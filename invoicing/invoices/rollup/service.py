@@ -41,7 +41,7 @@ from invoicing.invoices.locks import lock_tenant_credit, lock_tenant_late_usage
 from invoicing.invoices.rollup import inputs, pricing
 from invoicing.invoices.rollup.report import RollupOutcome, RollupReport, TenantResult
 from invoicing.invoices.rollup.writing import write_invoice
-from invoicing.pricing_inputs import PricingInputs, load_pricing_inputs
+from invoicing.pricing_inputs import PricingInputs
 from pricing.engine import QuoteInputError
 from pricing.invoice import Month, PricingError
 
@@ -89,10 +89,7 @@ def roll_up_period(
     )
     to_price = [tenant_id for tenant_id in tenants if tenant_id not in results]
 
-    loaded = load_pricing_inputs(
-        [subject for tenant_id in to_price for subject in subjects.get(tenant_id, ())],
-        month=month.start,
-    )
+    loaded = pricing.load(month, subjects, to_price)
     for tenant_id in to_price:
         results[tenant_id] = _roll_up_tenant(
             tenant_id,

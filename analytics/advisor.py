@@ -40,6 +40,7 @@ from analytics.selectors import (
     _period_sums,
     _reporting_currency,
     _revenue_lines,
+    cogs_source,
     fx_conversion,
     margin_percent,
     usd_cents,
@@ -179,7 +180,7 @@ def pricing_advice(period: dt.date, *, target_margin: object = None) -> dict[str
     fx = fx_conversion(from_currency=COGS_CURRENCY, to_currency=currency, period=period)
 
     cogs = (
-        _cogs_lines(period)
+        _cogs_lines(cogs_source(period))
         .annotate(billed_as=BILLED_AS)
         .values_list("billed_as", "resource__size_slug")
         .annotate(usd=Sum("amount"), lines=Count("id"))
@@ -304,7 +305,7 @@ def _losses(period: dt.date, fx, start_at: dt.datetime, end_at: dt.datetime) -> 
     """Tenants and deployments whose margin (the dashboard's figures, in `fx`'s currency when
     they have no invoice of another) is negative, worst first, with the resources behind each
     losing deployment."""
-    sums = _period_sums(period)
+    sums = _period_sums(period, cogs_source(period))
 
     def margin(row) -> int | None:
         # Rows invoiced in another currency than the reporting one are left to the dashboard.
@@ -362,7 +363,7 @@ def _resources_behind(
     if not deployment_ids:
         return {}
     cogs = (
-        _cogs_lines(period)
+        _cogs_lines(cogs_source(period))
         .filter(resource__deployment_id__in=deployment_ids)
         .values_list(
             "resource__deployment_id",

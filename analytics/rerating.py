@@ -34,6 +34,7 @@ from analytics.selectors import (
     ATTRIBUTED_TENANT,
     COGS_CURRENCY,
     _cogs_lines,
+    cogs_source,
     fx_conversion,
     margin_percent,
     usd_cents,
@@ -252,7 +253,7 @@ def _cogs_by_tenant(month: Month, tenant_ids: list[str]) -> dict[str, Decimal] |
     """Exact USD COGS per tenant, attributed as the margin dashboard does (one query); a
     tenant no line is attributed to cost 0. None when the month has no cost line at all (its
     DigitalOcean invoice is not imported): then COGS is unknown, not 0."""
-    lines = _cogs_lines(month.start)
+    lines = _cogs_lines(cogs_source(month.start))
     if not lines.exists():
         return None
     rows = dict(

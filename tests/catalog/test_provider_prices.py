@@ -47,7 +47,7 @@ def test_the_price_list_is_read_from_every_endpoint_and_the_constants(emulator):
     assert (big.price_hourly, big.price_monthly) == (Decimal("1.5"), Decimal("1008"))
     assert big.source == "/v2/sizes" and big.effective_from == DAY and big.effective_to is None
     gpu = ProviderPrice.objects.get(size_slug="gpu-h100x1-80gb")
-    assert gpu.price_hourly == Decimal("3.38143")
+    assert gpu.price_hourly == Decimal("6.74")
     app = ProviderPrice.objects.get(size_slug="apps-s-1vcpu-1gb")
     # usd_per_second "0.00000496032" x 3600 = 0.017857152 USD an hour
     assert (app.provider_kind, app.price_monthly, app.memory_mb) == ("app", Decimal("12"), 1024)

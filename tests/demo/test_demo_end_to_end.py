@@ -47,7 +47,7 @@ LIST_PRICES = {
 # hour, exact; each line is rounded half-up once. The list prices are the emulator's (/v2/sizes:
 # monthly / 672 at 5 places) and the documented database table (USD 30 a month / 672 at 9).
 COST_PLUS_CENTS_AN_HOUR = {
-    "gpu_droplet_hours": Fraction("3.38143") * 100 * Fraction("1.25") * Fraction(str(USD_AUD)),
+    "gpu_droplet_hours": Fraction("6.74") * 100 * Fraction("1.25") * Fraction(str(USD_AUD)),
     "database_node_hours": Fraction("0.044642857")
     * 100
     * Fraction("1.30")

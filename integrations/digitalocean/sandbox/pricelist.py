@@ -17,9 +17,10 @@ from .generate import REGIONS, SIZES, size_payload
 JSON = dict[str, Any]
 
 # GPU droplets are listed by /v2/sizes like any size (with gpu_info); slug, memory MB, vCPUs,
-# disk GB, transfer TB, USD a month (DO's hourly list price x 672 hours).
-GPU_SIZES: dict[str, tuple[int, int, int, float, float]] = {
-    "gpu-h100x1-80gb": (245760, 20, 720, 15.0, 2272.32),
+# disk GB, transfer TB, USD a month, USD an hour: as the account's own droplet object carries
+# them (its invoice bills the month at 4,529.30).
+GPU_SIZES: dict[str, tuple[int, int, int, float, float, float]] = {
+    "gpu-h100x1-80gb": (245760, 20, 720, 15.0, 4529.3, 6.74),
 }
 
 DATABASE_SIZES = ("db-s-1vcpu-1gb", "db-s-1vcpu-2gb", "db-s-2vcpu-4gb", "db-s-4vcpu-8gb")
@@ -35,7 +36,7 @@ SECONDS_A_MONTH = 2_419_200  # 672 hours: DO's hourly price is its monthly price
 
 
 def _gpu_payload(slug: str) -> JSON:
-    memory, vcpus, disk, transfer, monthly = GPU_SIZES[slug]
+    memory, vcpus, disk, transfer, monthly, hourly = GPU_SIZES[slug]
     return {
         "slug": slug,
         "memory": memory,
@@ -43,7 +44,7 @@ def _gpu_payload(slug: str) -> JSON:
         "disk": disk,
         "transfer": transfer,
         "price_monthly": monthly,
-        "price_hourly": round(monthly / 672, 5),
+        "price_hourly": hourly,
         "regions": ["nyc2", "tor1"],
         "available": True,
         "description": "GPU",

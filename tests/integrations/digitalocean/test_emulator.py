@@ -621,3 +621,20 @@ def test_bad_insight_dates_are_400_naming_the_field(emulator, start, end, words)
 def test_another_accounts_insights_are_404(emulator):
     response = _insights(emulator, "2026-10-01", "2026-10-02", urn="do:team:someone-else")
     assert response.status_code == 404
+
+
+def test_the_price_list_agrees_with_the_sizes_the_account_s_droplets_carry(client):
+    """/v2/sizes is the price list cost-plus prices read (issue 18) and each droplet object
+    embeds its size with prices: the emulator must not quote two prices for one size (an H100
+    at USD 3.38 on /v2/sizes and 6.74 on its droplet once made the demo's cost-plus lose money)."""
+    listed = {size["slug"]: size for size in client.list_sizes()}
+    droplets = load_fixture()["droplets"]
+    assert droplets
+    for droplet in droplets:
+        size = droplet["size"]
+        assert size["slug"] in listed, size["slug"]
+        for price in ("price_hourly", "price_monthly"):
+            assert money(str(listed[size["slug"]][price])) == money(str(size[price])), (
+                size["slug"],
+                price,
+            )

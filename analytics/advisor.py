@@ -196,21 +196,18 @@ def pricing_advice(period: dt.date, *, target_margin: object = None) -> dict[str
         sized.cogs_usd += usd
         sized.cost_lines += lines
 
+    # ONE grouped scan of the month's usage: units per kind, and per size where size matters
+    # (hourly kinds) from the size each row was metered at (`usage_records.size_slug`).
     month_rows = UsageRecord.objects.filter(period_start__gte=start_at, period_start__lt=end_at)
-    for kind, denominator, numerator in (
-        month_rows.values_list("resource_kind", "qty_denominator")
-        .annotate(numerator=Sum("qty_numerator"))
-        .order_by()
-    ):
-        sums[kind].units += Fraction(numerator) / denominator
-    # By size only where size matters (hourly kinds), joining only their rows to the resource.
     for kind, slug, denominator, numerator in (
-        month_rows.filter(resource_kind__in=sorted(SIZED_KINDS), resource__isnull=False)
-        .values_list("resource_kind", "resource__size_slug", "qty_denominator")
+        month_rows.values_list("resource_kind", "size_slug", "qty_denominator")
         .annotate(numerator=Sum("qty_numerator"))
         .order_by()
     ):
-        sums[kind].size(slug or "").units += Fraction(numerator) / denominator
+        units = Fraction(numerator) / denominator
+        sums[kind].units += units
+        if slug and kind in SIZED_KINDS:
+            sums[kind].size(slug).units += units
 
     rows = [
         _kind_row(kind, sums[kind], fx, target)

@@ -79,7 +79,6 @@ class TenantInvoiceSerializer(serializers.ModelSerializer):
             "net_cents",
             "due_on",
             "issued_at",
-            "due_on",
             "paid_at",
             "voided_at",
             "void_reason",

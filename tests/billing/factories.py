@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import responses
@@ -118,7 +118,9 @@ def file_total(csv_text: str) -> str | None:
         except InvalidOperation:
             return None
         total += -amount if negative else amount
-    return f"{total:.2f}"
+    # Half-up to the cent, as the ingest's reconciliation rounds (Decimal's own formatting
+    # would round half-even: 1.605 -> "1.60", a cent short of the invoice DigitalOcean states).
+    return f"{total.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
 
 
 def serve_invoice(

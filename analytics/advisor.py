@@ -51,7 +51,7 @@ from arcadia_cloud.periods import month_end
 from inventory.models import CloudResourceHistory
 from invoicing.models import InvoiceLineKind, UsageRecord
 from invoicing.usage.metering import billable_statuses_in_force
-from invoicing.usage.selectors import metering_settings, round_qty_exact
+from invoicing.usage.selectors import metering_settings, month_units, round_qty_exact
 from pricing import kinds as registry
 
 DEFAULT_TARGET_MARGIN = Decimal(30)
@@ -196,14 +196,9 @@ def pricing_advice(period: dt.date, *, target_margin: object = None) -> dict[str
         sized.cogs_usd += usd
         sized.cost_lines += lines
 
-    # ONE grouped scan of the month's usage: units per kind, and per size where size matters
-    # (hourly kinds) from the size each row was metered at (`usage_records.size_slug`).
-    month_rows = UsageRecord.objects.filter(period_start__gte=start_at, period_start__lt=end_at)
-    for kind, slug, denominator, numerator in (
-        month_rows.values_list("resource_kind", "size_slug", "qty_denominator")
-        .annotate(numerator=Sum("qty_numerator"))
-        .order_by()
-    ):
+    # The month's units per kind, and per size where size matters (hourly kinds) from the size
+    # each row was metered at (`usage_records.size_slug`): the maintained monthly totals.
+    for kind, slug, denominator, numerator in month_units(period):
         units = Fraction(numerator) / denominator
         sums[kind].units += units
         if slug and kind in SIZED_KINDS:

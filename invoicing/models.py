@@ -139,6 +139,47 @@ class UsageRecord(models.Model):
         return f"{self.resource_kind} {self.qty} for {self.deployment_id} at {self.period_start}"
 
 
+class UsageMonthTotal(models.Model):
+    """The month's usage rows summed per (deployment, billing kind, size slug, denominator):
+    what the pricing advisor reads instead of scanning millions of rows (issue 18).
+
+    Derived, never edited: on PostgreSQL, statement-level triggers on `usage_records`
+    (migration 0014) add every inserted row, subtract every deleted one and apply every update
+    in the writer's own statement, whichever writer it is (the metering SQL, bulk inserts, the
+    LLM upsert, retention, a shell). Numerators of one denominator add exactly, so a total is
+    the exact fraction `qty_numerator / qty_denominator` of its rows. A key without rows has
+    no row. Other databases (the SQLite quick start) have no triggers and no rows here: the
+    selector reads the usage rows there (`invoicing.usage.selectors.month_units`).
+    """
+
+    month = models.DateField(help_text="The UTC month of the rows' period_start (its first day).")
+    deployment = models.ForeignKey(
+        "deployments.Deployment", on_delete=models.DO_NOTHING, related_name="+"
+    )
+    resource_kind = models.CharField(max_length=32)
+    size_slug = models.CharField(max_length=64, blank=True, default="")
+    qty_denominator = models.PositiveIntegerField()
+    qty_numerator = models.DecimalField(max_digits=40, decimal_places=QTY_DECIMAL_PLACES)
+    rows = models.BigIntegerField(help_text="How many usage rows the total sums.")
+
+    class Meta:
+        db_table = "usage_month_totals"
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "deployment", "resource_kind", "size_slug", "qty_denominator"],
+                name="usage_month_total_key",
+            )
+        ]
+        indexes = [
+            # The trigger drops keys whose last row went: found through this small index.
+            models.Index(fields=["rows"], condition=Q(rows=0), name="usage_month_total_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.deployment_id} {self.resource_kind} {self.size_slug}"
+
+
 def validate_billable_statuses(value: object) -> None:
     """A list of 1-20 distinct non-empty status strings (at most 32 characters), or null."""
     if value is None:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery, Sum
 
-from arcadia_cloud.periods import day_bounds
+from arcadia_cloud.periods import day_bounds, month_end
 from deployments.models import Deployment
 from invoicing.models import (
     DEFAULT_RETENTION_DAYS,
@@ -26,6 +27,7 @@ from invoicing.models import (
     LLMBillingMode,
     LLMUsageEvent,
     MeteringConfig,
+    UsageMonthTotal,
     UsageRecord,
 )
 from pricing.invoice import LLMCharges
@@ -99,6 +101,26 @@ def usage_for_deployments(
     of daily rows therefore totals what the month's exact accrual says (SPEC §17 example 3).
     """
     return {pk: totals for pk, (totals, _) in usage_with_sizes(deployment_ids, start, end).items()}
+
+
+def month_units(period: dt.date) -> list[tuple[str, str, int, Decimal]]:
+    """The month's usage of every deployment summed per (billing kind, size slug,
+    denominator): `(kind, size_slug, qty_denominator, Σ qty_numerator)` rows, in ONE query.
+
+    On PostgreSQL from `usage_month_totals` (kept by triggers, a few rows per deployment);
+    elsewhere (the SQLite quick start, which has no triggers) from the usage rows themselves."""
+    if connection.vendor == "postgresql":
+        rows = UsageMonthTotal.objects.filter(month=period)
+    else:
+        first_instant, after_last = _instant_range(period, month_end(period))
+        rows = UsageRecord.objects.filter(
+            period_start__gte=first_instant, period_start__lt=after_last
+        )
+    return list(
+        rows.values_list("resource_kind", "size_slug", "qty_denominator")
+        .annotate(numerator=Sum("qty_numerator"))
+        .order_by()
+    )
 
 
 SizedUsage = dict[str, dict[str, Decimal]]  # billing kind -> size slug ("" unknown) -> qty

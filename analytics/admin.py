@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString
 from analytics.advisor import pricing_advice
 from analytics.charts import Series, bar_chart
 from analytics.models import FxRate, Margin
-from analytics.rerating import version_rerate
+from analytics.rerating import price_change_rerate, version_rerate
 from analytics.selectors import by_kind, live_accrual, margin_summary
 from analytics.services import fx_rate_save
 from analytics.templatetags.analytics_format import format_cents
@@ -35,7 +35,8 @@ from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.periods import parse_period, previous_month
 from catalog.admin import PlanVersionAdmin as CatalogPlanVersionAdmin
-from catalog.models import PlanVersion, PlanVersionStatus
+from catalog.admin import ResourcePriceAdmin as CatalogResourcePriceAdmin
+from catalog.models import PlanVersion, PlanVersionStatus, ResourcePrice
 
 CHART_MAX_TENANTS = 20
 REVENUE_COLOR = "#417690"
@@ -276,7 +277,12 @@ class PlanVersionAdmin(CatalogPlanVersionAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": f"Simulate {version.plan.code} v{version.number}",
-            "version": version,
+            "subject": version,
+            "intro": (
+                f"Prices a past month's actual usage of the subscribers of {version.plan.code}'s "
+                "active version under this draft's terms, through the rollup's pricing. Nothing "
+                "is written."
+            ),
             "period_value": f"{period:%Y-%m}",
             "rerating": rerating,
             "error": error,
@@ -294,3 +300,61 @@ class PlanVersionAdmin(CatalogPlanVersionAdmin):
         return render_to_string(
             "admin/analytics/rerating/_table.html", {"rerating": rerating}, request=request
         )
+
+
+# The catalog's resource-price admin, with a Simulate page for a pending price (one that starts
+# after today): last month re-rated as if it had been in force (issue 18 item 5).
+admin.site.unregister(ResourcePrice)
+
+
+@admin.register(ResourcePrice)
+class ResourcePriceAdmin(CatalogResourcePriceAdmin):
+    list_display = (*CatalogResourcePriceAdmin.list_display, "simulate_link")
+
+    @admin.display(description="re-rate")
+    def simulate_link(self, price: ResourcePrice) -> str:
+        if price.pk is None or price.effective_from <= utc_today():
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Simulate…</a>',
+            reverse("admin:catalog_resourceprice_simulate", args=[price.pk]),
+        )
+
+    def get_urls(self):
+        simulate = path(
+            "<path:object_id>/simulate/",
+            self.admin_site.admin_view(self.simulate_view),
+            name="catalog_resourceprice_simulate",
+        )
+        return [simulate, *super().get_urls()]
+
+    def simulate_view(self, request: HttpRequest, object_id: str) -> TemplateResponse:
+        """A period field and that month re-rated as if the pending price applied (no writes)."""
+        price = self.get_object(request, object_id)
+        if price is None:
+            raise Http404("no such resource price")
+        if not self.has_view_permission(request, price):
+            raise PermissionDenied
+        period, error = _requested_period(request)
+        rerating = None
+        try:
+            rerating = price_change_rerate(price_id=price.pk, period=period)
+        except CALLER_ERRORS as exc:
+            error = str(exc)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Simulate {price}",
+            "subject": price,
+            "intro": (
+                f"Prices a past month's actual usage of the tenants who used {price.resource_kind} "
+                f"as if this price (from {price.effective_from}) had been in force all month, in "
+                "place of the prices of its kind, currency and size scope, through the rollup's "
+                "pricing. Nothing is written."
+            ),
+            "period_value": f"{period:%Y-%m}",
+            "rerating": rerating,
+            "error": error,
+            "publish_url": None,
+        }
+        return TemplateResponse(request, "admin/analytics/rerating/simulate.html", context)

@@ -40,11 +40,12 @@ from analytics.selectors import (
     usd_cents,
 )
 from arcadia_cloud.clock import utc_today
-from arcadia_cloud.errors import field_error
-from catalog.models import PlanVersion, PlanVersionStatus
+from arcadia_cloud.errors import NotFound, field_error
+from catalog.models import PlanVersion, PlanVersionStatus, ResourcePrice
 from catalog.selectors import active_version, version_get
 from invoicing.invoices.rollup import inputs, pricing
 from invoicing.models import InvoiceStatus
+from invoicing.pricing_inputs import PricingInputs
 from pricing.engine import QuoteInputError
 from pricing.invoice import Month, PricingError
 from pricing.tenant import TenantPrice
@@ -103,18 +104,33 @@ def version_rerate(*, version_id: int, period: object, today: dt.date | None = N
         )
         return result
 
+    loaded = pricing.load(
+        month, subjects, affected, settled=True, reprice_as={current.pk: version.pk}
+    )
+    return _rerated(result, month, subjects, affected, loaded)
+
+
+def _rerated(
+    result: dict[str, Any],
+    month: Month,
+    subjects: dict,
+    affected: list[str],
+    loaded: PricingInputs,
+) -> dict[str, Any]:
+    """`result` with each affected tenant's got / would / COGS / margins and the totals: what
+    they would be billed is priced from `loaded` (the changed terms), what they got is their
+    invoice of the month (or, without one, the month priced as it stands)."""
     got_invoices = {
         tenant_id: invoice
         for tenant_id, invoice in inputs.existing_invoices(month, affected).items()
         if invoice.status != InvoiceStatus.VOID
     }
-    loaded = pricing.load(
-        month, subjects, affected, settled=True, reprice_as={current.pk: version.pk}
-    )
     would = _priced(loaded, affected)
     unbilled = [tenant_id for tenant_id in affected if tenant_id not in got_invoices]
     got_priced = _priced(pricing.load(month, subjects, unbilled, settled=True), unbilled)
-    has_usage = any(item.usage or item.llm for item in loaded.subscriptions)
+    has_usage = any(
+        item.usage or item.llm for item in loaded.subscriptions if item.subject.tenant_id in would
+    )
     cogs = _cogs_by_tenant(month, affected)
     currencies = {p.currency for p in would.values() if isinstance(p, TenantPrice)}
     currencies |= {invoice.currency for invoice in got_invoices.values()}
@@ -167,6 +183,70 @@ def version_rerate(*, version_id: int, period: object, today: dt.date | None = N
     result["fx"] = [conversion.as_dict() for conversion in fx.values()]
     result["missing"].extend(_missing(month, has_usage, cogs, fx))
     return result
+
+
+def pending_price_for_rerating(price_id: int, today: dt.date) -> ResourcePrice:
+    """The pending resource price to re-rate: 404 for an unknown id, 400 naming `price` for
+    one already in force (its effect is on the invoices already)."""
+    price = ResourcePrice.objects.filter(pk=price_id).first()
+    if price is None:
+        raise NotFound(f"no resource price with id {price_id}")
+    if price.effective_from <= today:
+        raise field_error(
+            "price",
+            f"{price} is in force since {price.effective_from}; only a pending price change "
+            "(one that starts after today) is re-rated",
+        )
+    return price
+
+
+def price_change_rerate(*, price_id: int, period: object, today: dt.date | None = None) -> dict:
+    """The month starting `period` (over) re-rated as if pending resource price `price_id` had
+    been in force all month, in place of the prices of its kind, currency and size scope.
+
+    Affected: the tenants with a subscription in the price's currency and usage of its kind in
+    the month (the only usage a resource price prices; a plan whose item covers the kind is
+    priced by the item, so their invoice may well be unchanged — shown, not hidden). Each one's
+    whole invoice is priced through the rollup's pricing, so "would get" is what a forced
+    rollup writes once the price applies to the month. 400 naming `price` (in force already)
+    or `period`; 404 for an unknown price. No writes."""
+    today = today or utc_today()
+    price = pending_price_for_rerating(price_id, today)
+    month = inputs.billable_month(period, today=today)
+    kind = price.resource_kind
+    result: dict[str, Any] = {
+        "price_id": price.pk,
+        "resource_kind": kind,
+        "size_scope": price.size_scope,
+        "price": str(price),
+        "effective_from": price.effective_from,
+        "period": month.start,
+        "period_end": month.end,
+        "currency": price.currency,
+        "tenants": [],
+        "failed": [],
+        "totals": [],
+        "missing": [],
+    }
+    subjects = inputs.subjects_by_tenant(month, None)
+    loaded = pricing.load(month, subjects, sorted(subjects), settled=True, price_in_force=price)
+    affected = sorted(
+        {
+            item.subject.tenant_id
+            for item in loaded.subscriptions
+            if item.currency == price.currency
+            and (
+                item.usage.get(kind)
+                or any(sized.resource_kind == kind and sized.qty for sized in item.sized_usage)
+            )
+        }
+    )
+    if not affected:
+        result["missing"].append(
+            f"no subscription in {price.currency} used {kind} in {month.label}: nobody to re-rate"
+        )
+        return result
+    return _rerated(result, month, subjects, affected, loaded)
 
 
 def _priced(loaded, tenant_ids: list[str]) -> dict[str, TenantPrice | str]:

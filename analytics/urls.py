@@ -7,6 +7,7 @@ from analytics.api.views import (
     ByKindView,
     MarginView,
     PricingAdviceView,
+    ResourcePriceSimulateView,
     VersionSimulateView,
 )
 
@@ -17,10 +18,16 @@ urlpatterns = [
     path("dashboard/by-kind", ByKindView.as_view(), name="by-kind"),
     path("dashboard/accrual", AccrualView.as_view(), name="accrual"),
     path("dashboard/pricing", PricingAdviceView.as_view(), name="pricing"),
-    # Re-rating a draft plan version needs COGS and FX (this floor), so it is served here.
+    # Re-rating a draft plan version or a pending resource price needs COGS and FX (this
+    # floor), so it is served here.
     path(
         "catalog/versions/<int:version_id>/simulate",
         VersionSimulateView.as_view(),
         name="version-simulate",
+    ),
+    path(
+        "catalog/resource-prices/<int:price_id>/simulate",
+        ResourcePriceSimulateView.as_view(),
+        name="resource-price-simulate",
     ),
 ]

@@ -7,6 +7,7 @@ API, the rollup, live accrual) loads the catalog through the builders here — `
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -228,6 +229,30 @@ class ResourcePriceBook:
         their usage is priced size by size (issue 18)."""
         return frozenset(
             row.resource_kind for row in self._rows if row.currency == currency and not _plain(row)
+        )
+
+    def with_price_in_force(
+        self, price: ResourcePrice, *, start: dt.date, end: dt.date
+    ) -> ResourcePriceBook:
+        """This book with `price` in force over all of [start, end] in place of the prices of
+        its kind, currency and size scope there: re-rating a pending price change as if it had
+        applied (analytics.rerating). Nothing is written; `price` itself is not changed."""
+        in_force = copy.copy(price)
+        in_force.effective_from, in_force.effective_to = start, None
+        kept = [
+            row
+            for row in self._rows
+            if row.pk == price.pk
+            or (row.resource_kind, row.currency, row.size_scope)
+            != (price.resource_kind, price.currency, price.size_scope)
+            or row.effective_from > end
+            or (row.effective_to is not None and row.effective_to <= start)
+        ]
+        return ResourcePriceBook(
+            sorted(
+                [row for row in kept if row.pk != price.pk] + [in_force],
+                key=lambda row: (row.resource_kind, row.currency, row.effective_from),
+            )
         )
 
     def scoped_on(self, day: dt.date, currency: str, kind: str) -> list[ResourcePrice]:

@@ -36,6 +36,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from catalog.models import ResourcePrice
 from catalog.selectors import (
     SizePricer,
     plan_terms_by_version_id,
@@ -139,6 +140,7 @@ def load_pricing_inputs(
     late_usage_of: Collection[str] | str | None = None,
     credit_of: Collection[str] | str | None = None,
     reprice_as: Mapping[int, int] | None = None,
+    price_in_force: ResourcePrice | None = None,
 ) -> PricingInputs:
     """Everything pricing `subjects` over the month starting `month` needs, usage counted from
     its first day through `through` (default: its last day; live accrual passes today).
@@ -153,10 +155,16 @@ def load_pricing_inputs(
     another version's terms, as moving them would (`subscription_change_plan_version`: the
     version and the open segment): re-rating a draft version (analytics.rerating). The late
     usage of earlier months keeps the terms its invoices named.
+
+    `price_in_force` (a resource price, typically a pending change) prices the month as if it
+    had been in force all month, in place of the prices of its kind, currency and size scope
+    (`ResourcePriceBook.with_price_in_force`): re-rating a pending price change.
     """
     period = Month.of(month)
     through = period.end if through is None else through
-    subscriptions = _subscription_inputs(subjects, period, through, reprice_as or {})
+    subscriptions = _subscription_inputs(
+        subjects, period, through, reprice_as or {}, price_in_force
+    )
     late: dict[str, tuple[LateSource, ...]] = {}
     if late_usage_of is not None:
         wanted = None if late_usage_of == ALL_TENANTS else sorted(late_usage_of)
@@ -180,6 +188,7 @@ def _subscription_inputs(
     month: Month,
     through: dt.date,
     reprice_as: Mapping[int, int] | None = None,
+    price_in_force: ResourcePrice | None = None,
 ) -> tuple[SubscriptionInputs, ...]:
     """Each subject's inputs for the month: plan terms (two queries), snapshotted add-ons (one),
     usage (one), LLM charges with their currency (one), the price book (one). A subject with
@@ -221,6 +230,8 @@ def _subscription_inputs(
     book = resource_price_book(
         currencies={plan.currency for plan in plans.values()}, start=month.start, end=month.end
     )
+    if price_in_force is not None:
+        book = book.with_price_in_force(price_in_force, start=month.start, end=month.end)
     pricer = SizePricer(book, start=month.start, end=month.end)
     inputs = []
     for subject, found in zip(subjects, pieces, strict=True):

@@ -297,7 +297,10 @@ class RerateTenantSerializer(serializers.Serializer):
     tenant_id = serializers.CharField(read_only=True)
     currency = serializers.CharField(read_only=True)
     got = RerateGotSerializer(read_only=True)
-    would = RerateInvoiceSerializer(read_only=True, help_text="Priced under the draft's terms.")
+    would = RerateInvoiceSerializer(
+        read_only=True,
+        help_text="Priced under the changed terms (the draft version, or the pending price).",
+    )
     cogs_usd_cents = optional_cents_field("The month's DigitalOcean cost attributed to it.")
     cogs_cents = optional_cents_field("COGS in `currency`; null without a rate or cost lines.")
     margin_got_cents = optional_cents_field("Got subtotal minus COGS.")
@@ -321,15 +324,7 @@ class RerateTotalSerializer(serializers.Serializer):
     margin_would_percent = percent_field()
 
 
-class RerateSerializer(serializers.Serializer):
-    version_id = serializers.IntegerField(read_only=True)
-    plan_code = serializers.CharField(read_only=True)
-    version_number = serializers.IntegerField(read_only=True)
-    replaces_version_number = serializers.IntegerField(
-        read_only=True,
-        allow_null=True,
-        help_text="The active version whose subscribers are re-rated (publishing retires it).",
-    )
+class RerateResultSerializer(serializers.Serializer):
     period = serializers.DateField(read_only=True)
     period_end = serializers.DateField(read_only=True)
     currency = serializers.CharField(read_only=True)
@@ -341,6 +336,29 @@ class RerateSerializer(serializers.Serializer):
         child=serializers.CharField(),
         read_only=True,
         help_text="What could not be computed and why (no usage, no rate, no cost lines).",
+    )
+
+
+class RerateSerializer(RerateResultSerializer):
+    version_id = serializers.IntegerField(read_only=True)
+    plan_code = serializers.CharField(read_only=True)
+    version_number = serializers.IntegerField(read_only=True)
+    replaces_version_number = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The active version whose subscribers are re-rated (publishing retires it).",
+    )
+
+
+class PriceRerateSerializer(RerateResultSerializer):
+    price_id = serializers.IntegerField(read_only=True)
+    resource_kind = serializers.CharField(read_only=True)
+    size_scope = serializers.CharField(
+        read_only=True, help_text="The size slug or family the price is scoped to; empty: all."
+    )
+    price = serializers.CharField(read_only=True, help_text="The pending price, for people.")
+    effective_from = serializers.DateField(
+        read_only=True, help_text="When the pending price takes effect (after today)."
     )
 
 

@@ -14,12 +14,13 @@ from analytics.api.serializers import (
     ByKindSerializer,
     DashboardPeriodQuerySerializer,
     MarginSummarySerializer,
+    PriceRerateSerializer,
     PricingAdviceSerializer,
     PricingQuerySerializer,
     RerateSerializer,
     SimulateRequestSerializer,
 )
-from analytics.rerating import version_rerate
+from analytics.rerating import price_change_rerate, version_rerate
 from analytics.selectors import by_kind, cogs_reconciliation, live_accrual, margin_summary
 from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.permissions import IsPlatformAdmin
@@ -128,3 +129,37 @@ class VersionSimulateView(APIView):
     def post(self, request: Request, version_id: int) -> Response:
         period = parse_input(SimulateRequestSerializer, request.data)["period"]
         return Response(RerateSerializer(version_rerate(version_id=version_id, period=period)).data)
+
+
+class ResourcePriceSimulateView(APIView):
+    """Served under catalog/resource-prices/{id}/simulate, beside the version's simulate."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    @extend_schema(
+        tags=["catalog"],
+        operation_id="catalog_resource_price_simulate",
+        summary="Re-rate a past month as if a pending resource price had been in force.",
+        description=(
+            "Prices the month's actual usage of the tenants who used the price's kind (with a "
+            "subscription in its currency) as if the pending price had applied all month, in "
+            "place of the prices of its kind, currency and size scope, through the rollup's "
+            "pricing, and writes nothing: per tenant the invoice it got, the one it would get, "
+            "COGS and the margin each way, with totals. What cannot be computed is null and "
+            "`missing` says why."
+        ),
+        request=SimulateRequestSerializer,
+        responses={
+            200: PriceRerateSerializer,
+            400: OpenApiResponse(
+                description="`period` missing, malformed or not over yet; `price` already in force."
+            ),
+            401: NO_TOKEN,
+            403: NOT_ADMIN,
+            404: OpenApiResponse(description="No resource price with that id."),
+        },
+    )
+    def post(self, request: Request, price_id: int) -> Response:
+        period = parse_input(SimulateRequestSerializer, request.data)["period"]
+        rerated = price_change_rerate(price_id=price_id, period=period)
+        return Response(PriceRerateSerializer(rerated).data)

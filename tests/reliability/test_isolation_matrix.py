@@ -22,6 +22,7 @@ interfere.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -35,7 +36,10 @@ from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import api_route_not_found
+from catalog.models import ResourcePrice
+from catalog.services import resource_price_create
 from deployments.models import Deployment
 from deployments.services import subscription_change_plan, subscription_create
 from tests.conftest import TENANT_A, TENANT_B, make_api_client
@@ -123,6 +127,21 @@ def active_version(world: World, role: str) -> dict:
 
 def draft_version(world: World, role: str) -> dict:
     return {"version_id": world.draft_version.pk}
+
+
+def pending_price(world: World, role: str) -> dict:
+    """A resource price starting after today (made once, then found again for every role)."""
+    starts = utc_today() + dt.timedelta(days=60)
+    price = ResourcePrice.objects.filter(effective_from__gt=utc_today()).first()
+    if price is None:
+        price = resource_price_create(
+            resource_kind="load_balancer_hours",
+            price_cents=3,
+            currency="AUD",
+            effective_from=starts,
+            supersede=True,
+        )
+    return {"price_id": price.pk}
 
 
 def a_drift(world: World, role: str) -> dict:
@@ -529,6 +548,16 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ),
     ("analytics:version-simulate", "OPTIONS"): Expect(
         ADMIN_ONLY, Scope.ADMIN, draft_version, {"version_id": MISSING_ID}
+    ),
+    ("analytics:resource-price-simulate", "POST"): Expect(
+        ADMIN_ONLY,
+        Scope.ADMIN,
+        pending_price,
+        {"price_id": MISSING_ID},
+        body=lambda w, r, k: {"period": "2026-04"},
+    ),
+    ("analytics:resource-price-simulate", "OPTIONS"): Expect(
+        ADMIN_ONLY, Scope.ADMIN, pending_price, {"price_id": MISSING_ID}
     ),
     # -- drift: platform_admin only --------------------------------------------------------------
     ("drift:drift-list", "GET"): Expect(ADMIN_ONLY, Scope.ADMIN),

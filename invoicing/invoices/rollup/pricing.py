@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from catalog.models import ResourcePrice
 from invoicing.credit_notes.selectors import tenants_with_credit_notes
 from invoicing.pricing_inputs import ALL_TENANTS, PricingInputs, load_pricing_inputs
 from pricing.credit import CreditAvailable
@@ -22,13 +23,15 @@ def load(
     *,
     settled: bool = False,
     reprice_as: Mapping[int, int] | None = None,
+    price_in_force: ResourcePrice | None = None,
 ) -> PricingInputs:
     """Everything pricing these tenants' month needs, read in bulk once for the run.
 
     The rollup reads each tenant's late usage and credit again under its locks; a preview that
     writes nothing (re-rating a draft version, `analytics.rerating`) passes `settled` to read
     them here, in bulk, as they stand, and `reprice_as` to price a version's subscribers under
-    another version's terms. Both then price each tenant with `price`: one pricing path."""
+    another version's terms (or `price_in_force`, a pending resource price, as if in force).
+    Both then price each tenant with `price`: one pricing path."""
     wanted = list(tenant_ids)
     return load_pricing_inputs(
         [subject for tenant_id in wanted for subject in subjects.get(tenant_id, ())],
@@ -36,6 +39,7 @@ def load(
         late_usage_of=wanted if settled else None,
         credit_of=wanted if settled else None,
         reprice_as=reprice_as,
+        price_in_force=price_in_force,
     )
 
 

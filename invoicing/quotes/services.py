@@ -19,6 +19,7 @@ from catalog.selectors import (
     active_version_required,
     addon_terms,
     addons_for_plan_version,
+    known_size_slugs,
     plan_terms,
 )
 from invoicing.pricing_inputs import load_pricing_inputs, with_projected_usage
@@ -54,6 +55,7 @@ def quote_preview(
     prices, for the month of `starts_on` from that day (without one, the current month in
     full), on the projected usage — and, for the kinds priced by size (issue 18), its split by
     size slug ({kind: {slug: qty}}), priced size by size as the invoice prices it."""
+    projected_usage, by_size = _with_sizes(projected_usage, projected_usage_by_size or {})
     version = active_version_required(plan_code, field="plan_code")
     addons = addons_for_plan_version(version=version, codes=list(addon_codes), field="addons")
     month = month_start(starts_on or today)
@@ -69,9 +71,39 @@ def quote_preview(
         projected = with_projected_usage(
             inputs,
             projected_usage,
-            {kind: dict(by_size) for kind, by_size in (projected_usage_by_size or {}).items()},
+            by_size,
             month=Month.of(month),
         )
         return price_subscription(projected, Month.of(month)).quote
     except QuoteInputError as exc:
         raise field_error(_api_field(exc.field), exc.message) from exc
+
+
+def _with_sizes(
+    usage: Mapping[str, Decimal], by_size: Mapping[str, Mapping[str, Decimal]]
+) -> tuple[dict[str, Decimal], dict[str, dict[str, Decimal]]]:
+    """The projected totals with each sized kind's total filled in from its sizes; a slug the
+    synced price list does not know, or sizes that do not add up to the kind's given total, is
+    a 400 naming `projected_usage_by_size.<kind>[.<slug>]`."""
+    totals = dict(usage)
+    if not by_size:
+        return totals, {}
+    known = set(known_size_slugs())
+    for kind, sizes in by_size.items():
+        for slug in sizes:
+            if slug not in known:
+                reason = (
+                    "DigitalOcean's price list has not been synced yet: no size is known"
+                    if not known
+                    else f"{slug!r} is not a size DigitalOcean's price list has"
+                )
+                raise field_error(f"projected_usage_by_size.{kind}.{slug}", reason)
+        added = sum(sizes.values(), Decimal(0))
+        if kind in totals and totals[kind] != added:
+            raise field_error(
+                f"projected_usage_by_size.{kind}",
+                f"the sizes add up to {added} but projected_usage.{kind} is {totals[kind]}; "
+                "give one, or make them agree",
+            )
+        totals[kind] = added
+    return totals, {kind: dict(sizes) for kind, sizes in by_size.items()}

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import CALLER_ERRORS, Conflict
 from catalog.models import ResourcePrice
 from catalog.provider_prices import ListedPrice
@@ -302,3 +303,80 @@ def test_live_accrual_on_the_months_last_day_equals_the_size_priced_invoice():
     (tenant,) = accrued["tenants"]
     # 5,000 base + 180,000 (720 h x 250c) + 463,752 (720 h x 644.1c)
     assert tenant["subtotal_cents"] == invoice.subtotal_cents == 5000 + 180_000 + 463_752
+
+
+# -- the quote API: usage by size -----------------------------------------------------------------
+
+QUOTE = "/api/v1/quote"
+
+
+def test_the_quote_api_takes_usage_by_size_and_prices_it_as_the_service_does(tenant_a_api):
+    """A tenant developer quotes a month of one large and one GPU droplet: the API prices the
+    split by size like the service (and so like the invoice, above) — the 24-vCPU hours at
+    250c, not the unscoped 1c; each kind's total filled in from its sizes."""
+    studio()
+    make_rate(APRIL, "1.52")
+    aud("droplet_hours", 1)
+    aud("droplet_hours", 250, "m-24vcpu-192gb")
+    aud("gpu_droplet_hours", 0, "gpu-", markup_percent=D(25))
+    by_size = {
+        "droplet_hours": {"s-1vcpu-1gb": "720", "m-24vcpu-192gb": "720"},
+        "gpu_droplet_hours": {"gpu-h100x1-80gb": "720"},
+    }
+    response = tenant_a_api.post(
+        QUOTE, {"plan_code": "studio", "projected_usage_by_size": by_size}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    expected = quote_preview(
+        plan_code="studio",
+        addon_codes=[],
+        projected_usage={"droplet_hours": D(1440), "gpu_droplet_hours": D(720)},
+        projected_usage_by_size={
+            kind: {slug: D(qty) for slug, qty in sizes.items()} for kind, sizes in by_size.items()
+        },
+        starts_on=None,
+        today=utc_today(),
+    )
+    assert body["all_in_monthly_cents"] == expected.all_in_monthly_cents
+    overage = sorted(
+        (line["resource_kind"], line["meta"].get("size_slug"), line["amount_cents"])
+        for line in body["overage"]["lines"]
+    )
+    assert ("droplet_hours", "m-24vcpu-192gb", 180_000) in overage
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {"projected_usage_by_size": {"droplet_hours": {"s-99vcpu-1tb": 10}}},
+            "projected_usage_by_size.droplet_hours.s-99vcpu-1tb",
+        ),
+        (
+            {"projected_usage_by_size": {"droplet_hours": {"s-1vcpu-1gb": -1}}},
+            "projected_usage_by_size.droplet_hours.s-1vcpu-1gb",
+        ),
+        (
+            {"projected_usage_by_size": {"no_such_kind": {"s-1vcpu-1gb": 1}}},
+            "projected_usage_by_size.no_such_kind",
+        ),
+        (
+            {"projected_usage_by_size": {"droplet_hours": {}}},
+            "projected_usage_by_size.droplet_hours",
+        ),
+        (
+            {
+                "projected_usage": {"droplet_hours": 100},
+                "projected_usage_by_size": {"droplet_hours": {"s-1vcpu-1gb": 90}},
+            },
+            "projected_usage_by_size.droplet_hours",
+        ),
+        ({"projected_usage_by_size": ["s-1vcpu-1gb"]}, "projected_usage_by_size"),
+    ],
+)
+def test_bad_usage_by_size_is_a_400_naming_the_entry(tenant_a_api, body, field):
+    studio()
+    response = tenant_a_api.post(QUOTE, {"plan_code": "studio", **body}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]

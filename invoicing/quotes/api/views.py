@@ -41,12 +41,54 @@ class ProjectedUsageField(serializers.DictField):
         return usage
 
 
+class ProjectedUsageBySizeField(serializers.DictField):
+    """{billing kind: {size slug: non-negative quantity}}; each bad entry named by its path."""
+
+    child = serializers.DictField(child=serializers.CharField())  # documentation only
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                "must be an object of {billing_kind: {size_slug: quantity}}"
+            )
+        usage, errors = {}, {}
+        for kind, by_size in data.items():
+            if not billing_kinds.is_billing_kind(kind):
+                known = ", ".join(billing_kinds.BILLING_KINDS)
+                errors[kind] = [f"{kind!r} is not a billing kind; known kinds: {known}"]
+                continue
+            if not isinstance(by_size, dict) or not by_size:
+                errors[kind] = ["must be a non-empty object of {size_slug: quantity}"]
+                continue
+            sizes, bad = {}, {}
+            for slug, raw in by_size.items():
+                try:
+                    sizes[slug] = clean_qty(slug, raw, maximum=MAX_QTY)
+                except FieldError as exc:
+                    bad[slug] = [exc.message]
+            if bad:
+                errors[kind] = bad
+            usage[kind] = sizes
+        if errors:
+            raise serializers.ValidationError(errors)
+        return usage
+
+
 class QuoteRequestSerializer(serializers.Serializer):
     plan_code = serializers.CharField(max_length=64)
     addons = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list, max_length=50
     )
     projected_usage = ProjectedUsageField(required=False, default=dict)
+    projected_usage_by_size = ProjectedUsageBySizeField(
+        required=False,
+        default=dict,
+        help_text=(
+            "For kinds priced by size (issue 18): the projected usage split by DigitalOcean size "
+            "slug, priced size by size as the invoice prices metered usage. A kind given here "
+            "need not be in projected_usage; if it is, its sizes must add up to it."
+        ),
+    )
     starts_on = serializers.DateField(required=False, allow_null=True, default=None)
 
 
@@ -101,7 +143,18 @@ class QuoteView(APIView):
                     },
                     "starts_on": "2026-05-20",
                 },
-            )
+            ),
+            OpenApiExample(
+                "studio with a large droplet and a GPU droplet all month, by size",
+                request_only=True,
+                value={
+                    "plan_code": "studio",
+                    "projected_usage_by_size": {
+                        "droplet_hours": {"s-1vcpu-1gb": 720, "m-24vcpu-192gb": 720},
+                        "gpu_droplet_hours": {"gpu-h100x1-80gb": 720},
+                    },
+                },
+            ),
         ],
     )
     def post(self, request):
@@ -110,6 +163,7 @@ class QuoteView(APIView):
             plan_code=data["plan_code"],
             addon_codes=data["addons"],
             projected_usage=data["projected_usage"],
+            projected_usage_by_size=data["projected_usage_by_size"],
             starts_on=data["starts_on"],
             today=utc_today(),
         )

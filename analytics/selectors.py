@@ -37,7 +37,7 @@ from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import CENTS_PER_UNIT, round_cents
 from arcadia_cloud.periods import month_end, month_start
-from billing.models import CloudCostLine, CloudCostSummary, CloudDailyCost
+from billing.models import CloudCostKindTotal, CloudCostLine, CloudCostSummary, CloudDailyCost
 from billing.selectors import (
     COGS_SOURCE_INVOICE,
     CogsSource,
@@ -52,6 +52,7 @@ from invoicing.models import (
     CreditNoteLine,
     InvoiceLineKind,
     InvoiceStatus,
+    RevenueKindTotal,
     RevenueSummary,
     TenantInvoiceLine,
 )
@@ -437,12 +438,13 @@ def by_kind(period: dt.date) -> dict[str, Any]:
     Revenue is per currency; COGS is in USD and converted into the period's revenue currency
     (AUD when there is none or several), None without a rate (`fx.reason` says why).
 
-    Read from the maintained summaries (issue 22); `by_kind_from_lines` is the same report
-    aggregated from the lines.
+    Read from the maintained kind totals (issue 22: `revenue_kind_totals`, a few rows per kind,
+    and `cloud_cost_kind_totals`, a row per kind of the month's invoice); `by_kind_from_lines`
+    is the same report aggregated from the lines.
     """
     period = _month(period)
     revenue = (
-        RevenueSummary.objects.filter(period=period)
+        RevenueKindTotal.objects.filter(period=period)
         .order_by()
         .values_list("currency", "kind")
         .annotate(cents=Sum(F("invoiced_cents") + F("credited_cents")), lines=Sum("invoiced_lines"))
@@ -450,7 +452,7 @@ def by_kind(period: dt.date) -> dict[str, Any]:
     source = cogs_source(period)
     if source.source == COGS_SOURCE_INVOICE:
         cogs = (
-            CloudCostSummary.objects.filter(invoice__period=period, invoice__isnull=False)
+            CloudCostKindTotal.objects.filter(invoice__period=period)
             .order_by()
             .values_list("kind")
             .annotate(usd=Sum("amount"), lines=Sum("lines"))

@@ -302,6 +302,9 @@ def row_counts() -> dict[str, int]:
         "usage_records",
         "revenue_summaries",
         "cloud_cost_summaries",
+        "revenue_kind_totals",
+        "cloud_cost_kind_totals",
+        "usage_month_totals",
     )
     counts = {}
     with connection.cursor() as cursor:

@@ -231,6 +231,28 @@ class CloudCostSummary(models.Model):
         return f"invoice {self.invoice_id} {self.kind}: {self.amount} USD"
 
 
+class CloudCostKindTotal(models.Model):
+    """One DigitalOcean invoice's non-tax COGS per kind: `cloud_cost_summaries` summed over
+    match status, deployment and tenant — the few rows `by_kind` reads (issue 22). Rewritten
+    with the invoice's summary rows (`billing.summaries.cost_summary_refresh`); a resource
+    moving between deployments changes attribution, never a kind's total."""
+
+    invoice = models.ForeignKey(CloudInvoice, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    amount = usd_field()
+    lines = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "cloud_cost_kind_totals"
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "kind"], name="cost_kind_total_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"invoice {self.invoice_id} {self.kind}: {self.amount} USD"
+
+
 class CloudCostDay(models.Model):
     """One day of DigitalOcean's billing insights: when its data points were last taken, what
     they added up to, and why the last attempt failed (the previous rows then stay)."""

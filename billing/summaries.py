@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from billing.models import CloudCostLine, CloudCostSummary, CloudInvoice
+from billing.models import CloudCostKindTotal, CloudCostLine, CloudCostSummary, CloudInvoice
 from inventory.models import CloudResource
 from inventory.signals import resource_attribution_changed
 
@@ -47,9 +47,20 @@ GROUP BY l.invoice_id, l.kind, l.match_status, r.deployment_id,
 """  # noqa: S608
 
 
+# The invoices' kind totals from the rows just written (a few per invoice; by_kind reads them).
+_INSERT_KIND_TOTALS = f"""
+INSERT INTO {CloudCostKindTotal._meta.db_table} (invoice_id, kind, amount, lines)
+SELECT l.invoice_id, l.kind, SUM(l.amount), SUM(l.lines)
+FROM {CloudCostSummary._meta.db_table} l
+WHERE TRUE {{invoices}}
+GROUP BY l.invoice_id, l.kind
+"""  # noqa: S608
+
+
 def cost_summary_refresh(*, invoice_ids: Iterable[int] | None) -> int:
     """Rewrite the summary rows of these DigitalOcean invoices (None: every invoice) from their
-    lines, in the caller's transaction; returns how many rows it wrote."""
+    lines, in the caller's transaction, and their kind totals; returns how many summary rows
+    it wrote."""
     ids = None if invoice_ids is None else sorted(set(invoice_ids))
     if ids == []:
         return 0
@@ -59,9 +70,15 @@ def cost_summary_refresh(*, invoice_ids: Iterable[int] | None) -> int:
         rows = rows.filter(invoice_id__in=ids)
         where = f"AND l.invoice_id IN ({', '.join(['%s'] * len(ids))})"
     rows.delete()
+    totals = CloudCostKindTotal.objects.all()
+    if ids is not None:
+        totals = totals.filter(invoice_id__in=ids)
+    totals.delete()
     with connection.cursor() as cursor:
         cursor.execute(_INSERT.format(invoices=where), ids or [])
-        return cursor.rowcount
+        written = cursor.rowcount
+        cursor.execute(_INSERT_KIND_TOTALS.format(invoices=where), ids or [])
+        return written
 
 
 def cost_summary_rebuild() -> int:
@@ -69,6 +86,7 @@ def cost_summary_rebuild() -> int:
     repair)."""
     if not CloudInvoice.objects.exists():
         CloudCostSummary.objects.all().delete()
+        CloudCostKindTotal.objects.all().delete()
         return 0
     return cost_summary_refresh(invoice_ids=None)
 

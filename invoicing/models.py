@@ -871,3 +871,38 @@ class RevenueSummary(models.Model):
     @property
     def revenue_cents(self) -> int:
         return self.invoiced_cents + self.credited_cents
+
+
+# Revenue kind totals are spread over this many rows per (period, currency, kind), by tenant,
+# so two rollup workers rarely wait on the same row (`invoicing.summaries.kind_shard`).
+REVENUE_KIND_SHARDS = 16
+
+
+class RevenueKindTotal(models.Model):
+    """The period's revenue per (currency, reported kind), over all tenants: `revenue_summaries`
+    summed — the few rows `by_kind` reads (issue 22). Kept by deltas in the same transaction
+    as the summary rows (`invoicing.summaries.revenue_summary_refresh`: what the tenants' rows
+    were, subtracted; what they are, added; in ONE upsert in key order). Spread over
+    REVENUE_KIND_SHARDS rows by tenant so parallel rollup workers seldom touch the same row;
+    `by_kind` adds the shards. A row exists only while at least one line counts in it."""
+
+    period = models.DateField(help_text="The month (its first day).")
+    currency = models.CharField(max_length=3)
+    kind = models.CharField(max_length=32)
+    shard = models.PositiveSmallIntegerField()
+    invoiced_cents = models.BigIntegerField(default=0)
+    invoiced_lines = models.BigIntegerField(default=0)
+    credited_cents = models.BigIntegerField(default=0)
+    credited_lines = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "revenue_kind_totals"
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "currency", "kind", "shard"], name="revenue_kind_total_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} {self.currency} {self.kind} #{self.shard}"

@@ -18,16 +18,21 @@ changes lines some other way (a data fix, a new source) calls `revenue_summary_r
 from __future__ import annotations
 
 import datetime as dt
+import zlib
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import connection
+from django.db.models import Sum
 
 from arcadia_cloud.periods import month_end
 from invoicing.models import (
+    REVENUE_KIND_SHARDS,
     CreditNote,
     CreditNoteLine,
     InvoiceLineKind,
     InvoiceStatus,
+    RevenueKindTotal,
     RevenueSummary,
     TenantInvoice,
     TenantInvoiceLine,
@@ -71,6 +76,22 @@ GROUP BY tenant_id, currency, deployment_id, kind
 """  # noqa: S608
 
 
+_KIND_TOTALS = RevenueKindTotal._meta.db_table
+_UPSERT_KIND_TOTALS = f"""
+INSERT INTO {_KIND_TOTALS}
+    (period, currency, kind, shard, invoiced_cents, invoiced_lines, credited_cents, credited_lines)
+VALUES {{values}}
+ON CONFLICT (period, currency, kind, shard) DO UPDATE SET
+    invoiced_cents = {_KIND_TOTALS}.invoiced_cents + excluded.invoiced_cents,
+    invoiced_lines = {_KIND_TOTALS}.invoiced_lines + excluded.invoiced_lines,
+    credited_cents = {_KIND_TOTALS}.credited_cents + excluded.credited_cents,
+    credited_lines = {_KIND_TOTALS}.credited_lines + excluded.credited_lines
+"""  # noqa: S608
+_DROP_EMPTY_KIND_TOTALS = (
+    f"DELETE FROM {_KIND_TOTALS} WHERE period = %s AND invoiced_lines = 0 AND credited_lines = 0"  # noqa: S608
+)
+
+
 def period_bounds(period: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The UTC instants a period's notes are issued in: [its first day, the next month's)."""
     start = dt.datetime.combine(period, dt.time(), tzinfo=dt.UTC)
@@ -101,17 +122,70 @@ def revenue_summary_refresh(*, period: dt.date, tenant_ids: Iterable[str] | None
         invoice_tenants = f"AND i.tenant_id IN ({placeholders})"
         note_tenants = f"AND n.tenant_id IN ({placeholders})"
         tenant_params = list(tenants)
+    before = _kind_sums(rows)
     rows.delete()
     sql = _INSERT.format(invoice_tenants=invoice_tenants, note_tenants=note_tenants)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *tenant_params, start, end, *tenant_params])
-        return cursor.rowcount
+        written = cursor.rowcount
+    _apply_kind_deltas(period, before, _kind_sums(rows))
+    return written
+
+
+def kind_shard(tenant_id: str) -> int:
+    """The revenue kind total row a tenant's revenue counts in (stable, spread evenly)."""
+    return zlib.crc32(tenant_id.encode()) % REVENUE_KIND_SHARDS
+
+
+_Sums = dict[tuple[str, str, int], list[int]]  # (currency, kind, shard) -> the four figures
+
+
+def _kind_sums(rows) -> _Sums:
+    """These summary rows summed per (currency, kind, tenant's shard): one query."""
+    sums: _Sums = defaultdict(lambda: [0, 0, 0, 0])
+    grouped = (
+        rows.order_by()
+        .values_list("tenant_id", "currency", "kind")
+        .annotate(
+            Sum("invoiced_cents"),
+            Sum("invoiced_lines"),
+            Sum("credited_cents"),
+            Sum("credited_lines"),
+        )
+    )
+    for tenant_id, currency, kind, *figures in grouped:
+        total = sums[currency, kind, kind_shard(tenant_id)]
+        for index, value in enumerate(figures):
+            total[index] += value
+    return sums
+
+
+def _apply_kind_deltas(period: dt.date, before: _Sums, after: _Sums) -> None:
+    """Add after - before to `revenue_kind_totals` in ONE upsert, in key order (two writers
+    lock the rows they share in the same order), then drop the rows no line counts in any
+    more."""
+    deltas = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key, [0, 0, 0, 0]), after.get(key, [0, 0, 0, 0])
+        change = [b - a for a, b in zip(old, new, strict=True)]
+        if any(change):
+            deltas.append((period, *key, *change))
+    if not deltas:
+        return
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(deltas))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPSERT_KIND_TOTALS.format(values=values), [value for row in deltas for value in row]
+        )
+        if any(row[5] < 0 or row[7] < 0 for row in deltas):  # some lines went away
+            cursor.execute(_DROP_EMPTY_KIND_TOTALS, [period])
 
 
 def revenue_summary_rebuild() -> int:
     """Rewrite every period's rows from the lines (the migration's backfill, the benchmark's
-    setup after inserting lines straight into the tables, a repair)."""
+    setup after inserting lines straight into the tables, a repair), and the kind totals."""
     RevenueSummary.objects.all().delete()
+    RevenueKindTotal.objects.all().delete()
     periods = set(TenantInvoice.objects.values_list("period_start", flat=True).distinct())
     periods |= {note_period(at) for at in CreditNote.objects.values_list("issued_at", flat=True)}
     return sum(revenue_summary_refresh(period=period, tenant_ids=None) for period in periods)

@@ -5,11 +5,9 @@ from django.db import migrations, models
 
 
 def backfill(apps, schema_editor):
-    """The summary rows of every line already there (the same INSERT … SELECT the writers run;
-    it reads only tables this migration's dependencies created)."""
-    from invoicing.summaries import revenue_summary_rebuild
-
-    revenue_summary_rebuild()
+    """Nothing here any more: the backfill runs the writers' own rebuild, which now also
+    writes tables a later migration creates, so 0015_kind_totals (which has them all) rebuilds
+    the summaries of every line already there."""
 
 
 class Migration(migrations.Migration):

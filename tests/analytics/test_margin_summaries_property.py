@@ -4,7 +4,8 @@ voids, adjustment notes (partial or whole), DigitalOcean invoice (re-)ingests wi
 line sets and resources moved between deployments, on real PostgreSQL through the real
 services,
 
-- the summary tables equal a recomputation from the lines (`*_rebuild`), and
+- the summary tables and the kind totals equal a recomputation from the lines (`*_rebuild`),
+  and
 - `margin_summary` / `by_kind` (reading the summaries) equal `margin_summary_from_lines` /
   `by_kind_from_lines` (aggregating the lines, the selectors as they were), for every period
   touched: the two rollup months and the month the notes are issued in.
@@ -36,7 +37,7 @@ from analytics.selectors import (
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.periods import month_start
-from billing.models import CloudCostSummary
+from billing.models import CloudCostKindTotal, CloudCostSummary
 from billing.services import invoice_ingest
 from billing.summaries import cost_summary_rebuild
 from inventory.models import CloudResource
@@ -44,7 +45,7 @@ from inventory.services import resources_attach_to_deployment, resources_detach_
 from invoicing.credit_notes.services import credit_note_issue, creditable_lines
 from invoicing.invoices.lifecycle import invoice_issue, invoice_void
 from invoicing.invoices.rollup import roll_up_period
-from invoicing.models import RevenueSummary, TenantInvoice
+from invoicing.models import RevenueKindTotal, RevenueSummary, TenantInvoice
 from invoicing.summaries import revenue_summary_rebuild
 from tests.billing.factories import do_client, invoice_csv, line, serve_invoice
 from tests.billing.factories import make_invoice as make_cost_invoice
@@ -230,6 +231,24 @@ def _revenue_rows() -> list[tuple]:
     )
 
 
+def _kind_rows() -> list[tuple]:
+    """The kind totals by_kind reads: revenue's per (period, currency, kind, shard), COGS's per
+    (invoice, kind)."""
+    return sorted(
+        RevenueKindTotal.objects.values_list(
+            "period",
+            "currency",
+            "kind",
+            "shard",
+            "invoiced_cents",
+            "invoiced_lines",
+            "credited_cents",
+            "credited_lines",
+        ),
+        key=repr,
+    ) + sorted(CloudCostKindTotal.objects.values_list("invoice_id", "kind", "amount", "lines"))
+
+
 def _cost_rows() -> list[tuple]:
     return sorted(
         CloudCostSummary.objects.values_list(
@@ -248,10 +267,10 @@ def test_summaries_follow_the_lines_through_any_sequence_of_writes(db, operation
         for op in operations:
             world.apply(op)
 
-    maintained = (_revenue_rows(), _cost_rows())
+    maintained = (_revenue_rows(), _cost_rows(), _kind_rows())
     revenue_summary_rebuild()
     cost_summary_rebuild()
-    assert (_revenue_rows(), _cost_rows()) == maintained
+    assert (_revenue_rows(), _cost_rows(), _kind_rows()) == maintained
 
     for month in (*PERIODS, month_start(utc_today())):
         assert margin_summary(month) == margin_summary_from_lines(month)

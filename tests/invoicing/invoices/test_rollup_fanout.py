@@ -197,19 +197,26 @@ def test_two_workers_share_the_month_and_a_killed_workers_chunk_is_redelivered(t
                         "invoicing.roll_up_period", args=["2026-04"], queue="default"
                     )
                     started.get(timeout=60)
+
+                    def stuck_workers() -> list:
+                        return [
+                            worker
+                            for worker, log in zip((first, second), logs, strict=True)
+                            if started_chunks(log) > finished_chunks(log)
+                        ]
+
+                    # Celery logs "succeeded" after the chunk's finish is committed: wait for
+                    # the logs too, so a finished chunk's worker is not taken for the stuck one.
                     wait_until(
                         lambda: (
                             RollupRunChunk.objects.filter(finished_at__isnull=False).count() == 2
                             and TenantInvoice.objects.filter(tenant_id=SIX[-2]).exists()
+                            and len(stuck_workers()) <= 1
                         ),
                         timeout=90,
                         what="two chunks done and the third waiting on tenant-6's lock",
                     )
-                    stuck = [
-                        worker
-                        for worker, log in zip((first, second), logs, strict=True)
-                        if started_chunks(log) > finished_chunks(log)
-                    ]
+                    stuck = stuck_workers()
                     assert len(stuck) == 1, [log.read_text() for log in logs]
                     stuck[0].send_signal(signal.SIGKILL)
                     stuck[0].wait(timeout=10)

@@ -37,7 +37,12 @@ from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.money import CENTS_PER_UNIT, round_cents
 from arcadia_cloud.periods import month_end, month_start
-from billing.models import CloudCostKindTotal, CloudCostLine, CloudCostSummary, CloudDailyCost
+from billing.models import (
+    CloudCostDeploymentTotal,
+    CloudCostKindTotal,
+    CloudCostLine,
+    CloudDailyCost,
+)
 from billing.selectors import (
     COGS_SOURCE_INVOICE,
     CogsSource,
@@ -52,8 +57,8 @@ from invoicing.models import (
     CreditNoteLine,
     InvoiceLineKind,
     InvoiceStatus,
+    RevenueDeploymentTotal,
     RevenueKindTotal,
-    RevenueSummary,
     TenantInvoiceLine,
 )
 from invoicing.pricing_inputs import ALL_TENANTS, load_pricing_inputs
@@ -259,14 +264,16 @@ def _add_cogs_from_rows(sums: _PeriodSums, source: CogsSource) -> None:
 
 
 def _period_sums(period: dt.date, source: CogsSource) -> _PeriodSums:
-    """The same sums from the maintained summaries (issue 22: `invoicing.summaries`,
-    `billing.summaries`): revenue per (tenant, currency, deployment) and COGS per (tenant,
-    deployment), one grouped query each over rows a few per deployment, plus the slugs of
-    deployments with COGS but no revenue (one query, only when there are some). A month whose
-    DigitalOcean invoice has not arrived takes its COGS from the daily costs (`cogs_source`)."""
+    """The same sums from the maintained totals (issue 22: `invoicing.summaries`,
+    `billing.summaries`): revenue per (tenant, currency, deployment) from
+    `revenue_deployment_totals` and COGS per (tenant, deployment) from
+    `cloud_cost_deployment_totals`, one query each over a few rows per deployment, plus the
+    slugs of deployments with COGS but no revenue (one query, only when there are some). A month
+    whose DigitalOcean invoice has not arrived takes its COGS from the daily costs
+    (`cogs_source`)."""
     sums = _PeriodSums({}, {}, defaultdict(int), Decimal(0), Decimal(0), 0)
     revenue = (
-        RevenueSummary.objects.filter(period=period)
+        RevenueDeploymentTotal.objects.filter(period=period)
         .order_by()
         .values_list("tenant_id", "currency", "deployment_id", "deployment__slug")
         .annotate(cents=Sum(F("invoiced_cents") + F("credited_cents")))
@@ -284,7 +291,7 @@ def _period_sums(period: dt.date, source: CogsSource) -> _PeriodSums:
         _add_cogs_from_rows(sums, source)
         return sums
     cogs = (
-        CloudCostSummary.objects.filter(invoice__period=period)
+        CloudCostDeploymentTotal.objects.filter(invoice__period=period)
         .order_by()
         .values_list("tenant_id", "deployment_id")
         .annotate(usd=Sum("amount"), lines=Sum("lines"))

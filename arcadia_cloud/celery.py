@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arcadia_cloud.settings")
@@ -37,6 +38,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = tuple(Queue(name) for name in QUEUES)
 app.conf.task_routes = TASK_ROUTES
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _freeze_startup_objects(**kwargs) -> None:
+    """Each worker process, once started: its start-up objects out of the GC's walks."""
+    from arcadia_cloud.runtime import freeze_startup_objects
+
+    freeze_startup_objects()
 
 
 def task_named(task_name: str):

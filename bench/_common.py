@@ -23,6 +23,12 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from arcadia_cloud.runtime import freeze_startup_objects  # noqa: E402
+
+# The product's code runs here as in a served process (gunicorn's and Celery's workers freeze
+# their start-up objects: arcadia_cloud.runtime), so the in-process figures are theirs.
+freeze_startup_objects()
+
 
 def require_postgres() -> None:
     if connection.vendor != "postgresql":

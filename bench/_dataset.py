@@ -304,6 +304,8 @@ def row_counts() -> dict[str, int]:
         "cloud_cost_summaries",
         "revenue_kind_totals",
         "cloud_cost_kind_totals",
+        "revenue_deployment_totals",
+        "cloud_cost_deployment_totals",
         "usage_month_totals",
     )
     counts = {}

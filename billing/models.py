@@ -231,6 +231,27 @@ class CloudCostSummary(models.Model):
         return f"invoice {self.invoice_id} {self.kind}: {self.amount} USD"
 
 
+class CloudCostDeploymentTotal(models.Model):
+    """One DigitalOcean invoice's non-tax COGS per (attributed tenant, deployment):
+    `cloud_cost_summaries` summed over kind and match status — the rows `margin_summary`
+    reads (issue 22). Rewritten with the invoice's summary rows, a move included
+    (`billing.summaries.cost_summary_refresh`); NULL tenant: unattributed."""
+
+    invoice = models.ForeignKey(CloudInvoice, on_delete=models.CASCADE, related_name="+")
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    tenant_id = models.CharField(max_length=200, null=True, blank=True)
+    amount = usd_field()
+    lines = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "cloud_cost_deployment_totals"
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["invoice"], name="cost_deployment_total_invoice")]
+
+    def __str__(self) -> str:
+        return f"invoice {self.invoice_id} {self.tenant_id} {self.deployment_id}: {self.amount}"
+
+
 class CloudCostKindTotal(models.Model):
     """One DigitalOcean invoice's non-tax COGS per kind: `cloud_cost_summaries` summed over
     match status, deployment and tenant — the few rows `by_kind` reads (issue 22). Rewritten

@@ -24,7 +24,13 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from billing.models import CloudCostKindTotal, CloudCostLine, CloudCostSummary, CloudInvoice
+from billing.models import (
+    CloudCostDeploymentTotal,
+    CloudCostKindTotal,
+    CloudCostLine,
+    CloudCostSummary,
+    CloudInvoice,
+)
 from inventory.models import CloudResource
 from inventory.signals import resource_attribution_changed
 
@@ -57,10 +63,21 @@ GROUP BY l.invoice_id, l.kind
 """  # noqa: S608
 
 
+# ... and per (attributed tenant, deployment), the rows margin_summary reads.
+_INSERT_DEPLOYMENT_TOTALS = f"""
+INSERT INTO {CloudCostDeploymentTotal._meta.db_table}
+    (invoice_id, deployment_id, tenant_id, amount, lines)
+SELECT l.invoice_id, l.deployment_id, l.tenant_id, SUM(l.amount), SUM(l.lines)
+FROM {CloudCostSummary._meta.db_table} l
+WHERE TRUE {{invoices}}
+GROUP BY l.invoice_id, l.deployment_id, l.tenant_id
+"""  # noqa: S608
+
+
 def cost_summary_refresh(*, invoice_ids: Iterable[int] | None) -> int:
     """Rewrite the summary rows of these DigitalOcean invoices (None: every invoice) from their
-    lines, in the caller's transaction, and their kind totals; returns how many summary rows
-    it wrote."""
+    lines, in the caller's transaction, and their kind and deployment totals; returns how many
+    summary rows it wrote."""
     ids = None if invoice_ids is None else sorted(set(invoice_ids))
     if ids == []:
         return 0
@@ -70,14 +87,16 @@ def cost_summary_refresh(*, invoice_ids: Iterable[int] | None) -> int:
         rows = rows.filter(invoice_id__in=ids)
         where = f"AND l.invoice_id IN ({', '.join(['%s'] * len(ids))})"
     rows.delete()
-    totals = CloudCostKindTotal.objects.all()
-    if ids is not None:
-        totals = totals.filter(invoice_id__in=ids)
-    totals.delete()
+    for derived in (CloudCostKindTotal, CloudCostDeploymentTotal):
+        totals = derived.objects.all()
+        if ids is not None:
+            totals = totals.filter(invoice_id__in=ids)
+        totals.delete()
     with connection.cursor() as cursor:
         cursor.execute(_INSERT.format(invoices=where), ids or [])
         written = cursor.rowcount
         cursor.execute(_INSERT_KIND_TOTALS.format(invoices=where), ids or [])
+        cursor.execute(_INSERT_DEPLOYMENT_TOTALS.format(invoices=where), ids or [])
         return written
 
 
@@ -87,6 +106,7 @@ def cost_summary_rebuild() -> int:
     if not CloudInvoice.objects.exists():
         CloudCostSummary.objects.all().delete()
         CloudCostKindTotal.objects.all().delete()
+        CloudCostDeploymentTotal.objects.all().delete()
         return 0
     return cost_summary_refresh(invoice_ids=None)
 

@@ -873,6 +873,37 @@ class RevenueSummary(models.Model):
         return self.invoiced_cents + self.credited_cents
 
 
+class RevenueDeploymentTotal(models.Model):
+    """The period's revenue of one tenant per (currency, deployment): `revenue_summaries`
+    summed over kinds — the rows `margin_summary` reads (issue 22: a few per deployment
+    rather than one per kind). Rewritten with the tenant's summary rows in the same
+    transaction (`invoicing.summaries.revenue_summary_refresh`); NULL deployment: tenant-level
+    lines."""
+
+    period = models.DateField(help_text="The month (its first day).")
+    tenant_id = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    deployment = models.ForeignKey(
+        "deployments.Deployment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    invoiced_cents = models.BigIntegerField(default=0)
+    credited_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "revenue_deployment_totals"
+        default_permissions = ("view",)
+        indexes = [
+            models.Index(fields=["period", "tenant_id"], name="revenue_deployment_total_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} {self.tenant_id} {self.deployment_id}"
+
+
 # Revenue kind totals are spread over this many rows per (period, currency, kind), by tenant,
 # so two rollup workers rarely wait on the same row (`invoicing.summaries.kind_shard`).
 REVENUE_KIND_SHARDS = 16

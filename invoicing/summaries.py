@@ -23,7 +23,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Sum
 
 from arcadia_cloud.periods import month_end
 from invoicing.models import (
@@ -32,6 +31,7 @@ from invoicing.models import (
     CreditNoteLine,
     InvoiceLineKind,
     InvoiceStatus,
+    RevenueDeploymentTotal,
     RevenueKindTotal,
     RevenueSummary,
     TenantInvoice,
@@ -44,6 +44,13 @@ NOT_REVENUE = (InvoiceLineKind.TAX, InvoiceLineKind.CREDIT)
 
 _IN_GROUPS = ", ".join(f"'{kind.value}'" for kind in LINE_KIND_GROUPS)
 _NOT_REVENUE = ", ".join(f"'{kind.value}'" for kind in NOT_REVENUE)
+
+# What the summary statements return of each row (`_Row`): the kind totals' deltas and the
+# deployment totals are computed from it, without reading the rows again.
+_RETURNED = (
+    "tenant_id, currency, deployment_id, kind, "
+    "invoiced_cents, invoiced_lines, credited_cents, credited_lines"
+)
 
 # Table names and constants from the models; every value is a parameter.
 _INSERT = f"""
@@ -73,6 +80,7 @@ FROM (
     WHERE n.issued_at >= %s AND n.issued_at < %s {{note_tenants}}
 ) AS revenue
 GROUP BY tenant_id, currency, deployment_id, kind
+RETURNING {_RETURNED}
 """  # noqa: S608
 
 
@@ -92,6 +100,19 @@ _DROP_EMPTY_KIND_TOTALS = (
 )
 
 
+_SUMMARIES = RevenueSummary._meta.db_table
+_DEPLOYMENT_TOTALS = RevenueDeploymentTotal._meta.db_table
+DEPLOYMENT_TOTALS_BATCH = 1000
+_DELETE_RETURNING = f"""
+DELETE FROM {{table}} WHERE period = %s {{tenants}} RETURNING {_RETURNED}
+"""  # noqa: S608
+_INSERT_DEPLOYMENT_TOTALS = f"""
+INSERT INTO {_DEPLOYMENT_TOTALS}
+    (period, tenant_id, currency, deployment_id, invoiced_cents, credited_cents)
+VALUES {{values}}
+"""  # noqa: S608
+
+
 def period_bounds(period: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The UTC instants a period's notes are issued in: [its first day, the next month's)."""
     start = dt.datetime.combine(period, dt.time(), tzinfo=dt.UTC)
@@ -106,30 +127,43 @@ def note_period(issued_at: dt.datetime) -> dt.date:
 
 def revenue_summary_refresh(*, period: dt.date, tenant_ids: Iterable[str] | None) -> int:
     """Rewrite the (period, tenant) summary rows of these tenants (None: every tenant) from
-    the lines, in the caller's transaction; returns how many rows it wrote. A caller runs it
-    after writing, in the same transaction, for every key whose lines it changed."""
+    the lines, in the caller's transaction, with their deployment totals and their share of
+    the kind totals; returns how many summary rows it wrote. A caller runs it after writing, in
+    the same transaction, for every key whose lines it changed.
+
+    At most five statements whatever the number of tenants: the old rows deleted (RETURNING
+    what they held), the new ones inserted from the lines (RETURNING them), the tenants'
+    deployment totals replaced (the delete only when there were rows before), and the kind
+    totals' deltas applied (one upsert, when something changed)."""
     tenants = None if tenant_ids is None else sorted(set(tenant_ids))
     if tenants == []:
         return 0
     start, end = period_bounds(period)
-    rows = RevenueSummary.objects.filter(period=period)
-    invoice_tenants = note_tenants = ""
-    params: list[object] = [period, period]
+    invoice_tenants = note_tenants = where_tenants = ""
     tenant_params: list[object] = []
     if tenants is not None:
-        rows = rows.filter(tenant_id__in=tenants)
         placeholders = ", ".join(["%s"] * len(tenants))
         invoice_tenants = f"AND i.tenant_id IN ({placeholders})"
         note_tenants = f"AND n.tenant_id IN ({placeholders})"
+        where_tenants = f"AND tenant_id IN ({placeholders})"
         tenant_params = list(tenants)
-    before = _kind_sums(rows)
-    rows.delete()
-    sql = _INSERT.format(invoice_tenants=invoice_tenants, note_tenants=note_tenants)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *tenant_params, start, end, *tenant_params])
-        written = cursor.rowcount
-    _apply_kind_deltas(period, before, _kind_sums(rows))
-    return written
+        cursor.execute(
+            _DELETE_RETURNING.format(table=_SUMMARIES, tenants=where_tenants),
+            [period, *tenant_params],
+        )
+        before = cursor.fetchall()
+        sql = _INSERT.format(invoice_tenants=invoice_tenants, note_tenants=note_tenants)
+        cursor.execute(sql, [period, period, *tenant_params, start, end, *tenant_params])
+        after = cursor.fetchall()
+        if before:  # the deployment totals exist exactly where summary rows did
+            cursor.execute(
+                f"DELETE FROM {_DEPLOYMENT_TOTALS} WHERE period = %s {where_tenants}",  # noqa: S608
+                [period, *tenant_params],
+            )
+        _insert_deployment_totals(cursor, period, after)
+    _apply_kind_deltas(period, _kind_sums(before), _kind_sums(after))
+    return len(after)
 
 
 def kind_shard(tenant_id: str) -> int:
@@ -137,27 +171,38 @@ def kind_shard(tenant_id: str) -> int:
     return zlib.crc32(tenant_id.encode()) % REVENUE_KIND_SHARDS
 
 
+# A summary row as the DELETE / INSERT return it (`_RETURNED`).
+_Row = tuple[str, str, int | None, str, int, int, int, int]
 _Sums = dict[tuple[str, str, int], list[int]]  # (currency, kind, shard) -> the four figures
 
 
-def _kind_sums(rows) -> _Sums:
-    """These summary rows summed per (currency, kind, tenant's shard): one query."""
+def _kind_sums(rows: Iterable[_Row]) -> _Sums:
+    """Summary rows summed per (currency, kind, tenant's shard)."""
     sums: _Sums = defaultdict(lambda: [0, 0, 0, 0])
-    grouped = (
-        rows.order_by()
-        .values_list("tenant_id", "currency", "kind")
-        .annotate(
-            Sum("invoiced_cents"),
-            Sum("invoiced_lines"),
-            Sum("credited_cents"),
-            Sum("credited_lines"),
-        )
-    )
-    for tenant_id, currency, kind, *figures in grouped:
+    for tenant_id, currency, _, kind, *figures in rows:
         total = sums[currency, kind, kind_shard(tenant_id)]
         for index, value in enumerate(figures):
             total[index] += value
     return sums
+
+
+def _insert_deployment_totals(cursor, period: dt.date, rows: Iterable[_Row]) -> None:
+    """The new summary rows summed over kinds per (tenant, currency, deployment), inserted in
+    batches of DEPLOYMENT_TOTALS_BATCH rows."""
+    totals: dict[tuple[str, str, int | None], list[int]] = defaultdict(lambda: [0, 0])
+    for tenant_id, currency, deployment_id, _, invoiced, _, credited, _ in rows:
+        total = totals[tenant_id, currency, deployment_id]
+        total[0] += invoiced
+        total[1] += credited
+    values = [(period, *key, *figures) for key, figures in sorted(totals.items(), key=repr)]
+    for begin in range(0, len(values), DEPLOYMENT_TOTALS_BATCH):
+        batch = values[begin : begin + DEPLOYMENT_TOTALS_BATCH]
+        cursor.execute(
+            _INSERT_DEPLOYMENT_TOTALS.format(
+                values=", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(batch))
+            ),
+            [value for row in batch for value in row],
+        )
 
 
 def _apply_kind_deltas(period: dt.date, before: _Sums, after: _Sums) -> None:
@@ -183,8 +228,10 @@ def _apply_kind_deltas(period: dt.date, before: _Sums, after: _Sums) -> None:
 
 def revenue_summary_rebuild() -> int:
     """Rewrite every period's rows from the lines (the migration's backfill, the benchmark's
-    setup after inserting lines straight into the tables, a repair), and the kind totals."""
+    setup after inserting lines straight into the tables, a repair), with the deployment and
+    kind totals."""
     RevenueSummary.objects.all().delete()
+    RevenueDeploymentTotal.objects.all().delete()
     RevenueKindTotal.objects.all().delete()
     periods = set(TenantInvoice.objects.values_list("period_start", flat=True).distinct())
     periods |= {note_period(at) for at in CreditNote.objects.values_list("issued_at", flat=True)}

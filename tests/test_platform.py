@@ -182,3 +182,23 @@ def test_a_task_queued_by_name_runs_in_a_process_that_imported_no_tasks_module()
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ran" in result.stdout and "NotRegistered" not in result.stderr
+
+
+def test_a_served_process_freezes_its_start_up_objects():
+    """gunicorn's workers load arcadia_cloud.wsgi: by then the URLconf (every view) is imported
+    and what was loaded is out of the garbage collector's walks (arcadia_cloud.runtime)."""
+    probe = (
+        "import gc, sys; import arcadia_cloud.wsgi; "
+        "print(gc.get_freeze_count(), 'analytics.api.views' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "arcadia_cloud.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    frozen, views_loaded = done.stdout.split()
+    assert int(frozen) > 50_000 and views_loaded == "True"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 def backfill(apps, schema_editor):
     """Nothing here any more: the backfill runs the writers' own rebuild, which now also
-    writes tables a later migration creates, so 0005_kind_totals (which has them all) rebuilds
+    writes tables a later migration creates, so 0005_summary_totals (which has them all) rebuilds
     the summaries of every line already there."""
 
 

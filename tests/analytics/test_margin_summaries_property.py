@@ -4,8 +4,8 @@ voids, adjustment notes (partial or whole), DigitalOcean invoice (re-)ingests wi
 line sets and resources moved between deployments, on real PostgreSQL through the real
 services,
 
-- the summary tables and the kind totals equal a recomputation from the lines (`*_rebuild`),
-  and
+- the summary tables, the kind and the deployment totals equal a recomputation from the
+  lines (`*_rebuild`), and
 - `margin_summary` / `by_kind` (reading the summaries) equal `margin_summary_from_lines` /
   `by_kind_from_lines` (aggregating the lines, the selectors as they were), for every period
   touched: the two rollup months and the month the notes are issued in.
@@ -37,7 +37,11 @@ from analytics.selectors import (
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.errors import CALLER_ERRORS
 from arcadia_cloud.periods import month_start
-from billing.models import CloudCostKindTotal, CloudCostSummary
+from billing.models import (
+    CloudCostDeploymentTotal,
+    CloudCostKindTotal,
+    CloudCostSummary,
+)
 from billing.services import invoice_ingest
 from billing.summaries import cost_summary_rebuild
 from inventory.models import CloudResource
@@ -45,7 +49,12 @@ from inventory.services import resources_attach_to_deployment, resources_detach_
 from invoicing.credit_notes.services import credit_note_issue, creditable_lines
 from invoicing.invoices.lifecycle import invoice_issue, invoice_void
 from invoicing.invoices.rollup import roll_up_period
-from invoicing.models import RevenueKindTotal, RevenueSummary, TenantInvoice
+from invoicing.models import (
+    RevenueDeploymentTotal,
+    RevenueKindTotal,
+    RevenueSummary,
+    TenantInvoice,
+)
 from invoicing.summaries import revenue_summary_rebuild
 from tests.billing.factories import do_client, invoice_csv, line, serve_invoice
 from tests.billing.factories import make_invoice as make_cost_invoice
@@ -249,6 +258,21 @@ def _kind_rows() -> list[tuple]:
     ) + sorted(CloudCostKindTotal.objects.values_list("invoice_id", "kind", "amount", "lines"))
 
 
+def _deployment_rows() -> list[tuple]:
+    """The deployment totals margin_summary reads."""
+    return sorted(
+        RevenueDeploymentTotal.objects.values_list(
+            "period", "tenant_id", "currency", "deployment_id", "invoiced_cents", "credited_cents"
+        ),
+        key=repr,
+    ) + sorted(
+        CloudCostDeploymentTotal.objects.values_list(
+            "invoice_id", "tenant_id", "deployment_id", "amount", "lines"
+        ),
+        key=repr,
+    )
+
+
 def _cost_rows() -> list[tuple]:
     return sorted(
         CloudCostSummary.objects.values_list(
@@ -267,10 +291,10 @@ def test_summaries_follow_the_lines_through_any_sequence_of_writes(db, operation
         for op in operations:
             world.apply(op)
 
-    maintained = (_revenue_rows(), _cost_rows(), _kind_rows())
+    maintained = (_revenue_rows(), _cost_rows(), _kind_rows(), _deployment_rows())
     revenue_summary_rebuild()
     cost_summary_rebuild()
-    assert (_revenue_rows(), _cost_rows(), _kind_rows()) == maintained
+    assert (_revenue_rows(), _cost_rows(), _kind_rows(), _deployment_rows()) == maintained
 
     for month in (*PERIODS, month_start(utc_today())):
         assert margin_summary(month) == margin_summary_from_lines(month)

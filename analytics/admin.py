@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -231,6 +232,39 @@ def _kind_chart(kinds: dict[str, Any]) -> SafeString:
 # Re-rating a draft plan version (issue 18 item 5)
 # ---------------------------------------------------------------------------------------------
 
+
+def _simulate_page(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    subject: Any,
+    *,
+    title: str,
+    intro: str,
+    rerate: Callable[[dt.date], dict[str, Any]],
+    publish_url: str | None = None,
+) -> TemplateResponse:
+    """The Simulate page of a draft version or a pending price: a period field and that month
+    re-rated (`rerate(period)`, which writes nothing), or why it cannot be."""
+    period, error = _requested_period(request)
+    rerating = None
+    try:
+        rerating = rerate(period)
+    except CALLER_ERRORS as exc:
+        error = str(exc)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        "subject": subject,
+        "intro": intro,
+        "period_value": f"{period:%Y-%m}",
+        "rerating": rerating,
+        "error": error,
+        "publish_url": publish_url,
+    }
+    return TemplateResponse(request, "admin/analytics/rerating/simulate.html", context)
+
+
 # The catalog's plan-version admin, with a Simulate page beside Publish and the re-rating of
 # last month in Publish's confirmation. It needs COGS and exchange rates, which live on this
 # floor, so this app re-registers the catalog's admin with those added.
@@ -264,31 +298,22 @@ class PlanVersionAdmin(CatalogPlanVersionAdmin):
             raise Http404("no such plan version")
         if not self.has_view_permission(request, version):
             raise PermissionDenied
-        period, error = _requested_period(request)
-        rerating = None
-        try:
-            rerating = version_rerate(version_id=version.pk, period=period)
-        except CALLER_ERRORS as exc:
-            error = str(exc)
         publish_url = None
         if version.status == PlanVersionStatus.DRAFT and self.has_publish_permission(request):
             publish_url = reverse("admin:catalog_planversion_publish", args=[version.pk])
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": f"Simulate {version.plan.code} v{version.number}",
-            "subject": version,
-            "intro": (
+        return _simulate_page(
+            self,
+            request,
+            version,
+            title=f"Simulate {version.plan.code} v{version.number}",
+            intro=(
                 f"Prices a past month's actual usage of the subscribers of {version.plan.code}'s "
                 "active version under this draft's terms, through the rollup's pricing. Nothing "
                 "is written."
             ),
-            "period_value": f"{period:%Y-%m}",
-            "rerating": rerating,
-            "error": error,
-            "publish_url": publish_url,
-        }
-        return TemplateResponse(request, "admin/analytics/rerating/simulate.html", context)
+            rerate=lambda period: version_rerate(version_id=version.pk, period=period),
+            publish_url=publish_url,
+        )
 
     def publish_preview_extra(self, request: HttpRequest, version: PlanVersion) -> str:
         """Last month re-rated under the draft, as the Simulate page shows it."""
@@ -335,26 +360,16 @@ class ResourcePriceAdmin(CatalogResourcePriceAdmin):
             raise Http404("no such resource price")
         if not self.has_view_permission(request, price):
             raise PermissionDenied
-        period, error = _requested_period(request)
-        rerating = None
-        try:
-            rerating = price_change_rerate(price_id=price.pk, period=period)
-        except CALLER_ERRORS as exc:
-            error = str(exc)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": f"Simulate {price}",
-            "subject": price,
-            "intro": (
+        return _simulate_page(
+            self,
+            request,
+            price,
+            title=f"Simulate {price}",
+            intro=(
                 f"Prices a past month's actual usage of the tenants who used {price.resource_kind} "
                 f"as if this price (from {price.effective_from}) had been in force all month, in "
                 "place of the prices of its kind, currency and size scope, through the rollup's "
                 "pricing. Nothing is written."
             ),
-            "period_value": f"{period:%Y-%m}",
-            "rerating": rerating,
-            "error": error,
-            "publish_url": None,
-        }
-        return TemplateResponse(request, "admin/analytics/rerating/simulate.html", context)
+            rerate=lambda period: price_change_rerate(price_id=price.pk, period=period),
+        )

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Case, CharField, Count, F, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, NullIf
 
 from analytics.fx import FxConversion
@@ -42,6 +42,7 @@ from billing.models import (
     CloudCostKindTotal,
     CloudCostLine,
     CloudDailyCost,
+    CloudInvoice,
 )
 from billing.selectors import (
     COGS_SOURCE_INVOICE,
@@ -242,13 +243,16 @@ def _period_sums_from_lines(period: dt.date, source: CogsSource) -> _PeriodSums:
     return sums
 
 
-def _add_cogs_from_rows(sums: _PeriodSums, source: CogsSource) -> None:
+def _add_cogs_from_rows(
+    sums: _PeriodSums, source: CogsSource, tenant_ids: Collection[str] | None = None
+) -> None:
     """COGS per (tenant, deployment) aggregated from the source's rows (cost lines or daily
-    costs): one query."""
-    cogs = (
-        _cogs_lines(source)
-        .annotate(attributed_tenant=ATTRIBUTED_TENANT)
-        .values_list("attributed_tenant", "resource__deployment_id", "resource__deployment__slug")
+    costs), of every tenant or of `tenant_ids` only: one query."""
+    rows = _cogs_lines(source).annotate(attributed_tenant=ATTRIBUTED_TENANT)
+    if tenant_ids is not None:
+        rows = rows.filter(attributed_tenant__in=tenant_ids)
+    cogs = rows.values_list(
+        "attributed_tenant", "resource__deployment_id", "resource__deployment__slug"
     )
     for tenant_id, deployment_id, slug, usd, lines in cogs.annotate(
         usd=Sum("amount"), lines=Count("id")
@@ -263,18 +267,25 @@ def _add_cogs_from_rows(sums: _PeriodSums, source: CogsSource) -> None:
             sums.deployments.setdefault(deployment_id, _Row(tenant_id, slug=slug)).cogs_usd += usd
 
 
-def _period_sums(period: dt.date, source: CogsSource) -> _PeriodSums:
+def _period_sums(
+    period: dt.date, source: CogsSource, tenant_ids: Collection[str] | None = None
+) -> _PeriodSums:
     """The same sums from the maintained totals (issue 22: `invoicing.summaries`,
     `billing.summaries`): revenue per (tenant, currency, deployment) from
     `revenue_deployment_totals` and COGS per (tenant, deployment) from
     `cloud_cost_deployment_totals`, one query each over a few rows per deployment, plus the
     slugs of deployments with COGS but no revenue (one query, only when there are some). A month
     whose DigitalOcean invoice has not arrived takes its COGS from the daily costs
-    (`cogs_source`)."""
+    (`cogs_source`). With `tenant_ids`, the rows of those tenants only (a page: the overall
+    figures are then those tenants' and `_period_overall` replaces them)."""
     sums = _PeriodSums({}, {}, defaultdict(int), Decimal(0), Decimal(0), 0)
+    revenue_totals = RevenueDeploymentTotal.objects.filter(period=period)
+    cost_totals = CloudCostDeploymentTotal.objects.filter(invoice__period=period)
+    if tenant_ids is not None:
+        revenue_totals = revenue_totals.filter(tenant_id__in=tenant_ids)
+        cost_totals = cost_totals.filter(tenant_id__in=tenant_ids)
     revenue = (
-        RevenueDeploymentTotal.objects.filter(period=period)
-        .order_by()
+        revenue_totals.order_by()
         .values_list("tenant_id", "currency", "deployment_id", "deployment__slug")
         .annotate(cents=Sum(F("invoiced_cents") + F("credited_cents")))
     )
@@ -288,11 +299,10 @@ def _period_sums(period: dt.date, source: CogsSource) -> _PeriodSums:
             row.revenue_cents += cents
 
     if source.source != COGS_SOURCE_INVOICE:  # the month so far: its daily costs
-        _add_cogs_from_rows(sums, source)
+        _add_cogs_from_rows(sums, source, tenant_ids)
         return sums
     cogs = (
-        CloudCostDeploymentTotal.objects.filter(invoice__period=period)
-        .order_by()
+        cost_totals.order_by()
         .values_list("tenant_id", "deployment_id")
         .annotate(usd=Sum("amount"), lines=Sum("lines"))
     )
@@ -322,11 +332,12 @@ def margin_summary(period: dt.date) -> dict[str, Any]:
 
     Keys: `period`, `period_end`, `cogs_currency` (USD), `revenue_currencies`, `fx` (one entry
     per currency COGS is converted into: the rate used, its period and direction, or why there
-    is none), `overall`, `tenants`, `deployments`, `unattributed`. Money is integer cents with
-    its currency; `*_usd_cents` are the COGS as DigitalOcean billed it; converted COGS, margin
-    and margin % are None when no rate converts them (the `fx` entry says why) and margin % is
-    None when revenue is 0. Revenue in several currencies is reported per currency and the
-    overall margin is then None (`overall.unavailable_reason`): currencies are never added.
+    is none), `overall`, `tenants`, `deployments`, `unattributed`, `next_after` (None here; see
+    `margin_page`). Money is integer cents with its currency; `*_usd_cents` are the COGS as
+    DigitalOcean billed it; converted COGS, margin and margin % are None when no rate converts
+    them (the `fx` entry says why) and margin % is None when revenue is 0. Revenue in several
+    currencies is reported per currency and the overall margin is then None
+    (`overall.unavailable_reason`): currencies are never added.
     """
     source = cogs_source(_month(period))
     return _margin_report(period, _period_sums(_month(period), source), source)
@@ -337,6 +348,95 @@ def margin_summary_from_lines(period: dt.date) -> dict[str, Any]:
     the property test and the benchmark compare the summaries with."""
     source = cogs_source(_month(period))
     return _margin_report(period, _period_sums_from_lines(_month(period), source), source)
+
+
+def margin_page(period: dt.date, *, after: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """One page of `margin_summary` (issue 22): the whole period's `overall`, `unattributed`
+    and `revenue_currencies`, and of the tenants in tenant order the first `limit` after
+    `after` with their deployments; `next_after` is the last tenant of the page when more
+    follow, else None. `fx` names the conversions this page uses. The pages, concatenated, are
+    the full report's `tenants` and `deployments`.
+
+    For the margin dashboard of thousands of tenants: a page costs what the page holds plus the
+    period's few kind totals, not every deployment of the month (docs/performance.md)."""
+    month = _month(period)
+    source = cogs_source(month)
+    tenant_ids = _page_tenants(month, source, after, limit + 1)
+    page = tenant_ids[:limit]
+    sums = _period_sums(month, source, page)
+    (
+        sums.revenue_by_currency,
+        sums.cogs_usd,
+        sums.unattributed_usd,
+        sums.unattributed_lines,
+    ) = _period_overall(month, source)
+    report = _margin_report(period, sums, source)
+    report["next_after"] = page[-1] if len(tenant_ids) > limit else None
+    return report
+
+
+def _page_tenants(period: dt.date, source: CogsSource, after: str | None, count: int) -> list[str]:
+    """The first `count` tenants after `after`, in order, with revenue or attributed COGS in
+    the period: the first `count` of each side (short ordered reads of an index), merged."""
+
+    def first(queryset: QuerySet, name: str) -> list[str]:
+        if after is not None:
+            queryset = queryset.filter(**{f"{name}__gt": after})
+        ordered = queryset.order_by(name).values_list(name, flat=True).distinct()
+        return list(ordered[:count])
+
+    revenue = first(RevenueDeploymentTotal.objects.filter(period=period), "tenant_id")
+    if source.source == COGS_SOURCE_INVOICE:
+        # Per invoice (a month has one, seldom more): an ordered walk of the (invoice, tenant)
+        # index, where a join on the invoice's period would group all its rows first.
+        cogs = []
+        for invoice_id in CloudInvoice.objects.filter(period=period).values_list("pk", flat=True):
+            cost_totals = CloudCostDeploymentTotal.objects.filter(invoice_id=invoice_id)
+            cogs += first(cost_totals.filter(tenant_id__isnull=False), "tenant_id")
+    else:  # the month so far: its daily costs
+        rows = _cogs_lines(source).annotate(attributed_tenant=ATTRIBUTED_TENANT)
+        cogs = first(rows.filter(attributed_tenant__isnull=False), "attributed_tenant")
+    return sorted(set(revenue) | set(cogs))[:count]
+
+
+def _period_overall(
+    period: dt.date, source: CogsSource
+) -> tuple[dict[str, int], Decimal, Decimal, int]:
+    """The whole period's revenue per currency, COGS, and unattributed COGS and lines, from
+    the kind totals and the unattributed deployment totals (a few rows; the daily costs, one
+    grouped query, for a month whose invoice has not arrived)."""
+    revenue = (
+        RevenueKindTotal.objects.filter(period=period)
+        .order_by()
+        .values_list("currency")
+        .annotate(cents=Sum(F("invoiced_cents") + F("credited_cents")))
+    )
+    revenue_by_currency: dict[str, int] = defaultdict(int, dict(revenue))
+    if source.source == COGS_SOURCE_INVOICE:
+        cogs = CloudCostKindTotal.objects.filter(invoice__period=period).aggregate(
+            usd=Sum("amount")
+        )["usd"]
+        unattributed = CloudCostDeploymentTotal.objects.filter(
+            invoice__period=period, tenant_id__isnull=True
+        ).aggregate(usd=Sum("amount"), lines=Sum("lines"))
+    else:  # the month so far: its daily costs
+        unattributed_only = {"filter": Q(attributed_tenant__isnull=True)}
+        unattributed = (
+            _cogs_lines(source)
+            .annotate(attributed_tenant=ATTRIBUTED_TENANT)
+            .aggregate(
+                total=Sum("amount"),
+                usd=Sum("amount", **unattributed_only),
+                lines=Count("id", **unattributed_only),
+            )
+        )
+        cogs = unattributed["total"]
+    return (
+        revenue_by_currency,
+        cogs or Decimal(0),
+        unattributed["usd"] or Decimal(0),
+        unattributed["lines"] or 0,
+    )
 
 
 def _margin_report(period: dt.date, sums: _PeriodSums, source: CogsSource) -> dict[str, Any]:
@@ -384,6 +484,7 @@ def _margin_report(period: dt.date, sums: _PeriodSums, source: CogsSource) -> di
             "cogs_usd_cents": usd_cents(sums.unattributed_usd),
             "cogs_cents": fx[fallback].convert_cents(sums.unattributed_usd),
         },
+        "next_after": None,  # a page's (`margin_page`)
     }
 
 

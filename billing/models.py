@@ -246,7 +246,10 @@ class CloudCostDeploymentTotal(models.Model):
     class Meta:
         db_table = "cloud_cost_deployment_totals"
         default_permissions = ("view",)
-        indexes = [models.Index(fields=["invoice"], name="cost_deployment_total_invoice")]
+        # (invoice, tenant): the margin dashboard's page of tenants and its unattributed row.
+        indexes = [
+            models.Index(fields=["invoice", "tenant_id"], name="cost_deployment_total_tenant")
+        ]
 
     def __str__(self) -> str:
         return f"invoice {self.invoice_id} {self.tenant_id} {self.deployment_id}: {self.amount}"

@@ -22,6 +22,21 @@ class DashboardPeriodQuerySerializer(serializers.Serializer):
     )
 
 
+class MarginQuerySerializer(DashboardPeriodQuerySerializer):
+    page_size = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=500,
+        help_text="Tenants per page. With it (or `after`) the report is one page of tenants "
+        "and their deployments; without, every tenant and deployment.",
+    )
+    after = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="The page starts after this tenant: the previous page's `next_after`.",
+    )
+
+
 def cents_field(**kwargs) -> serializers.IntegerField:
     return serializers.IntegerField(read_only=True, **kwargs)
 
@@ -154,6 +169,13 @@ class MarginSummarySerializer(serializers.Serializer):
     tenants = MarginTenantSerializer(many=True, read_only=True)
     deployments = MarginDeploymentSerializer(many=True, read_only=True)
     unattributed = MarginUnattributedSerializer(read_only=True)
+    next_after = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="Paged: the `after` of the next page, null on the last one (and always null "
+        "for the whole report). `overall`, `unattributed` and `revenue_currencies` are the whole "
+        "period's on every page; `fx` names the conversions the page uses.",
+    )
 
 
 class RevenueKindSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from analytics.api.serializers import (
     AccrualSerializer,
     ByKindSerializer,
     DashboardPeriodQuerySerializer,
+    MarginQuerySerializer,
     MarginSummarySerializer,
     PriceRerateSerializer,
     PricingAdviceSerializer,
@@ -21,7 +22,13 @@ from analytics.api.serializers import (
     SimulateRequestSerializer,
 )
 from analytics.rerating import price_change_rerate, version_rerate
-from analytics.selectors import by_kind, cogs_reconciliation, live_accrual, margin_summary
+from analytics.selectors import (
+    by_kind,
+    cogs_reconciliation,
+    live_accrual,
+    margin_page,
+    margin_summary,
+)
 from arcadia_cloud.parsing import parse_input
 from arcadia_cloud.permissions import IsPlatformAdmin
 
@@ -38,12 +45,25 @@ class MarginView(APIView):
         tags=TAGS,
         operation_id="dashboard_margin",
         summary="A month's P&L: revenue, COGS and margin overall, per tenant and deployment.",
-        parameters=[DashboardPeriodQuerySerializer],
-        responses={200: MarginSummarySerializer, 400: BAD_PERIOD, 401: NO_TOKEN, 403: NOT_ADMIN},
+        description="The whole report, or with `page_size` / `after` one page of tenants "
+        "(in tenant order) and their deployments with the whole period's overall figures.",
+        parameters=[MarginQuerySerializer],
+        responses={
+            200: MarginSummarySerializer,
+            400: OpenApiResponse(description="`period`, `page_size` or `after` is bad (named)."),
+            401: NO_TOKEN,
+            403: NOT_ADMIN,
+        },
     )
     def get(self, request: Request) -> Response:
-        period = parse_input(DashboardPeriodQuerySerializer, request.query_params)["period"]
-        return Response(MarginSummarySerializer(margin_summary(period)).data)
+        query = parse_input(MarginQuerySerializer, request.query_params)
+        if "page_size" in query or "after" in query:
+            summary = margin_page(
+                query["period"], after=query.get("after"), limit=query.get("page_size", 50)
+            )
+        else:
+            summary = margin_summary(query["period"])
+        return Response(MarginSummarySerializer(summary).data)
 
 
 class ByKindView(APIView):

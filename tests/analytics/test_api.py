@@ -42,7 +42,15 @@ def april():
     return deployment
 
 
-@pytest.mark.parametrize("url", [f"{MARGIN}?period=2026-04", f"{BY_KIND}?period=2026-04", ACCRUAL])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{MARGIN}?period=2026-04",
+        f"{MARGIN}?period=2026-04&page_size=2&after=tenant-a",
+        f"{BY_KIND}?period=2026-04",
+        ACCRUAL,
+    ],
+)
 def test_only_platform_admins_may_read_the_dashboard(url, tenant_a_api, gateway_api, anon_api):
     assert tenant_a_api.get(url).status_code == 403
     assert gateway_api.get(url).status_code == 403
@@ -185,3 +193,77 @@ def test_margin_queries_do_not_grow_with_tenants(tenants, admin_api, django_asse
         response = admin_api.get(f"{MARGIN}?period=2026-04")
 
     assert len(response.json()["tenants"]) == tenants
+
+
+def _four_tenants():
+    do_invoice = cost_invoice()
+    for number in range(4):
+        deployment = make_deployment(tenant_id=f"tenant-{number}")
+        plan = line("plan_base", 1000 * (number + 1), deployment)
+        make_tenant_invoice(f"tenant-{number}", [plan])
+        cost_line(do_invoice, "3.00", resource=resource_for(deployment=deployment))
+    cost_line(do_invoice, "1.25")  # unattributed
+    make_rate(APRIL, "1.5")
+
+
+def test_margin_pages_carry_the_whole_periods_figures_and_a_page_of_tenants(admin_api):
+    _four_tenants()
+    full = admin_api.get(f"{MARGIN}?period=2026-04").json()
+    assert full["next_after"] is None
+    assert full["overall"]["revenue_cents"] == 10000  # 1,000 + 2,000 + 3,000 + 4,000
+
+    first = admin_api.get(f"{MARGIN}?period=2026-04&page_size=3").json()
+    page = ["tenant-0", "tenant-1", "tenant-2"]
+    assert [row["tenant_id"] for row in first["tenants"]] == page
+    assert [row["tenant_id"] for row in first["deployments"]] == page
+    assert first["tenants"] == full["tenants"][:3]
+    assert first["next_after"] == "tenant-2"
+    assert (first["overall"], first["unattributed"]) == (full["overall"], full["unattributed"])
+    assert first["unattributed"]["cogs_usd_cents"] == 125
+
+    last = admin_api.get(f"{MARGIN}?period=2026-04&page_size=3&after=tenant-2").json()
+    assert [row["tenant_id"] for row in last["tenants"]] == ["tenant-3"]
+    assert last["tenants"][0] == full["tenants"][3]
+    assert last["next_after"] is None
+    assert last["overall"] == full["overall"]
+
+    # `after` alone pages with the default size; past the last tenant, an empty page.
+    beyond = admin_api.get(f"{MARGIN}?period=2026-04&after=tenant-9").json()
+    assert (beyond["tenants"], beyond["deployments"], beyond["next_after"]) == ([], [], None)
+    assert beyond["overall"] == full["overall"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("&page_size=0", "page_size"),
+        ("&page_size=501", "page_size"),
+        ("&page_size=ten", "page_size"),
+        ("&after=" + "t" * 201, "after"),
+    ],
+)
+def test_a_bad_page_of_the_margin_is_a_400_naming_it(query, field, admin_api):
+    response = admin_api.get(f"{MARGIN}?period=2026-04{query}")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == [field]
+
+
+@pytest.mark.parametrize("tenants", [4, 40])
+def test_a_margin_page_reads_the_same_few_rows_however_many_tenants(
+    tenants, admin_api, django_assert_max_num_queries
+):
+    do_invoice = cost_invoice()
+    for number in range(tenants):
+        deployment = make_deployment(tenant_id=f"tenant-{number:02d}")
+        make_tenant_invoice(f"tenant-{number:02d}", [line("plan_base", 5000, deployment)])
+        cost_line(do_invoice, "3.00", resource=resource_for(deployment=deployment))
+    make_rate(APRIL, "1.5")
+
+    # the COGS source; the page's tenants (revenue's, the month's invoices, each invoice's);
+    # their revenue, COGS; the overall revenue, COGS and unattributed COGS; the rate
+    with django_assert_max_num_queries(10):
+        response = admin_api.get(f"{MARGIN}?period=2026-04&page_size=2")
+
+    body = response.json()
+    assert [row["tenant_id"] for row in body["tenants"]] == ["tenant-00", "tenant-01"]
+    assert body["overall"]["revenue_cents"] == 5000 * tenants

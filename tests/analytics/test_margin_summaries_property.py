@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from analytics.selectors import (
     by_kind,
     by_kind_from_lines,
+    margin_page,
     margin_summary,
     margin_summary_from_lines,
 )
@@ -297,8 +298,34 @@ def test_summaries_follow_the_lines_through_any_sequence_of_writes(db, operation
     assert (_revenue_rows(), _cost_rows(), _kind_rows(), _deployment_rows()) == maintained
 
     for month in (*PERIODS, month_start(utc_today())):
-        assert margin_summary(month) == margin_summary_from_lines(month)
+        full = margin_summary(month)
+        assert full == margin_summary_from_lines(month)
         assert by_kind(month) == by_kind_from_lines(month)
+        for size in (1, 2):
+            assert_pages_make_the_report(month, full, size)
+
+
+def assert_pages_make_the_report(month, full: dict, size: int) -> int:
+    """Walking margin_page `size` tenants at a time: every page carries the whole period's
+    overall figures, and the pages' tenants and deployments, concatenated, are the report's.
+    Returns the number of pages."""
+    tenants, deployments, after, pages = [], [], None, 0
+    whole_period = ("period", "period_end", "cogs_currency", "cogs_source", "revenue_currencies")
+    while True:
+        page = margin_page(month, after=after, limit=size)
+        pages += 1
+        for key in (*whole_period, "overall", "unattributed"):
+            assert page[key] == full[key], key
+        assert all(conversion in full["fx"] for conversion in page["fx"])
+        assert len(page["tenants"]) <= size
+        tenants += page["tenants"]
+        deployments += page["deployments"]
+        after = page["next_after"]
+        if after is None:
+            break
+        assert after == page["tenants"][-1]["tenant_id"]
+    assert (tenants, deployments) == (full["tenants"], full["deployments"])
+    return pages
 
 
 def test_the_property_sees_what_it_compares():
@@ -314,6 +341,7 @@ def test_the_property_sees_what_it_compares():
         world.apply(("ingest", APRIL, [0, 1, 2, 9], 4321))
     summary = margin_summary(APRIL)
     assert summary == margin_summary_from_lines(APRIL)
+    assert assert_pages_make_the_report(APRIL, summary, 1) == len(summary["tenants"]) >= 3
     assert {row["tenant_id"] for row in summary["tenants"]} >= set(world.tenants)
     assert summary["unattributed"]["lines"] == 2  # the nobody's droplet and the ghost
     this_month = margin_summary(month_start(utc_today()))

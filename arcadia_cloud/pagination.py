@@ -134,6 +134,8 @@ class KeysetPagination(BasePagination):
         values = []
         for value, name in zip(key, ordering, strict=True):
             field = model._meta.get_field(name)
+            if field.is_relation:  # a foreign key (`invoice_id`) travels as the key it holds
+                field = field.target_field
             is_int = isinstance(field, IntegerField | AutoField)
             if is_int and not (type(value) is int and -(2**63) <= value < 2**63):
                 raise field_error(self.cursor_query_param, problem)

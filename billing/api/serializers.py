@@ -33,6 +33,11 @@ class CostLinesQuerySerializer(serializers.Serializer):
         max_value=MAX_LINE_LIMIT,
         help_text=f"At most this many lines (default {DEFAULT_LINE_LIMIT}, max {MAX_LINE_LIMIT}).",
     )
+    cursor = serializers.CharField(
+        required=False,
+        max_length=2048,
+        help_text="Where the page starts: the `next` link of the previous page.",
+    )
 
 
 class InvoiceListQuerySerializer(serializers.Serializer):
@@ -116,8 +121,11 @@ class CostLinePageSerializer(serializers.Serializer):
     kind = serializers.CharField(allow_null=True)
     match_status = serializers.CharField(allow_null=True)
     limit = serializers.IntegerField()
-    count = serializers.IntegerField(help_text="Lines matching the filters, before the limit.")
-    truncated = serializers.BooleanField(help_text="True when `count` exceeds `limit`.")
+    count = serializers.IntegerField(help_text="Lines matching the filters, on every page.")
+    truncated = serializers.BooleanField(help_text="True when more lines follow this page.")
+    next = serializers.URLField(
+        allow_null=True, help_text="The next page, in (invoice, line) order; null on the last."
+    )
     results = CostLineSerializer(many=True)
 
 

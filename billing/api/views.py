@@ -10,8 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arcadia_cloud.errors import NotFound
+from arcadia_cloud.pagination import KeysetPagination
 from arcadia_cloud.permissions import IsPlatformAdmin
 from billing.api.serializers import (
+    DEFAULT_LINE_LIMIT,
+    MAX_LINE_LIMIT,
     BalanceSerializer,
     CostLinePageSerializer,
     CostLineSerializer,
@@ -50,8 +53,19 @@ class BalanceView(APIView):
         return Response(BalanceSerializer(snapshot).data)
 
 
+class CostLinePagination(KeysetPagination):
+    """Keyset pages of a month's lines in (invoice, line) order (the lines' unique key), sized
+    by the endpoint's `limit` (validated by its query serializer): a late page costs what the
+    first does."""
+
+    page_size = DEFAULT_LINE_LIMIT
+    page_size_query_param = "limit"
+    max_page_size = MAX_LINE_LIMIT
+
+
 class CostLinesView(APIView):
     permission_classes = [IsPlatformAdmin]
+    keyset_ordering = ("invoice_id", "line_number")
 
     @extend_schema(
         tags=TAGS,
@@ -68,16 +82,18 @@ class CostLinesView(APIView):
             params["period"], kind=params.get("kind"), match_status=params.get("match_status")
         )
         count = lines.count()
-        limit = params["limit"]
+        pages = CostLinePagination()
+        page = pages.paginate_queryset(lines, request, view=self)
         return Response(
             {
                 "period": params["period"].isoformat(),
                 "kind": params.get("kind"),
                 "match_status": params.get("match_status"),
-                "limit": limit,
+                "limit": params["limit"],
                 "count": count,
-                "truncated": count > limit,
-                "results": CostLineSerializer(lines[:limit], many=True).data,
+                "truncated": pages.has_next,
+                "next": pages.get_next_link(),
+                "results": CostLineSerializer(page, many=True).data,
             }
         )
 

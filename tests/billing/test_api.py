@@ -157,3 +157,49 @@ def test_invoice_detail_has_the_match_report(admin_api, april, tenant_a_api):
     assert codes[("matched", "live")]["examples"] == []
     assert admin_api.get(f"{INVOICES}/unknown").status_code == 404
     assert tenant_a_api.get(url).status_code == 403
+
+
+def test_cost_lines_page_through_the_month_by_cursor(admin_api, april):
+    everything = admin_api.get(f"{COST_LINES}?period=2026-04").json()
+    assert everything["next"] is None
+    seen, url, pages = [], f"{COST_LINES}?period=2026-04&limit=1", 0
+    while url and pages < 10:  # a cursor that did not move on would loop
+        body = admin_api.get(url).json()
+        pages += 1
+        assert body["count"] == 3  # the month's, on every page
+        assert body["truncated"] == (body["next"] is not None)
+        seen += body["results"]
+        url = body["next"]
+    assert pages == 3
+    assert seen == everything["results"]
+
+
+def test_a_cost_line_cursor_keeps_the_filters(admin_api, april):
+    for number in range(4):
+        make_line(april, resource=make_resource(name=f"more-{number}"))
+    first = admin_api.get(f"{COST_LINES}?period=2026-04&match_status=matched&limit=2").json()
+    second = admin_api.get(first["next"]).json()
+    assert [line["match_status"] for line in first["results"] + second["results"]] == [
+        "matched"
+    ] * 4
+    assert len({line["line_number"] for line in first["results"] + second["results"]}) == 4
+
+
+@pytest.mark.parametrize("cursor", ["x", "WzEsIDJd" * 300, "WyJhIiwgMV0", "W10"])
+def test_a_bad_cost_line_cursor_is_a_400_naming_it(admin_api, april, cursor):
+    response = admin_api.get(f"{COST_LINES}?period=2026-04&cursor={cursor}")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["cursor"]
+
+
+def test_a_late_cost_line_page_costs_what_the_first_does(
+    admin_api, april, django_assert_max_num_queries
+):
+    for number in range(40):
+        make_line(april, resource=make_resource(name=f"bulk-{number}"))
+    url = f"{COST_LINES}?period=2026-04&limit=5"
+    for _ in range(5):
+        url = admin_api.get(url).json()["next"]
+    with django_assert_max_num_queries(2):  # the count and the page
+        body = admin_api.get(url).json()
+    assert len(body["results"]) == 5

@@ -28,7 +28,7 @@ from analytics.advisor import pricing_advice
 from analytics.charts import Series, bar_chart
 from analytics.models import FxRate, Margin
 from analytics.rerating import price_change_rerate, version_rerate
-from analytics.selectors import by_kind, live_accrual, margin_summary
+from analytics.selectors import by_kind, live_accrual, margin_page
 from analytics.services import fx_rate_save
 from analytics.templatetags.analytics_format import format_cents
 from arcadia_cloud.admin_helpers import ReadOnlyAdminMixin
@@ -40,6 +40,9 @@ from catalog.admin import ResourcePriceAdmin as CatalogResourcePriceAdmin
 from catalog.models import PlanVersion, PlanVersionStatus, ResourcePrice
 
 CHART_MAX_TENANTS = 20
+# Tenants per page of the margin dashboard (with their deployments): a page is what a person
+# reads, and what the dashboard can serve fast at thousands of tenants (docs/decisions.md).
+DASHBOARD_PAGE_TENANTS = 100
 REVENUE_COLOR = "#417690"
 COGS_COLOR = "#e0a030"
 PROFIT_COLOR = "#44b78b"
@@ -104,7 +107,9 @@ class MarginAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         period, period_error = _requested_period(request)
-        summary = margin_summary(period)
+        after = request.GET.get("after", "").strip() or None
+        summary = margin_page(period, after=after, limit=DASHBOARD_PAGE_TENANTS)
+        next_after = summary["next_after"]
         kinds = by_kind(period)
         context = {
             **self.admin_site.each_context(request),
@@ -118,12 +123,21 @@ class MarginAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "deployments": [_with_deployment_links(row) for row in summary["deployments"]],
             "kinds": kinds,
             "margin_chart": _margin_chart(summary),
+            "paged": after is not None or next_after is not None,
+            "first_page_url": _dashboard_page_url(period) if after else None,
+            "next_page_url": next_after and _dashboard_page_url(period, next_after),
             "kind_chart": _kind_chart(kinds),
             "accrual": live_accrual(),
             "fx_add_url": _fx_add_url(request),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/analytics/margin/dashboard.html", context)
+
+
+def _dashboard_page_url(period: dt.date, after: str | None = None) -> str:
+    """The dashboard's query for a page of tenants: the first, or the one after `after`."""
+    query = {"period": f"{period:%Y-%m}"}
+    return f"?{urlencode(query if after is None else {**query, 'after': after})}"
 
 
 def _requested_period(request: HttpRequest) -> tuple[dt.date, str | None]:
@@ -169,7 +183,7 @@ def _fx_add_url(request: HttpRequest) -> str | None:
 
 
 def _margin_chart(summary: dict[str, Any]) -> SafeString | None:
-    """Margin per tenant in the main revenue currency: the CHART_MAX_TENANTS largest by size,
+    """Margin per tenant of the page in the main revenue currency: the CHART_MAX_TENANTS largest,
     most profitable first. None when no rate converts COGS (the page says why)."""
     currency = summary["unattributed"]["currency"]
     rows = [

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
+import analytics.admin
 from analytics.models import FxRate
 from arcadia_cloud.clock import utc_today
 from arcadia_cloud.periods import month_start, previous_month
@@ -31,10 +32,11 @@ from tests.deployments.factories import make_deployment
 pytestmark = pytest.mark.django_db
 
 DASHBOARD = "/admin/analytics/margin/"
-# Session, user and permissions, then margin (4), by kind (4) — each with its COGS source — and
+# Session, user and permissions, then a page of the margin (at most 11: its COGS source, the
+# page's tenants, their revenue, COGS and slugs, the month's totals, the rate), by kind (4) and
 # the live accrual (9: with the earlier invoices that may be owed late usage; 12 with the month
 # so far's margin: its COGS source, COGS per tenant, the rate).
-MAX_QUERIES = 24
+MAX_QUERIES = 31
 FX_ADD = "/admin/analytics/fxrate/add/"
 
 
@@ -231,3 +233,25 @@ def test_revenue_in_two_currencies_is_shown_per_currency_without_an_overall_marg
     assert "33.00" in overall and "70.00" in overall
     assert "Margin not shown: revenue is in 2 currencies (AUD, NZD)" in overall
     assert 'id="fx-note-NZD"' in page  # no USD→NZD rate: that note says so
+
+
+def test_the_dashboard_pages_its_tenants_with_the_whole_months_totals(operator_client, monkeypatch):
+    monkeypatch.setattr(analytics.admin, "DASHBOARD_PAGE_TENANTS", 2)
+    do_invoice = cost_invoice()
+    for number in range(3):
+        deployment = make_deployment(tenant_id=f"tenant-{number}")
+        make_tenant_invoice(f"tenant-{number}", [line("plan_base", 1000, deployment)])
+        cost_line(do_invoice, "3.00", resource=resource_for(deployment=deployment))
+    make_rate(APRIL, "1.5")
+
+    first = operator_client.get(f"{DASHBOARD}?period=2026-04").content.decode()
+    assert re.findall(r'data-tenant="([^"]+)"', first) == ["tenant-0", "tenant-1"]
+    next_url = re.search(r'href="([^"]+)" id="next-tenants"', first).group(1)
+    assert next_url == "?period=2026-04&amp;after=tenant-1"
+
+    second = operator_client.get(DASHBOARD + next_url.replace("&amp;", "&")).content.decode()
+    assert re.findall(r'data-tenant="([^"]+)"', second) == ["tenant-2"]
+    assert 'id="next-tenants"' not in second
+    assert "first page" in second
+    overall = second[second.index('id="overall"') : second.index('id="margin-chart"')]
+    assert "30.00" in overall  # the month's revenue, AUD 30.00, on every page

@@ -182,12 +182,7 @@ def test_accrual_prices_this_month_so_far(admin_api):
 
 @pytest.mark.parametrize("tenants", [2, 20])
 def test_margin_queries_do_not_grow_with_tenants(tenants, admin_api, django_assert_max_num_queries):
-    do_invoice = cost_invoice()
-    for number in range(tenants):
-        deployment = make_deployment(tenant_id=f"tenant-{number}")
-        make_tenant_invoice(f"tenant-{number}", [line("plan_base", 5000, deployment)])
-        cost_line(do_invoice, "3.00", resource=resource_for(deployment=deployment))
-    make_rate(APRIL, "1.5")
+    _tenants_with_costs({f"tenant-{number}": 5000 for number in range(tenants)})
 
     with django_assert_max_num_queries(4):  # revenue, the COGS source, COGS, the rate
         response = admin_api.get(f"{MARGIN}?period=2026-04")
@@ -195,15 +190,21 @@ def test_margin_queries_do_not_grow_with_tenants(tenants, admin_api, django_asse
     assert len(response.json()["tenants"]) == tenants
 
 
-def _four_tenants():
+def _tenants_with_costs(plan_cents: dict[str, int]):
+    """Per tenant a deployment invoiced its plan (cents) and USD 3.00 of DigitalOcean cost on
+    a droplet of it; a USD→AUD rate of 1.5. Returns the DigitalOcean invoice."""
     do_invoice = cost_invoice()
-    for number in range(4):
-        deployment = make_deployment(tenant_id=f"tenant-{number}")
-        plan = line("plan_base", 1000 * (number + 1), deployment)
-        make_tenant_invoice(f"tenant-{number}", [plan])
+    for tenant_id, cents in plan_cents.items():
+        deployment = make_deployment(tenant_id=tenant_id)
+        make_tenant_invoice(tenant_id, [line("plan_base", cents, deployment)])
         cost_line(do_invoice, "3.00", resource=resource_for(deployment=deployment))
-    cost_line(do_invoice, "1.25")  # unattributed
     make_rate(APRIL, "1.5")
+    return do_invoice
+
+
+def _four_tenants():
+    do_invoice = _tenants_with_costs({f"tenant-{n}": 1000 * (n + 1) for n in range(4)})
+    cost_line(do_invoice, "1.25")  # unattributed
 
 
 def test_margin_pages_carry_the_whole_periods_figures_and_a_page_of_tenants(admin_api):
@@ -252,12 +253,7 @@ def test_a_bad_page_of_the_margin_is_a_400_naming_it(query, field, admin_api):
 def test_a_margin_page_reads_the_same_few_rows_however_many_tenants(
     tenants, admin_api, django_assert_max_num_queries
 ):
-    do_invoice = cost_invoice()
-    for number in range(tenants):
-        deployment = make_deployment(tenant_id=f"tenant-{number:02d}")
-        make_tenant_invoice(f"tenant-{number:02d}", [line("plan_base", 5000, deployment)])
-        cost_line(do_invoice, "3.00", resource=resource_for(deployment=deployment))
-    make_rate(APRIL, "1.5")
+    _tenants_with_costs({f"tenant-{number:02d}": 5000 for number in range(tenants)})
 
     # the COGS source; the page's tenants (revenue's, the month's invoices, each invoice's);
     # their revenue, COGS; the overall revenue, COGS and unattributed COGS; the rate

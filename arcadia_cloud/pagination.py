@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from arcadia_cloud.errors import field_error
+from arcadia_cloud.sql import KeysetPage
 from arcadia_cloud.text import text_problem
 
 
@@ -51,23 +52,41 @@ class KeysetPagination(BasePagination):
     cursor_query_param = "cursor"
 
     def paginate_queryset(self, queryset, request, view=None):
-        ordering = tuple(view.keyset_ordering)
-        names = tuple(name.lstrip("-") for name in ordering)
-        self.request = request
-        self.ordering = names
-        size = self._page_size(request)
+        ordering, size, after = self._begin(request, view, queryset.model)
         queryset = queryset.order_by(*ordering)
-        raw = request.query_params.get(self.cursor_query_param)
-        if raw is not None:
-            key = self._decode(raw, queryset.model, names)
-            where, params = _after(queryset.model, ordering, key)
+        if after is not None:
             # A row comparison, which the ORM cannot spell; the columns are the model's own, the
             # values are parameters.
-            queryset = queryset.extra(where=[where], params=params)  # noqa: S610
-        rows = list(queryset[: size + 1])
+            queryset = queryset.extra(where=[after[0]], params=after[1])  # noqa: S610
+        return self._page(list(queryset[: size + 1]), size)
+
+    def paginate_rows(self, read, request, view, model):
+        """`paginate_queryset` for a list read by hand-written SQL (arcadia_cloud.sql):
+        `read(page)` returns the rows (dicts keyed by field name) the `KeysetPage` names —
+        after the cursor's row, in the view's `keyset_ordering` of `model`'s columns, one more
+        than the page holds."""
+        ordering, size, after = self._begin(request, view, model)
+        order_by = ", ".join(
+            f"{_qualified_column(model, name.lstrip('-'))} {'DESC' if name[0] == '-' else 'ASC'}"
+            for name in ordering
+        )
+        return self._page(read(KeysetPage(after=after, order_by=order_by, limit=size + 1)), size)
+
+    def _begin(self, request, view, model) -> tuple[tuple[str, ...], int, tuple | None]:
+        """The view's order, the page size and the cursor's condition (None on page 1)."""
+        ordering = tuple(view.keyset_ordering)
+        self.request = request
+        self.ordering = tuple(name.lstrip("-") for name in ordering)
+        raw = request.query_params.get(self.cursor_query_param)
+        after = None
+        if raw is not None:
+            after = _after(model, ordering, self._decode(raw, model, self.ordering))
+        return ordering, self._page_size(request), after
+
+    def _page(self, rows: list, size: int) -> list:
         self.has_next = len(rows) > size
         rows = rows[:size]
-        self.last_key = [_key_value(rows[-1], name) for name in names] if rows else None
+        self.last_key = [_key_value(rows[-1], name) for name in self.ordering] if rows else None
         return rows
 
     def get_paginated_response(self, data):

@@ -7,6 +7,9 @@ reads only the columns its body prints (`row_fields`, one `values()` query throu
 filters, scope and pagination) and builds each item as a plain dict (`render_rows`). Its
 `serializer_class` stays the contract: the OpenAPI schema and the detail view use it, and a test
 per list asserts the rows render exactly as the serializer renders the same objects.
+
+A keyset-paged list may also define `read_page(filters, page)`: the same page read by its
+hand-written SQL (arcadia_cloud.sql) from the filter set's cleaned values, used on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,12 +17,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django_filters import utils as filter_utils
+from django_filters.rest_framework import DjangoFilterBackend
+
+from arcadia_cloud.sql import hand_sql_enabled
+
 
 class RowsListMixin:
     """A list view that reads `row_fields` as `values()` rows and builds its items with its own
     `render_rows(rows) -> list[dict]` (every class using the mixin must define it)."""
 
     row_fields: Sequence[str] = ()
+    row_model: Any = None  # the model `read_page` reads (its keyset columns are this table's)
     render_rows: Callable[[Any, list[dict[str, Any]]], list[dict[str, Any]]]
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -28,6 +37,24 @@ class RowsListMixin:
             raise TypeError(f"{cls.__name__} uses RowsListMixin without defining render_rows")
 
     def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset()).values(*self.row_fields)
-        page = self.paginate_queryset(queryset)
+        read_page = getattr(self, "read_page", None)
+        if read_page is not None and hand_sql_enabled():
+            filters = self.cleaned_filters()
+            page = self.paginator.paginate_rows(
+                lambda keyset: read_page(filters, keyset), request, self, self.row_model
+            )
+        else:
+            queryset = self.filter_queryset(self.get_queryset()).values(*self.row_fields)
+            page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.render_rows(page))
+
+    def cleaned_filters(self) -> dict[str, Any]:
+        """The query string as the view's filter set cleans it, or the 400 it gives: the
+        hand-written read takes the same parameters, checked the same way."""
+        backend = DjangoFilterBackend()
+        filterset = backend.get_filterset(
+            self.request, self.row_model._default_manager.none(), self
+        )
+        if not filterset.is_valid():
+            raise filter_utils.translate_validation(filterset.errors)
+        return filterset.form.cleaned_data

@@ -14,6 +14,7 @@ from inventory.selectors import (
     owned_by_tenant,
     project_tenant_visible_to,
     resource_history,
+    resource_page_rows,
     resources_with_effective_tenant,
 )
 
@@ -115,9 +116,21 @@ class ResourceListView(RowsListMixin, InventoryScope, generics.ListAPIView):
     pagination_class = KeysetPagination
     keyset_ordering = ("kind", "name", "id")
     row_fields = _ROW_FIELDS
+    row_model = CloudResource
 
     def get_queryset(self):
         return self.scope_queryset(resources_with_effective_tenant())
+
+    def read_page(self, filters, page):
+        return resource_page_rows(
+            viewer_tenant_id=self.viewer_tenant_id,
+            page=page,
+            kind=filters.get("kind"),
+            project_id=filters.get("project"),
+            deployment_id=filters.get("deployment"),
+            tenant_id=filters.get("tenant_id"),
+            include_deleted=bool(filters.get("include_deleted")),
+        )
 
     def render_rows(self, rows):
         viewer = self.viewer_tenant_id

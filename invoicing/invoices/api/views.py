@@ -42,6 +42,7 @@ from invoicing.invoices.lifecycle import invoice_issue, invoice_mark_paid, invoi
 from invoicing.invoices.selectors import (
     INVOICE_ORDER,
     invoice_line_rows,
+    invoice_page_rows,
     invoices_list,
     invoices_with_lines,
     visible_to_tenant,
@@ -108,9 +109,20 @@ class InvoiceListView(RowsListMixin, InvoiceScopedMixin, generics.ListAPIView):
     pagination_class = KeysetPagination
     keyset_ordering = INVOICE_ORDER
     row_fields = _INVOICE_ROW_FIELDS
+    row_model = TenantInvoice
 
     def get_queryset(self):
         return self.scope_queryset(invoices_list())
+
+    def read_page(self, filters, page):
+        principal = self.principal
+        return invoice_page_rows(
+            viewer_tenant_id=None if principal.is_platform_admin else principal.tenant_id,
+            page=page,
+            period_start=filters.get("period"),
+            status=filters.get("status"),
+            tenant_id=filters.get("tenant_id"),
+        )
 
     def render_rows(self, rows):
         lines = invoice_line_rows([row["id"] for row in rows])

@@ -1,0 +1,57 @@
+"""Hand-written SQL for the API's hottest reads (docs/performance.md, "API under load").
+
+On a page of 20 inventory rows or one tenant's invoice, building and compiling the ORM query
+cost more than the rest of the request together. The few lists read most often therefore have
+a second, hand-written form of their query in their app's selectors: the same columns, the same
+conditions and the same keyset order, written out as SQL and run with `page_rows`. The ORM
+queryset stays the definition: the other databases (SQLite, the quick start's) use it, the
+detail views and exports use it, and a property test per list holds the SQL's pages equal to
+the queryset's for random data, filters and callers — tenant isolation included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+
+def hand_sql_enabled() -> bool:
+    """The hand-written reads are PostgreSQL's (the production database); elsewhere the ORM
+    reads, whose conversions (SQLite keeps datetimes as text) the raw cursor would skip."""
+    return connection.vendor == "postgresql"
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """Which rows a keyset page holds, as SQL: after the cursor's row (a condition with its
+    parameters, or none for the first page), in the list's order, at most `limit` of them."""
+
+    after: tuple[str, list[Any]] | None
+    order_by: str
+    limit: int
+
+
+def page_rows(
+    select_from: str, conditions: Sequence[tuple[str, Sequence[Any]]], page: KeysetPage
+) -> list[dict[str, Any]]:
+    """`select_from WHERE <conditions AND after> ORDER BY … LIMIT …` as dicts keyed by the
+    selected columns' names. Each condition is SQL with `%s` placeholders and its parameters;
+    no value is ever put into the SQL text."""
+    clauses = [clause for clause, _ in conditions]
+    params = [param for _, each in conditions for param in each]
+    if page.after is not None:
+        clauses.append(page.after[0])
+        params.extend(page.after[1])
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f"{select_from}{where} ORDER BY {page.order_by} LIMIT %s"
+    return fetch_dicts(sql, [*params, page.limit])
+
+
+def fetch_dicts(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -382,3 +382,24 @@ class FxRateReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_currency}->{self.to_currency} {self.rate} for {self.period}"
+
+
+class CatalogGeneration(models.Model):
+    """The catalog's generation: one row whose `value` changes — to a number never used before
+    — in the same transaction as every write to a catalog table. PostgreSQL triggers keep it
+    (migration 0006: after each INSERT, UPDATE, DELETE or TRUNCATE statement on the tables
+    below), so no write path can forget it, an ORM `update()` or a bulk sync included; a
+    process may keep what it computed from the catalog while the value it read stands
+    (`catalog.cache`). Not kept on SQLite: there nothing is cached."""
+
+    TABLES = ("plans", "plan_versions", "plan_items", "addons", "resource_prices",
+              "provider_prices", "fx_rates")  # fmt: skip
+
+    value = models.BigIntegerField()
+
+    class Meta:
+        db_table = "catalog_generation"
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"catalog generation {self.value}"

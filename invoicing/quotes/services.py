@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from arcadia_cloud.errors import field_error
 from arcadia_cloud.periods import month_start
+from catalog.cache import CatalogCache
 from catalog.selectors import (
     active_version_required,
     addon_terms,
@@ -24,7 +25,7 @@ from catalog.selectors import (
 )
 from invoicing.pricing_inputs import load_pricing_inputs, with_projected_usage
 from pricing.engine import Quote, QuoteInputError
-from pricing.invoice import Month, PricingSubject, price_subscription
+from pricing.invoice import Month, PricingSubject, SubscriptionInputs, price_subscription
 
 # Engine field names → the API's (`usage[llm_tokens]` → `projected_usage.llm_tokens`).
 _API_FIELD_PREFIXES = {
@@ -56,17 +57,10 @@ def quote_preview(
     full), on the projected usage — and, for the kinds priced by size (issue 18), its split by
     size slug ({kind: {slug: qty}}), priced size by size as the invoice prices it."""
     projected_usage, by_size = _with_sizes(projected_usage, projected_usage_by_size or {})
-    version = active_version_required(plan_code, field="plan_code")
-    addons = addons_for_plan_version(version=version, codes=list(addon_codes), field="addons")
     month = month_start(starts_on or today)
-    subject = PricingSubject(
-        tenant_id="",
-        plan_version_id=version.pk,
-        plan=plan_terms(version),
-        addons=addon_terms(addons),
-        started_on=starts_on,
-    )
-    (inputs,) = load_pricing_inputs([subject], month=month).subscriptions
+    codes = list(addon_codes)
+    key = (plan_code, tuple(codes), starts_on, month)
+    inputs = _CATALOG_INPUTS.get(key, lambda: _catalog_inputs(plan_code, codes, starts_on, month))
     try:
         projected = with_projected_usage(
             inputs,
@@ -77,6 +71,28 @@ def quote_preview(
         return price_subscription(projected, Month.of(month)).quote
     except QuoteInputError as exc:
         raise field_error(_api_field(exc.field), exc.message) from exc
+
+
+# A quote's catalog side — the plan's active version, the add-ons checked against it and the
+# month's prices, loaded as the invoice loads them — depends on nothing but the catalog and
+# the key; it is kept while the catalog stands (catalog.cache). A refusal is never kept.
+_CATALOG_INPUTS = CatalogCache()
+
+
+def _catalog_inputs(
+    plan_code: str, addon_codes: list[str], starts_on: dt.date | None, month: dt.date
+) -> SubscriptionInputs:
+    version = active_version_required(plan_code, field="plan_code")
+    addons = addons_for_plan_version(version=version, codes=addon_codes, field="addons")
+    subject = PricingSubject(
+        tenant_id="",
+        plan_version_id=version.pk,
+        plan=plan_terms(version),
+        addons=addon_terms(addons),
+        started_on=starts_on,
+    )
+    (inputs,) = load_pricing_inputs([subject], month=month).subscriptions
+    return inputs
 
 
 def _with_sizes(

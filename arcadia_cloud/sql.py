@@ -35,13 +35,17 @@ class KeysetPage:
 
 
 def page_rows(
-    select_from: str, conditions: Sequence[tuple[str, Sequence[Any]]], page: KeysetPage
+    select_from: str,
+    conditions: Sequence[tuple[str, Sequence[Any]]],
+    page: KeysetPage,
+    *,
+    select_params: Sequence[Any] = (),
 ) -> list[dict[str, Any]]:
     """`select_from WHERE <conditions AND after> ORDER BY … LIMIT …` as dicts keyed by the
-    selected columns' names. Each condition is SQL with `%s` placeholders and its parameters;
-    no value is ever put into the SQL text."""
+    selected columns' names. Each condition is SQL with `%s` placeholders and its parameters
+    (`select_params` are those of `select_from`); no value is ever put into the SQL text."""
     clauses = [clause for clause, _ in conditions]
-    params = [param for _, each in conditions for param in each]
+    params = [*select_params, *(param for _, each in conditions for param in each)]
     if page.after is not None:
         clauses.append(page.after[0])
         params.extend(page.after[1])

@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--calls", type=int, default=300, help="per kind of call")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each query")
+    parser.add_argument("--sort", default="cumulative", help="the profile's order (tottime: own)")
+    parser.add_argument("--only", default="", help="profile only the calls whose label has this")
     parser.add_argument(
         "--server-side-binding",
         action="store_true",
@@ -128,7 +130,7 @@ def main() -> None:
             serve(calls[n % len(calls)])
         cpu_ms = (time.process_time() - began) / args.calls * 1000
         print(f"{name:28s} {cpu_ms:6.2f} ms CPU/call  {queries.count} queries  {len(body)} bytes")
-        if args.profile:
+        if args.profile and args.only in name:
             profiler = cProfile.Profile(time.process_time)  # CPU, not waiting
             profiler.enable()
             for n in range(args.calls):
@@ -136,7 +138,7 @@ def main() -> None:
             profiler.disable()
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("cumulative").print_stats(45)
+            stats.sort_stats(args.sort).print_stats(45)
             print(out.getvalue())
             print("  own time by package:", by_package(stats, args.calls))
 

@@ -59,21 +59,25 @@ def owned_by_tenant(queryset: QuerySet[CloudResource], tenant_id: str) -> QueryS
 
 
 # The inventory list's page as hand-written SQL (arcadia_cloud.sql): the columns of the API's
-# list item, named as `values()` names them on `resources_with_effective_tenant()`.
+# list item, named as `values()` names them on `resources_with_effective_tenant()`. A tenant's
+# rows are all its own (that is the condition that picks them), so its effective tenant is the
+# viewer, a parameter; for an admin it is read as `resources_with_effective_tenant` reads it.
 _RESOURCE_PAGE_SELECT = """
 SELECT cloud_resources.id, cloud_resources.provider, cloud_resources.kind,
        cloud_resources.provider_id, cloud_resources.name, cloud_resources.region,
        cloud_resources.size_slug, cloud_resources.status, cloud_resources.attrs,
-       COALESCE(
-           (SELECT d.tenant_id FROM cloud_deployments d WHERE d.id = cloud_resources.deployment_id),
-           cloud_resources.tenant_id
-       ) AS effective_tenant_id,
+       {effective_tenant} AS effective_tenant_id,
        cloud_resources.project_id, cloud_projects.name AS project__name,
        cloud_projects.tenant_id AS project__tenant_id, cloud_resources.deployment_id,
        cloud_resources.first_seen_at, cloud_resources.last_seen_at,
        cloud_resources.stale_strike_count, cloud_resources.deleted_at
 FROM cloud_resources
 LEFT JOIN cloud_projects ON cloud_projects.id = cloud_resources.project_id"""
+
+_EFFECTIVE_TENANT = """COALESCE(
+           (SELECT d.tenant_id FROM cloud_deployments d WHERE d.id = cloud_resources.deployment_id),
+           cloud_resources.tenant_id
+       )"""
 
 # `owned_by_tenant` in SQL: the tenant's deployments read first as an array (see there).
 _OWNED_BY_TENANT = """(cloud_resources.deployment_id = ANY(ARRAY(
@@ -100,8 +104,13 @@ def resource_page_rows(
     Held equal to the ORM form by tests/test_hand_sql_pages.py."""
     conditions: list[tuple[str, list]] = []
     if viewer_tenant_id is not None:
+        select = _RESOURCE_PAGE_SELECT.format(effective_tenant="%s::text")
+        select_params = [viewer_tenant_id]
         conditions.append((_OWNED_BY_TENANT, [viewer_tenant_id, viewer_tenant_id]))
-    elif tenant_id:
+    else:
+        select = _RESOURCE_PAGE_SELECT.format(effective_tenant=_EFFECTIVE_TENANT)
+        select_params = []
+    if viewer_tenant_id is None and tenant_id:
         conditions.append((_OWNED_BY_TENANT, [tenant_id, tenant_id]))
     if not include_deleted:
         conditions.append(("cloud_resources.deleted_at IS NULL", []))
@@ -114,7 +123,7 @@ def resource_page_rows(
         if viewer_tenant_id is not None:
             visible = "(cloud_projects.tenant_id IS NULL OR cloud_projects.tenant_id = %s)"
             conditions.append((visible, [viewer_tenant_id]))
-    rows = page_rows(_RESOURCE_PAGE_SELECT, conditions, page)
+    rows = page_rows(select, conditions, page, select_params=select_params)
     attrs = CloudResource._meta.get_field("attrs")
     for row in rows:
         row["attrs"] = attrs.from_db_value(row["attrs"], None, connection)

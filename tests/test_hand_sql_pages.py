@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
@@ -25,7 +26,7 @@ from arcadia_cloud.sql import hand_sql_enabled
 from inventory.api.views import ResourceListView
 from inventory.models import CloudProject
 from invoicing.invoices.api.views import InvoiceListView
-from invoicing.models import CreditNote, InvoiceStatus, TenantInvoice
+from invoicing.models import CreditNote, InvoiceStatus, TenantInvoice, TenantInvoiceLine
 from tests.deployments.factories import make_deployment
 from tests.inventory.factories import make_resource
 from tests.invoicing.factories import make_invoice
@@ -210,6 +211,7 @@ invoice = st.fixed_dictionaries(
         "month": st.integers(0, len(MONTHS) - 1),
         "status": st.sampled_from(InvoiceStatus.values),
         "credits": st.lists(st.integers(1, 500), max_size=2),
+        "deployment_line": st.booleans(),
     }
 )
 invoice_query = st.fixed_dictionaries(
@@ -237,13 +239,30 @@ def invoice_example(invoices, queries):
     n = next(_examples)
     tenants = [f"bill-{n}-{t}" for t in range(TENANTS)]
     for spec in invoices:
-        void = spec["status"] == InvoiceStatus.VOID
-        status = InvoiceStatus.ISSUED if void else spec["status"]
         tenant, month = tenants[spec["tenant"]], MONTHS[spec["month"]]
-        made = make_invoice(tenant, period_start=month, status=status)
-        if void:
+        made = make_invoice(tenant, period_start=month)  # a draft: lines may still be added
+        if spec["deployment_line"]:  # a line of every column's shape: deployment, text, meta
+            TenantInvoiceLine.objects.create(
+                invoice=made,
+                position=5,
+                kind="plan_base",
+                deployment=make_deployment(tenant_id=tenant),
+                description='Studio — "café"\\',
+                qty=Decimal("1.500000"),
+                unit="month",
+                unit_price_cents=0,
+                amount_cents=0,
+                meta={"b": [1, "two", None], "a": {"z": "é"}, "fraction": "1/2"},
+            )
+        status, now = spec["status"], timezone.now()
+        if status != InvoiceStatus.DRAFT:
             TenantInvoice.objects.filter(pk=made.pk).update(
-                status=InvoiceStatus.VOID, voided_at=timezone.now(), void_reason="test"
+                status=status,
+                number=f"T-{n}-{made.pk}",
+                issued_at=now,
+                paid_at=now if status == InvoiceStatus.PAID else None,
+                voided_at=now if status == InvoiceStatus.VOID else None,
+                void_reason="test" if status == InvoiceStatus.VOID else "",
             )
         for k, amount in enumerate(spec["credits"]):
             CreditNote.objects.create(

@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
-from django.db import connection
+import orjson
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from arcadia_cloud.sql import KeysetPage, fetch_dicts, hand_sql_enabled, page_rows
+from arcadia_cloud.sql import KeysetPage, page_rows
 from invoicing.models import (
     CreditNote,
     CreditNoteLine,
@@ -93,36 +94,19 @@ LINE_ROW_FIELDS = (
 
 
 def invoice_line_rows(invoice_ids: list[int]) -> dict[int, list[dict]]:
-    """{invoice id: its lines as `values()` rows, in position order}, in one query (written
-    out by hand on PostgreSQL: arcadia_cloud.sql)."""
+    """{invoice id: its lines as `values()` rows, in position order}, in one query."""
     by_invoice: dict[int, list[dict]] = {pk: [] for pk in invoice_ids}
     if not invoice_ids:
         return by_invoice
-    if hand_sql_enabled():
-        rows = fetch_dicts(_LINE_ROWS_SQL, [list(invoice_ids)])
-        meta = TenantInvoiceLine._meta.get_field("meta")
-        for row in rows:
-            row["meta"] = meta.from_db_value(row["meta"], None, connection)
-    else:
-        rows = (
-            TenantInvoiceLine.objects.filter(invoice_id__in=invoice_ids)
-            .order_by("invoice_id", "position")
-            .values(*LINE_ROW_FIELDS)
-        )
+    rows = (
+        TenantInvoiceLine.objects.filter(invoice_id__in=invoice_ids)
+        .order_by("invoice_id", "position")
+        .values(*LINE_ROW_FIELDS)
+    )
     for row in rows:
         by_invoice[row["invoice_id"]].append(row)
     return by_invoice
 
-
-# `invoice_line_rows` by hand: LINE_ROW_FIELDS of the invoices' lines.
-_LINE_ROWS_SQL = """
-SELECT l.invoice_id, l.position, l.kind, l.deployment_id, d.slug AS deployment__slug,
-       l.subscription_id, l.resource_kind, l.description, l.qty, l.unit, l.unit_price_cents,
-       l.amount_cents, l.meta
-FROM tenant_invoice_lines l
-LEFT JOIN cloud_deployments d ON d.id = l.deployment_id
-WHERE l.invoice_id = ANY(%s)
-ORDER BY l.invoice_id, l.position"""
 
 # The invoice list's page by hand (arcadia_cloud.sql): the columns of `invoices_list()` the
 # API's list item prints, with its `credited_cents` annotation.
@@ -136,7 +120,18 @@ SELECT tenant_invoices.id, tenant_invoices.number, tenant_invoices.tenant_id,
            0
        )::bigint AS credited_cents,
        tenant_invoices.due_on, tenant_invoices.issued_at, tenant_invoices.paid_at,
-       tenant_invoices.voided_at, tenant_invoices.void_reason, tenant_invoices.generated_at
+       tenant_invoices.voided_at, tenant_invoices.void_reason, tenant_invoices.generated_at,
+       (SELECT COALESCE(json_agg(json_build_object(
+                   'invoice_id', l.invoice_id, 'position', l.position, 'kind', l.kind,
+                   'deployment_id', l.deployment_id, 'deployment__slug', d.slug,
+                   'subscription_id', l.subscription_id, 'resource_kind', l.resource_kind,
+                   'description', l.description, 'qty', l.qty::text, 'unit', l.unit,
+                   'unit_price_cents', l.unit_price_cents, 'amount_cents', l.amount_cents,
+                   'meta', l.meta
+               ) ORDER BY l.position), '[]')::text
+        FROM tenant_invoice_lines l
+        LEFT JOIN cloud_deployments d ON d.id = l.deployment_id
+        WHERE l.invoice_id = tenant_invoices.id) AS lines
 FROM tenant_invoices"""
 
 
@@ -150,8 +145,9 @@ def invoice_page_rows(
 ) -> list[dict]:
     """A page of the invoice list, read by one hand-written statement (PostgreSQL): what
     `invoices_list(...)` gives for an admin (viewer None), or `visible_to_tenant` of it for a
-    tenant, as `values()` rows. Held equal to the ORM form by tests/invoicing/
-    test_invoice_page_sql.py."""
+    tenant, as `values()` rows, each with its `lines` as `invoice_line_rows` gives them (read in
+    the same statement: one query a page). Held equal to the ORM form by
+    tests/test_hand_sql_pages.py."""
     conditions: list[tuple[str, list]] = []
     if viewer_tenant_id is not None:
         conditions.append(("tenant_invoices.tenant_id = %s", [viewer_tenant_id]))
@@ -162,7 +158,12 @@ def invoice_page_rows(
         conditions.append(("tenant_invoices.status = %s", [status]))
     if tenant_id:
         conditions.append(("tenant_invoices.tenant_id = %s", [tenant_id]))
-    return page_rows(_INVOICE_PAGE_SELECT, conditions, page)
+    rows = page_rows(_INVOICE_PAGE_SELECT, conditions, page)
+    for row in rows:
+        row["lines"] = [
+            {**line, "qty": Decimal(line["qty"])} for line in orjson.loads(row["lines"])
+        ]
+    return rows
 
 
 def invoices_with_lines(invoices: QuerySet[TenantInvoice]) -> QuerySet[TenantInvoice]:

@@ -125,7 +125,10 @@ class InvoiceListView(RowsListMixin, InvoiceScopedMixin, generics.ListAPIView):
         )
 
     def render_rows(self, rows):
-        lines = invoice_line_rows([row["id"] for row in rows])
+        if rows and "lines" in rows[0]:  # read with the page (`read_page`)
+            lines = {row["id"]: row["lines"] for row in rows}
+        else:
+            lines = invoice_line_rows([row["id"] for row in rows])
         items = []
         for row in rows:
             derived = {

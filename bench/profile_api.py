@@ -23,7 +23,7 @@ os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")  # as bench_api_load runs g
 
 import bench_api_load
 from _ceiling import application
-from _common import counting_queries, fresh_schema
+from _common import counting_queries, fresh_schema, postgres_cpu_seconds
 from _dataset import Estate, build_estate, last_complete_month
 from bench_api_load import Call, ceiling_calls, request_mix
 from django.db import connection
@@ -125,11 +125,15 @@ def main() -> None:
             serve(calls[0])
         if args.explain:
             explain(captured.captured_queries)
-        began = time.process_time()
+        began, pg_began = time.process_time(), postgres_cpu_seconds() or 0.0
         for n in range(args.calls):
             serve(calls[n % len(calls)])
         cpu_ms = (time.process_time() - began) / args.calls * 1000
-        print(f"{name:28s} {cpu_ms:6.2f} ms CPU/call  {queries.count} queries  {len(body)} bytes")
+        pg_ms = ((postgres_cpu_seconds() or 0.0) - pg_began) / args.calls * 1000
+        print(
+            f"{name:28s} {cpu_ms:6.2f} ms CPU/call (PostgreSQL {pg_ms:4.2f} ms)  "
+            f"{queries.count} queries  {len(body)} bytes"
+        )
         if args.profile and args.only in name:
             profiler = cProfile.Profile(time.process_time)  # CPU, not waiting
             profiler.enable()

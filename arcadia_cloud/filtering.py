@@ -39,13 +39,20 @@ class FilterSet(filters.FilterSet):
             bound.parent = self
             self.filters[name] = bound
 
+    @property
+    def request_independent(self) -> bool:
+        """Whether the form cleans a query string the same whoever asks (no filter whose form
+        field depends on the request): then its class's form class, and what an empty query
+        string cleans to, may be kept."""
+        return not any(isinstance(each, QuerySetRequestMixin) for each in self.filters.values())
+
     def get_form_class(self):
         cls = type(self)
         cached = cls.__dict__.get("_form_class")
         if cached is not None:
             return cached
         form_class = super().get_form_class()
-        if not any(isinstance(each, QuerySetRequestMixin) for each in self.filters.values()):
+        if self.request_independent:
             form_class.base_fields = _SharedFields(form_class.base_fields)
             cls._form_class = form_class
         return form_class

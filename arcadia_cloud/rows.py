@@ -50,11 +50,24 @@ class RowsListMixin:
 
     def cleaned_filters(self) -> dict[str, Any]:
         """The query string as the view's filter set cleans it, or the 400 it gives: the
-        hand-written read takes the same parameters, checked the same way."""
+        hand-written read takes the same parameters, checked the same way. A query string with
+        no parameter but the paginator's cleans as an empty one does: that result is kept per
+        filter set class whose form is request-independent (arcadia_cloud.filtering)."""
         backend = DjangoFilterBackend()
-        filterset = backend.get_filterset(
-            self.request, self.row_model._default_manager.none(), self
-        )
+        none = self.row_model._default_manager.none()
+        unfiltered = self._paging_parameters().issuperset(self.request.query_params.keys())
+        if unfiltered:
+            kept = backend.get_filterset_class(self, none).__dict__.get("_unfiltered")
+            if kept is not None:
+                return dict(kept)
+        filterset = backend.get_filterset(self.request, none, self)
         if not filterset.is_valid():
             raise filter_utils.translate_validation(filterset.errors)
-        return filterset.form.cleaned_data
+        cleaned = filterset.form.cleaned_data
+        if unfiltered and filterset.request_independent:
+            type(filterset)._unfiltered = dict(cleaned)
+        return cleaned
+
+    def _paging_parameters(self) -> set[str]:
+        paginator = self.paginator
+        return {paginator.cursor_query_param, paginator.page_size_query_param}

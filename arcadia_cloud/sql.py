@@ -11,10 +11,12 @@ the queryset's for random data, filters and callers — tenant isolation include
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db import connection
 
 
@@ -54,8 +56,33 @@ def page_rows(
     return fetch_dicts(sql, [*params, page.limit])
 
 
+def utc_timestamp_text(column: str) -> str:
+    """SQL for a `timestamptz` column as the API prints it (DRF's and the renderer's form:
+    UTC, `YYYY-MM-DDTHH:MM:SS`, `.ffffff` only when there are microseconds, `Z`), NULL for NULL.
+    Formatting in PostgreSQL spares the page a Python datetime per value, parsed only to be
+    printed again; tests/test_hand_sql_pages.py holds the text to the renderer's, byte for byte."""
+    # '.000000' can only be the fraction (nothing else in the text has a dot).
+    return (
+        f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),"
+        " '.000000', '') || 'Z'"
+    )
+
+
+def json_value(text: str | None) -> Any:
+    """A `jsonb` column's text as the JSONField gives it (`json.loads`), read by orjson; what
+    orjson refuses (an integer beyond 64 bits) by the standard library, as the field would."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def fetch_dicts(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        names = [column.name for column in cursor.description]
+        # The names straight from the result (`description` builds a Column object per column).
+        result = cursor.cursor.pgresult
+        names = [result.fname(n).decode() for n in range(result.nfields)]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -100,6 +100,9 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative", help="the profile's order (tottime: own)")
     parser.add_argument("--only", default="", help="profile only the calls whose label has this")
     parser.add_argument(
+        "--callers", default="", help="also print who calls the functions matching this"
+    )
+    parser.add_argument(
         "--server-side-binding",
         action="store_true",
         help="an experiment: psycopg binds parameters server-side (and prepares repeated queries)",
@@ -143,6 +146,8 @@ def main() -> None:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
             stats.sort_stats(args.sort).print_stats(45)
+            if args.callers:
+                stats.print_callers(args.callers)
             print(out.getvalue())
             print("  own time by package:", by_package(stats, args.calls))
 

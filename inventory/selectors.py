@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Mod
 
 from arcadia_cloud.lookups import AnyOfSubquery
-from arcadia_cloud.sql import KeysetPage, page_rows
+from arcadia_cloud.sql import KeysetPage, json_value, page_rows, utc_timestamp_text
 from inventory.models import (
     CloudProject,
     CloudResource,
@@ -69,8 +68,8 @@ SELECT cloud_resources.id, cloud_resources.provider, cloud_resources.kind,
        {effective_tenant} AS effective_tenant_id,
        cloud_resources.project_id, cloud_projects.name AS project__name,
        cloud_projects.tenant_id AS project__tenant_id, cloud_resources.deployment_id,
-       cloud_resources.first_seen_at, cloud_resources.last_seen_at,
-       cloud_resources.stale_strike_count, cloud_resources.deleted_at
+       {first_seen_at} AS first_seen_at, {last_seen_at} AS last_seen_at,
+       cloud_resources.stale_strike_count, {deleted_at} AS deleted_at
 FROM cloud_resources
 LEFT JOIN cloud_projects ON cloud_projects.id = cloud_resources.project_id"""
 
@@ -78,6 +77,13 @@ _EFFECTIVE_TENANT = """COALESCE(
            (SELECT d.tenant_id FROM cloud_deployments d WHERE d.id = cloud_resources.deployment_id),
            cloud_resources.tenant_id
        )"""
+
+_TIMESTAMPS = {
+    name: utc_timestamp_text(f"cloud_resources.{name}")
+    for name in ("first_seen_at", "last_seen_at", "deleted_at")
+}
+_TENANT_PAGE_SELECT = _RESOURCE_PAGE_SELECT.format(effective_tenant="%s::text", **_TIMESTAMPS)
+_ADMIN_PAGE_SELECT = _RESOURCE_PAGE_SELECT.format(effective_tenant=_EFFECTIVE_TENANT, **_TIMESTAMPS)
 
 # `owned_by_tenant` in SQL: the tenant's deployments read first as an array (see there).
 _OWNED_BY_TENANT = """(cloud_resources.deployment_id = ANY(ARRAY(
@@ -104,11 +110,11 @@ def resource_page_rows(
     Held equal to the ORM form by tests/test_hand_sql_pages.py."""
     conditions: list[tuple[str, list]] = []
     if viewer_tenant_id is not None:
-        select = _RESOURCE_PAGE_SELECT.format(effective_tenant="%s::text")
+        select = _TENANT_PAGE_SELECT
         select_params = [viewer_tenant_id]
         conditions.append((_OWNED_BY_TENANT, [viewer_tenant_id, viewer_tenant_id]))
     else:
-        select = _RESOURCE_PAGE_SELECT.format(effective_tenant=_EFFECTIVE_TENANT)
+        select = _ADMIN_PAGE_SELECT
         select_params = []
     if viewer_tenant_id is None and tenant_id:
         conditions.append((_OWNED_BY_TENANT, [tenant_id, tenant_id]))
@@ -124,9 +130,8 @@ def resource_page_rows(
             visible = "(cloud_projects.tenant_id IS NULL OR cloud_projects.tenant_id = %s)"
             conditions.append((visible, [viewer_tenant_id]))
     rows = page_rows(select, conditions, page, select_params=select_params)
-    attrs = CloudResource._meta.get_field("attrs")
     for row in rows:
-        row["attrs"] = attrs.from_db_value(row["attrs"], None, connection)
+        row["attrs"] = json_value(row["attrs"])
     return rows
 
 

@@ -14,7 +14,6 @@ Inputs are validated where they are built: a bad value raises `QuoteInputError` 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -288,8 +287,18 @@ class QuoteLine:
             "unit": self.unit,
             "unit_price_cents": self.unit_price_cents,
             "amount_cents": self.amount_cents,
-            "meta": copy.deepcopy(self.meta),
+            "meta": _json_copy(self.meta),
         }
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of a JSON-shaped value (dicts, lists and tuples of scalars) that shares nothing
+    mutable with it: `copy.deepcopy` without its memo and dispatch (a tenth of a quote's CPU)."""
+    if isinstance(value, dict):
+        return {key: _json_copy(each) for key, each in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_json_copy(each) for each in value)
+    return value
 
 
 def _total(lines: Iterable[QuoteLine]) -> int:

@@ -15,14 +15,15 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIRequestFactory
 
 from arcadia_cloud.auth import mint_token
-from arcadia_cloud.sql import hand_sql_enabled
+from arcadia_cloud.renderers import OrjsonRenderer
+from arcadia_cloud.sql import hand_sql_enabled, utc_timestamp_text
 from inventory.api.views import ResourceListView
 from inventory.models import CloudProject
 from invoicing.invoices.api.views import InvoiceListView
@@ -93,6 +94,38 @@ def example_rolled_back():
         transaction.set_rollback(True)
 
 
+# -- timestamps as text --------------------------------------------------------------------
+
+# Instants in any zone: whole seconds (hypothesis draws microsecond 0 often) and fractions.
+instants = st.datetimes(
+    min_value=dt.datetime(1, 1, 2),
+    max_value=dt.datetime(9999, 12, 30),
+    timezones=st.sampled_from(
+        [
+            dt.UTC,
+            dt.timezone(dt.timedelta(hours=10)),
+            dt.timezone(-dt.timedelta(hours=9, minutes=30)),
+        ]
+    ),
+)
+
+
+@bounded
+@given(instant=st.one_of(st.none(), instants))
+def test_a_timestamp_as_sql_text_is_the_renderers_text(instant):
+    """`utc_timestamp_text` prints what the API's renderer prints for the datetime Django reads
+    back from the same `timestamptz` (UTC, `Z`, a fraction only when there is one), or NULL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {utc_timestamp_text('v')}, v FROM (SELECT %s::timestamptz AS v) t", [instant]
+        )
+        text, read_back = cursor.fetchone()
+    rendered = OrjsonRenderer().render({"at": read_back})
+    assert OrjsonRenderer().render({"at": text}) == rendered
+    if instant is not None:
+        assert read_back == instant
+
+
 # -- inventory -----------------------------------------------------------------------------
 
 resource = st.fixed_dictionaries(
@@ -109,6 +142,7 @@ resource = st.fixed_dictionaries(
         "moved_from": st.one_of(st.none(), st.integers(0, TENANTS - 1)),
         "project": st.one_of(st.none(), st.integers(0, TENANTS)),
         "deleted": st.booleans(),
+        "seen": st.tuples(instants, instants),  # first seen, then last seen (or deleted)
         "attrs": st.dictionaries(st.sampled_from(["x", "size_gb"]), st.integers(0, 9), max_size=2),
     }
 )
@@ -148,7 +182,8 @@ def inventory_example(resources, queries):
         for i in range(TENANTS + 1)
     ]
     for spec in resources:
-        fields: dict = {"name": spec["name"], "attrs": spec["attrs"]}
+        first, last = sorted(spec["seen"])
+        fields: dict = {"name": spec["name"], "attrs": spec["attrs"], "first_seen_at": first}
         if spec["owner"][0] == "deployment":
             fields["deployment"] = deployments[spec["owner"][1]]
             if spec["moved_from"] is not None:
@@ -158,7 +193,9 @@ def inventory_example(resources, queries):
         if spec["project"] is not None:
             fields["project"] = projects[spec["project"]]
         if spec["deleted"]:
-            fields["deleted_at"] = timezone.now()
+            fields["deleted_at"] = last
+        else:
+            fields["last_seen_at"] = last
         make_resource(spec["kind"], **fields)
     for caller, spec in queries:
         token, viewer = caller_token(caller, tenants)

@@ -430,6 +430,21 @@ def test_to_dict_is_the_api_response_shape_and_json_safe():
     assert body["warnings"] == []
 
 
+def test_to_dict_shares_nothing_mutable_with_the_quote():
+    """A caller may change the body it is given (the API's idempotent replay keeps one); the
+    frozen quote's lines must not change with it, nested lists included."""
+    result = quote(
+        studio(), [STORAGE_50GB], {"llm_tokens": D("1500000")}, starts_on=dt.date(2026, 5, 20)
+    )
+    body = result.to_dict()
+    before = json.loads(json.dumps(body))
+    (line,) = body["overage"]["lines"]
+    line["meta"]["addon_codes"].append("changed")
+    line["meta"]["used"] = "changed"
+    assert result.to_dict() == before
+    assert result.overage.lines[0].meta["addon_codes"] == []
+
+
 def test_lines_are_sorted_whatever_the_input_order():
     usage = {
         "volume_gb_month": D(1),

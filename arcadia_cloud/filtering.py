@@ -39,12 +39,14 @@ class FilterSet(filters.FilterSet):
             bound.parent = self
             self.filters[name] = bound
 
-    @property
-    def request_independent(self) -> bool:
-        """Whether the form cleans a query string the same whoever asks (no filter whose form
-        field depends on the request): then its class's form class, and what an empty query
-        string cleans to, may be kept."""
-        return not any(isinstance(each, QuerySetRequestMixin) for each in self.filters.values())
+    @classmethod
+    def forms_are_request_independent(cls) -> bool:
+        """Whether the form cleans a query string the same whoever asks and whenever: no
+        filter whose form field depends on the request or reads the database (django-filter's
+        model-choice filters are `QuerySetRequestMixin` filters; a filter of this project with
+        such a field must be one too). Then the form class is kept, and what a query string
+        cleans to may be (arcadia_cloud.rows)."""
+        return not any(isinstance(each, QuerySetRequestMixin) for each in cls.base_filters.values())
 
     def get_form_class(self):
         cls = type(self)
@@ -52,7 +54,7 @@ class FilterSet(filters.FilterSet):
         if cached is not None:
             return cached
         form_class = super().get_form_class()
-        if self.request_independent:
+        if self.forms_are_request_independent():
             form_class.base_fields = _SharedFields(form_class.base_fields)
             cls._form_class = form_class
         return form_class

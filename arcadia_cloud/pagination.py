@@ -1,6 +1,7 @@
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 
 from django.db import connection
@@ -66,10 +67,7 @@ class KeysetPagination(BasePagination):
         after the cursor's row, in the view's `keyset_ordering` of `model`'s columns, one more
         than the page holds."""
         ordering, size, after = self._begin(request, view, model)
-        order_by = ", ".join(
-            f"{_qualified_column(model, name.lstrip('-'))} {'DESC' if name[0] == '-' else 'ASC'}"
-            for name in ordering
-        )
+        order_by = _order_by_sql(model, ordering)
         return self._page(read(KeysetPage(after=after, order_by=order_by, limit=size + 1)), size)
 
     def _begin(self, request, view, model) -> tuple[tuple[str, ...], int, tuple | None]:
@@ -187,6 +185,15 @@ def _after(model, ordering: tuple[str, ...], key: list) -> tuple[str, list]:
         else:
             where, params = f"{beyond} OR ({column} = %s AND ({where}))", [value, value, *params]
     return f"({where})", params
+
+
+@functools.lru_cache(maxsize=64)
+def _order_by_sql(model, ordering: tuple[str, ...]) -> str:
+    """A keyset order as SQL (`-name` descending), built once per list."""
+    return ", ".join(
+        f"{_qualified_column(model, name.lstrip('-'))} {'DESC' if name[0] == '-' else 'ASC'}"
+        for name in ordering
+    )
 
 
 def _qualified_column(model, name: str) -> str:

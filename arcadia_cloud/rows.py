@@ -14,9 +14,11 @@ hand-written SQL (arcadia_cloud.sql) from the filter set's cleaned values, used 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.http import QueryDict
 from django_filters import utils as filter_utils
 from django_filters.rest_framework import DjangoFilterBackend
 
@@ -50,24 +52,35 @@ class RowsListMixin:
 
     def cleaned_filters(self) -> dict[str, Any]:
         """The query string as the view's filter set cleans it, or the 400 it gives: the
-        hand-written read takes the same parameters, checked the same way. A query string with
-        no parameter but the paginator's cleans as an empty one does: that result is kept per
-        filter set class whose form is request-independent (arcadia_cloud.filtering)."""
+        hand-written read takes the same parameters, checked the same way. A filter set whose
+        form is request-independent (arcadia_cloud.filtering) cleans a query string the same
+        every time, so its result is kept per query string (`_cleaned_query`)."""
         backend = DjangoFilterBackend()
         none = self.row_model._default_manager.none()
-        unfiltered = self._paging_parameters().issuperset(self.request.query_params.keys())
-        if unfiltered:
-            kept = backend.get_filterset_class(self, none).__dict__.get("_unfiltered")
-            if kept is not None:
-                return dict(kept)
+        filterset_class = backend.get_filterset_class(self, none)
+        if filterset_class.forms_are_request_independent():
+            paginator = self.paginator
+            paging = (paginator.cursor_query_param, paginator.page_size_query_param)
+            query = self.request.query_params
+            items = tuple(
+                (name, tuple(query.getlist(name))) for name in sorted(query) if name not in paging
+            )
+            return dict(_cleaned_query(filterset_class, self.row_model, items))
         filterset = backend.get_filterset(self.request, none, self)
-        if not filterset.is_valid():
-            raise filter_utils.translate_validation(filterset.errors)
-        cleaned = filterset.form.cleaned_data
-        if unfiltered and filterset.request_independent:
-            type(filterset)._unfiltered = dict(cleaned)
-        return cleaned
+        return _cleaned_or_400(filterset)
 
-    def _paging_parameters(self) -> set[str]:
-        paginator = self.paginator
-        return {paginator.cursor_query_param, paginator.page_size_query_param}
+
+def _cleaned_or_400(filterset) -> dict[str, Any]:
+    if not filterset.is_valid():
+        raise filter_utils.translate_validation(filterset.errors)
+    return filterset.form.cleaned_data
+
+
+@functools.lru_cache(maxsize=1024)
+def _cleaned_query(filterset_class, model, items: tuple[tuple[str, tuple[str, ...]], ...]) -> dict:
+    """What a request-independent filter set cleans these query parameters to (a refusal
+    raises through and is never kept). The values are immutable (numbers, text, dates)."""
+    data = QueryDict(mutable=True)
+    for name, values in items:
+        data.setlist(name, list(values))
+    return _cleaned_or_400(filterset_class(data, model._default_manager.none()))

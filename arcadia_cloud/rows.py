@@ -58,7 +58,10 @@ class RowsListMixin:
         backend = DjangoFilterBackend()
         none = self.row_model._default_manager.none()
         filterset_class = backend.get_filterset_class(self, none)
-        if filterset_class.forms_are_request_independent():
+        if filterset_class is None:
+            return {}
+        independent = getattr(filterset_class, "forms_are_request_independent", None)
+        if independent is not None and independent():
             paginator = self.paginator
             paging = (paginator.cursor_query_param, paginator.page_size_query_param)
             query = self.request.query_params

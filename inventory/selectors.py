@@ -103,8 +103,9 @@ def resource_page_rows(
 ) -> list[dict]:
     """A page of the inventory list, read by one hand-written statement (PostgreSQL): what
     `owned_by_tenant(resources_with_effective_tenant(), viewer)` (every row for an admin,
-    viewer None) gives with the list's filters, as `values()` rows. `tenant_id` filters an
-    admin's list by effective tenant; a tenant's project filter only matches a project that is
+    viewer None) gives with the list's filters, as `values()` rows, except that the timestamps
+    come as the text the API prints (`utc_timestamp_text`). `tenant_id` filters an admin's list
+    by effective tenant; a tenant's project filter only matches a project that is
     unclassified or its own (the API's ResourceFilter). The deployments' table is named here,
     as the ORM form reaches it through the foreign key (inventory does not import that app).
     Held equal to the ORM form by tests/test_hand_sql_pages.py."""

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-import orjson
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from arcadia_cloud.sql import KeysetPage, page_rows
+from arcadia_cloud.sql import KeysetPage, json_value, page_rows
 from invoicing.models import (
     CreditNote,
     CreditNoteLine,
@@ -160,9 +159,7 @@ def invoice_page_rows(
         conditions.append(("tenant_invoices.tenant_id = %s", [tenant_id]))
     rows = page_rows(_INVOICE_PAGE_SELECT, conditions, page)
     for row in rows:
-        row["lines"] = [
-            {**line, "qty": Decimal(line["qty"])} for line in orjson.loads(row["lines"])
-        ]
+        row["lines"] = [{**line, "qty": Decimal(line["qty"])} for line in json_value(row["lines"])]
     return rows
 
 

@@ -80,6 +80,18 @@ def explain(queries: list[dict]) -> None:
             print(f"  {query['sql'][:160]}\n    {plan}")
 
 
+def prepared_statements() -> None:
+    """What this connection has prepared and how PostgreSQL plans each: a generic plan (no
+    planning per run) or a custom plan per run."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans, left(regexp_replace(statement, '\\s+', ' ', 'g'), 90)"
+            " FROM pg_prepared_statements ORDER BY generic_plans + custom_plans DESC"
+        )
+        for generic, custom, statement in cursor.fetchall():
+            print(f"  prepared: {generic} generic / {custom} custom plans  {statement}")
+
+
 def by_package(stats: pstats.Stats, calls: int) -> str:
     """Each package's own CPU time per call (ms): where the request's time is spent."""
     totals: dict[str, float] = defaultdict(float)
@@ -106,6 +118,9 @@ def main() -> None:
         "--server-side-binding",
         action="store_true",
         help="an experiment: psycopg binds parameters server-side (and prepares repeated queries)",
+    )
+    parser.add_argument(
+        "--prepared", action="store_true", help="print the connection's prepared statements"
     )
     args = parser.parse_args()
     if args.server_side_binding:
@@ -137,6 +152,8 @@ def main() -> None:
             f"{name:28s} {cpu_ms:6.2f} ms CPU/call (PostgreSQL {pg_ms:4.2f} ms)  "
             f"{queries.count} queries  {len(body)} bytes"
         )
+        if args.prepared:
+            prepared_statements()
         if args.profile and args.only in name:
             profiler = cProfile.Profile(time.process_time)  # CPU, not waiting
             profiler.enable()

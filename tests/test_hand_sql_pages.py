@@ -247,6 +247,29 @@ def test_a_bad_inventory_filter_is_the_same_400_by_sql():
     assert len(same_pages(views, "/api/v1/inventory", {"page_size": "x"}, token)) == 1
 
 
+def test_a_list_read_run_often_is_a_prepared_statement_with_a_generic_plan():
+    """Run often on one connection, a list's statement is prepared (DATABASE_PREPARE_THRESHOLD)
+    and PostgreSQL settles on its generic plan: no planning per request. The admin's page of one
+    kind is the case that stayed on a custom plan per run while its `LIMIT` was a parameter."""
+    if connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is None:
+        pytest.skip("DATABASE_PREPARE_THRESHOLD is off here: nothing is prepared")
+    for n in range(3):
+        make_resource(name=f"d-{n}", tenant_id="t-1")
+    admin, _ = caller_token(TENANTS, ["t-1"])
+    runs = 15  # 5 runs unprepared, then prepared; PostgreSQL plans its first 5, then decides
+    for _ in range(runs):
+        (body,) = walk(ResourceListView, "/api/v1/inventory", {"kind": "droplet"}, admin)
+        assert len(json.loads(body[2:])["results"]) == 3
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s AND statement LIKE %s",
+            ["%SELECT cloud_resources.id,%", "%LIMIT 51"],
+        )
+        ((generic, custom),) = cursor.fetchall()
+    assert (generic, custom) == (runs - 5 - 5, 5)
+
+
 def test_a_kept_filter_cleaning_is_per_query_string():
     """The SQL list keeps what a query string cleans to (arcadia_cloud.rows): the same string
     asked again, another value of the same parameter and a repeated parameter each read as the

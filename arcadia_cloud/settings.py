@@ -166,11 +166,15 @@ DATABASE_CONN_MAX_AGE = int(env_str("DATABASE_CONN_MAX_AGE", "60" if IS_PRODUCTI
 # (arcadia_cloud/sql.py; the ORM's queries bind on the client and are never prepared). Planning
 # was half of PostgreSQL's time on the API's hottest lists. "off" for a connection pooler that
 # cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
-DATABASE_PREPARE_THRESHOLD = env_str("DATABASE_PREPARE_THRESHOLD", "5")
+DATABASE_PREPARE_THRESHOLD = (
+    None
+    if env_str("DATABASE_PREPARE_THRESHOLD") == "off"
+    else env_positive_int("DATABASE_PREPARE_THRESHOLD", 5)
+)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE)}
-    if DATABASE_PREPARE_THRESHOLD != "off":
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(
+    if DATABASE_PREPARE_THRESHOLD is not None:
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
             DATABASE_PREPARE_THRESHOLD
         )
 else:

@@ -85,7 +85,8 @@ def prepared_statements() -> None:
     planning per run) or a custom plan per run."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT generic_plans, custom_plans, left(regexp_replace(statement, '\\s+', ' ', 'g'), 90)"
+            "SELECT generic_plans, custom_plans,"
+            " left(regexp_replace(statement, '\\s+', ' ', 'g'), 90)"
             " FROM pg_prepared_statements ORDER BY generic_plans + custom_plans DESC"
         )
         for generic, custom, statement in cursor.fetchall():
